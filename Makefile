@@ -1,0 +1,84 @@
+# flowtap — build and test entry points. See README.md.
+#   make run     install what is missing, build, start a collector + flowtap on the whole host
+#   make test    install what is missing, build, run every test (unit + real kernel + real collector)
+#   make build   build bpf -> native -> TypeScript without running anything
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+ROOT := $(CURDIR)
+BUILD := build
+# The Node.js >= 22.15 that builds and runs flowtap (deploy/setup/node.sh writes it).
+NODE = $(shell cat tools/node-path 2>/dev/null || echo node)
+NODE_DIR = $(dir $(NODE))
+export PATH := $(ROOT)/tools/node/node_modules/node/bin:$(PATH)
+
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CXX ?= g++
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I/usr/include/$(MULTIARCH) -Ibpf
+CXXFLAGS_ADDON := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Wno-missing-field-initializers \
+	-fvisibility=hidden -Inode_modules/node-api-headers/include \
+	-Inode_modules/node-addon-api -I$(BUILD) -Ibpf \
+	-DNAPI_VERSION=9 -DNAPI_DISABLE_CPP_EXCEPTIONS=0 -DNODE_ADDON_API_DISABLE_DEPRECATED -fexceptions
+
+BPF_SRC := $(wildcard bpf/*.bpf.c)
+BPF_HDR := $(wildcard bpf/*.h)
+NATIVE_SRC := $(wildcard native/*.cc native/*.c)
+NATIVE_HDR := $(wildcard native/*.h)
+TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
+
+.PHONY: all deps build bpf native ts collector test test-unit run clean lint
+all: build
+
+# --- set-up ---------------------------------------------------------------
+tools/.deps-stamp: deploy/setup/deps.sh
+	deploy/setup/deps.sh
+	@mkdir -p tools && touch $@
+
+tools/node-path: tools/.deps-stamp deploy/setup/node.sh
+	deploy/setup/node.sh > $@.tmp && mv $@.tmp $@
+
+node_modules/.package-lock.json: package.json package-lock.json tools/node-path
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: tools/.deps-stamp tools/node-path node_modules/.package-lock.json
+
+collector: tools/.deps-stamp
+	deploy/setup/collector.sh > /dev/null
+
+# --- build: bpf -> native -> TypeScript ----------------------------------
+$(BUILD)/flowtap.bpf.o: $(BPF_SRC) $(BPF_HDR) tools/.deps-stamp
+	@mkdir -p $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c bpf/flowtap.bpf.c -o $@
+
+$(BUILD)/flowtap.skel.h: $(BUILD)/flowtap.bpf.o
+	$(BPFTOOL) gen skeleton $< name flowtap_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/flowtap.node: $(NATIVE_SRC) $(NATIVE_HDR) $(BUILD)/flowtap.skel.h bpf/flowtap.h node_modules/.package-lock.json
+	$(CXX) $(CXXFLAGS_ADDON) -shared -o $@ $(filter %.cc %.c,$(NATIVE_SRC)) -lbpf -lelf -lz -lpthread
+
+dist/.stamp: $(TS_SRC) tsconfig.json node_modules/.package-lock.json
+	npx tsc -p tsconfig.json
+	@chmod +x dist/cli.js 2>/dev/null || true
+	@touch $@
+
+bpf: $(BUILD)/flowtap.skel.h
+native: $(BUILD)/flowtap.node
+ts: dist/.stamp
+build: deps bpf native ts
+
+# --- run and test -------------------------------------------------------
+run: build collector
+	deploy/setup/run.sh
+
+test: build collector
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand
+
+test-unit: build
+	npx jest --runInBand test/unit
+
+clean:
+	rm -rf $(BUILD) dist

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * flowtap.h — the one header shared by the kernel programs (bpf/flowtap.bpf.c)
+ * and user space (native/). It fixes the layout of every record written to the
+ * ring buffer and of the counter map.
+ *
+ * When you change anything here, bump FLOWTAP_ABI_VERSION and change the
+ * TypeScript decoder with it: src/decode.ts (offsets and sizes) — the layout
+ * test (test/layout.test.ts) compares the sizes/offsets the addon reports with
+ * the decoder's constants and fails when they drift apart.
+ *
+ * All multi-byte integers are host byte order (little-endian on the supported
+ * hosts) except addresses, which are kept as the raw network-order bytes.
+ * Every struct is padded explicitly to a multiple of 8 bytes.
+ */
+#ifndef FLOWTAP_H
+#define FLOWTAP_H
+
+#ifdef __BPF__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#endif
+
+#define FLOWTAP_ABI_VERSION 1
+
+/* Bytes of a DNS message copied into a DNS record. 1232 is the EDNS(0) UDP
+ * payload size recommended by DNS Flag Day 2020, so any answer from a resolver
+ * that follows it arrives whole; a longer one is cut here and marked. */
+#define FLOWTAP_DNS_MAX 1232
+
+enum flowtap_event_type {
+	FLOWTAP_EV_FLOW_BEGIN = 1,
+	FLOWTAP_EV_FLOW_END = 2,
+	FLOWTAP_EV_DNS = 3,
+};
+
+/* From the monitored cgroup's point of view. */
+enum flowtap_direction {
+	FLOWTAP_DIR_INCOMING = 1, /* the peer initiated (SYN-ACK seen on egress) */
+	FLOWTAP_DIR_OUTGOING = 2, /* a local socket initiated (SYN-ACK on ingress) */
+};
+
+enum flowtap_close_reason {
+	FLOWTAP_CLOSE_FIN = 1,
+	FLOWTAP_CLOSE_RST = 2,
+};
+
+enum flowtap_closed_by {
+	FLOWTAP_CLOSED_BY_SOURCE = 1,      /* the initiator sent the first FIN/RST */
+	FLOWTAP_CLOSED_BY_DESTINATION = 2, /* the responder did */
+};
+
+enum flowtap_dns_flags {
+	FLOWTAP_DNS_TRUNCATED = 1, /* message longer than FLOWTAP_DNS_MAX: cut */
+	FLOWTAP_DNS_TCP = 2,       /* came over TCP (length prefix stripped) */
+	FLOWTAP_DNS_EGRESS = 4,    /* seen leaving the cgroup (a local server answering) */
+};
+
+/* Common prefix of every ring-buffer record. 16 bytes. */
+struct flowtap_hdr {
+	__u64 ts_ns;   /* bpf_ktime_get_boot_ns() when the packet passed the hook */
+	__u8 type;     /* enum flowtap_event_type */
+	__u8 version;  /* FLOWTAP_ABI_VERSION */
+	__u16 size;    /* bytes of this record, header included */
+	__u32 _pad0;
+};
+
+/* FLOWTAP_EV_FLOW_BEGIN and FLOWTAP_EV_FLOW_END. 72 bytes.
+ * saddr/sport are the initiator, daddr/dport the responder, whatever packet
+ * carried the event. IPv4 addresses sit in the first 4 bytes of saddr/daddr,
+ * the other 12 bytes are zero. */
+struct flowtap_flow_event {
+	struct flowtap_hdr hdr;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;       /* 4 or 6: the packet's IP version (skb->protocol) */
+	__u8 direction;    /* enum flowtap_direction */
+	__u8 close_reason; /* FLOW_END only: enum flowtap_close_reason, else 0 */
+	__u8 closed_by;    /* FLOW_END only: enum flowtap_closed_by, else 0 */
+	__u64 cgroup_id;   /* cgroup v2 id of the local socket (0 if unknown) */
+	__u64 begin_ts_ns; /* FLOW_END only: the begin's ts_ns, else 0 */
+};
+
+/* FLOWTAP_EV_DNS: one DNS message (a response) as the workload saw it.
+ * The record is 32 + FLOWTAP_DNS_MAX bytes; only `len` bytes of data are valid. */
+struct flowtap_dns_event {
+	struct flowtap_hdr hdr;
+	__u16 len;      /* bytes of data copied */
+	__u16 msg_len;  /* length of the whole DNS message on the wire */
+	__u8 flags;     /* enum flowtap_dns_flags */
+	__u8 family;    /* 4 or 6 */
+	__u8 _pad1[2];
+	__u64 cgroup_id;
+	__u8 data[FLOWTAP_DNS_MAX];
+};
+
+/* Key of the LRU flow table: one entry per flow per observation point. */
+struct flowtap_flow_key {
+	__u8 saddr[16]; /* initiator */
+	__u8 daddr[16]; /* responder */
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 direction;
+	__u8 _pad[2];
+};
+
+struct flowtap_flow_value {
+	__u64 begin_ts_ns;
+	__u64 cgroup_id;
+};
+
+/* Index into the per-CPU counter array `counters`. User space sums the CPUs.
+ * Names (snake_case of the suffix) are what the addon reports to JS. */
+enum flowtap_counter {
+	FLOWTAP_CNT_FLOW_BEGIN = 0,         /* begin records submitted */
+	FLOWTAP_CNT_FLOW_END,               /* end records submitted */
+	FLOWTAP_CNT_DNS,                    /* DNS records submitted */
+	FLOWTAP_CNT_DNS_TRUNCATED,          /* of those, cut at FLOWTAP_DNS_MAX */
+	FLOWTAP_CNT_DNS_TCP_MULTISEGMENT,   /* DNS over TCP not in one segment: skipped */
+	FLOWTAP_CNT_SYNACK_DUPLICATE,       /* retransmitted SYN-ACK of a known flow */
+	FLOWTAP_CNT_RINGBUF_FULL_FLOW,      /* flow record lost: ring buffer full */
+	FLOWTAP_CNT_RINGBUF_FULL_DNS,       /* DNS record lost: ring buffer full */
+	FLOWTAP_CNT_FLOW_TABLE_FULL,        /* flow table update failed */
+	FLOWTAP_CNT_SKIP_TRUNCATED,         /* header shorter than it claims: skipped */
+	FLOWTAP_CNT_SKIP_BAD_IHL,           /* IPv4 ihl < 5: skipped */
+	FLOWTAP_CNT_SKIP_FRAGMENT,          /* non-first fragment: no L4 header */
+	FLOWTAP_CNT_SKIP_IPV6_EXT,          /* IPv6 extension chain too long / unknown */
+	FLOWTAP_CNT_SKIP_LOAD,              /* bpf_skb_load_bytes failed */
+	FLOWTAP_CNT_FILTERED,               /* flow dropped by a user filter */
+	FLOWTAP_CNT__MAX,
+};
+
+#define FLOWTAP_COUNTER_NAMES                                                   \
+	"flow_begin", "flow_end", "dns", "dns_truncated", "dns_tcp_multisegment", \
+	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
+	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
+	"skip_ipv6_ext", "skip_load", "filtered"
+
+#endif /* FLOWTAP_H */
