@@ -21,7 +21,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 CXXFLAGS_ADDON := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Wno-missing-field-initializers \
 	-fvisibility=hidden -Inode_modules/node-api-headers/include \
 	-Inode_modules/node-addon-api -I$(BUILD) -Ibpf \
-	-DNAPI_VERSION=9 -DNAPI_DISABLE_CPP_EXCEPTIONS=0 -DNODE_ADDON_API_DISABLE_DEPRECATED -fexceptions
+	-DNAPI_VERSION=9 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -fexceptions
 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_HDR := $(wildcard bpf/*.h)

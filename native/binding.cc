@@ -1,0 +1,446 @@
+// binding.cc — the only file that includes napi.h and makes JS values
+// (STYLE.md habit 5). It checks arguments, turns loader failures into Errors
+// with .code/.errno/.step, and carries batches from the poll thread to
+// onBatch through one thread-safe function. The JS API it exports is the
+// NativeBinding interface the TypeScript side declares.
+#include <napi.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "flowtap.h"
+#include "loader.h"
+
+namespace {
+
+constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
+constexpr double kMaxRingBufferBytes = 2147483648.0;  // 2^31: the largest power of two in a __u32
+constexpr uint32_t kDefaultFlowTableEntries = 65536;
+constexpr uint32_t kMaxFlowTableEntries = 16u << 20;
+// Batches waiting for the JS thread. When full, the poll thread drops the
+// batch and counts it instead of waiting: it must keep draining the ring
+// buffer, and close() joins it from the JS thread.
+constexpr size_t kQueueBatches = 1024;
+
+const char *const kCounterNames[] = {FLOWTAP_COUNTER_NAMES};
+static_assert(sizeof kCounterNames / sizeof kCounterNames[0] == FLOWTAP_CNT__MAX,
+              "FLOWTAP_COUNTER_NAMES must name every enum flowtap_counter");
+
+// JS thread. A loader failure as the Error the TypeScript side expects.
+Napi::Error ToJsError(Napi::Env env, const flowtap::ProbeError &e) {
+  Napi::Error error = Napi::Error::New(env, e.what());
+  Napi::Object object = error.Value();
+  object.Set("code", Napi::String::New(env, flowtap::ErrnoName(e.err())));
+  object.Set("errno", Napi::Number::New(env, e.err()));
+  object.Set("step", Napi::String::New(env, e.step()));
+  return error;
+}
+
+// --- argument checks (JS thread) ------------------------------------------
+
+// "got 1000" / "got a string" for a TypeError message.
+std::string Got(Napi::Value value) {
+  switch (value.Type()) {
+    case napi_number: return "got " + value.ToString().Utf8Value();
+    case napi_undefined: return "got undefined";
+    case napi_null: return "got null";
+    case napi_boolean: return "got a boolean";
+    case napi_string: return "got a string";
+    case napi_symbol: return "got a symbol";
+    case napi_function: return "got a function";
+    case napi_bigint: return "got a bigint";
+    default: return "got an object";
+  }
+}
+
+// True and *out set when value is a finite whole number.
+bool GetInteger(Napi::Value value, double *out) {
+  if (!value.IsNumber()) return false;
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) return false;
+  *out = d;
+  return true;
+}
+
+std::string CgroupPathOption(Napi::Object options) {
+  Napi::Value v = options.Get("cgroupPath");
+  std::string path = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (path.empty())
+    throw Napi::TypeError::New(options.Env(), "options.cgroupPath must be a non-empty string, " +
+                                                  (v.IsString() ? "got an empty string" : Got(v)));
+  return path;
+}
+
+uint32_t RingBufferBytesOption(Napi::Object options) {
+  Napi::Value v = options.Get("ringBufferBytes");
+  if (v.IsUndefined()) return kDefaultRingBufferBytes;
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  double d;
+  if (GetInteger(v, &d) && d >= page && d <= kMaxRingBufferBytes) {
+    uint64_t n = static_cast<uint64_t>(d);
+    if ((n & (n - 1)) == 0 && n % static_cast<uint64_t>(page) == 0) return static_cast<uint32_t>(n);
+  }
+  throw Napi::TypeError::New(
+      options.Env(), "options.ringBufferBytes must be a power of two and a multiple of the page size (" +
+                         std::to_string(static_cast<long>(page)) + "), at most 2147483648, " + Got(v));
+}
+
+uint32_t FlowTableEntriesOption(Napi::Object options) {
+  Napi::Value v = options.Get("flowTableEntries");
+  if (v.IsUndefined()) return kDefaultFlowTableEntries;
+  double d;
+  if (GetInteger(v, &d) && d >= 1 && d <= kMaxFlowTableEntries) return static_cast<uint32_t>(d);
+  throw Napi::TypeError::New(options.Env(), "options.flowTableEntries must be an integer from 1 to " +
+                                                std::to_string(kMaxFlowTableEntries) + ", " + Got(v));
+}
+
+// --- the probe ----------------------------------------------------------
+
+class ProbeWrap;
+
+// One thread-safe-function call: a batch, or the poll thread's failure.
+struct Item {
+  std::unique_ptr<flowtap::Batch> batch;
+  std::unique_ptr<flowtap::ProbeError> error;
+};
+
+// The TSFN's context. It is separate from ProbeWrap because the TSFN can
+// outlive it (a constructor that fails after creating the TSFN, or
+// environment teardown); wrap is null then, and the TSFN only frees items.
+struct Session {
+  ProbeWrap *wrap = nullptr;
+};
+
+void CallJs(Napi::Env env, Napi::Function on_batch, Session *session, Item *item);
+void FinalizeSession(Napi::Env env, void *, Session *session);
+using Tsfn = Napi::TypedThreadSafeFunction<Session, Item, CallJs>;
+
+// JS thread (GC finalizer of a batch Buffer).
+void FreeBatch(Napi::Env, uint8_t *, flowtap::Batch *batch) { delete batch; }
+
+class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Probe",
+                       {
+                           InstanceMethod<&ProbeWrap::Counters>("counters"),
+                           InstanceMethod<&ProbeWrap::ProgramStats>("programStats"),
+                           InstanceMethod<&ProbeWrap::FlowTableSize>("flowTableSize"),
+                           InstanceMethod<&ProbeWrap::Close>("close"),
+                       });
+  }
+
+  // JS thread. new Probe(options): checks options, creates the TSFN, then
+  // opens/loads/attaches through the loader, which starts the poll thread.
+  explicit ProbeWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ProbeWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject() || info[0].IsFunction())
+      throw Napi::TypeError::New(env, "options must be an object, " +
+                                          Got(info.Length() ? info[0] : env.Undefined()));
+    Napi::Object options = info[0].As<Napi::Object>();
+    flowtap::ProbeOptions probe_options;
+    probe_options.cgroup_path = CgroupPathOption(options);
+    probe_options.ring_buffer_bytes = RingBufferBytesOption(options);
+    probe_options.flow_table_entries = FlowTableEntriesOption(options);
+    Napi::Value on_batch = options.Get("onBatch");
+    if (!on_batch.IsFunction())
+      throw Napi::TypeError::New(env, "options.onBatch must be a function, " + Got(on_batch));
+    Napi::Value on_error = options.Get("onError");
+    if (!on_error.IsUndefined() && !on_error.IsFunction())
+      throw Napi::TypeError::New(env, "options.onError must be a function when given, " + Got(on_error));
+    if (on_error.IsFunction()) on_error_ = Napi::Persistent(on_error.As<Napi::Function>());
+
+    std::unique_ptr<Session> session(new Session);
+    tsfn_ = Tsfn::New(env, on_batch.As<Napi::Function>(), "flowtap.poll", kQueueBatches, 1,
+                      session.get(), FinalizeSession, static_cast<void *>(nullptr));
+    session_ = session.release();  // owned by the TSFN from here on
+
+    // Poll thread. The sinks never touch JS values: they queue the item and
+    // report whether the queue took it.
+    Tsfn tsfn = tsfn_;
+    flowtap::BatchSink batch_sink = [tsfn](std::unique_ptr<flowtap::Batch> batch) {
+      Item *item = new Item{std::move(batch), nullptr};
+      if (tsfn.NonBlockingCall(item) == napi_ok) return true;
+      delete item;  // napi_queue_full, napi_closing, ...
+      return false;
+    };
+    flowtap::ErrorSink error_sink = [tsfn](const flowtap::ProbeError &error) {
+      Item *item = new Item{nullptr, std::unique_ptr<flowtap::ProbeError>(new flowtap::ProbeError(error))};
+      if (tsfn.NonBlockingCall(item) != napi_ok) delete item;
+    };
+
+    try {
+      probe_ = flowtap::Probe::Start(probe_options, std::move(batch_sink), std::move(error_sink));
+    } catch (const flowtap::ProbeError &e) {
+      // The session's wrap is still null: its finalizer only frees it.
+      tsfn_.Release();
+      session_ = nullptr;
+      throw ToJsError(env, e);
+    }
+    session_->wrap = this;
+    // An attached probe is a live handle: it stays reachable until close()
+    // completes, like a listening server, even if JS drops it.
+    self_ = Napi::Persistent(info.This().As<Napi::Object>());
+    // Registered after the TSFN, so it runs before the TSFN's own teardown
+    // (cleanup hooks run in reverse order): the process exiting detaches too.
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+    hook_registered_ = true;
+  }
+
+  // JS thread (GC finalizer or environment teardown).
+  ~ProbeWrap() override {
+    if (session_ != nullptr) session_->wrap = nullptr;
+    if (hook_registered_) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+    // probe_'s destructor stops and destroys whatever is still running.
+  }
+
+  // JS thread. Turns one queued item into a JS call.
+  void Deliver(Napi::Env env, Napi::Function on_batch, Item &item) {
+    try {
+      if (item.batch) {
+        std::unique_ptr<flowtap::Batch> batch = std::move(item.batch);
+        uint32_t records = batch->records;
+        // Zero copy: the Buffer owns the batch and frees it when collected.
+        Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
+            env, batch->bytes.data(), batch->bytes.size(), FreeBatch, batch.get());
+        batch.release();
+        on_batch.Call({buffer, Napi::Number::New(env, records)});
+      } else if (item.error && !on_error_.IsEmpty()) {
+        on_error_.Call({ToJsError(env, *item.error).Value()});
+      }
+    } catch (const Napi::Error &e) {
+      // A throwing callback is a bug to surface as 'uncaughtException', as if
+      // it had thrown at top level. Left to the TSFN, Node would only print a
+      // deprecation warning (DEP0168) and carry on.
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  // JS thread, from the TSFN finalizer: every queued batch has been passed to
+  // onBatch. Frees the ring buffer and BPF object, resolves close().
+  void Finished(Napi::Env env) {
+    session_ = nullptr;
+    probe_->Destroy();
+    state_ = State::kClosed;
+    if (hook_registered_) {
+      napi_remove_env_cleanup_hook(env, OnEnvCleanup, this);
+      hook_registered_ = false;
+    }
+    if (deferred_ != nullptr) {
+      // Plain N-API: during environment teardown this may fail, and must not throw.
+      napi_value undefined;
+      if (napi_get_undefined(env, &undefined) == napi_ok) napi_resolve_deferred(env, deferred_, undefined);
+      deferred_ = nullptr;
+    }
+    self_.Reset();
+  }
+
+ private:
+  enum class State { kOpen, kClosing, kClosed };
+
+  // JS thread. Steps 1–4 (detach, stop flag, final drain, join) are the
+  // loader's Stop(); step 5 releases the TSFN, whose finalizer runs once the
+  // queued batches are delivered and calls Finished().
+  void Shutdown() {
+    if (state_ != State::kOpen) return;
+    state_ = State::kClosing;
+    probe_->Stop();
+    tsfn_.Release();
+  }
+
+  // JS thread, at environment teardown.
+  static void OnEnvCleanup(void *arg) {
+    ProbeWrap *self = static_cast<ProbeWrap *>(arg);
+    self->hook_registered_ = false;
+    self->Shutdown();
+  }
+
+  // JS thread. counters(): kernel counters summed over CPUs, then ours.
+  Napi::Value Counters(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    flowtap::KernelCounters kernel;
+    try {
+      kernel = probe_->ReadKernelCounters();
+    } catch (const flowtap::ProbeError &e) {
+      throw ToJsError(env, e);
+    }
+    flowtap::UserCounters user = probe_->ReadUserCounters();
+    Napi::Object out = Napi::Object::New(env);
+    for (size_t i = 0; i < FLOWTAP_CNT__MAX; i++)
+      out.Set(kCounterNames[i], Napi::Number::New(env, static_cast<double>(kernel[i])));
+    out.Set("handoff_dropped_batches", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_batches)));
+    out.Set("handoff_dropped_records", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_records)));
+    out.Set("batches", Napi::Number::New(env, static_cast<double>(user.batches)));
+    out.Set("records", Napi::Number::New(env, static_cast<double>(user.records)));
+    out.Set("bad_records", Napi::Number::New(env, static_cast<double>(user.bad_records)));
+    return out;
+  }
+
+  // JS thread. programStats(): run time and count of each program.
+  Napi::Value ProgramStats(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    flowtap::ProgramStats ingress, egress;
+    try {
+      ingress = probe_->IngressStats();
+      egress = probe_->EgressStats();
+    } catch (const flowtap::ProbeError &e) {
+      throw ToJsError(env, e);
+    }
+    auto stats = [env](const flowtap::ProgramStats &s) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(s.run_time_ns)));
+      o.Set("runCount", Napi::Number::New(env, static_cast<double>(s.run_count)));
+      return o;
+    };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("ingress", stats(ingress));
+    out.Set("egress", stats(egress));
+    return out;
+  }
+
+  // JS thread. flowTableSize(): entries now in the flow table.
+  Napi::Value FlowTableSize(const Napi::CallbackInfo &info) {
+    try {
+      return Napi::Number::New(info.Env(), probe_->FlowTableSize());
+    } catch (const flowtap::ProbeError &e) {
+      throw ToJsError(info.Env(), e);
+    }
+  }
+
+  // JS thread. close(): idempotent, never rejects; every call returns the
+  // same promise, resolved after the last batch reached onBatch.
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!closed_promise_.IsEmpty()) return closed_promise_.Value();
+    napi_value promise;
+    napi_deferred deferred;
+    NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred, &promise), Napi::Value());
+    closed_promise_ = Napi::Persistent(Napi::Object(env, promise));
+    if (state_ == State::kClosed) {
+      napi_resolve_deferred(env, deferred, env.Undefined());
+    } else {
+      deferred_ = deferred;
+      Shutdown();
+    }
+    return closed_promise_.Value();
+  }
+
+  std::unique_ptr<flowtap::Probe> probe_;
+  Tsfn tsfn_;
+  Session *session_ = nullptr;  // owned by the TSFN; null once it is finalized
+  Napi::FunctionReference on_error_;
+  Napi::ObjectReference self_;
+  Napi::ObjectReference closed_promise_;
+  napi_deferred deferred_ = nullptr;
+  State state_ = State::kOpen;
+  bool hook_registered_ = false;
+};
+
+// JS thread. env is null when the environment is torn down with items still
+// queued: then the item is only freed.
+void CallJs(Napi::Env env, Napi::Function on_batch, Session *session, Item *raw) {
+  std::unique_ptr<Item> item(raw);
+  if (static_cast<napi_env>(env) == nullptr || item == nullptr || session == nullptr ||
+      session->wrap == nullptr)
+    return;
+  session->wrap->Deliver(env, on_batch, *item);
+}
+
+// JS thread. The TSFN is gone: released with every queued item delivered.
+void FinalizeSession(Napi::Env env, void *, Session *session) {
+  ProbeWrap *wrap = session->wrap;
+  delete session;
+  if (wrap != nullptr) wrap->Finished(env);
+}
+
+// --- module functions (JS thread) -----------------------------------------
+
+// layout(): sizeof/offsetof of the records, for the layout test.
+Napi::Value Layout(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  auto put = [&](const char *key, size_t value) {
+    out.Set(key, Napi::Number::New(env, static_cast<double>(value)));
+  };
+#define FLOWTAP_SIZE(T) put(#T, sizeof(struct T))
+#define FLOWTAP_OFFSET(T, F) put(#T "." #F, offsetof(struct T, F))
+  FLOWTAP_SIZE(flowtap_hdr);
+  FLOWTAP_OFFSET(flowtap_hdr, ts_ns);
+  FLOWTAP_OFFSET(flowtap_hdr, type);
+  FLOWTAP_OFFSET(flowtap_hdr, version);
+  FLOWTAP_OFFSET(flowtap_hdr, size);
+  FLOWTAP_SIZE(flowtap_flow_event);
+  FLOWTAP_OFFSET(flowtap_flow_event, hdr);
+  FLOWTAP_OFFSET(flowtap_flow_event, saddr);
+  FLOWTAP_OFFSET(flowtap_flow_event, daddr);
+  FLOWTAP_OFFSET(flowtap_flow_event, sport);
+  FLOWTAP_OFFSET(flowtap_flow_event, dport);
+  FLOWTAP_OFFSET(flowtap_flow_event, family);
+  FLOWTAP_OFFSET(flowtap_flow_event, direction);
+  FLOWTAP_OFFSET(flowtap_flow_event, close_reason);
+  FLOWTAP_OFFSET(flowtap_flow_event, closed_by);
+  FLOWTAP_OFFSET(flowtap_flow_event, cgroup_id);
+  FLOWTAP_OFFSET(flowtap_flow_event, begin_ts_ns);
+  FLOWTAP_SIZE(flowtap_dns_event);
+  FLOWTAP_OFFSET(flowtap_dns_event, hdr);
+  FLOWTAP_OFFSET(flowtap_dns_event, len);
+  FLOWTAP_OFFSET(flowtap_dns_event, msg_len);
+  FLOWTAP_OFFSET(flowtap_dns_event, flags);
+  FLOWTAP_OFFSET(flowtap_dns_event, family);
+  FLOWTAP_OFFSET(flowtap_dns_event, cgroup_id);
+  FLOWTAP_OFFSET(flowtap_dns_event, data);
+#undef FLOWTAP_SIZE
+#undef FLOWTAP_OFFSET
+  put("FLOWTAP_DNS_MAX", FLOWTAP_DNS_MAX);
+  return out;
+}
+
+uint64_t Nanoseconds(const struct timespec &ts) {
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// clockAnchor(): a REALTIME reading and the BOOTTIME at the same instant, to
+// turn the records' boot-time stamps into wall-clock time. REALTIME is read
+// between two BOOTTIME reads; of three tries the tightest pair wins.
+Napi::Value ClockAnchor(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint64_t best_gap = std::numeric_limits<uint64_t>::max(), realtime = 0, boottime = 0;
+  for (int i = 0; i < 3; i++) {
+    struct timespec before, real, after;
+    clock_gettime(CLOCK_BOOTTIME, &before);
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &after);
+    uint64_t gap = Nanoseconds(after) - Nanoseconds(before);
+    if (gap < best_gap) {
+      best_gap = gap;
+      realtime = Nanoseconds(real);
+      boottime = Nanoseconds(before) + gap / 2;
+    }
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("realtimeNs", Napi::BigInt::New(env, realtime));
+  out.Set("boottimeNs", Napi::BigInt::New(env, boottime));
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, FLOWTAP_ABI_VERSION));
+  Napi::Array names = Napi::Array::New(env, FLOWTAP_CNT__MAX);
+  for (uint32_t i = 0; i < FLOWTAP_CNT__MAX; i++) names.Set(i, Napi::String::New(env, kCounterNames[i]));
+  exports.Set("counterNames", names);
+  exports.Set("layout", Napi::Function::New(env, Layout, "layout"));
+  exports.Set("clockAnchor", Napi::Function::New(env, ClockAnchor, "clockAnchor"));
+  exports.Set("Probe", ProbeWrap::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(flowtap, Init)

@@ -1,0 +1,450 @@
+// loader.cc — open, configure, load and attach the flowtap programs with
+// libbpf, then read the ring buffer on a poll thread. Reads top to bottom in
+// that order; Probe::Stop() and Probe::Destroy() are the one cleanup path, in
+// reverse order. No N-API here (see loader.h).
+#include "loader.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <system_error>
+
+#include "flowtap.skel.h"
+
+namespace flowtap {
+namespace {
+
+constexpr int kPollTimeoutMs = 50;
+// A batch is handed over mid-poll once it holds this much, so one busy poll
+// cannot build an unbounded buffer.
+constexpr size_t kBatchHandOverBytes = 256 * 1024;
+constexpr size_t kBatchReserveBytes = 4096;
+constexpr const char *kCgroupHint =
+    "pass a directory under the cgroup2 mount (e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified)";
+
+// --- libbpf log capture --------------------------------------------------
+// libbpf prints through one process-wide callback. We keep its last lines so a
+// failed load can quote the verifier's reasons; nothing is printed to stderr
+// (flowtap's logs are JSON lines written by the TypeScript side).
+constexpr size_t kLogLines = 40;
+constexpr size_t kLogLineMax = 512;
+
+std::mutex g_log_mutex;
+std::deque<std::string> g_log;     // guarded by g_log_mutex
+bool g_log_has_verifier = false;   // guarded by g_log_mutex: a PROG LOAD LOG was printed
+
+// Any thread (libbpf calls it from whichever thread made the libbpf call).
+int CaptureLibbpfLog(enum libbpf_print_level level, const char *format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  va_list measure;
+  va_copy(measure, args);
+  int n = vsnprintf(nullptr, 0, format, measure);
+  va_end(measure);
+  if (n <= 0) return 0;
+  // A verifier log arrives as one call of up to megabytes; format it whole so
+  // its tail, which holds the reason, is what we keep.
+  std::string text(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(&text[0], text.size(), format, args);
+  text.resize(static_cast<size_t>(n));
+
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  if (text.find("BEGIN PROG LOAD LOG") != std::string::npos) g_log_has_verifier = true;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) {
+      g_log.emplace_back(text, start, std::min(end - start, kLogLineMax));
+      if (g_log.size() > kLogLines) g_log.pop_front();
+    }
+    start = end + 1;
+  }
+  return n;
+}
+
+// Owner thread. Installs the capture once and forgets earlier lines, so a
+// failure quotes only what this start printed.
+void ResetLibbpfLog() {
+  static std::once_flag installed;
+  std::call_once(installed, [] { libbpf_set_print(CaptureLibbpfLog); });
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  g_log.clear();
+  g_log_has_verifier = false;
+}
+
+// Owner thread. The captured lines, newline-separated ("" when none).
+std::string LibbpfLogTail() {
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  std::string tail;
+  for (const std::string &line : g_log) {
+    if (!tail.empty()) tail += '\n';
+    tail += line;
+  }
+  return tail;
+}
+
+bool LibbpfLogHasVerifier() {
+  std::lock_guard<std::mutex> lock(g_log_mutex);
+  return g_log_has_verifier;
+}
+
+[[noreturn]] void Fail(const char *step, int err, const std::string &message) {
+  throw ProbeError(step, err, message);
+}
+
+// "(EPERM): Operation not permitted" — the part most messages end with.
+std::string Describe(int err) {
+  return "(" + ErrnoName(err) + "): " + strerror(err);
+}
+
+std::string WithLogTail(std::string message) {
+  std::string tail = LibbpfLogTail();
+  if (!tail.empty()) message += "\n" + tail;
+  return message;
+}
+
+const char *FsName(unsigned long magic) {
+  switch (magic) {
+    case CGROUP_SUPER_MAGIC: return "a cgroup v1 hierarchy";
+    case TMPFS_MAGIC: return "tmpfs";
+    case SYSFS_MAGIC: return "sysfs";
+    case PROC_SUPER_MAGIC: return "procfs";
+    case EXT4_SUPER_MAGIC: return "ext4";
+    case BTRFS_SUPER_MAGIC: return "btrfs";
+    case OVERLAYFS_SUPER_MAGIC: return "overlayfs";
+    default: return nullptr;
+  }
+}
+
+size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+}  // namespace
+
+std::string ErrnoName(int err) {
+  const char *name = strerrorname_np(err);
+  return name != nullptr ? name : "E" + std::to_string(err);
+}
+
+Probe::Probe(BatchSink on_batch, ErrorSink on_error)
+    : on_batch_(std::move(on_batch)), on_error_(std::move(on_error)) {}
+
+Probe::~Probe() { Destroy(); }
+
+// --- start: open → configure → load → attach → ring buffer → poll thread --
+
+std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_batch,
+                                    ErrorSink on_error) {
+  // On a throw, ~Probe undoes whatever of the steps below succeeded.
+  std::unique_ptr<Probe> probe(new Probe(std::move(on_batch), std::move(on_error)));
+  ResetLibbpfLog();
+
+  probe->OpenCgroup(options.cgroup_path);
+  probe->num_cpus_ = libbpf_num_possible_cpus();
+  if (probe->num_cpus_ <= 0)
+    Fail("open", -probe->num_cpus_, "cannot count the possible CPUs " + Describe(-probe->num_cpus_));
+
+  probe->skel_ = flowtap_bpf__open();
+  if (probe->skel_ == nullptr) {
+    int err = errno;
+    Fail("open", err, WithLogTail("opening the embedded eBPF object failed " + Describe(err)));
+  }
+
+  // Map sizes are fixed at creation, so they are set between open and load.
+  int err = bpf_map__set_max_entries(probe->skel_->maps.events, options.ring_buffer_bytes);
+  if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.flows, options.flow_table_entries);
+  if (err != 0) Fail("configure", -err, "sizing the eBPF maps failed " + Describe(-err));
+  probe->flow_table_entries_ = options.flow_table_entries;
+
+  err = flowtap_bpf__load(probe->skel_);
+  if (err != 0) {
+    err = -err;
+    // The verifier also answers EACCES for unsafe code; only without a
+    // verifier log is EACCES about privilege.
+    bool refused = err == EPERM || (err == EACCES && !LibbpfLogHasVerifier());
+    if (refused)
+      Fail("load", err, "loading the eBPF programs was refused (" + ErrnoName(err) +
+                            "): flowtap needs CAP_BPF and CAP_NET_ADMIN (or root)");
+    Fail("load", err, WithLogTail("the kernel rejected the eBPF programs (" + ErrnoName(err) + "):"));
+  }
+  probe->loaded_ = true;
+
+  // bpf_link attachments: when the process dies its fds close and the
+  // programs detach, so a crash leaves nothing attached.
+  struct {
+    const char *step;
+    struct bpf_program *prog;
+    struct bpf_link **link;
+  } attach[] = {
+      {"attach_ingress", probe->skel_->progs.flowtap_ingress, &probe->ingress_link_},
+      {"attach_egress", probe->skel_->progs.flowtap_egress, &probe->egress_link_},
+  };
+  for (const auto &a : attach) {
+    *a.link = bpf_program__attach_cgroup(a.prog, probe->cgroup_fd_);
+    if (*a.link == nullptr) {
+      int e = errno;
+      if (e == EPERM || e == EACCES)
+        Fail(a.step, e, "attaching to cgroup " + options.cgroup_path + " was refused (" +
+                            ErrnoName(e) + "): flowtap needs CAP_NET_ADMIN");
+      Fail(a.step, e, WithLogTail("attaching to cgroup " + options.cgroup_path + " failed " +
+                                  Describe(e)));
+    }
+  }
+
+  probe->rb_ = ring_buffer__new(bpf_map__fd(probe->skel_->maps.events), OnRecord, probe.get(),
+                                nullptr);
+  if (probe->rb_ == nullptr) {
+    int e = errno;
+    Fail("ringbuf", e, "setting up the ring buffer reader failed " + Describe(e));
+  }
+
+  try {
+    probe->thread_ = std::thread(&Probe::PollLoop, probe.get());
+  } catch (const std::system_error &e) {
+    Fail("thread", e.code().value(), std::string("starting the poll thread failed: ") + e.what());
+  }
+  return probe;
+}
+
+// Owner thread. The path must be a directory on the cgroup2 file system.
+void Probe::OpenCgroup(const std::string &path) {
+  cgroup_fd_ = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup_fd_ < 0) {
+    int e = errno;
+    if (e == ENOENT) Fail("open_cgroup", e, "cgroup path " + path + " does not exist");
+    if (e == ENOTDIR)
+      Fail("open_cgroup", e,
+           path + " is not a cgroup v2 directory (not a directory), " + kCgroupHint);
+    Fail("open_cgroup", e, "cannot open cgroup path " + path + " " + Describe(e));
+  }
+  struct statfs fs;
+  if (fstatfs(cgroup_fd_, &fs) != 0) {
+    int e = errno;
+    Fail("open_cgroup", e, "cannot stat cgroup path " + path + " " + Describe(e));
+  }
+  if (static_cast<unsigned long>(fs.f_type) != CGROUP2_SUPER_MAGIC) {
+    const char *name = FsName(static_cast<unsigned long>(fs.f_type));
+    char other[32];
+    snprintf(other, sizeof other, "file system type 0x%lx", static_cast<unsigned long>(fs.f_type));
+    Fail("open_cgroup", EINVAL,
+         path + " is not a cgroup v2 directory (it is on " + (name ? name : other) + "), " +
+             kCgroupHint);
+  }
+}
+
+// --- poll thread --------------------------------------------------------
+
+// Poll thread. Runs until Stop() sets the flag, or until polling fails.
+void Probe::PollLoop() {
+  while (!stop_.load(std::memory_order_acquire)) {
+    int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    if (n < 0 && n != -EINTR) {
+      HandOver();
+      if (on_error_) on_error_(ProbeError("poll", -n, "reading the ring buffer failed " + Describe(-n)));
+      return;
+    }
+    HandOver();
+  }
+  // Stop() detached both programs before setting the flag, so this drain
+  // reads everything that will ever be in the ring buffer.
+  int n = ring_buffer__consume(rb_);
+  HandOver();
+  if (n < 0 && on_error_)
+    on_error_(ProbeError("poll", -n, "draining the ring buffer failed " + Describe(-n)));
+}
+
+// Poll thread (inside ring_buffer__poll/consume). size is the ring-buffer
+// record's length. Returning non-zero would abort the poll, so it never does.
+int Probe::OnRecord(void *ctx, void *data, size_t size) {
+  static_cast<Probe *>(ctx)->Append(static_cast<const uint8_t *>(data), size);
+  return 0;
+}
+
+// Poll thread. Copies one record into the current batch, trimmed to its valid bytes.
+void Probe::Append(const uint8_t *data, size_t size) {
+  struct flowtap_hdr hdr;
+  if (size < sizeof hdr) {
+    bad_records_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  memcpy(&hdr, data, sizeof hdr);
+  if (hdr.version != FLOWTAP_ABI_VERSION || hdr.size < sizeof hdr || hdr.size > size) {
+    bad_records_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+
+  size_t valid = hdr.size;  // bytes to copy from the ring buffer
+  size_t copied = hdr.size; // bytes the record takes in the batch
+  uint16_t dns_len = 0;
+  if (hdr.type == FLOWTAP_EV_DNS) {
+    // A DNS record is reserved at full size; only len bytes of data are
+    // valid, so copy just those (rounded up to 8 to keep records aligned).
+    constexpr size_t data_off = offsetof(struct flowtap_dns_event, data);
+    if (hdr.size < data_off) {
+      bad_records_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    memcpy(&dns_len, data + offsetof(struct flowtap_dns_event, len), sizeof dns_len);
+    if (dns_len > FLOWTAP_DNS_MAX) dns_len = FLOWTAP_DNS_MAX;
+    valid = data_off + dns_len;
+    if (valid > hdr.size) {
+      bad_records_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    copied = RoundUp8(valid);
+  }
+
+  if (!batch_) {
+    batch_.reset(new Batch);
+    batch_->bytes.reserve(kBatchReserveBytes);
+  }
+  std::vector<uint8_t> &bytes = batch_->bytes;
+  size_t at = bytes.size();
+  bytes.resize(at + copied);  // zero-fills the DNS padding
+  memcpy(&bytes[at], data, valid);
+  if (hdr.type == FLOWTAP_EV_DNS) {
+    uint16_t size16 = static_cast<uint16_t>(copied);
+    memcpy(&bytes[at + offsetof(struct flowtap_hdr, size)], &size16, sizeof size16);
+    memcpy(&bytes[at + offsetof(struct flowtap_dns_event, len)], &dns_len, sizeof dns_len);
+  }
+  batch_->records++;
+
+  if (bytes.size() >= kBatchHandOverBytes) HandOver();
+}
+
+// Poll thread. Passes the current batch (if any) to the sink, counting the outcome.
+void Probe::HandOver() {
+  if (!batch_ || batch_->records == 0) return;
+  uint32_t records = batch_->records;
+  if (on_batch_(std::move(batch_))) {
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    records_.fetch_add(records, std::memory_order_relaxed);
+  } else {
+    dropped_batches_.fetch_add(1, std::memory_order_relaxed);
+    dropped_records_.fetch_add(records, std::memory_order_relaxed);
+  }
+  batch_.reset();
+}
+
+// --- readers (owner thread) -----------------------------------------------
+
+KernelCounters Probe::ReadKernelCounters() {
+  if (!loaded_) return final_counters_;
+  KernelCounters sums{};
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(num_cpus_));
+  for (uint32_t key = 0; key < FLOWTAP_CNT__MAX; key++) {
+    int err = bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof key, per_cpu.data(),
+                                   per_cpu.size() * sizeof(uint64_t), 0);
+    if (err != 0) Fail("counters", -err, "reading the counter map failed " + Describe(-err));
+    for (uint64_t v : per_cpu) sums[key] += v;
+  }
+  return sums;
+}
+
+UserCounters Probe::ReadUserCounters() const {
+  return UserCounters{
+      batches_.load(std::memory_order_relaxed),
+      records_.load(std::memory_order_relaxed),
+      dropped_batches_.load(std::memory_order_relaxed),
+      dropped_records_.load(std::memory_order_relaxed),
+      bad_records_.load(std::memory_order_relaxed),
+  };
+}
+
+ProgramStats Probe::ReadProgramStats(int prog_fd) {
+  struct bpf_prog_info info;
+  memset(&info, 0, sizeof info);
+  __u32 len = sizeof info;
+  int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len);
+  if (err != 0) Fail("prog_info", -err, "reading the program info failed " + Describe(-err));
+  return ProgramStats{info.run_time_ns, info.run_cnt};
+}
+
+ProgramStats Probe::IngressStats() {
+  if (!loaded_) return final_ingress_;
+  return ReadProgramStats(bpf_program__fd(skel_->progs.flowtap_ingress));
+}
+
+ProgramStats Probe::EgressStats() {
+  if (!loaded_) return final_egress_;
+  return ReadProgramStats(bpf_program__fd(skel_->progs.flowtap_egress));
+}
+
+uint32_t Probe::FlowTableSize() {
+  if (!loaded_) return 0;
+  int fd = bpf_map__fd(skel_->maps.flows);
+  struct flowtap_flow_key keys[2];
+  const void *prev = nullptr;
+  uint32_t count = 0;
+  // The kernel changes the table while we walk it: when the previous key was
+  // evicted, get_next_key restarts from the first one. Stopping at
+  // max_entries bounds the walk; the count is approximate under churn.
+  while (count < flow_table_entries_) {
+    struct flowtap_flow_key *next = &keys[count & 1];
+    if (bpf_map_get_next_key(fd, prev, next) != 0) {
+      int e = errno;
+      if (e == ENOENT) break;
+      Fail("flow_table", e, "walking the flow table failed " + Describe(e));
+    }
+    count++;
+    prev = next;
+  }
+  return count;
+}
+
+// --- cleanup: the reverse of Start ---------------------------------------
+
+// Owner thread.
+void Probe::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // (1) Detach first. The house style orders shutdown stop flag → drain →
+  // join → destroy; destroying the links before the stop flag is on purpose:
+  // once detached, no program can reserve a new record, so the poll thread's
+  // final drain is complete and no record is freed unread with the ring
+  // buffer. (A program already running on another CPU at detach finishes in
+  // microseconds; the final consume runs up to one poll timeout later.)
+  bpf_link__destroy(egress_link_);
+  egress_link_ = nullptr;
+  bpf_link__destroy(ingress_link_);
+  ingress_link_ = nullptr;
+  // (2) Stop flag; (3) the poll thread sees it within one poll timeout,
+  // drains, hands over its last batch and returns; (4) join.
+  stop_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+}
+
+// Owner thread.
+void Probe::Destroy() {
+  Stop();
+  if (loaded_) {
+    // Keep the final values: nothing changes them once detached.
+    try {
+      final_counters_ = ReadKernelCounters();
+      final_ingress_ = IngressStats();
+      final_egress_ = EgressStats();
+    } catch (const ProbeError &) {
+      // Best effort: the last values read are only lost to later reads.
+    }
+    loaded_ = false;
+  }
+  ring_buffer__free(rb_);
+  rb_ = nullptr;
+  flowtap_bpf__destroy(skel_);
+  skel_ = nullptr;
+  if (cgroup_fd_ >= 0) close(cgroup_fd_);
+  cgroup_fd_ = -1;
+}
+
+}  // namespace flowtap
