@@ -24,10 +24,12 @@ constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
 constexpr double kMaxRingBufferBytes = 2147483648.0;  // 2^31: the largest power of two in a __u32
 constexpr uint32_t kDefaultFlowTableEntries = 65536;
 constexpr uint32_t kMaxFlowTableEntries = 16u << 20;
-// Batches waiting for the JS thread. When full, the poll thread drops the
-// batch and counts it instead of waiting: it must keep draining the ring
-// buffer, and close() joins it from the JS thread.
-constexpr size_t kQueueBatches = 1024;
+// The TSFN queue is unbounded (0): the poll thread never blocks in it and
+// never drops for lack of room. What bounds memory is maxPendingBytes: over
+// it, the poll thread stops reading the ring buffer until JS catches up.
+constexpr size_t kUnboundedQueue = 0;
+constexpr uint64_t kDefaultMaxPendingBytes = 64u << 20;
+constexpr double kMaxMaxPendingBytes = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
 
 const char *const kCounterNames[] = {FLOWTAP_COUNTER_NAMES};
 static_assert(sizeof kCounterNames / sizeof kCounterNames[0] == FLOWTAP_CNT__MAX,
@@ -101,13 +103,23 @@ uint32_t FlowTableEntriesOption(Napi::Object options) {
                                                 std::to_string(kMaxFlowTableEntries) + ", " + Got(v));
 }
 
+uint64_t MaxPendingBytesOption(Napi::Object options) {
+  Napi::Value v = options.Get("maxPendingBytes");
+  if (v.IsUndefined()) return kDefaultMaxPendingBytes;
+  double d;
+  if (GetInteger(v, &d) && d >= 1 && d <= kMaxMaxPendingBytes) return static_cast<uint64_t>(d);
+  throw Napi::TypeError::New(options.Env(),
+                             "options.maxPendingBytes must be an integer from 1 to 9007199254740991 "
+                             "(bytes), " + Got(v));
+}
+
 // --- the probe ----------------------------------------------------------
 
 class ProbeWrap;
 
-// One thread-safe-function call: a batch, or the poll thread's failure.
+// One thread-safe-function call: a parcel (one batch), or the poll thread's failure.
 struct Item {
-  std::unique_ptr<flowtap::Batch> batch;
+  std::shared_ptr<flowtap::Parcel> parcel;
   std::unique_ptr<flowtap::ProbeError> error;
 };
 
@@ -149,6 +161,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     probe_options.cgroup_path = CgroupPathOption(options);
     probe_options.ring_buffer_bytes = RingBufferBytesOption(options);
     probe_options.flow_table_entries = FlowTableEntriesOption(options);
+    probe_options.max_pending_bytes = MaxPendingBytesOption(options);
     Napi::Value on_batch = options.Get("onBatch");
     if (!on_batch.IsFunction())
       throw Napi::TypeError::New(env, "options.onBatch must be a function, " + Got(on_batch));
@@ -157,29 +170,38 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
       throw Napi::TypeError::New(env, "options.onError must be a function when given, " + Got(on_error));
     if (on_error.IsFunction()) on_error_ = Napi::Persistent(on_error.As<Napi::Function>());
 
+    // Its one thread reference belongs to the poll thread, which releases it
+    // as its last action (the done sink); only if the probe never started
+    // does the constructor release it.
     std::unique_ptr<Session> session(new Session);
-    tsfn_ = Tsfn::New(env, on_batch.As<Napi::Function>(), "flowtap.poll", kQueueBatches, 1,
+    tsfn_ = Tsfn::New(env, on_batch.As<Napi::Function>(), "flowtap.poll", kUnboundedQueue, 1,
                       session.get(), FinalizeSession, static_cast<void *>(nullptr));
     session_ = session.release();  // owned by the TSFN from here on
 
     // Poll thread. The sinks never touch JS values: they queue the item and
-    // report whether the queue took it.
+    // report whether the queue took it. With an unbounded queue, a refusal
+    // means the TSFN is closing (environment teardown).
     Tsfn tsfn = tsfn_;
-    flowtap::BatchSink batch_sink = [tsfn](std::unique_ptr<flowtap::Batch> batch) {
-      Item *item = new Item{std::move(batch), nullptr};
+    flowtap::BatchSink batch_sink = [tsfn](std::shared_ptr<flowtap::Parcel> parcel) {
+      Item *item = new Item{std::move(parcel), nullptr};
       if (tsfn.NonBlockingCall(item) == napi_ok) return true;
-      delete item;  // napi_queue_full, napi_closing, ...
+      delete item;  // napi_closing, ...
       return false;
     };
     flowtap::ErrorSink error_sink = [tsfn](const flowtap::ProbeError &error) {
       Item *item = new Item{nullptr, std::unique_ptr<flowtap::ProbeError>(new flowtap::ProbeError(error))};
       if (tsfn.NonBlockingCall(item) != napi_ok) delete item;
     };
+    // Poll thread, last action. Once every queued item has been delivered,
+    // the TSFN finalizer runs on the JS thread and calls Finished().
+    flowtap::DoneSink done_sink = [tsfn] { tsfn.Release(); };
 
     try {
-      probe_ = flowtap::Probe::Start(probe_options, std::move(batch_sink), std::move(error_sink));
+      probe_ = flowtap::Probe::Start(probe_options, std::move(batch_sink), std::move(error_sink),
+                                     std::move(done_sink));
     } catch (const flowtap::ProbeError &e) {
-      // The session's wrap is still null: its finalizer only frees it.
+      // No poll thread: release its reference here. The session's wrap is
+      // still null, so the finalizer only frees the session.
       tsfn_.Release();
       session_ = nullptr;
       throw ToJsError(env, e);
@@ -204,8 +226,12 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
   // JS thread. Turns one queued item into a JS call.
   void Deliver(Napi::Env env, Napi::Function on_batch, Item &item) {
     try {
-      if (item.batch) {
-        std::unique_ptr<flowtap::Batch> batch = std::move(item.batch);
+      if (item.parcel) {
+        // Taking it also ends the poll thread's appending to it and subtracts
+        // its bytes from the pending ones, even if onBatch then throws.
+        std::unique_ptr<flowtap::Batch> batch = probe_->Take(*item.parcel);
+        item.parcel.reset();
+        if (!batch) return;
         uint32_t records = batch->records;
         // Zero copy: the Buffer owns the batch and frees it when collected.
         Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::NewOrCopy(
@@ -223,8 +249,10 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     }
   }
 
-  // JS thread, from the TSFN finalizer: every queued batch has been passed to
-  // onBatch. Frees the ring buffer and BPF object, resolves close().
+  // JS thread, from the TSFN finalizer: the poll thread released the TSFN as
+  // its last action and every queued batch has been passed to onBatch. Joins
+  // the (finished or finishing) poll thread, frees the ring buffer and BPF
+  // object, resolves close().
   void Finished(Napi::Env env) {
     session_ = nullptr;
     probe_->Destroy();
@@ -245,21 +273,28 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
  private:
   enum class State { kOpen, kClosing, kClosed };
 
-  // JS thread. Steps 1–4 (detach, stop flag, final drain, join) are the
-  // loader's Stop(); step 5 releases the TSFN, whose finalizer runs once the
-  // queued batches are delivered and calls Finished().
+  // JS thread; never waits. Detach and stop flag (the loader's Stop()); the
+  // poll thread then drains the ring buffer, queues the last batches and
+  // releases the TSFN; the TSFN finalizer calls Finished() once JS has had
+  // them all. Waiting here instead would block JS, and could deadlock: the
+  // poll thread may be waiting for JS to take batches (maxPendingBytes).
   void Shutdown() {
     if (state_ != State::kOpen) return;
     state_ = State::kClosing;
     probe_->Stop();
-    tsfn_.Release();
   }
 
-  // JS thread, at environment teardown.
+  // JS thread, at environment teardown (process exit or worker termination
+  // without close()). JS runs no more callbacks, so nothing would take the
+  // last batches: detach, stop and join the poll thread now, synchronously,
+  // without the final drain; whatever is still queued is dropped (the TSFN
+  // frees it, calling CallJs with a null env). The join is bounded: the
+  // poll thread never waits on JS once the stop flag is set.
   static void OnEnvCleanup(void *arg) {
     ProbeWrap *self = static_cast<ProbeWrap *>(arg);
     self->hook_registered_ = false;
-    self->Shutdown();
+    if (self->state_ == State::kOpen) self->state_ = State::kClosing;
+    self->probe_->Abandon();
   }
 
   // JS thread. counters(): kernel counters summed over CPUs, then ours.
@@ -277,6 +312,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
       out.Set(kCounterNames[i], Napi::Number::New(env, static_cast<double>(kernel[i])));
     out.Set("handoff_dropped_batches", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_batches)));
     out.Set("handoff_dropped_records", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_records)));
+    out.Set("handoff_waits", Napi::Number::New(env, static_cast<double>(user.handoff_waits)));
     out.Set("batches", Napi::Number::New(env, static_cast<double>(user.batches)));
     out.Set("records", Napi::Number::New(env, static_cast<double>(user.records)));
     out.Set("bad_records", Napi::Number::New(env, static_cast<double>(user.bad_records)));

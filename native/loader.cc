@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
@@ -26,10 +27,13 @@
 namespace flowtap {
 namespace {
 
+// Also how long the poll thread takes to notice the stop flag.
 constexpr int kPollTimeoutMs = 50;
 // A batch is handed over mid-poll once it holds this much, so one busy poll
-// cannot build an unbounded buffer.
+// cannot build an unbounded buffer; a parcel not yet taken grows to this much.
 constexpr size_t kBatchHandOverBytes = 256 * 1024;
+// How often the poll thread re-checks the pending bytes while over the cap.
+constexpr std::chrono::milliseconds kPendingRecheck{1};
 constexpr size_t kBatchReserveBytes = 4096;
 constexpr const char *kCgroupHint =
     "pass a directory under the cgroup2 mount (e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified)";
@@ -137,17 +141,19 @@ std::string ErrnoName(int err) {
   return name != nullptr ? name : "E" + std::to_string(err);
 }
 
-Probe::Probe(BatchSink on_batch, ErrorSink on_error)
-    : on_batch_(std::move(on_batch)), on_error_(std::move(on_error)) {}
+Probe::Probe(BatchSink on_batch, ErrorSink on_error, DoneSink on_done)
+    : on_batch_(std::move(on_batch)), on_error_(std::move(on_error)), on_done_(std::move(on_done)) {}
 
 Probe::~Probe() { Destroy(); }
 
 // --- start: open → configure → load → attach → ring buffer → poll thread --
 
 std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_batch,
-                                    ErrorSink on_error) {
+                                    ErrorSink on_error, DoneSink on_done) {
   // On a throw, ~Probe undoes whatever of the steps below succeeded.
-  std::unique_ptr<Probe> probe(new Probe(std::move(on_batch), std::move(on_error)));
+  std::unique_ptr<Probe> probe(
+      new Probe(std::move(on_batch), std::move(on_error), std::move(on_done)));
+  probe->max_pending_bytes_ = options.max_pending_bytes;
   ResetLibbpfLog();
 
   probe->OpenCgroup(options.cgroup_path);
@@ -245,23 +251,54 @@ void Probe::OpenCgroup(const std::string &path) {
 
 // --- poll thread --------------------------------------------------------
 
-// Poll thread. Runs until Stop() sets the flag, or until polling fails.
+// Poll thread. Runs until Stop() sets the flag, or until polling fails; then
+// drains, hands over the rest and calls on_done_ as its very last action.
 void Probe::PollLoop() {
-  while (!stop_.load(std::memory_order_acquire)) {
+  int err = 0;
+  const char *what = "";
+  for (;;) {
+    WaitForRoom();
+    if (stop_.load(std::memory_order_acquire)) break;
     int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    HandOver();  // never hold records past the poll that read them
     if (n < 0 && n != -EINTR) {
-      HandOver();
-      if (on_error_) on_error_(ProbeError("poll", -n, "reading the ring buffer failed " + Describe(-n)));
-      return;
+      err = -n;
+      what = "reading the ring buffer failed ";
+      break;
     }
-    HandOver();
   }
-  // Stop() detached both programs before setting the flag, so this drain
-  // reads everything that will ever be in the ring buffer.
-  int n = ring_buffer__consume(rb_);
-  HandOver();
-  if (n < 0 && on_error_)
-    on_error_(ProbeError("poll", -n, "draining the ring buffer failed " + Describe(-n)));
+  if (err == 0 && !abandon_.load(std::memory_order_acquire)) {
+    // Stop() detached both programs before setting the flag, so this drain
+    // reads everything that will ever be in the ring buffer. It does not wait
+    // on max_pending_bytes: what is left is bounded by the ring buffer's size.
+    int n = ring_buffer__consume(rb_);
+    HandOver();
+    if (n < 0) {
+      err = -n;
+      what = "draining the ring buffer failed ";
+    }
+  }
+  if (err != 0 && on_error_) on_error_(ProbeError("poll", err, what + Describe(err)));
+  tail_.reset();
+  batch_.reset();
+  // Last: once on_done_ has run (the binding releases its thread-safe
+  // function in it), the owner thread may join this thread and free the probe.
+  if (on_done_) on_done_();
+}
+
+// Poll thread. Backpressure: while the consumer has more than
+// max_pending_bytes_ not yet taken, stop reading the ring buffer. The kernel
+// then keeps the records, and counts the ones it has no room for
+// (ringbuf_full_*), instead of this process buffering without bound. Never
+// waits once the stop flag is set.
+void Probe::WaitForRoom() {
+  if (pending_bytes_.load(std::memory_order_relaxed) <= max_pending_bytes_ ||
+      stop_.load(std::memory_order_acquire))
+    return;
+  waits_.fetch_add(1, std::memory_order_relaxed);
+  while (pending_bytes_.load(std::memory_order_relaxed) > max_pending_bytes_ &&
+         !stop_.load(std::memory_order_acquire))
+    std::this_thread::sleep_for(kPendingRecheck);
 }
 
 // Poll thread (inside ring_buffer__poll/consume). size is the ring-buffer
@@ -320,21 +357,68 @@ void Probe::Append(const uint8_t *data, size_t size) {
   }
   batch_->records++;
 
-  if (bytes.size() >= kBatchHandOverBytes) HandOver();
+  if (bytes.size() >= kBatchHandOverBytes) {
+    HandOver();
+    // Inside the consume loop: waiting here stops the ring buffer's consumer
+    // position, so the backpressure reaches the kernel mid-burst too.
+    WaitForRoom();
+  }
 }
 
-// Poll thread. Passes the current batch (if any) to the sink, counting the outcome.
+// Poll thread. Passes the current batch (if any) on: appended to the last
+// parcel if the consumer has not taken it yet and it has room, else as a new
+// parcel through the sink. Counts the outcome.
 void Probe::HandOver() {
   if (!batch_ || batch_->records == 0) return;
   uint32_t records = batch_->records;
-  if (on_batch_(std::move(batch_))) {
+  size_t bytes = batch_->bytes.size();
+  if (AppendToTail(*batch_)) {
+    records_.fetch_add(records, std::memory_order_relaxed);
+    batch_->bytes.clear();  // keeps its capacity for the next poll
+    batch_->records = 0;
+    return;
+  }
+  std::shared_ptr<Parcel> parcel = std::make_shared<Parcel>();
+  parcel->batch_ = std::move(batch_);
+  // Counted before the sink sees it: the consumer may take it at once.
+  pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (on_batch_(parcel)) {
     batches_.fetch_add(1, std::memory_order_relaxed);
     records_.fetch_add(records, std::memory_order_relaxed);
+    tail_ = std::move(parcel);
   } else {
+    pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     dropped_batches_.fetch_add(1, std::memory_order_relaxed);
     dropped_records_.fetch_add(records, std::memory_order_relaxed);
+    tail_.reset();
   }
-  batch_.reset();
+}
+
+// Poll thread. True when batch was copied onto the end of tail_'s batch.
+// Records stay in ring-buffer order: tail_ is the newest parcel, and the
+// consumer takes parcels in the order they were handed over.
+bool Probe::AppendToTail(Batch &batch) {
+  if (!tail_) return false;
+  std::lock_guard<std::mutex> lock(tail_->mutex_);
+  Batch *open = tail_->batch_.get();
+  if (open == nullptr || open->bytes.size() + batch.bytes.size() > kBatchHandOverBytes)
+    return false;  // taken already, or full
+  open->bytes.insert(open->bytes.end(), batch.bytes.begin(), batch.bytes.end());
+  open->records += batch.records;
+  // Under the lock, so Take() subtracts exactly what was added.
+  pending_bytes_.fetch_add(batch.bytes.size(), std::memory_order_relaxed);
+  return true;
+}
+
+// Consumer thread.
+std::unique_ptr<Batch> Probe::Take(Parcel &parcel) {
+  std::unique_ptr<Batch> batch;
+  {
+    std::lock_guard<std::mutex> lock(parcel.mutex_);
+    batch = std::move(parcel.batch_);
+  }
+  if (batch) pending_bytes_.fetch_sub(batch->bytes.size(), std::memory_order_relaxed);
+  return batch;
 }
 
 // --- readers (owner thread) -----------------------------------------------
@@ -358,6 +442,7 @@ UserCounters Probe::ReadUserCounters() const {
       records_.load(std::memory_order_relaxed),
       dropped_batches_.load(std::memory_order_relaxed),
       dropped_records_.load(std::memory_order_relaxed),
+      waits_.load(std::memory_order_relaxed),
       bad_records_.load(std::memory_order_relaxed),
   };
 }
@@ -409,25 +494,44 @@ uint32_t Probe::FlowTableSize() {
 void Probe::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  // (1) Detach first. The house style orders shutdown stop flag → drain →
-  // join → destroy; destroying the links before the stop flag is on purpose:
-  // once detached, no program can reserve a new record, so the poll thread's
-  // final drain is complete and no record is freed unread with the ring
-  // buffer. (A program already running on another CPU at detach finishes in
-  // microseconds; the final consume runs up to one poll timeout later.)
+  Detach();  // first, before the stop flag: see Detach() for why
+  // The poll thread sees the flag within one poll timeout, drains, hands over
+  // its last parcels, calls on_done_ and returns. Nothing here waits for it:
+  // the owner thread must stay free to take those parcels.
+  stop_.store(true, std::memory_order_release);
+}
+
+// Owner thread. The house style orders shutdown stop flag → drain → join →
+// destroy; destroying the links before the stop flag is on purpose: once
+// detached, no program can reserve a new record, so the poll thread's final
+// drain is complete and no record is freed unread with the ring buffer. (A
+// program already running on another CPU at detach finishes in microseconds;
+// the final consume runs up to one poll timeout later.)
+void Probe::Detach() {
   bpf_link__destroy(egress_link_);
   egress_link_ = nullptr;
   bpf_link__destroy(ingress_link_);
   ingress_link_ = nullptr;
-  // (2) Stop flag; (3) the poll thread sees it within one poll timeout,
-  // drains, hands over its last batch and returns; (4) join.
-  stop_.store(true, std::memory_order_release);
+}
+
+// Owner thread.
+void Probe::Abandon() {
+  abandon_.store(true, std::memory_order_release);  // before the stop flag it may set
+  Stop();
+  Join();
+}
+
+// Owner thread.
+void Probe::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
 // Owner thread.
 void Probe::Destroy() {
   Stop();
+  Join();
+  tail_.reset();
+  batch_.reset();
   if (loaded_) {
     // Keep the final values: nothing changes them once detached.
     try {

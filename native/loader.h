@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,6 +28,9 @@ struct ProbeOptions {
   std::string cgroup_path;      // a cgroup v2 directory; watched recursively
   uint32_t ring_buffer_bytes;   // power of two, multiple of the page size
   uint32_t flow_table_entries;  // max entries of the LRU flow table
+  // Bytes handed to the sink but not yet taken (Probe::Take). While more than
+  // this is pending, the poll thread stops reading the ring buffer.
+  uint64_t max_pending_bytes;
 };
 
 // A failure of one step. step is one of "open_cgroup", "open", "configure",
@@ -55,19 +59,37 @@ struct Batch {
   uint32_t records = 0;
 };
 
-// Both sinks are called on the poll thread and must not block.
-// BatchSink takes the batch; it returns false when it could not pass it on
-// (the batch is then gone and counted as dropped).
-using BatchSink = std::function<bool(std::unique_ptr<Batch> batch)>;
+class Probe;
+
+// One batch handed to the sink, until the consumer takes it (Probe::Take).
+// Until then the poll thread may append later records to it (up to 256 KiB):
+// under load every ring-buffer wake-up brings a few records, and this keeps
+// them from becoming thousands of tiny batches while the consumer is busy.
+// Shared by the poll thread and the consumer; all state is behind the mutex.
+class Parcel {
+ private:
+  friend class Probe;
+  std::mutex mutex_;
+  std::unique_ptr<Batch> batch_;  // null once taken
+};
+
+// The sinks are called on the poll thread and must not block.
+// BatchSink takes a new parcel; it returns false when it could not pass it on
+// (its batch is then gone and counted as dropped).
+using BatchSink = std::function<bool(std::shared_ptr<Parcel> parcel)>;
 // Called at most once, when polling fails for good; the poll thread then ends.
 using ErrorSink = std::function<void(const ProbeError &error)>;
+// Called exactly once, as the poll thread's last action, after every batch
+// and error was passed to the sinks. The poll thread touches nothing after it.
+using DoneSink = std::function<void()>;
 
 struct UserCounters {
-  uint64_t batches;                  // handed to the sink
-  uint64_t records;                  // in those batches
+  uint64_t batches;                  // parcels handed to the sink
+  uint64_t records;                  // in those parcels
   uint64_t handoff_dropped_batches;  // the sink refused them
   uint64_t handoff_dropped_records;
-  uint64_t bad_records;  // wrong version or size: skipped
+  uint64_t handoff_waits;  // times the poll thread paused on max_pending_bytes
+  uint64_t bad_records;    // wrong version or size: skipped
 };
 
 struct ProgramStats {
@@ -78,29 +100,48 @@ struct ProgramStats {
 using KernelCounters = std::array<uint64_t, FLOWTAP_CNT__MAX>;
 
 // One loaded and attached copy of the flowtap programs. All methods except the
-// poll-thread internals run on the thread that owns the probe (the JS thread).
+// poll-thread internals and Take() run on the thread that owns the probe (the
+// JS thread).
+//
+// Shutdown order: Stop() (detach, stop flag) → the poll thread drains the ring
+// buffer, hands over the last parcels, calls on_done and ends → Destroy()
+// (join, free). Stop() never waits, so the owner thread stays free to take the
+// last parcels.
 class Probe {
  public:
   // Owner thread. open → configure → load → attach → ring buffer → poll thread.
-  // Throws ProbeError; whatever was set up is torn down again first.
+  // Throws ProbeError; whatever was set up is torn down again first, and
+  // on_done is never called.
   static std::unique_ptr<Probe> Start(const ProbeOptions &options, BatchSink on_batch,
-                                      ErrorSink on_error);
+                                      ErrorSink on_error, DoneSink on_done);
 
-  // Owner thread. Stop() then Destroy().
+  // Owner thread. Destroy().
   ~Probe();
   Probe(const Probe &) = delete;
   Probe &operator=(const Probe &) = delete;
 
-  // Owner thread; idempotent. Detaches both programs, stops the poll thread
-  // and waits for it; the thread's last act is to drain the ring buffer and
-  // hand over the final batch. Blocks for at most one poll timeout (50 ms)
-  // plus the drain. Maps stay readable afterwards.
+  // Owner thread; idempotent; does not wait. Detaches both programs and sets
+  // the stop flag. The poll thread notices within one poll timeout (50 ms),
+  // drains the ring buffer, hands over the final parcels without waiting on
+  // max_pending_bytes, calls on_done and ends. Maps stay readable.
   void Stop();
 
-  // Owner thread; idempotent. Stop(), keeps the final kernel counters and
-  // program stats, then frees the ring buffer, the BPF object and the cgroup
-  // fd. The readers below keep working on the kept values.
+  // Owner thread; idempotent. Like Stop(), but the poll thread skips the
+  // final drain (for environment teardown, where nobody takes parcels); then
+  // waits for the thread. Bounded: the thread never waits on the consumer
+  // once the stop flag is set.
+  void Abandon();
+
+  // Owner thread; idempotent. Stop(), waits for the poll thread, keeps the
+  // final kernel counters and program stats, then frees the ring buffer, the
+  // BPF object and the cgroup fd. The readers below keep working on the kept
+  // values.
   void Destroy();
+
+  // Consumer thread (the JS thread). Takes the parcel's batch (null if it was
+  // taken already); from then on the poll thread no longer appends to it and
+  // its bytes no longer count as pending.
+  std::unique_ptr<Batch> Take(Parcel &parcel);
 
   // Owner thread. Per-CPU values summed over all possible CPUs. Throws ProbeError.
   KernelCounters ReadKernelCounters();
@@ -113,17 +154,23 @@ class Probe {
   uint32_t FlowTableSize();
 
  private:
-  Probe(BatchSink on_batch, ErrorSink on_error);
+  Probe(BatchSink on_batch, ErrorSink on_error, DoneSink on_done);
 
   void OpenCgroup(const std::string &path);      // owner thread
+  void Detach();                                  // owner thread
+  void Join();                                    // owner thread
   void PollLoop();                                // poll thread
   static int OnRecord(void *ctx, void *data, size_t size);  // poll thread
   void Append(const uint8_t *data, size_t size);  // poll thread
   void HandOver();                                // poll thread
+  bool AppendToTail(Batch &batch);                // poll thread
+  void WaitForRoom();                             // poll thread
   ProgramStats ReadProgramStats(int prog_fd);     // owner thread
 
   const BatchSink on_batch_;
   const ErrorSink on_error_;
+  const DoneSink on_done_;
+  uint64_t max_pending_bytes_ = 0;
   int cgroup_fd_ = -1;
   int num_cpus_ = 0;
   uint32_t flow_table_entries_ = 0;
@@ -134,14 +181,20 @@ class Probe {
   struct ring_buffer *rb_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abandon_{false};  // set before stop_: skip the final drain
   bool stopped_ = false;  // owner thread only
 
-  std::unique_ptr<Batch> batch_;  // poll thread only: the batch being filled
+  std::unique_ptr<Batch> batch_;   // poll thread only: the batch being filled
+  std::shared_ptr<Parcel> tail_;   // poll thread only: the last parcel handed over
+  // Bytes in parcels handed over and not yet taken: added by the poll thread
+  // before a hand-over, subtracted by Take().
+  std::atomic<uint64_t> pending_bytes_{0};
 
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> dropped_batches_{0};
   std::atomic<uint64_t> dropped_records_{0};
+  std::atomic<uint64_t> waits_{0};
   std::atomic<uint64_t> bad_records_{0};
 
   // Kept by Destroy() so counters and stats outlive the BPF object.
