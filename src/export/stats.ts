@@ -1,0 +1,76 @@
+/**
+ * Counts what happened to emitted records and warns about failures at most
+ * once per interval, so an unreachable collector gives one line every 30 s,
+ * not one per batch.
+ */
+import type { Log } from '../log';
+import type { ExportObserver } from './observed';
+
+export const WARN_INTERVAL_MILLIS_DEFAULT = 30_000;
+
+export interface ExportStatsOptions {
+  log: Log;
+  nowMs: () => number;
+  /** Least time between two warnings. Default 30000. */
+  warnIntervalMillis?: number;
+  /** Included in warnings (the OTLP endpoint). */
+  destination?: string;
+}
+
+export class ExportStats implements ExportObserver {
+  /** Records exported successfully. */
+  exportedRecords = 0;
+  /** Records whose export failed. */
+  failedRecords = 0;
+  /** Records dropped at a full batch queue. */
+  droppedRecords = 0;
+
+  private readonly _log: Log;
+  private readonly _nowMs: () => number;
+  private readonly _intervalMs: number;
+  private readonly _destination: string | undefined;
+  private _lastWarnMs = -Infinity;
+  private _failedSinceWarn = 0;
+  private _droppedSinceWarn = 0;
+  private _lastError: Error | undefined;
+
+  constructor(options: ExportStatsOptions) {
+    this._log = options.log;
+    this._nowMs = options.nowMs;
+    this._intervalMs = options.warnIntervalMillis ?? WARN_INTERVAL_MILLIS_DEFAULT;
+    this._destination = options.destination;
+  }
+
+  exported(count: number): void {
+    this.exportedRecords += count;
+  }
+
+  failed(count: number, error: Error | undefined): void {
+    this.failedRecords += count;
+    this._failedSinceWarn += count;
+    this._lastError = error;
+    this._maybeWarn();
+  }
+
+  dropped(count: number): void {
+    this.droppedRecords += count;
+    this._droppedSinceWarn += count;
+    this._maybeWarn();
+  }
+
+  private _maybeWarn(): void {
+    const now = this._nowMs();
+    if (now - this._lastWarnMs < this._intervalMs) return;
+    this._lastWarnMs = now;
+    this._log.warn('records not exported', {
+      destination: this._destination,
+      failedRecords: this._failedSinceWarn,
+      droppedRecords: this._droppedSinceWarn,
+      error: this._lastError?.message,
+      totalFailedRecords: this.failedRecords,
+      totalDroppedRecords: this.droppedRecords,
+    });
+    this._failedSinceWarn = 0;
+    this._droppedSinceWarn = 0;
+  }
+}

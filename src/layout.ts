@@ -1,0 +1,97 @@
+/**
+ * The ring-buffer record layout of bpf/flowtap.h, as the decoder reads it.
+ * Change together with that header (and FLOWTAP_ABI_VERSION); the layout test
+ * compares these numbers with the sizeof/offsetof the addon reports.
+ */
+
+export const ABI_VERSION = 1;
+
+/** enum flowtap_event_type */
+export const EV_FLOW_BEGIN = 1;
+export const EV_FLOW_END = 2;
+export const EV_DNS = 3;
+
+/** enum flowtap_direction */
+export const DIR_INCOMING = 1;
+export const DIR_OUTGOING = 2;
+
+/** enum flowtap_close_reason */
+export const CLOSE_FIN = 1;
+export const CLOSE_RST = 2;
+
+/** enum flowtap_closed_by */
+export const CLOSED_BY_SOURCE = 1;
+export const CLOSED_BY_DESTINATION = 2;
+
+/** enum flowtap_dns_flags */
+export const DNS_FLAG_TRUNCATED = 1;
+export const DNS_FLAG_TCP = 2;
+export const DNS_FLAG_EGRESS = 4;
+
+/** FLOWTAP_DNS_MAX */
+export const DNS_MAX = 1232;
+
+/** struct flowtap_hdr */
+export const HDR_SIZE = 16;
+export const HDR_TS_NS = 0;
+export const HDR_TYPE = 8;
+export const HDR_VERSION = 9;
+export const HDR_SIZE_FIELD = 10;
+
+/** struct flowtap_flow_event */
+export const FLOW_SIZE = 72;
+export const FLOW_SADDR = 16;
+export const FLOW_DADDR = 32;
+export const FLOW_SPORT = 48;
+export const FLOW_DPORT = 50;
+export const FLOW_FAMILY = 52;
+export const FLOW_DIRECTION = 53;
+export const FLOW_CLOSE_REASON = 54;
+export const FLOW_CLOSED_BY = 55;
+export const FLOW_CGROUP_ID = 56;
+export const FLOW_BEGIN_TS_NS = 64;
+
+/** struct flowtap_dns_event */
+export const DNS_SIZE = 32 + DNS_MAX;
+export const DNS_LEN = 16;
+export const DNS_MSG_LEN = 18;
+export const DNS_FLAGS = 20;
+export const DNS_FAMILY = 21;
+export const DNS_CGROUP_ID = 24;
+export const DNS_DATA = 32;
+
+/**
+ * The same numbers keyed the way the addon's layout() reports them:
+ * "<struct>" is sizeof, "<struct>.<field>" is offsetof, FLOWTAP_DNS_MAX the
+ * constant. Padding fields are left out: the decoder never reads them.
+ */
+export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
+  flowtap_hdr: HDR_SIZE,
+  'flowtap_hdr.ts_ns': HDR_TS_NS,
+  'flowtap_hdr.type': HDR_TYPE,
+  'flowtap_hdr.version': HDR_VERSION,
+  'flowtap_hdr.size': HDR_SIZE_FIELD,
+
+  flowtap_flow_event: FLOW_SIZE,
+  'flowtap_flow_event.hdr': 0,
+  'flowtap_flow_event.saddr': FLOW_SADDR,
+  'flowtap_flow_event.daddr': FLOW_DADDR,
+  'flowtap_flow_event.sport': FLOW_SPORT,
+  'flowtap_flow_event.dport': FLOW_DPORT,
+  'flowtap_flow_event.family': FLOW_FAMILY,
+  'flowtap_flow_event.direction': FLOW_DIRECTION,
+  'flowtap_flow_event.close_reason': FLOW_CLOSE_REASON,
+  'flowtap_flow_event.closed_by': FLOW_CLOSED_BY,
+  'flowtap_flow_event.cgroup_id': FLOW_CGROUP_ID,
+  'flowtap_flow_event.begin_ts_ns': FLOW_BEGIN_TS_NS,
+
+  flowtap_dns_event: DNS_SIZE,
+  'flowtap_dns_event.hdr': 0,
+  'flowtap_dns_event.len': DNS_LEN,
+  'flowtap_dns_event.msg_len': DNS_MSG_LEN,
+  'flowtap_dns_event.flags': DNS_FLAGS,
+  'flowtap_dns_event.family': DNS_FAMILY,
+  'flowtap_dns_event.cgroup_id': DNS_CGROUP_ID,
+  'flowtap_dns_event.data': DNS_DATA,
+  FLOWTAP_DNS_MAX: DNS_MAX,
+});

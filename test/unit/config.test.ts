@@ -1,0 +1,258 @@
+import { ConfigError, findCgroup2Mount, helpText, OPTIONS, parseConfig, requestedInfo, type Config } from '../../src/config';
+
+const UNIFIED = [
+  '22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw,discard',
+  '24 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw',
+  '29 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot',
+  '30 24 0:27 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:10 - bpf bpf rw,mode=700',
+  '',
+].join('\n');
+
+const HYBRID = [
+  '23 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+  '31 23 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755',
+  '32 31 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
+  '33 31 0:30 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd',
+  '34 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory',
+].join('\n');
+
+/** cgroup v1 only: no cgroup2 line at all. */
+const V1_ONLY = [
+  '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+  '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+].join('\n');
+
+const DEFAULTS: Config = {
+  cgroup: '/sys/fs/cgroup',
+  exporter: 'otlp',
+  endpoint: 'http://localhost:4317',
+  ringBufferBytes: 8_388_608,
+  flowTableEntries: 65_536,
+  shutdownTimeoutMillis: 5000,
+  logLevel: 'info',
+  otlp: { timeoutMillis: 10_000, compression: 'none' },
+  batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+};
+
+/** The ConfigError message; `mountinfo` null stands for "could not be read". */
+function error(argv: string[], env: Record<string, string> = {}, mountinfo: string | null = UNIFIED): string {
+  try {
+    parseConfig(argv, env, mountinfo ?? undefined);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('no ConfigError');
+}
+
+describe('findCgroup2Mount', () => {
+  it('finds /sys/fs/cgroup on a unified host', () => {
+    expect(findCgroup2Mount(UNIFIED)).toBe('/sys/fs/cgroup');
+  });
+
+  it('finds /sys/fs/cgroup/unified on a hybrid host', () => {
+    expect(findCgroup2Mount(HYBRID)).toBe('/sys/fs/cgroup/unified');
+  });
+
+  it('finds nothing on a cgroup v1 host', () => {
+    expect(findCgroup2Mount(V1_ONLY)).toBeUndefined();
+    expect(findCgroup2Mount('')).toBeUndefined();
+  });
+
+  it('prefers the hierarchy root over a bind-mounted subtree, and unescapes the path', () => {
+    const text = [
+      '40 22 0:26 /kubepods/pod1 /host/pod\\040one rw - cgroup2 cgroup2 rw',
+      '41 22 0:26 / /mnt/cgroup\\040two rw shared:3 master:1 - cgroup2 none rw',
+    ].join('\n');
+    expect(findCgroup2Mount(text)).toBe('/mnt/cgroup two');
+    expect(findCgroup2Mount(text.split('\n')[0])).toBe('/host/pod one');
+  });
+});
+
+describe('parseConfig', () => {
+  it('gives the defaults', () => {
+    expect(parseConfig([], {}, UNIFIED)).toEqual(DEFAULTS);
+    expect(parseConfig([], {}, HYBRID).cgroup).toBe('/sys/fs/cgroup/unified');
+  });
+
+  it('reads every option from its environment variable', () => {
+    const config = parseConfig(
+      [],
+      {
+        FLOWTAP_CGROUP: '/sys/fs/cgroup/pod',
+        OTEL_LOGS_EXPORTER: 'console',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317',
+        FLOWTAP_RING_BUFFER_BYTES: '4096',
+        FLOWTAP_FLOW_TABLE_ENTRIES: '1024',
+        FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '250',
+        FLOWTAP_LOG_LEVEL: 'debug',
+      },
+      undefined,
+    );
+    expect(config).toEqual({
+      ...DEFAULTS,
+      cgroup: '/sys/fs/cgroup/pod',
+      exporter: 'console',
+      endpoint: 'https://collector:4317',
+      ringBufferBytes: 4096,
+      flowTableEntries: 1024,
+      shutdownTimeoutMillis: 250,
+      logLevel: 'debug',
+    });
+  });
+
+  it('reads every option from its flag, both --flag value and --flag=value', () => {
+    const config = parseConfig(
+      [
+        '--cgroup', '/sys/fs/cgroup/x',
+        '--exporter=none',
+        '--endpoint', 'http://10.0.0.1:4317',
+        '--ring-buffer-bytes', '1073741824',
+        '--flow-table-entries=16777216',
+        '--shutdown-timeout-millis', '1',
+        '--log-level', 'error',
+      ],
+      {},
+      undefined,
+    );
+    expect(config).toEqual({
+      ...DEFAULTS,
+      cgroup: '/sys/fs/cgroup/x',
+      exporter: 'none',
+      endpoint: 'http://10.0.0.1:4317',
+      ringBufferBytes: 1_073_741_824,
+      flowTableEntries: 16_777_216,
+      shutdownTimeoutMillis: 1,
+      logLevel: 'error',
+    });
+  });
+
+  it('lets a flag beat the environment, and the environment beat the default', () => {
+    const env = { OTEL_LOGS_EXPORTER: 'console', FLOWTAP_CGROUP: '/env', FLOWTAP_LOG_LEVEL: 'warn' };
+    const config = parseConfig(['--exporter', 'none', '--cgroup', '/flag'], env, UNIFIED);
+    expect(config.exporter).toBe('none');
+    expect(config.cgroup).toBe('/flag');
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('does not validate an environment value a flag overrides', () => {
+    expect(parseConfig(['--exporter', 'console'], { OTEL_LOGS_EXPORTER: 'bogus' }, UNIFIED).exporter).toBe('console');
+  });
+
+  it('takes the logs endpoint before the generic one', () => {
+    const env = { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://logs:4317', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' };
+    expect(parseConfig([], env, UNIFIED).endpoint).toBe('http://logs:4317');
+    expect(parseConfig([], { ...env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: '  ' }, UNIFIED).endpoint).toBe('http://all:4317');
+    expect(parseConfig(['--endpoint', 'https://flag:4317'], env, UNIFIED).endpoint).toBe('https://flag:4317');
+  });
+
+  it('treats empty and blank variables as unset, and trims and lower-cases enums', () => {
+    const config = parseConfig([], { OTEL_LOGS_EXPORTER: '', FLOWTAP_LOG_LEVEL: ' WARN ', FLOWTAP_CGROUP: ' ' }, UNIFIED);
+    expect(config.exporter).toBe('otlp');
+    expect(config.logLevel).toBe('warn');
+    expect(config.cgroup).toBe('/sys/fs/cgroup');
+  });
+
+  it('reads and passes on the batch processor and OTLP variables', () => {
+    const config = parseConfig(
+      [],
+      {
+        OTEL_BLRP_SCHEDULE_DELAY: '0',
+        OTEL_BLRP_EXPORT_TIMEOUT: '5000',
+        OTEL_BLRP_MAX_QUEUE_SIZE: '100',
+        OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '100',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+        OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '3000',
+        OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      },
+      UNIFIED,
+    );
+    expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxQueueSize: 100, maxExportBatchSize: 100 });
+    expect(config.otlp).toEqual({ timeoutMillis: 3000, compression: 'gzip' });
+  });
+
+  it('ignores the OTLP variables when not exporting OTLP, and the batch ones when exporting nothing', () => {
+    const env = { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    expect(parseConfig(['--exporter', 'console'], env, UNIFIED).otlp).toEqual(DEFAULTS.otlp);
+    expect(parseConfig(['--exporter', 'none'], { ...env, OTEL_BLRP_MAX_QUEUE_SIZE: 'x' }, UNIFIED).batch).toEqual(DEFAULTS.batch);
+  });
+
+  it('ignores --help and --version (the CLI asks requestedInfo first)', () => {
+    expect(parseConfig(['--help', '-V'], {}, UNIFIED)).toEqual(DEFAULTS);
+  });
+
+  describe('bad values name the flag or variable, the value and what was expected', () => {
+    it.each<[string, string[], Record<string, string>, string]>([
+      ['--exporter', ['--exporter', 'foo'], {}, "invalid --exporter 'foo': expected one of otlp, console, none"],
+      ['OTEL_LOGS_EXPORTER', [], { OTEL_LOGS_EXPORTER: 'otlp,console' }, "invalid OTEL_LOGS_EXPORTER 'otlp,console': expected one of otlp, console, none"],
+      ['--endpoint (no scheme)', ['--endpoint', 'collector:4317'], {}, "invalid --endpoint 'collector:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['--endpoint (not a URL)', ['--endpoint', 'http//x'], {}, "invalid --endpoint 'http//x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'grpc://x:4317' }, "invalid OTEL_EXPORTER_OTLP_LOGS_ENDPOINT 'grpc://x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_ENDPOINT', [], { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, "invalid OTEL_EXPORTER_OTLP_ENDPOINT 'ftp://x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['FLOWTAP_RING_BUFFER_BYTES (not a power of two)', [], { FLOWTAP_RING_BUFFER_BYTES: '3' }, "invalid FLOWTAP_RING_BUFFER_BYTES '3': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (too big)', ['--ring-buffer-bytes', '2147483648'], {}, "invalid --ring-buffer-bytes '2147483648': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (too small)', ['--ring-buffer-bytes', '2048'], {}, "invalid --ring-buffer-bytes '2048': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (suffix)', ['--ring-buffer-bytes', '8M'], {}, "invalid --ring-buffer-bytes '8M': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--flow-table-entries', ['--flow-table-entries', '0'], {}, "invalid --flow-table-entries '0': expected an integer from 1 to 16777216"],
+      ['FLOWTAP_FLOW_TABLE_ENTRIES', [], { FLOWTAP_FLOW_TABLE_ENTRIES: '1.5' }, "invalid FLOWTAP_FLOW_TABLE_ENTRIES '1.5': expected an integer from 1 to 16777216"],
+      ['--shutdown-timeout-millis', ['--shutdown-timeout-millis', '-1'], {}, '--shutdown-timeout-millis needs a value: <ms> (write --shutdown-timeout-millis=<value> for one starting with \'-\')'],
+      ['FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS', [], { FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '5s' }, "invalid FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS '5s': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['--log-level', ['--log-level', 'trace'], {}, "invalid --log-level 'trace': expected one of debug, info, warn, error"],
+      ['FLOWTAP_LOG_LEVEL', [], { FLOWTAP_LOG_LEVEL: 'verbose' }, "invalid FLOWTAP_LOG_LEVEL 'verbose': expected one of debug, info, warn, error"],
+      ['--cgroup (empty)', ['--cgroup='], {}, "invalid --cgroup '': expected a cgroup v2 directory"],
+      ['OTEL_BLRP_SCHEDULE_DELAY', [], { OTEL_BLRP_SCHEDULE_DELAY: '-5' }, "invalid OTEL_BLRP_SCHEDULE_DELAY '-5': expected an integer from 0 to 2147483647 (milliseconds)"],
+      ['OTEL_BLRP_EXPORT_TIMEOUT', [], { OTEL_BLRP_EXPORT_TIMEOUT: '0' }, "invalid OTEL_BLRP_EXPORT_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_BLRP_MAX_QUEUE_SIZE', [], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 2147483647"],
+      ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '0' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '0': expected an integer from 1 to 2147483647"],
+      ['batch > queue', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '4096' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '4096': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (2048)"],
+      ['batch > explicit queue', [], { OTEL_BLRP_MAX_QUEUE_SIZE: '10', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (10)"],
+      ['OTEL_EXPORTER_OTLP_TIMEOUT', [], { OTEL_EXPORTER_OTLP_TIMEOUT: '0' }, "invalid OTEL_EXPORTER_OTLP_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', [], { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' }, "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_EXPORTER_OTLP_COMPRESSION', [], { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, "invalid OTEL_EXPORTER_OTLP_COMPRESSION 'zstd': expected one of gzip, none"],
+      ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', [], { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'deflate' }, "invalid OTEL_EXPORTER_OTLP_LOGS_COMPRESSION 'deflate': expected one of gzip, none"],
+      ['OTEL_EXPORTER_OTLP_PROTOCOL', [], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/protobuf': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['OTEL_RESOURCE_ATTRIBUTES', [], { OTEL_RESOURCE_ATTRIBUTES: 'a=1,b' }, "invalid OTEL_RESOURCE_ATTRIBUTES 'a=1,b': entry \"b\" is not key=value (percent-encode ',' and '=')"],
+      ['an unknown flag', ['--colour'], {}, "unknown option '--colour' (see --help)"],
+      ['a positional argument', ['eth0'], {}, "unexpected argument 'eth0': flowtap takes options only (see --help)"],
+      ['a flag without its value', ['--exporter'], {}, "--exporter needs a value: otlp|console|none (write --exporter=<value> for one starting with '-')"],
+      ['a value for --help', ['--help=yes'], {}, '--help takes no value'],
+    ])('%s', (_name, argv, env, message) => {
+      expect(error(argv, env)).toBe(message);
+    });
+
+    it('says how to fix a missing cgroup v2 mount', () => {
+      const message = 'no cgroup v2 mount found in /proc/self/mountinfo: pass --cgroup <dir> or set FLOWTAP_CGROUP';
+      expect(error([], {}, V1_ONLY)).toBe(message);
+      expect(error([], {}, null)).toBe(message);
+      expect(parseConfig(['--cgroup', '/x'], {}, V1_ONLY).cgroup).toBe('/x');
+    });
+
+    it('keeps every message on one line', () => {
+      expect(error(['--exporter', '--cgroup', 'x'])).not.toContain('\n');
+    });
+  });
+});
+
+describe('requestedInfo', () => {
+  it('finds --help and --version before --', () => {
+    expect(requestedInfo([])).toBeUndefined();
+    expect(requestedInfo(['--exporter', 'foo', '-h'])).toBe('help');
+    expect(requestedInfo(['--version'])).toBe('version');
+    expect(requestedInfo(['-V', '--help'])).toBe('help');
+    expect(requestedInfo(['--', '--help'])).toBeUndefined();
+  });
+});
+
+describe('helpText', () => {
+  it('lists every flag with its variables and default, from the option table', () => {
+    const text = helpText();
+    for (const spec of Object.values(OPTIONS)) {
+      expect(text).toContain(`--${spec.flag} ${spec.valueName}`);
+      for (const env of spec.env) expect(text).toContain(env);
+    }
+    expect(text).toContain('env OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT; default http://localhost:4317');
+    expect(text).toContain('default the cgroup v2 mount root');
+    expect(text).toContain('OTEL_BLRP_MAX_EXPORT_BATCH_SIZE');
+  });
+});

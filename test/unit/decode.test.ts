@@ -1,0 +1,205 @@
+import { decodeBatch, type DnsEvent, type FlowEvent } from '../../src/decode';
+import { dnsRecord, flowRecord, v4, v4mapped, v6 } from './recordfix';
+
+const begin4 = (over: Partial<Parameters<typeof flowRecord>[0]> = {}): Buffer =>
+  flowRecord({
+    tsNs: 123_456_789_012n,
+    saddr: v4(10, 0, 0, 5),
+    daddr: v4(93, 184, 216, 34),
+    sport: 43512,
+    dport: 443,
+    family: 4,
+    direction: 2,
+    cgroupId: 0x1122334455667788n,
+    ...over,
+  });
+
+describe('decodeBatch', () => {
+  it('decodes an IPv4 outgoing flow begin', () => {
+    const { events, errors } = decodeBatch(begin4());
+    expect(errors).toBe(0);
+    expect(events).toEqual<FlowEvent[]>([
+      {
+        type: 'begin',
+        tsNs: 123_456_789_012n,
+        family: 4,
+        direction: 'outgoing',
+        srcAddr: '10.0.0.5',
+        srcPort: 43512,
+        dstAddr: '93.184.216.34',
+        dstPort: 443,
+        cgroupId: 0x1122334455667788n,
+        closeReason: undefined,
+        closedBy: undefined,
+        beginTsNs: undefined,
+      },
+    ]);
+  });
+
+  it('decodes an IPv6 incoming flow begin', () => {
+    const buf = flowRecord({
+      tsNs: 5n,
+      saddr: v6(0xfd00, 0, 0, 0, 0, 0, 0, 2),
+      daddr: v6(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+      sport: 50000,
+      dport: 8080,
+      family: 6,
+      direction: 1,
+    });
+    const { events, errors } = decodeBatch(buf);
+    expect(errors).toBe(0);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'begin',
+      family: 6,
+      direction: 'incoming',
+      srcAddr: 'fd00::2',
+      srcPort: 50000,
+      dstAddr: 'fd00::1',
+      dstPort: 8080,
+    });
+  });
+
+  it('decodes a flow end with reason, closer and begin time', () => {
+    const buf = begin4({ type: 2, tsNs: 3_500_000_000n, beginTsNs: 1_000_000_000n, closeReason: 2, closedBy: 2 });
+    const { events, errors } = decodeBatch(buf);
+    expect(errors).toBe(0);
+    expect(events[0]).toMatchObject({
+      type: 'end',
+      tsNs: 3_500_000_000n,
+      beginTsNs: 1_000_000_000n,
+      closeReason: 'rst',
+      closedBy: 'destination',
+    });
+    const fin = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1 })).events[0] as FlowEvent;
+    expect([fin.closeReason, fin.closedBy]).toEqual(['fin', 'source']);
+  });
+
+  it('writes an IPv4-mapped IPv6 flow as an IPv4 flow', () => {
+    const buf = flowRecord({
+      saddr: v4mapped(198, 18, 0, 1),
+      daddr: v4mapped(198, 18, 0, 2),
+      sport: 1,
+      dport: 2,
+      family: 6,
+      direction: 2,
+    });
+    const ev = decodeBatch(buf).events[0] as FlowEvent;
+    expect([ev.family, ev.srcAddr, ev.dstAddr]).toEqual([4, '198.18.0.1', '198.18.0.2']);
+  });
+
+  it('decodes a DNS record with its flags, and the data as a view of len bytes', () => {
+    const data = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x01]);
+    const buf = dnsRecord({ tsNs: 77n, data, msgLen: 1500, flags: 1 | 4, family: 6, cgroupId: 9n });
+    const { events, errors } = decodeBatch(buf);
+    expect(errors).toBe(0);
+    const ev = events[0] as DnsEvent;
+    expect(ev).toMatchObject({
+      type: 'dns',
+      tsNs: 77n,
+      family: 6,
+      cgroupId: 9n,
+      msgLen: 1500,
+      truncated: true,
+      tcp: false,
+      egress: true,
+    });
+    expect([...ev.data]).toEqual([0xde, 0xad, 0xbe, 0xef, 0x01]);
+    expect(ev.data.buffer).toBe(buf.buffer);
+  });
+
+  it('keeps ring-buffer order across types', () => {
+    const buf = Buffer.concat([
+      begin4({ tsNs: 1n }),
+      dnsRecord({ tsNs: 2n, data: Buffer.from([1]) }),
+      begin4({ tsNs: 3n, type: 2, closeReason: 1, closedBy: 1 }),
+    ]);
+    const { events, errors } = decodeBatch(buf);
+    expect(errors).toBe(0);
+    expect(events.map((e) => [e.type, e.tsNs])).toEqual([
+      ['begin', 1n],
+      ['dns', 2n],
+      ['end', 3n],
+    ]);
+  });
+
+  it('accepts a DNS record whose size covers only the valid data', () => {
+    const full = dnsRecord({ data: Buffer.from([1, 2, 3]), size: 35 });
+    const { events, errors } = decodeBatch(Buffer.concat([full.subarray(0, 35), begin4()]));
+    expect(errors).toBe(0);
+    expect(events.map((e) => e.type)).toEqual(['dns', 'begin']);
+  });
+
+  it('returns nothing for an empty batch', () => {
+    expect(decodeBatch(Buffer.alloc(0))).toEqual({ events: [], errors: 0 });
+  });
+
+  describe('bad input is counted, never thrown', () => {
+    it('stops at a size below the header size', () => {
+      const { events, errors } = decodeBatch(Buffer.concat([begin4(), begin4({ size: 8 }), begin4()]));
+      expect(events).toHaveLength(1);
+      expect(errors).toBe(1);
+    });
+
+    it('stops at a size beyond the batch', () => {
+      const { events, errors } = decodeBatch(Buffer.concat([begin4(), begin4({ size: 200 })]));
+      expect(events).toHaveLength(1);
+      expect(errors).toBe(1);
+    });
+
+    it('stops at a truncated header', () => {
+      const { events, errors } = decodeBatch(Buffer.concat([begin4(), Buffer.alloc(10)]));
+      expect(events).toHaveLength(1);
+      expect(errors).toBe(1);
+    });
+
+    it('stops at a record cut short', () => {
+      const { events, errors } = decodeBatch(Buffer.concat([begin4(), begin4().subarray(0, 40)]));
+      expect(events).toHaveLength(1);
+      expect(errors).toBe(1);
+    });
+
+    it('skips a flow record smaller than the flow struct and goes on', () => {
+      const small = begin4({ size: 40 }).subarray(0, 40);
+      const { events, errors } = decodeBatch(Buffer.concat([small, begin4({ tsNs: 9n })]));
+      expect(events.map((e) => e.tsNs)).toEqual([9n]);
+      expect(errors).toBe(1);
+    });
+
+    it('skips unknown types, versions, families, directions and close fields', () => {
+      const unknownType = begin4();
+      unknownType[8] = 7;
+      const bad = [
+        unknownType,
+        begin4({ version: 2 }),
+        begin4({ family: 5 }),
+        begin4({ direction: 0 }),
+        begin4({ direction: 3 }),
+        begin4({ type: 2, closeReason: 0, closedBy: 1 }),
+        begin4({ type: 2, closeReason: 1, closedBy: 3 }),
+      ];
+      const { events, errors } = decodeBatch(Buffer.concat([...bad, begin4({ tsNs: 42n })]));
+      expect(events.map((e) => e.tsNs)).toEqual([42n]);
+      expect(errors).toBe(bad.length);
+    });
+
+    it('skips a DNS record whose len exceeds its size or family is unknown', () => {
+      const tooLong = dnsRecord({ data: Buffer.from([1]), len: 1233 });
+      const shortSize = dnsRecord({ data: Buffer.from([1, 2, 3, 4]), size: 34 }).subarray(0, 34);
+      const badFamily = dnsRecord({ data: Buffer.from([1]), family: 0 });
+      const { events, errors } = decodeBatch(Buffer.concat([tooLong, shortSize, badFamily, begin4()]));
+      expect(events.map((e) => e.type)).toEqual(['begin']);
+      expect(errors).toBe(3);
+    });
+
+    it('survives random bytes', () => {
+      let seed = 12345;
+      const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+      for (let i = 0; i < 200; i++) {
+        const b = Buffer.from(Array.from({ length: 1 + (i * 37) % 400 }, rnd));
+        const { events, errors } = decodeBatch(b);
+        expect(events.length + errors).toBeGreaterThan(0);
+      }
+    });
+  });
+});

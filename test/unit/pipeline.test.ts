@@ -1,0 +1,87 @@
+import type { LogRecord, Logger } from '@opentelemetry/api';
+import type { DnsEvent } from '../../src/decode';
+import type { DomainLookup } from '../../src/dns/lookup';
+import { NoDomainLookup } from '../../src/dns/lookup';
+import { Pipeline } from '../../src/pipeline';
+import { dnsRecord, flowRecord, v4 } from './recordfix';
+
+class Recorder implements Logger {
+  records: LogRecord[] = [];
+  emit(r: LogRecord): void {
+    this.records.push(r);
+  }
+  enabled(): boolean {
+    return true;
+  }
+}
+
+const NOW_MS = 1_714_564_900_000;
+const clock = { toWallNs: (boot: bigint): bigint => 1_714_564_800_000_000_000n + boot };
+
+const begin = (tsNs: bigint, dst = [93, 184, 216, 34]): Buffer =>
+  flowRecord({ tsNs, saddr: v4(10, 0, 0, 5), daddr: v4(dst[0], dst[1], dst[2], dst[3]), sport: 43512, dport: 443, family: 4, direction: 2 });
+
+describe('Pipeline', () => {
+  it('decodes, maps and emits each flow with its wall-clock ns timestamp', () => {
+    const logger = new Recorder();
+    const p = new Pipeline({ logger, clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS });
+    p.onBatch(Buffer.concat([begin(123_456_789n), begin(5n)]), 2);
+    expect(logger.records).toHaveLength(2);
+    expect(logger.records[0]).toEqual({
+      eventName: 'tcp.flow.begin',
+      timestamp: [1_714_564_800, 123_456_789],
+      observedTimestamp: NOW_MS,
+      severityNumber: 9,
+      body: 'outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443',
+      attributes: expect.objectContaining({ 'server.address': '93.184.216.34', 'tcp.flow.destination.domains': [] }),
+    });
+    expect(p.stats).toEqual({ batches: 1, flows: 2, dns: 0, emitted: 2, decodeErrors: 0, processingErrors: 0 });
+  });
+
+  it('hands a DNS answer to the lookup before a later flow of the same batch', () => {
+    const order: string[] = [];
+    const domains: DomainLookup = {
+      observe: (ev: DnsEvent, nowMs: number) => {
+        order.push(`observe ${ev.data[0]} at ${nowMs}`);
+      },
+      namesFor: (ip: string) => {
+        order.push(`namesFor ${ip}`);
+        return ip === '93.184.216.34' ? ['example.com'] : [];
+      },
+    };
+    const logger = new Recorder();
+    const p = new Pipeline({ logger, clock, domains, nowMs: () => NOW_MS });
+    p.onBatch(Buffer.concat([dnsRecord({ data: Buffer.from([42]) }), begin(1n)]));
+    expect(order).toEqual([`observe 42 at ${NOW_MS}`, 'namesFor 10.0.0.5', 'namesFor 93.184.216.34']);
+    expect(logger.records[0].body).toBe('outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)');
+    expect(logger.records[0].attributes?.['server.address']).toBe('example.com');
+    expect(p.stats.dns).toBe(1);
+  });
+
+  it('counts records the walk never reached as decode errors', () => {
+    const p = new Pipeline({ logger: new Recorder(), clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS });
+    const broken = begin(2n);
+    broken.writeUInt16LE(9999, 10);
+    p.onBatch(Buffer.concat([begin(1n), broken, begin(3n), begin(4n)]), 4);
+    expect(p.stats.emitted).toBe(1);
+    expect(p.stats.decodeErrors).toBe(3);
+    p.onBatch(Buffer.concat([begin(1n), broken]));
+    expect(p.stats.decodeErrors).toBe(4);
+  });
+
+  it('never throws: a failing event is counted and reported, the rest go on', () => {
+    const errors: unknown[] = [];
+    const domains: DomainLookup = {
+      observe: () => {
+        throw new Error('bad dns');
+      },
+      namesFor: () => [],
+    };
+    const logger = new Recorder();
+    const p = new Pipeline({ logger, clock, domains, nowMs: () => NOW_MS, onError: (e) => errors.push(e) });
+    expect(() => p.onBatch(Buffer.concat([dnsRecord({ data: Buffer.from([1]) }), begin(1n)]))).not.toThrow();
+    expect(p.stats.processingErrors).toBe(1);
+    expect((errors[0] as Error).message).toBe('bad dns');
+    expect(logger.records).toHaveLength(1);
+  });
+});

@@ -1,0 +1,59 @@
+import * as path from 'node:path';
+import { describeProbeError, loadBinding, type NativeError } from '../../src/probe';
+import { LAYOUT } from '../../src/layout';
+
+function nativeError(message: string, code: string, step: string): NativeError {
+  return Object.assign(new Error(message), { code, step, errno: 1 });
+}
+
+describe('describeProbeError', () => {
+  it('missing privilege: exit 1, naming the capabilities', () => {
+    expect(describeProbeError(nativeError('loading the eBPF programs was refused (EPERM)', 'EPERM', 'load'), '/sys/fs/cgroup')).toEqual({
+      exitCode: 1,
+      message: 'loading the eBPF programs was refused (EPERM): flowtap needs CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN before Linux 5.8), or root',
+    });
+    const attach = 'attaching to cgroup /x was refused (EACCES): flowtap needs CAP_NET_ADMIN';
+    expect(describeProbeError(nativeError(attach, 'EACCES', 'attach_ingress'), '/x')).toEqual({ exitCode: 1, message: attach });
+  });
+
+  it('a bad --cgroup: exit 2, naming the flag', () => {
+    expect(describeProbeError(nativeError('cgroup path /nope does not exist', 'ENOENT', 'open_cgroup'), '/nope')).toEqual({
+      exitCode: 2,
+      message: '--cgroup /nope: cgroup path /nope does not exist',
+    });
+    expect(describeProbeError(nativeError('/proc is not a cgroup v2 directory (it is on proc)', 'EINVAL', 'open_cgroup'), '/proc').exitCode).toBe(2);
+  });
+
+  it('anything else: exit 2 with step and errno', () => {
+    expect(describeProbeError(nativeError('the kernel rejected the eBPF programs (EINVAL):', 'EINVAL', 'load'), '/x')).toEqual({
+      exitCode: 2,
+      message: 'the kernel rejected the eBPF programs (EINVAL): [step load, EINVAL]',
+    });
+    expect(describeProbeError('weird', '/x')).toEqual({ exitCode: 2, message: 'weird [step unknown, no errno]' });
+  });
+});
+
+describe('loadBinding', () => {
+  const fake = { abiVersion: 1, counterNames: [], layout: () => ({ ...LAYOUT }), clockAnchor: () => ({ realtimeNs: 0n, boottimeNs: 0n }), Probe: class {} };
+
+  it('loads build/flowtap.node below the package root', () => {
+    const seen: string[] = [];
+    const b = loadBinding('/opt/flowtap', (id) => (seen.push(id), fake));
+    expect(b).toBe(fake);
+    expect(seen).toEqual([path.join('/opt/flowtap', 'build', 'flowtap.node')]);
+  });
+
+  it('refuses an addon built from another record ABI', () => {
+    expect(() => loadBinding('/opt/flowtap', () => ({ ...fake, abiVersion: 2 }))).toThrow(
+      'native addon /opt/flowtap/build/flowtap.node has record ABI 2, the decoder reads 1: rebuild (make build)',
+    );
+  });
+
+  it('says how to build a missing addon', () => {
+    expect(() =>
+      loadBinding('/opt/flowtap', () => {
+        throw new Error('Cannot find module');
+      }),
+    ).toThrow('cannot load the native addon /opt/flowtap/build/flowtap.node (run make build): Cannot find module');
+  });
+});

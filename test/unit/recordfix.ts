@@ -1,0 +1,86 @@
+/**
+ * Builders of ring-buffer records as bpf/flowtap.h lays them out, written
+ * byte by byte with the offsets of the C struct (not the decoder's constants),
+ * so a decoder constant that drifts fails the tests.
+ */
+
+export interface FlowSpec {
+  type?: 1 | 2;
+  tsNs?: bigint;
+  /** 4 or 16 raw bytes (network order). */
+  saddr: number[];
+  daddr: number[];
+  sport: number;
+  dport: number;
+  family: number;
+  direction: number;
+  closeReason?: number;
+  closedBy?: number;
+  cgroupId?: bigint;
+  beginTsNs?: bigint;
+  version?: number;
+  /** Written into hdr.size (default 72). */
+  size?: number;
+}
+
+export function flowRecord(f: FlowSpec): Buffer {
+  const b = Buffer.alloc(72);
+  b.writeBigUInt64LE(f.tsNs ?? 1_000n, 0);
+  b[8] = f.type ?? 1;
+  b[9] = f.version ?? 1;
+  b.writeUInt16LE(f.size ?? 72, 10);
+  Buffer.from(f.saddr).copy(b, 16);
+  Buffer.from(f.daddr).copy(b, 32);
+  b.writeUInt16LE(f.sport, 48);
+  b.writeUInt16LE(f.dport, 50);
+  b[52] = f.family;
+  b[53] = f.direction;
+  b[54] = f.closeReason ?? 0;
+  b[55] = f.closedBy ?? 0;
+  b.writeBigUInt64LE(f.cgroupId ?? 0n, 56);
+  b.writeBigUInt64LE(f.beginTsNs ?? 0n, 64);
+  return b;
+}
+
+export interface DnsSpec {
+  tsNs?: bigint;
+  data: Buffer;
+  msgLen?: number;
+  flags?: number;
+  family?: number;
+  cgroupId?: bigint;
+  /** Override hdr.size / len (default: the full 32 + 1232 record, data.length). */
+  size?: number;
+  len?: number;
+}
+
+export function dnsRecord(d: DnsSpec): Buffer {
+  const b = Buffer.alloc(32 + 1232);
+  b.writeBigUInt64LE(d.tsNs ?? 2_000n, 0);
+  b[8] = 3;
+  b[9] = 1;
+  b.writeUInt16LE(d.size ?? b.length, 10);
+  b.writeUInt16LE(d.len ?? d.data.length, 16);
+  b.writeUInt16LE(d.msgLen ?? d.data.length, 18);
+  b[20] = d.flags ?? 0;
+  b[21] = d.family ?? 4;
+  b.writeBigUInt64LE(d.cgroupId ?? 0n, 24);
+  d.data.copy(b, 32);
+  return b;
+}
+
+/** 16 bytes of an IPv6 address from its 8 groups. */
+export function v6(...groups: number[]): number[] {
+  if (groups.length !== 8) throw new Error('8 groups');
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+/** 16 bytes: ::ffff:a.b.c.d */
+export function v4mapped(a: number, b: number, c: number, d: number): number[] {
+  return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d];
+}
+
+/** 16 bytes: an IPv4 address in the first 4, zeros after (as the kernel writes it). */
+export function v4(a: number, b: number, c: number, d: number): number[] {
+  return [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+}
