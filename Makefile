@@ -75,7 +75,7 @@ run: build collector
 	deploy/setup/run.sh
 
 test: build collector
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit

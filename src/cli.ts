@@ -15,7 +15,7 @@ import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { BootClock } from './clock';
 import { ConfigError, helpText, parseConfig, requestedInfo, type Config } from './config';
-import { NoDomainLookup } from './dns/lookup';
+import { DnsCache } from './dns/cache';
 import { ExportStats } from './export/stats';
 import { createLoggerProvider } from './export/provider';
 import { createLog, type Log, type LogLevel } from './log';
@@ -117,11 +117,13 @@ async function main(): Promise<void> {
     destination: config.exporter === 'otlp' ? config.endpoint : config.exporter,
   });
   const provider = createLoggerProvider(config, resource, process.stdout, stats);
+  const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
   const pipeline = new Pipeline({
     logger: provider.getLogger(SCOPE_NAME, version),
     clock: new BootClock({ anchor: () => binding.clockAnchor(), nowMs: Date.now }),
-    domains: new NoDomainLookup(),
+    domains: dnsCache,
     nowMs: Date.now,
+    nowNs: () => binding.clockAnchor().realtimeNs,
     onError: (e) => log.error('event processing failed', { error: e }),
   });
 
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
     exportedRecords: stats.exportedRecords,
     failedRecords: stats.failedRecords,
     droppedRecords: stats.droppedRecords,
+    dns: { names: dnsCache.size, addresses: dnsCache.addresses, ...dnsCache.stats },
     probe: safeCounters(probe),
   });
 

@@ -18,6 +18,7 @@
  * (configuration/otlp-grpc-env-configuration) the gRPC exporter reads them
  * from process.env itself, signal-specific before generic, on construction.
  */
+import { DNS_CACHE_DEFAULTS } from './dns/cache';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from './log';
 import { envString, type Env } from './env';
@@ -62,6 +63,10 @@ export interface Config {
   /** How long SIGTERM/SIGINT may take to detach and flush before exiting anyway. */
   shutdownTimeoutMillis: number;
   logLevel: LogLevel;
+  /** Names the DNS cache holds across all addresses. */
+  dnsCacheNames: number;
+  /** Names the DNS cache holds for one address. */
+  dnsNamesPerAddress: number;
   otlp: OtlpConfig;
   batch: BatchConfig;
 }
@@ -236,6 +241,22 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     default: 5000,
     parse: integer(1, MAX_MILLIS, `an integer from 1 to ${MAX_MILLIS} (milliseconds)`),
   },
+  dnsCacheNames: {
+    flag: 'dns-cache-names',
+    valueName: '<n>',
+    env: ['FLOWTAP_DNS_CACHE_NAMES'],
+    description: 'names the DNS cache holds (oldest addresses are evicted first)',
+    default: DNS_CACHE_DEFAULTS.maxNames,
+    parse: integer(1, 10_000_000, 'an integer from 1 to 10000000'),
+  },
+  dnsNamesPerAddress: {
+    flag: 'dns-names-per-address',
+    valueName: '<n>',
+    env: ['FLOWTAP_DNS_NAMES_PER_ADDRESS'],
+    description: 'names the DNS cache holds for one IP address (newest answers kept)',
+    default: DNS_CACHE_DEFAULTS.maxNamesPerIp,
+    parse: integer(1, 1000, 'an integer from 1 to 1000'),
+  },
   logLevel: {
     flag: 'log-level',
     valueName: 'debug|info|warn|error',
@@ -393,6 +414,8 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
     flowTableEntries: resolve('flowTableEntries'),
     shutdownTimeoutMillis: resolve('shutdownTimeoutMillis'),
     logLevel: resolve('logLevel'),
+    dnsCacheNames: resolve('dnsCacheNames'),
+    dnsNamesPerAddress: resolve('dnsNamesPerAddress'),
     otlp: { timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default },
     batch: {
       scheduledDelayMillis: BATCH_ENV.scheduledDelayMillis.default,

@@ -16,6 +16,8 @@ export interface PipelineOptions {
   domains: DomainLookup;
   /** Wall-clock ms; the observed timestamp of a batch and the DNS cache's clock. */
   nowMs: () => number;
+  /** Wall-clock ns: the observed timestamp of a batch (ms precision would put it before the event's own time). */
+  nowNs: () => bigint;
   /** Told about an event that failed after decoding (counted in processingErrors). */
   onError?: (error: unknown) => void;
 }
@@ -41,6 +43,7 @@ export class Pipeline {
   private readonly _clock: PipelineOptions['clock'];
   private readonly _domains: DomainLookup;
   private readonly _nowMs: () => number;
+  private readonly _nowNs: () => bigint;
   private readonly _onError: ((error: unknown) => void) | undefined;
 
   constructor(options: PipelineOptions) {
@@ -48,6 +51,7 @@ export class Pipeline {
     this._clock = options.clock;
     this._domains = options.domains;
     this._nowMs = options.nowMs;
+    this._nowNs = options.nowNs;
     this._onError = options.onError;
   }
 
@@ -58,6 +62,7 @@ export class Pipeline {
    */
   onBatch(batch: Buffer, records?: number): void {
     const nowMs = this._nowMs();
+    const observed = nsToHrTime(this._nowNs());
     const { events, errors } = decodeBatch(batch);
     this.stats.batches++;
     this.stats.decodeErrors += records === undefined ? errors : Math.max(errors, records - events.length);
@@ -77,7 +82,7 @@ export class Pipeline {
         this._logger.emit({
           eventName: record.eventName,
           timestamp: nsToHrTime(record.timestampNs),
-          observedTimestamp: nowMs,
+          observedTimestamp: observed,
           severityNumber: record.severityNumber,
           body: record.body,
           attributes: record.attributes,

@@ -1,0 +1,94 @@
+/**
+ * Runs the real CLI (node dist/cli.js) as a child process, as a user would,
+ * and waits for its "ready" log line.
+ */
+import { spawn, ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+/** SIGKILLs every flowtap a test started and did not stop (call in afterEach). */
+export function killAllFlowtaps(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+
+export interface RunningFlowtap {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Parsed JSON log lines from stderr. */
+  logs(): Record<string, unknown>[];
+  /** SIGTERM; resolves with the exit code and how long it took. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; millis: number }>;
+}
+
+export function startFlowtap(args: string[], env: Record<string, string> = {}, readyTimeoutMs = 15000): Promise<RunningFlowtap> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const running: RunningFlowtap = {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    logs: () =>
+      err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const t0 = Date.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`flowtap did not exit within 15 s of ${signal}; stderr: ${err}`)), 15000);
+      });
+      try {
+        const r = await Promise.race([exited, timeout]);
+        return { ...r, millis: Date.now() - t0 };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`flowtap not ready after ${readyTimeoutMs} ms; stderr: ${err}`));
+    }, readyTimeoutMs);
+    const check = () => {
+      if (running.logs().some((l) => l.msg === 'ready')) {
+        clearTimeout(t);
+        child.stderr!.off('data', check);
+        resolve(running);
+      }
+    };
+    child.stderr!.on('data', check);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(t);
+      reject(new Error(`flowtap exited (${code ?? signal}) before ready; stderr: ${err}`));
+    });
+  });
+}
+
+/** Runs the CLI to completion (for bad-input cases). */
+export function runFlowtap(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('exit', (code) => resolve({ code, stdout: out, stderr: err }));
+  });
+}

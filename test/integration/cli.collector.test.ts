@@ -1,0 +1,201 @@
+/**
+ * The real CLI (dist/cli.js) with the real kernel programs on a throwaway
+ * cgroup, real sockets, and the real OpenTelemetry Collector: records are read
+ * back from what the collector's file exporter wrote.
+ */
+import { createServer, Server, AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { TestCgroup, collect } from '../helpers/cgroup';
+import { startCollector, RunningCollector, CollectedLogRecord } from '../helpers/collector';
+import { startFlowtap, runFlowtap, killAllFlowtaps } from '../helpers/flowtap';
+
+const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
+const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '100' };
+
+function listen(host: string): Promise<Server> {
+  return new Promise((resolve) => {
+    const srv = createServer((s) => {
+      s.once('data', (d) => s.end(d));
+      s.on('error', () => undefined);
+    });
+    srv.listen({ host, port: 0 }, () => resolve(srv));
+  });
+}
+
+interface ClientResult {
+  ok: boolean;
+  localAddress: string;
+  localPort: number;
+}
+
+async function connectFrom(cg: TestCgroup, host: string, port: number, count: number): Promise<ClientResult[]> {
+  const out = await collect(cg.spawn(process.execPath, [CLIENT, host, String(port), String(count)]));
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as ClientResult);
+}
+
+describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
+  let collector: RunningCollector;
+  let cg: TestCgroup;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    collector = await startCollector();
+  });
+  afterAll(async () => {
+    await collector.close();
+  });
+  beforeEach(() => {
+    cg = new TestCgroup('cli');
+  });
+  afterEach(async () => {
+    killAllFlowtaps();
+    for (const s of servers.splice(0)) s.close();
+    await cg.destroy();
+  });
+
+  it('one tcp.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
+    const v4 = await listen('127.0.0.1');
+    const v6 = await listen('::1');
+    servers.push(v4, v6);
+    const p4 = (v4.address() as AddressInfo).port;
+    const p6 = (v6.address() as AddressInfo).port;
+    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], {
+      ...FAST_EXPORT,
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,k8s.pod.name=demo',
+    });
+    const c4 = await connectFrom(cg, '127.0.0.1', p4, 3);
+    const c6 = await connectFrom(cg, '::1', p6, 2);
+    expect([...c4, ...c6].every((r) => r.ok)).toBe(true);
+
+    const isOurs = (r: CollectedLogRecord) => r.attributes['destination.port'] === p4 || r.attributes['destination.port'] === p6;
+    await collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'tcp.flow.end', 15000, 5);
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+    expect(stopped.millis).toBeLessThan(5000);
+
+    const begins = collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.begin');
+    expect(begins).toHaveLength(5);
+    const expected = [
+      ...c4.map((c) => ({ addr: '127.0.0.1', port: c.localPort, dport: p4, type: 'ipv4' })),
+      ...c6.map((c) => ({ addr: '::1', port: c.localPort, dport: p6, type: 'ipv6' })),
+    ];
+    for (const e of expected) {
+      const rec = begins.filter((r) => r.attributes['source.port'] === e.port);
+      expect(rec).toHaveLength(1);
+      const r = rec[0];
+      expect(r.severityNumber).toBe(9);
+      expect(r.severityText).toBeFalsy();
+      expect(r.body).toBe(`outgoing tcp ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.port} -> ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.dport}`);
+      expect(r.attributes).toEqual({
+        'tcp.flow.direction': 'outgoing',
+        'source.address': e.addr,
+        'source.port': e.port,
+        'destination.address': e.addr,
+        'destination.port': e.dport,
+        'tcp.flow.source.domains': [],
+        'tcp.flow.destination.domains': [],
+        'client.address': e.addr,
+        'client.port': e.port,
+        'server.address': e.addr,
+        'server.port': e.dport,
+        'network.transport': 'tcp',
+        'network.type': e.type,
+        'network.local.address': e.addr,
+        'network.local.port': e.port,
+        'network.peer.address': e.addr,
+        'network.peer.port': e.dport,
+      });
+      // the SYN-ACK passed the hook before user space read it, both within this test
+      expect(r.timeUnixNano).toBeLessThanOrEqual(r.observedTimeUnixNano);
+      expect(Number(r.timeUnixNano / 1_000_000n)).toBeGreaterThan(Date.now() - 60_000);
+      expect(r.resource['service.name']).toBe('flowtap');
+      expect(r.resource['host.name']).toBe(hostname());
+      expect(r.resource['deployment.environment.name']).toBe('test');
+      expect(r.resource['k8s.pod.name']).toBe('demo');
+    }
+    const ends = collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.end');
+    expect(ends).toHaveLength(5);
+    for (const r of ends) {
+      expect(r.attributes['tcp.flow.close_reason']).toBe('fin');
+      expect(r.attributes['tcp.flow.closed_by']).toBe('destination');
+      expect(typeof r.attributes['tcp.flow.duration']).toBe('number');
+    }
+  });
+
+  it('--exporter console prints exactly one JSON line per flow start, with the contract keys', async () => {
+    const srv = await listen('127.0.0.1');
+    servers.push(srv);
+    const port = (srv.address() as AddressInfo).port;
+    const ft = await startFlowtap(['--cgroup', cg.path, '--exporter', 'console'], FAST_EXPORT);
+    const conns = await connectFrom(cg, '127.0.0.1', port, 4);
+    const lines = () =>
+      ft
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, any>);
+    const t0 = Date.now();
+    while (lines().filter((l) => l.eventName === 'tcp.flow.end').length < 4 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+    const begins = lines().filter((l) => l.eventName === 'tcp.flow.begin');
+    expect(begins.map((l) => l.attributes['source.port']).sort()).toEqual(conns.map((c) => c.localPort).sort());
+    for (const l of begins) {
+      expect(Object.keys(l).sort()).toEqual(['attributes', 'body', 'eventName', 'resource', 'severityNumber', 'timestamp']);
+      expect(l.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      expect(l.severityNumber).toBe(9);
+      expect(l.attributes['destination.port']).toBe(port);
+      expect(l.resource['service.name']).toBe('flowtap');
+    }
+    expect(ft.logs().some((l) => l.msg === 'ready')).toBe(true);
+  });
+
+  it('an unreachable collector is not fatal: flowtap keeps running, warns, and still exits 0 on SIGTERM', async () => {
+    const srv = await listen('127.0.0.1');
+    servers.push(srv);
+    const dead = await listen('127.0.0.1'); // a port with nothing behind it once closed
+    const deadPort = (dead.address() as AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', `http://127.0.0.1:${deadPort}`], {
+      ...FAST_EXPORT,
+      OTEL_EXPORTER_OTLP_TIMEOUT: '500',
+    });
+    await connectFrom(cg, '127.0.0.1', (srv.address() as AddressInfo).port, 2);
+    const t0 = Date.now();
+    while (!ft.logs().some((l) => l.level === 'warn') && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
+    expect(ft.child.exitCode).toBeNull();
+    expect(ft.logs().filter((l) => l.level === 'warn').length).toBeGreaterThanOrEqual(1);
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+  });
+});
+
+describe('flowtap CLI bad input', () => {
+  it.each([
+    [['--exporter', 'foo'], {}, /--exporter/],
+    [['--ring-buffer-bytes', '3'], {}, /--ring-buffer-bytes/],
+    [['--no-such-flag'], {}, /no-such-flag/],
+    [[], { OTEL_LOGS_EXPORTER: 'kafka' }, /OTEL_LOGS_EXPORTER/],
+    [[], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, /OTEL_BLRP_MAX_QUEUE_SIZE/],
+    [['--endpoint', 'not a url'], {}, /--endpoint/],
+  ])('%j %j exits 2 with one line naming it', async (args, env, re) => {
+    const r = await runFlowtap(args as string[], env as Record<string, string>);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(re);
+  });
+
+  it('a path that is not a cgroup v2 directory is refused clearly (exit 2)', async () => {
+    const r = await runFlowtap(['--cgroup', '/tmp', '--exporter', 'none']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a cgroup v2 directory/);
+    const missing = await runFlowtap(['--cgroup', '/sys/fs/cgroup/does-not-exist-flowtap', '--exporter', 'none']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+});
