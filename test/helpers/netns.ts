@@ -23,11 +23,12 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Two hosts, a and b, on one link (a /30 and a /64). */
+/** Two hosts, a and b, on one link (a /24 and a /64). */
 export class TestNet {
   readonly a: TestHost;
   readonly b: TestHost;
   private destroyed = false;
+  private readonly devs = new Map<TestHost, string>();
 
   constructor() {
     const tag = `ft${process.pid % 10000}${Math.random().toString(36).slice(2, 6)}`;
@@ -42,8 +43,10 @@ export class TestNet {
         ip('-n', h.ns, 'link', 'set', 'lo', 'up');
       }
       ip('link', 'add', `${tag}x`, 'netns', this.a.ns, 'type', 'veth', 'peer', 'name', `${tag}y`, 'netns', this.b.ns);
+      this.devs.set(this.a, `${tag}x`);
+      this.devs.set(this.b, `${tag}y`);
       for (const [h, dev] of [[this.a, `${tag}x`], [this.b, `${tag}y`]] as const) {
-        ip('-n', h.ns, 'addr', 'add', `${h.ipv4}/30`, 'dev', dev);
+        ip('-n', h.ns, 'addr', 'add', `${h.ipv4}/24`, 'dev', dev);
         ip('-n', h.ns, '-6', 'addr', 'add', `${h.ipv6}/64`, 'dev', dev, 'nodad');
         ip('-n', h.ns, 'link', 'set', dev, 'up');
       }
@@ -51,6 +54,17 @@ export class TestNet {
       this.destroy();
       throw e;
     }
+  }
+
+  /** The IPv4 address .n on the link's /24 (e.g. n=3 → 198.18.k.3). */
+  v4(n: number): string {
+    return this.a.ipv4.replace(/\.1$/, `.${n}`);
+  }
+
+  /** Adds another address (IPv4 on the /24, or IPv6 on the /64) to host h. */
+  addAddress(h: TestHost, addr: string): void {
+    const v6 = addr.includes(':');
+    ip('-n', h.ns, ...(v6 ? ['-6'] : []), 'addr', 'add', `${addr}/${v6 ? 64 : 24}`, 'dev', this.devs.get(h)!, ...(v6 ? ['nodad'] : []));
   }
 
   /** Loads an nftables ruleset (nft -f syntax) inside host h. */
