@@ -14,6 +14,7 @@ import { startDnsmasq, Dnsmasq } from '../helpers/dnsmasq';
 
 const RESOLVE = join(__dirname, '..', 'fixtures', 'resolve-connect.js');
 const SERVER = join(__dirname, '..', 'fixtures', 'tcp-server.js');
+const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const PORT = 8080;
 
 interface Resolved {
@@ -36,7 +37,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
 
   beforeAll(async () => {
     net = new TestNet();
-    for (const n of [3, 4, 5, 6]) net.addAddress(net.b, ip(n));
+    for (const n of [3, 4, 5, 6, 7]) net.addAddress(net.b, ip(n));
     dns = await startDnsmasq(
       net.b.prefix,
       [net.b.ipv4],
@@ -49,6 +50,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
         `host-record=short.flowtap.test,${ip(6)},1`,
         `host-record=v6.flowtap.test,${net.b.ipv6}`,
         `host-record=self.flowtap.test,${net.a.ipv4}`,
+        `host-record=tcp.flowtap.test,${ip(7)}`,
       ],
       `${ip(4)} multi.flowtap.test\n${ip(5)} multi.flowtap.test\n`,
     );
@@ -122,6 +124,16 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     expect(rec4.attributes['tcp.flow.source.domains']).toEqual(['self.flowtap.test']);
   });
 
+  it('an answer over TCP (dig +tcp) names the flow too', async () => {
+    const dig = cg.spawn('ip', ['netns', 'exec', net.a.ns, 'dig', '+tcp', '+short', `@${net.b.ipv4}`, 'tcp.flowtap.test', 'A']);
+    expect((await collect(dig)).trim()).toBe(ip(7));
+    const client = cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, CLIENT, ip(7), String(PORT), '1']);
+    const c = JSON.parse((await collect(client)).trim()) as { ok: boolean; localPort: number };
+    expect(c.ok).toBe(true);
+    const rec = await beginFor(c.localPort);
+    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['tcp.flowtap.test']);
+  });
+
   it('an expired TTL yields no name: server.address falls back to the IP', async () => {
     const r = await resolveConnect('short.flowtap.test', 4, 0, 2500); // TTL 1 s, connect after 2.5 s
     const rec = await beginFor(r.localPort!);
@@ -131,5 +143,47 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     const fresh = await resolveConnect('short.flowtap.test', 4);
     const rec2 = await beginFor(fresh.localPort!);
     expect(rec2.attributes['tcp.flow.destination.domains']).toEqual(['short.flowtap.test']);
+  });
+});
+
+describe('DNS answers leaving the cgroup: a DNS server inside the watched cgroup (real dnsmasq, real kernel, real collector)', () => {
+  let net: TestNet;
+  let cg: TestCgroup;
+  let collector: RunningCollector;
+  let dns: Dnsmasq;
+  let ft: RunningFlowtap;
+  let server: ReturnType<TestCgroup['spawn']>;
+
+  beforeAll(async () => {
+    net = new TestNet();
+    cg = new TestCgroup('dnssrv');
+    // dnsmasq and a TCP server both run inside the watched cgroup, in host b
+    const inCgroup = ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg.path, ...net.b.prefix];
+    dns = await startDnsmasq(inCgroup, [net.b.ipv4], [`host-record=in.flowtap.test,${net.b.ipv4}`, `host-record=client.flowtap.test,${net.a.ipv4}`]);
+    server = cg.spawn('ip', ['netns', 'exec', net.b.ns, process.execPath, SERVER, '::', String(PORT)]);
+    await new Promise((resolve) => server.stdout!.once('data', resolve));
+    collector = await startCollector();
+    ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], { OTEL_BLRP_SCHEDULE_DELAY: '100' });
+  });
+
+  afterAll(async () => {
+    killAllFlowtaps();
+    await dns?.stop();
+    await collector?.close();
+    await cg?.destroy();
+    net?.destroy();
+  });
+
+  it('an incoming flow is named from the answers the in-cgroup server sent (egress), both ends', async () => {
+    // a client outside the watched cgroup, in host a
+    const run = (args: string[]) => collect(net.spawnIn(net.a, process.execPath, [RESOLVE, net.b.ipv4, ...args]));
+    expect(JSON.parse(await run(['client.flowtap.test', '4', '0']))).toMatchObject({ ok: true });
+    const r = JSON.parse(await run(['in.flowtap.test', '4', String(PORT)])) as Resolved;
+    expect(r.ok).toBe(true);
+    const [rec] = await collector.waitForLogRecords((x) => x.eventName === 'tcp.flow.begin' && x.attributes['source.port'] === r.localPort, 10000);
+    expect(rec.attributes['tcp.flow.direction']).toBe('incoming');
+    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['in.flowtap.test']);
+    expect(rec.attributes['tcp.flow.source.domains']).toEqual(['client.flowtap.test']);
+    expect(rec.attributes['server.address']).toBe('in.flowtap.test');
   });
 });
