@@ -124,6 +124,23 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, v.cgroup_id, v.begin_ts_ns, 0, 0);
 }
 
+/* end_if_known reports the end of flow k if the table holds it. Returns 1 if
+ * the flow was known. Only the CPU whose delete succeeds reports: once per flow. */
+static __always_inline int end_if_known(const struct flowtap_flow_key *k, __u8 reason,
+					__u8 closed_by)
+{
+	struct flowtap_flow_value *v = bpf_map_lookup_elem(&flows, k);
+	__u64 begin, cg;
+
+	if (!v)
+		return 0;
+	begin = v->begin_ts_ns;
+	cg = v->cgroup_id;
+	if (bpf_map_delete_elem(&flows, k) == 0)
+		emit_flow(k, FLOWTAP_EV_FLOW_END, cg, begin, reason, closed_by);
+	return 1;
+}
+
 /* The first FIN or RST of a known flow ends it. The packet is either sent by
  * the initiator (key = packet src -> dst) or by the responder (dst -> src);
  * which direction each key carries depends on the hook. */
@@ -131,34 +148,17 @@ static __always_inline void on_teardown(const struct l3_pkt *p, const struct l4_
 					int ingress)
 {
 	struct flowtap_flow_key k;
-	struct flowtap_flow_value *v;
 	__u8 reason = (h->tcp_flags & L4_TCP_RST) ? FLOWTAP_CLOSE_RST : FLOWTAP_CLOSE_FIN;
-	__u64 begin, cg;
 
 	/* sent by the initiator */
 	key_fill(&k, p->saddr, h->sport, p->daddr, h->dport, p->family,
 		 ingress ? FLOWTAP_DIR_INCOMING : FLOWTAP_DIR_OUTGOING);
-	v = bpf_map_lookup_elem(&flows, &k);
-	if (v) {
-		begin = v->begin_ts_ns;
-		cg = v->cgroup_id;
-		/* Only the CPU whose delete succeeds reports the end: once per flow. */
-		if (bpf_map_delete_elem(&flows, &k) == 0)
-			emit_flow(&k, FLOWTAP_EV_FLOW_END, cg, begin, reason,
-				  FLOWTAP_CLOSED_BY_SOURCE);
+	if (end_if_known(&k, reason, FLOWTAP_CLOSED_BY_SOURCE))
 		return;
-	}
 	/* sent by the responder */
 	key_fill(&k, p->daddr, h->dport, p->saddr, h->sport, p->family,
 		 ingress ? FLOWTAP_DIR_OUTGOING : FLOWTAP_DIR_INCOMING);
-	v = bpf_map_lookup_elem(&flows, &k);
-	if (v) {
-		begin = v->begin_ts_ns;
-		cg = v->cgroup_id;
-		if (bpf_map_delete_elem(&flows, &k) == 0)
-			emit_flow(&k, FLOWTAP_EV_FLOW_END, cg, begin, reason,
-				  FLOWTAP_CLOSED_BY_DESTINATION);
-	}
+	end_if_known(&k, reason, FLOWTAP_CLOSED_BY_DESTINATION);
 }
 
 /* Copies the DNS message at off (msg_len bytes long on the wire) up. */

@@ -187,6 +187,20 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
     server.kill();
   });
 
+  it('a client that aborts with RST ends its flow: close_reason rst, closed_by source', async () => {
+    const srv = await listen('127.0.0.1');
+    servers.push(srv);
+    const port = (srv.address() as AddressInfo).port;
+    const out = await collect(cg.spawn(NODE, [CLIENT, '127.0.0.1', String(port), '2'], { env: { ...process.env, RESET: '1' } }));
+    const results = parseLines<ClientResult>(out);
+    await rec.settle(() => rec.ends().length >= 2);
+    expect(rec.begins()).toHaveLength(2);
+    expect(rec.ends().map((e) => [e.srcPort, e.dstPort, e.direction, e.closeReason, e.closedBy])).toEqual(
+      results.map((r) => [r.localPort, port, 'outgoing', 'rst', 'source']),
+    );
+    for (const e of rec.ends()) expect(e.beginTsNs! > 0n && e.beginTsNs! <= e.tsNs).toBe(true);
+  });
+
   it('a refused connection (RST, no SYN-ACK) gives no event', async () => {
     const srv = await listen('127.0.0.1');
     const port = (srv.address() as AddressInfo).port;
