@@ -39,12 +39,59 @@ struct {
 	__type(value, struct flowtap_flow_value);
 } flows SEC(".maps");
 
+/* CIDR filters: the verdict for a peer address is the value of its longest
+ * matching prefix (user space folds include/exclude into it), else
+ * cfg_cidr_unmatched. Sized and filled by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flowtap_cidr4_key);
+	__type(value, __u32);
+} cidr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flowtap_cidr6_key);
+	__type(value, __u32);
+} cidr6 SEC(".maps");
+
+/* Filter settings, set by the loader before load. The verifier treats rodata
+ * as constants and removes the code behind a check that is off: with no
+ * filter (cfg_filter = 0) the SYN-ACK path pays one load and no lookup. */
+const volatile __u8 cfg_filter = 0; /* 1: some filter below is on */
+const volatile __u8 cfg_directions =
+	FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
+const volatile __u8 cfg_port_filter = 0;  /* 1: consult cfg_port_skip */
+const volatile __u8 cfg_cidr4_filter = 0; /* 1: look IPv4 peers up in cidr4 */
+const volatile __u8 cfg_cidr6_filter = 0; /* 1: look IPv6 peers up in cidr6 */
+const volatile __u8 cfg_cidr_unmatched = FLOWTAP_VERDICT_REPORT;
+/* Bit p set: flows whose responder port is p are left out. */
+const volatile __u64 cfg_port_skip[65536 / 64];
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FLOWTAP_CNT__MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* Wake the reader only once this many bytes wait in the ring buffer (it
+ * polls every 50 ms anyway): each wake-up is an irq_work self-interrupt, and
+ * waking per record made the slow path ~3.6x dearer under connection churn
+ * (docs/benchmarks.md). 0 = wake for every record (lowest latency). */
+const volatile __u32 cfg_wakeup_bytes = 65536;
+
+static __always_inline __u64 submit_flags(void)
+{
+	if (cfg_wakeup_bytes == 0)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count(__u32 idx)
 {
@@ -97,8 +144,39 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	e->closed_by = closed_by;
 	e->cgroup_id = cgroup_id;
 	e->begin_ts_ns = begin_ts;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 	count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
+}
+
+/* filtered returns 1 when the user's filters leave out the flow whose
+ * SYN-ACK p/h is: by direction, by responder port (the SYN-ACK's source
+ * port), or by peer address (the SYN-ACK's source on ingress, where the peer
+ * responded; its destination on egress, where the peer initiated). */
+static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr *h, int ingress,
+				    __u8 dir)
+{
+	__u32 verdict = cfg_cidr_unmatched;
+	const __u8 *peer = ingress ? p->saddr : p->daddr;
+	__u32 *v = 0;
+
+	if (!(cfg_directions & FLOWTAP_DIR_BIT(dir)))
+		return 1;
+	if (cfg_port_filter && (cfg_port_skip[h->sport >> 6] & (1ULL << (h->sport & 63))))
+		return 1;
+	if (cfg_cidr4_filter && p->family == 4) {
+		struct flowtap_cidr4_key k4 = { .prefixlen = 32 };
+
+		__builtin_memcpy(k4.addr, peer, 4);
+		v = bpf_map_lookup_elem(&cidr4, &k4);
+	} else if (cfg_cidr6_filter && p->family == 6) {
+		struct flowtap_cidr6_key k6 = { .prefixlen = 128 };
+
+		__builtin_memcpy(k6.addr, peer, 16);
+		v = bpf_map_lookup_elem(&cidr6, &k6);
+	}
+	if (v)
+		verdict = *v;
+	return verdict == FLOWTAP_VERDICT_SKIP;
 }
 
 /* A SYN-ACK: the handshake reply. Its destination is the initiator. */
@@ -111,16 +189,30 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 
 	key_fill(&k, p->daddr, h->dport, p->saddr, h->sport, p->family,
 		 ingress ? FLOWTAP_DIR_OUTGOING : FLOWTAP_DIR_INCOMING);
+	/* A filtered flow never enters the table: no begin, and no end either. */
+	if (cfg_filter && filtered(p, h, ingress, k.direction)) {
+		count(FLOWTAP_CNT_FILTERED);
+		return;
+	}
+	/* Look before inserting: on a full LRU table even an update that fails
+	 * with EEXIST takes a free node first, evicting some other live flow. */
+	if (bpf_map_lookup_elem(&flows, &k)) {
+		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+		return;
+	}
 	v.begin_ts_ns = bpf_ktime_get_boot_ns();
 	v.cgroup_id = bpf_skb_cgroup_id(skb);
 	err = bpf_map_update_elem(&flows, &k, &v, BPF_NOEXIST);
-	if (err == -17 /* EEXIST: a retransmitted SYN-ACK */) {
+	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
 		return;
 	}
 	if (err)
 		/* Better a possible duplicate than a missed flow: emit, and count. */
 		count(FLOWTAP_CNT_FLOW_TABLE_FULL);
+	else
+		/* User space derives evictions: inserts - deletes - entries. */
+		count(FLOWTAP_CNT_FLOW_TABLE_INSERT);
 	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, v.cgroup_id, v.begin_ts_ns, 0, 0);
 }
 
@@ -136,8 +228,10 @@ static __always_inline int end_if_known(const struct flowtap_flow_key *k, __u8 r
 		return 0;
 	begin = v->begin_ts_ns;
 	cg = v->cgroup_id;
-	if (bpf_map_delete_elem(&flows, k) == 0)
+	if (bpf_map_delete_elem(&flows, k) == 0) {
+		count(FLOWTAP_CNT_FLOW_TABLE_DELETE);
 		emit_flow(k, FLOWTAP_EV_FLOW_END, cg, begin, reason, closed_by);
+	}
 	return 1;
 }
 
@@ -193,7 +287,7 @@ static __always_inline void emit_dns(struct __sk_buff *skb, const struct l3_pkt 
 	e->family = p->family;
 	e->_pad1[0] = e->_pad1[1] = 0;
 	e->cgroup_id = bpf_skb_cgroup_id(skb);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 	count(FLOWTAP_CNT_DNS);
 	if (flags & FLOWTAP_DNS_TRUNCATED)
 		count(FLOWTAP_CNT_DNS_TRUNCATED);
@@ -263,6 +357,26 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	return FLOWTAP_PASS;
 }
 
+/* fast_l4_pass returns 1 when the L4 header at byte `off` of the linear
+ * data shows a packet that cannot matter (not TCP SYN/FIN/RST, not from port
+ * 53), 0 when the slow path must look, -1 when the bytes are not linear.
+ * `off` must be a compile-time constant at each call: adding a register to a
+ * packet pointer needs CAP_PERFMON, constants need only CAP_BPF (verifier
+ * workaround, see the two call sites). */
+static __always_inline int fast_l4_pass(void *data, void *end, const __u32 off, __u8 proto)
+{
+	__u8 *l4 = data + off;
+
+	if ((void *)(l4 + L4_TCP_FLAGS_OFF + 1) > end)
+		return -1;
+	/* source port 53 (network order in bytes 0..1) */
+	if (l4[0] == 0 && l4[1] == L4_DNS_PORT)
+		return 0;
+	if (proto == IPPROTO_TCP && (l4[L4_TCP_FLAGS_OFF] & (L4_TCP_SYN | L4_TCP_FIN | L4_TCP_RST)))
+		return 0;
+	return 1;
+}
+
 /* Fast path: decide from the linear header bytes, with direct packet access,
  * whether this packet can matter at all: a TCP segment with SYN, FIN or RST,
  * or anything from port 53. Everything else (the bulk of traffic) returns
@@ -271,11 +385,11 @@ static __always_inline int handle(struct __sk_buff *skb, int ingress)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-	__u8 *l4;
-	__u8 proto;
+	int pass;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data;
+		__u8 proto;
 
 		if ((void *)(ip + 1) > end)
 			return slow_path(skb, ingress);
@@ -285,28 +399,25 @@ static __always_inline int handle(struct __sk_buff *skb, int ingress)
 		/* options and fragments are rare: the slow path handles them */
 		if (ip->ihl != 5 || (ip->frag_off & bpf_htons(L3_IP_OFFSET_MASK)))
 			return slow_path(skb, ingress);
-		l4 = data + sizeof(struct iphdr);
+		pass = fast_l4_pass(data, end, sizeof(struct iphdr), proto);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
+		__u8 proto;
 
 		if ((void *)(ip6 + 1) > end)
 			return slow_path(skb, ingress);
 		proto = ip6->nexthdr;
 		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 			return l3_ipv6_is_ext(proto) ? slow_path(skb, ingress) : FLOWTAP_PASS;
-		l4 = data + sizeof(struct ipv6hdr);
+		/* verifier workaround: without this barrier clang merges both
+		 * branches' tails into one `data + reg` (20 or 40), which the
+		 * verifier refuses without CAP_PERFMON. */
+		asm volatile("" ::: "memory");
+		pass = fast_l4_pass(data, end, sizeof(struct ipv6hdr), proto);
 	} else {
 		return FLOWTAP_PASS;
 	}
-
-	if ((void *)(l4 + L4_TCP_FLAGS_OFF + 1) > end)
-		return slow_path(skb, ingress);
-	/* source port 53 (network order in bytes 0..1) */
-	if (l4[0] == 0 && l4[1] == L4_DNS_PORT)
-		return slow_path(skb, ingress);
-	if (proto == IPPROTO_TCP && (l4[L4_TCP_FLAGS_OFF] & (L4_TCP_SYN | L4_TCP_FIN | L4_TCP_RST)))
-		return slow_path(skb, ingress);
-	return FLOWTAP_PASS;
+	return pass == 1 ? FLOWTAP_PASS : slow_path(skb, ingress);
 }
 
 SEC("cgroup_skb/ingress")

@@ -4,10 +4,12 @@
  * and user space (native/). It fixes the layout of every record written to the
  * ring buffer and of the counter map.
  *
- * When you change anything here, bump FLOWTAP_ABI_VERSION and change the
- * TypeScript decoder with it: src/decode.ts (offsets and sizes) — the layout
- * test (test/layout.test.ts) compares the sizes/offsets the addon reports with
- * the decoder's constants and fails when they drift apart.
+ * When you change a ring-buffer record, bump FLOWTAP_ABI_VERSION and change
+ * the TypeScript decoder with it: src/decode.ts (offsets and sizes) — the
+ * layout test (test/layout.test.ts) compares the sizes/offsets the addon
+ * reports with the decoder's constants and fails when they drift apart. The
+ * counters, the flow table and the filter maps are shared with the addon only,
+ * which is always built from the same header: they need no version bump.
  *
  * All multi-byte integers are host byte order (little-endian on the supported
  * hosts) except addresses, which are kept as the raw network-order bytes.
@@ -130,7 +132,9 @@ enum flowtap_counter {
 	FLOWTAP_CNT_SKIP_FRAGMENT,          /* non-first fragment: no L4 header */
 	FLOWTAP_CNT_SKIP_IPV6_EXT,          /* IPv6 extension chain too long / unknown */
 	FLOWTAP_CNT_SKIP_LOAD,              /* bpf_skb_load_bytes failed */
-	FLOWTAP_CNT_FILTERED,               /* flow dropped by a user filter */
+	FLOWTAP_CNT_FILTERED,               /* SYN-ACK of a flow a user filter leaves out */
+	FLOWTAP_CNT_FLOW_TABLE_INSERT,      /* flows added to the flow table */
+	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
 	FLOWTAP_CNT__MAX,
 };
 
@@ -138,6 +142,32 @@ enum flowtap_counter {
 	"flow_begin", "flow_end", "dns", "dns_truncated", "dns_tcp_multisegment", \
 	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
-	"skip_ipv6_ext", "skip_load", "filtered"
+	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
+	"flow_table_delete"
+
+/* Filters (docs/configuration.md). Which ones are on, and the port bitmap,
+ * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,
+ * `cidr6`) that user space fills after load and before attach. */
+
+/* Bit of a direction (enum flowtap_direction) in the rodata cfg_directions. */
+#define FLOWTAP_DIR_BIT(dir) (1u << (dir))
+
+/* What a flow whose peer address falls under a prefix gets. User space stores
+ * the final verdict for each prefix, so the longest match decides alone. */
+enum flowtap_verdict {
+	FLOWTAP_VERDICT_REPORT = 1,
+	FLOWTAP_VERDICT_SKIP = 2,
+};
+
+/* LPM trie keys: prefixlen in bits, then the address in network order. */
+struct flowtap_cidr4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct flowtap_cidr6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
 
 #endif /* FLOWTAP_H */

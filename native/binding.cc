@@ -5,6 +5,7 @@
 // NativeBinding interface the TypeScript side declares.
 #include <napi.h>
 
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "flowtap.h"
 #include "loader.h"
@@ -103,6 +105,14 @@ uint32_t FlowTableEntriesOption(Napi::Object options) {
                                                 std::to_string(kMaxFlowTableEntries) + ", " + Got(v));
 }
 
+uint32_t WakeupBytesOption(Napi::Object options) {
+  Napi::Value v = options.Get("wakeupBytes");
+  if (v.IsUndefined()) return 65536;
+  double d;
+  if (GetInteger(v, &d) && d >= 0 && d <= 1073741824) return static_cast<uint32_t>(d);
+  throw Napi::TypeError::New(options.Env(), "options.wakeupBytes must be an integer from 0 to 1073741824, " + Got(v));
+}
+
 uint64_t MaxPendingBytesOption(Napi::Object options) {
   Napi::Value v = options.Get("maxPendingBytes");
   if (v.IsUndefined()) return kDefaultMaxPendingBytes;
@@ -111,6 +121,109 @@ uint64_t MaxPendingBytesOption(Napi::Object options) {
   throw Napi::TypeError::New(options.Env(),
                              "options.maxPendingBytes must be an integer from 1 to 9007199254740991 "
                              "(bytes), " + Got(v));
+}
+
+// options.filters.<name>: an array of ports (0..65535) and [first, last] ranges.
+std::vector<flowtap::PortRange> PortsFilter(Napi::Object filters, const char *name) {
+  std::vector<flowtap::PortRange> out;
+  Napi::Value v = filters.Get(name);
+  if (v.IsUndefined()) return out;
+  const std::string what = std::string("options.filters.") + name;
+  if (!v.IsArray()) throw Napi::TypeError::New(filters.Env(), what + " must be an array, " + Got(v));
+  Napi::Array list = v.As<Napi::Array>();
+  auto port = [](Napi::Value p, double *d) { return GetInteger(p, d) && *d >= 0 && *d <= 65535; };
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    double first, last;
+    if (port(item, &first)) {
+      last = first;
+    } else if (!(item.IsArray() && item.As<Napi::Array>().Length() == 2 &&
+                 port(item.As<Napi::Array>().Get(0u), &first) &&
+                 port(item.As<Napi::Array>().Get(1u), &last) && first <= last)) {
+      throw Napi::TypeError::New(filters.Env(), what + "[" + std::to_string(i) +
+                                                    "] must be a port (0 to 65535) or a [first, last] "
+                                                    "range of them, first <= last");
+    }
+    out.push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(last)});
+  }
+  return out;
+}
+
+// options.filters.<name>: an array of "address/length" strings (IPv4 or IPv6;
+// a bare address is one host). Host bits must be zero.
+std::vector<flowtap::Cidr> CidrsFilter(Napi::Object filters, const char *name) {
+  std::vector<flowtap::Cidr> out;
+  Napi::Value v = filters.Get(name);
+  if (v.IsUndefined()) return out;
+  const std::string what = std::string("options.filters.") + name;
+  if (!v.IsArray()) throw Napi::TypeError::New(filters.Env(), what + " must be an array, " + Got(v));
+  Napi::Array list = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    std::string text = item.IsString() ? item.As<Napi::String>().Utf8Value() : "";
+    size_t slash = text.find('/');
+    std::string addr = text.substr(0, slash);
+    flowtap::Cidr c{};
+    bool ok = false;
+    int max_len = 0;
+    if (inet_pton(AF_INET, addr.c_str(), c.addr.data()) == 1) {
+      c.family = 4;
+      max_len = 32;
+      ok = true;
+    } else if (inet_pton(AF_INET6, addr.c_str(), c.addr.data()) == 1) {
+      c.family = 6;
+      max_len = 128;
+      ok = true;
+    }
+    long len = max_len;
+    if (ok && slash != std::string::npos) {
+      std::string digits = text.substr(slash + 1);
+      ok = !digits.empty() && digits.size() <= 3 &&
+           digits.find_first_not_of("0123456789") == std::string::npos;
+      if (ok) len = std::stol(digits);
+      ok = ok && len <= max_len;
+    }
+    if (ok) {
+      c.prefix_len = static_cast<uint8_t>(len);
+      // host bits must be zero
+      for (int bit = static_cast<int>(len); bit < max_len && ok; bit++)
+        ok = !(c.addr[bit / 8] & (0x80 >> (bit % 8)));
+    }
+    if (!ok)
+      throw Napi::TypeError::New(filters.Env(), what + "[" + std::to_string(i) +
+                                                    "] must be an IPv4 or IPv6 prefix "
+                                                    "\"address/length\" with zero host bits, " +
+                                                    (item.IsString() ? "got \"" + text + "\"" : Got(item)));
+    out.push_back(c);
+  }
+  return out;
+}
+
+// options.filters: which flows are reported (see flowtap::Filters).
+flowtap::Filters FiltersOption(Napi::Object options) {
+  flowtap::Filters f;
+  Napi::Value v = options.Get("filters");
+  if (v.IsUndefined()) return f;
+  if (!v.IsObject() || v.IsArray() || v.IsFunction())
+    throw Napi::TypeError::New(options.Env(), "options.filters must be an object when given, " + Got(v));
+  Napi::Object filters = v.As<Napi::Object>();
+  Napi::Value dir = filters.Get("direction");
+  std::string d = dir.IsString() ? dir.As<Napi::String>().Utf8Value() : "";
+  if (dir.IsUndefined() || d == "both")
+    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
+  else if (d == "incoming")
+    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING);
+  else if (d == "outgoing")
+    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
+  else
+    throw Napi::TypeError::New(options.Env(), "options.filters.direction must be \"incoming\", "
+                                              "\"outgoing\" or \"both\", " +
+                                                  (dir.IsString() ? "got \"" + d + "\"" : Got(dir)));
+  f.include_ports = PortsFilter(filters, "includePorts");
+  f.exclude_ports = PortsFilter(filters, "excludePorts");
+  f.include_cidrs = CidrsFilter(filters, "includeCidrs");
+  f.exclude_cidrs = CidrsFilter(filters, "excludeCidrs");
+  return f;
 }
 
 // --- the probe ----------------------------------------------------------
@@ -161,7 +274,9 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     probe_options.cgroup_path = CgroupPathOption(options);
     probe_options.ring_buffer_bytes = RingBufferBytesOption(options);
     probe_options.flow_table_entries = FlowTableEntriesOption(options);
+    probe_options.wakeup_bytes = WakeupBytesOption(options);
     probe_options.max_pending_bytes = MaxPendingBytesOption(options);
+    probe_options.filters = FiltersOption(options);
     Napi::Value on_batch = options.Get("onBatch");
     if (!on_batch.IsFunction())
       throw Napi::TypeError::New(env, "options.onBatch must be a function, " + Got(on_batch));
@@ -297,12 +412,15 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     self->probe_->Abandon();
   }
 
-  // JS thread. counters(): kernel counters summed over CPUs, then ours.
+  // JS thread. counters(): kernel counters summed over CPUs,
+  // flow_table_evictions (derived, see Probe::FlowTableEvictions), then ours.
   Napi::Value Counters(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     flowtap::KernelCounters kernel;
+    uint64_t evictions;
     try {
       kernel = probe_->ReadKernelCounters();
+      evictions = probe_->FlowTableEvictions();
     } catch (const flowtap::ProbeError &e) {
       throw ToJsError(env, e);
     }
@@ -310,6 +428,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     Napi::Object out = Napi::Object::New(env);
     for (size_t i = 0; i < FLOWTAP_CNT__MAX; i++)
       out.Set(kCounterNames[i], Napi::Number::New(env, static_cast<double>(kernel[i])));
+    out.Set("flow_table_evictions", Napi::Number::New(env, static_cast<double>(evictions)));
     out.Set("handoff_dropped_batches", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_batches)));
     out.Set("handoff_dropped_records", Napi::Number::New(env, static_cast<double>(user.handoff_dropped_records)));
     out.Set("handoff_waits", Napi::Number::New(env, static_cast<double>(user.handoff_waits)));

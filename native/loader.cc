@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
@@ -134,6 +135,29 @@ const char *FsName(unsigned long magic) {
 
 size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
 
+// Entries read per batched lookup of the flow table.
+constexpr uint32_t kFlowTableChunk = 4096;
+
+// c with the bits past its prefix cleared.
+Cidr Masked(Cidr c) {
+  for (size_t i = 0; i < c.addr.size(); i++) {
+    int keep = static_cast<int>(c.prefix_len) - static_cast<int>(i) * 8;
+    if (keep <= 0) c.addr[i] = 0;
+    else if (keep < 8) c.addr[i] &= static_cast<uint8_t>(0xff << (8 - keep));
+  }
+  return c;
+}
+
+bool SameCidr(const Cidr &a, const Cidr &b) {
+  return a.family == b.family && a.prefix_len == b.prefix_len && a.addr == b.addr;
+}
+
+// True when every address under inner is under outer (both masked).
+bool Contains(const Cidr &outer, const Cidr &inner) {
+  if (outer.family != inner.family || outer.prefix_len > inner.prefix_len) return false;
+  return SameCidr(outer, Masked(Cidr{inner.family, outer.prefix_len, inner.addr}));
+}
+
 }  // namespace
 
 std::string ErrnoName(int err) {
@@ -172,6 +196,8 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
   if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.flows, options.flow_table_entries);
   if (err != 0) Fail("configure", -err, "sizing the eBPF maps failed " + Describe(-err));
   probe->flow_table_entries_ = options.flow_table_entries;
+  probe->ConfigureFilters(options.filters);
+  probe->skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
 
   err = flowtap_bpf__load(probe->skel_);
   if (err != 0) {
@@ -185,6 +211,8 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
     Fail("load", err, WithLogTail("the kernel rejected the eBPF programs (" + ErrnoName(err) + "):"));
   }
   probe->loaded_ = true;
+  // Before attach: no flow may pass while the filters are half set.
+  probe->FillCidrMaps();
 
   // bpf_link attachments: when the process dies its fds close and the
   // programs detach, so a crash leaves nothing attached.
@@ -249,6 +277,79 @@ void Probe::OpenCgroup(const std::string &path) {
   }
 }
 
+// Owner thread, between open and load. Sets the filter rodata and sizes the
+// CIDR tries. The kernel does one longest-prefix lookup per SYN-ACK, so each
+// prefix of either list stores the final verdict for the addresses whose
+// longest match it is: reported when some include prefix covers it (or there
+// is none) and no exclude prefix does. Addresses no prefix matches get
+// cfg_cidr_unmatched: left out as soon as there is an include list.
+void Probe::ConfigureFilters(const Filters &f) {
+  auto *ro = skel_->rodata;
+  ro->cfg_directions = f.directions;
+
+  if (!f.include_ports.empty() || !f.exclude_ports.empty()) {
+    std::vector<bool> skip(65536, !f.include_ports.empty());
+    for (const PortRange &r : f.include_ports)
+      for (uint32_t p = r.first; p <= r.last; p++) skip[p] = false;
+    for (const PortRange &r : f.exclude_ports)
+      for (uint32_t p = r.first; p <= r.last; p++) skip[p] = true;
+    for (uint32_t p = 0; p < 65536; p++)
+      if (skip[p]) ro->cfg_port_skip[p >> 6] |= uint64_t{1} << (p & 63);
+    ro->cfg_port_filter = 1;
+  }
+
+  std::vector<Cidr> include, exclude, prefixes;
+  for (const Cidr &c : f.include_cidrs) include.push_back(Masked(c));
+  for (const Cidr &c : f.exclude_cidrs) exclude.push_back(Masked(c));
+  for (const std::vector<Cidr> *list : {&include, &exclude})
+    for (const Cidr &c : *list) {
+      bool seen = false;
+      for (const Cidr &q : prefixes) seen = seen || SameCidr(q, c);
+      if (!seen) prefixes.push_back(c);
+    }
+  for (const Cidr &p : prefixes) {
+    bool included = include.empty(), excluded = false;
+    for (const Cidr &q : include) included = included || Contains(q, p);
+    for (const Cidr &q : exclude) excluded = excluded || Contains(q, p);
+    uint32_t verdict = included && !excluded ? FLOWTAP_VERDICT_REPORT : FLOWTAP_VERDICT_SKIP;
+    if (p.family == 4) {
+      struct flowtap_cidr4_key k = {p.prefix_len, {}};
+      memcpy(k.addr, p.addr.data(), sizeof k.addr);
+      cidr4_entries_.emplace_back(k, verdict);
+    } else {
+      struct flowtap_cidr6_key k = {p.prefix_len, {}};
+      memcpy(k.addr, p.addr.data(), sizeof k.addr);
+      cidr6_entries_.emplace_back(k, verdict);
+    }
+  }
+  ro->cfg_cidr_unmatched = include.empty() ? FLOWTAP_VERDICT_REPORT : FLOWTAP_VERDICT_SKIP;
+  ro->cfg_cidr4_filter = !cidr4_entries_.empty();
+  ro->cfg_cidr6_filter = !cidr6_entries_.empty();
+  ro->cfg_filter = ro->cfg_directions != (FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) |
+                                          FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING)) ||
+                   ro->cfg_port_filter || ro->cfg_cidr4_filter || ro->cfg_cidr6_filter ||
+                   ro->cfg_cidr_unmatched != FLOWTAP_VERDICT_REPORT;
+  // An LPM trie needs at least one entry of room even when unused.
+  int err = bpf_map__set_max_entries(skel_->maps.cidr4, std::max<size_t>(1, cidr4_entries_.size()));
+  if (err == 0)
+    err = bpf_map__set_max_entries(skel_->maps.cidr6, std::max<size_t>(1, cidr6_entries_.size()));
+  if (err != 0) Fail("configure", -err, "sizing the CIDR filter maps failed " + Describe(-err));
+}
+
+// Owner thread, after load and before attach.
+void Probe::FillCidrMaps() {
+  for (const auto &e : cidr4_entries_) {
+    int err = bpf_map__update_elem(skel_->maps.cidr4, &e.first, sizeof e.first, &e.second,
+                                   sizeof e.second, BPF_ANY);
+    if (err != 0) Fail("filters", -err, "filling the IPv4 CIDR filter failed " + Describe(-err));
+  }
+  for (const auto &e : cidr6_entries_) {
+    int err = bpf_map__update_elem(skel_->maps.cidr6, &e.first, sizeof e.first, &e.second,
+                                   sizeof e.second, BPF_ANY);
+    if (err != 0) Fail("filters", -err, "filling the IPv6 CIDR filter failed " + Describe(-err));
+  }
+}
+
 // --- poll thread --------------------------------------------------------
 
 // Poll thread. Runs until Stop() sets the flag, or until polling fails; then
@@ -260,6 +361,9 @@ void Probe::PollLoop() {
     WaitForRoom();
     if (stop_.load(std::memory_order_acquire)) break;
     int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    // The kernel wakes this thread only once wakeup_bytes wait (bpf
+    // cfg_wakeup_bytes); on a timeout, read whatever is there.
+    if (n == 0) n = ring_buffer__consume(rb_);
     HandOver();  // never hold records past the poll that read them
     if (n < 0 && n != -EINTR) {
       err = -n;
@@ -469,12 +573,37 @@ ProgramStats Probe::EgressStats() {
 uint32_t Probe::FlowTableSize() {
   if (!loaded_) return 0;
   int fd = bpf_map__fd(skel_->maps.flows);
+  // Batched lookups read the hash table bucket by bucket, each under its
+  // lock: an entry that stays in the table during the read is counted once,
+  // however much the rest changes (a get_next_key walk restarts from the
+  // first key when the previous one goes away, and counts twice).
+  std::vector<struct flowtap_flow_key> keys(kFlowTableChunk);
+  std::vector<struct flowtap_flow_value> values(kFlowTableChunk);
+  uint32_t in_batch = 0, out_batch = 0, count = 0;
+  for (bool first = true;; first = false) {
+    __u32 n = kFlowTableChunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &n, nullptr);
+    int e = err != 0 ? errno : 0;
+    if (err != 0 && e != ENOENT) {
+      if (first && (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP)) return WalkFlowTable();
+      Fail("flow_table", e, "reading the flow table failed " + Describe(e));
+    }
+    count += n;  // also valid with ENOENT: the last chunk
+    if (e == ENOENT || count >= flow_table_entries_) break;
+    in_batch = out_batch;
+  }
+  return std::min(count, flow_table_entries_);
+}
+
+// Owner thread. The fallback for kernels without batched lookups.
+uint32_t Probe::WalkFlowTable() {
+  int fd = bpf_map__fd(skel_->maps.flows);
   struct flowtap_flow_key keys[2];
   const void *prev = nullptr;
   uint32_t count = 0;
-  // The kernel changes the table while we walk it: when the previous key was
-  // evicted, get_next_key restarts from the first one. Stopping at
-  // max_entries bounds the walk; the count is approximate under churn.
+  // When the previous key was deleted meanwhile, get_next_key restarts from
+  // the first one; stopping at max_entries bounds the walk.
   while (count < flow_table_entries_) {
     struct flowtap_flow_key *next = &keys[count & 1];
     if (bpf_map_get_next_key(fd, prev, next) != 0) {
@@ -486,6 +615,21 @@ uint32_t Probe::FlowTableSize() {
     prev = next;
   }
   return count;
+}
+
+// Owner thread. With I and D the insert and delete counters before (1) and
+// after (3) the read, and N the entries read: every entry live at the end
+// was either read or inserted after the first read of the counters, so
+// evictions by the end >= I1 - D3 - N; when nothing changed, it is exact.
+uint64_t Probe::FlowTableEvictions() {
+  if (!loaded_) return evictions_;
+  KernelCounters before = ReadKernelCounters();
+  uint64_t entries = FlowTableSize();
+  KernelCounters after = ReadKernelCounters();
+  uint64_t inserts = before[FLOWTAP_CNT_FLOW_TABLE_INSERT];
+  uint64_t gone = after[FLOWTAP_CNT_FLOW_TABLE_DELETE] + entries;
+  if (inserts > gone) evictions_ = std::max(evictions_, inserts - gone);
+  return evictions_;
 }
 
 // --- cleanup: the reverse of Start ---------------------------------------
@@ -536,6 +680,7 @@ void Probe::Destroy() {
     // Keep the final values: nothing changes them once detached.
     try {
       final_counters_ = ReadKernelCounters();
+      FlowTableEvictions();  // detached: exact now, and kept in evictions_
       final_ingress_ = IngressStats();
       final_egress_ = EgressStats();
     } catch (const ProbeError &) {

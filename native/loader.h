@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "flowtap.h"
@@ -24,6 +25,34 @@ struct bpf_link;
 
 namespace flowtap {
 
+// An inclusive range of TCP ports.
+struct PortRange {
+  uint16_t first;
+  uint16_t last;
+};
+
+// An IPv4 or IPv6 prefix: the address in network order (IPv4 in the first 4
+// bytes) and its length in bits (at most 32 or 128).
+struct Cidr {
+  uint8_t family;  // 4 or 6
+  uint8_t prefix_len;
+  std::array<uint8_t, 16> addr;
+};
+
+// Which flows are reported (docs/configuration.md). Applied in the kernel to
+// each SYN-ACK; a flow left out never enters the flow table and is counted
+// as "filtered". Empty include lists mean "everything"; exclude always wins.
+struct Filters {
+  // FLOWTAP_DIR_BIT of each direction reported.
+  uint8_t directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
+  // Matched against the responder's port.
+  std::vector<PortRange> include_ports;
+  std::vector<PortRange> exclude_ports;
+  // Matched against the peer's address (the end that is not the watched socket).
+  std::vector<Cidr> include_cidrs;
+  std::vector<Cidr> exclude_cidrs;
+};
+
 struct ProbeOptions {
   std::string cgroup_path;      // a cgroup v2 directory; watched recursively
   uint32_t ring_buffer_bytes;   // power of two, multiple of the page size
@@ -31,10 +60,14 @@ struct ProbeOptions {
   // Bytes handed to the sink but not yet taken (Probe::Take). While more than
   // this is pending, the poll thread stops reading the ring buffer.
   uint64_t max_pending_bytes;
+  // Records wait in the ring buffer until this many bytes are there (or the
+  // 50 ms poll timeout); 0 wakes the reader for every record.
+  uint32_t wakeup_bytes = 65536;
+  Filters filters;
 };
 
 // A failure of one step. step is one of "open_cgroup", "open", "configure",
-// "load", "attach_ingress", "attach_egress", "ringbuf", "thread" (starting),
+// "load", "filters" (filling the CIDR maps), "attach_ingress", "attach_egress", "ringbuf", "thread" (starting),
 // "poll" (the poll thread), "counters", "prog_info", "flow_table" (reads).
 // err is a positive errno; what() is a sentence for the user.
 class ProbeError : public std::runtime_error {
@@ -152,11 +185,22 @@ class Probe {
   ProgramStats EgressStats();
   // Owner thread. Entries now in the flow table (0 once destroyed). Throws ProbeError.
   uint32_t FlowTableSize();
+  // Owner thread. Flows the LRU flow table evicted to make room for others
+  // (their end is never reported). The kernel cannot see an eviction, so it
+  // counts inserts and deletes, and here evictions = inserts - deletes -
+  // entries, the entries counted with batched lookups between two counter
+  // reads. The result is a lower bound: exact when no flow began or ended
+  // during the read, otherwise short by at most the flows that did (the next
+  // read catches up). It never decreases. Throws ProbeError.
+  uint64_t FlowTableEvictions();
 
  private:
   Probe(BatchSink on_batch, ErrorSink on_error, DoneSink on_done);
 
   void OpenCgroup(const std::string &path);      // owner thread
+  void ConfigureFilters(const Filters &filters); // owner thread, before load
+  void FillCidrMaps();                            // owner thread, after load
+  uint32_t WalkFlowTable();                       // owner thread
   void Detach();                                  // owner thread
   void Join();                                    // owner thread
   void PollLoop();                                // poll thread
@@ -174,6 +218,10 @@ class Probe {
   int cgroup_fd_ = -1;
   int num_cpus_ = 0;
   uint32_t flow_table_entries_ = 0;
+  uint64_t evictions_ = 0;  // the largest FlowTableEvictions() result so far
+  // CIDR map entries (key bytes, verdict), kept from configure to fill.
+  std::vector<std::pair<struct flowtap_cidr4_key, uint32_t>> cidr4_entries_;
+  std::vector<std::pair<struct flowtap_cidr6_key, uint32_t>> cidr6_entries_;
   struct flowtap_bpf *skel_ = nullptr;
   bool loaded_ = false;
   struct bpf_link *ingress_link_ = nullptr;

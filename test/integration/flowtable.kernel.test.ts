@@ -1,0 +1,121 @@
+/**
+ * The LRU flow table under pressure (real kernel programs + native addon, real
+ * sockets on loopback): a table far smaller than the number of open flows
+ * must evict, and flow_table_evictions must say how many — checked against
+ * what really happens next: an evicted flow gives no end record, a flow still
+ * in the table gives exactly one.
+ */
+import { createServer, Server, Socket, AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { TestCgroup, collect } from '../helpers/cgroup';
+import { loadBinding, NativeProbe } from '../../src/probe';
+import { decodeBatch, FlowEvent } from '../../src/decode';
+
+const BURST = join(__dirname, '..', 'fixtures', 'tcp-burst.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(pred: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting: ${what()}`);
+    await sleep(20);
+  }
+}
+
+describe('LRU flow table evictions (real kernel programs, native addon, real sockets)', () => {
+  let cg: TestCgroup;
+  let server: Server;
+  let probe: NativeProbe | undefined;
+  const sockets = new Set<Socket>();
+
+  beforeEach(async () => {
+    cg = new TestCgroup('lru');
+    server = createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.once('data', (d) => s.end(d));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, r));
+  });
+
+  afterEach(async () => {
+    await probe?.close();
+    probe = undefined;
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+    await cg.destroy();
+  });
+
+  it('counts every flow the table evicted: evicted flows give no end, the others exactly one', async () => {
+    const TABLE = 64;
+    const FLOWS = 400;
+    const events: FlowEvent[] = [];
+    const binding = loadBinding(join(__dirname, '..', '..'));
+    probe = new binding.Probe({
+      cgroupPath: cg.path,
+      flowTableEntries: TABLE,
+      onBatch: (buf: Buffer) => {
+        for (const e of decodeBatch(buf).events) if (e.type !== 'dns') events.push(e);
+      },
+    });
+    const p = probe;
+    const port = (server.address() as AddressInfo).port;
+
+    // FLOWS connections, all open at once, held until we say so
+    const client = cg.spawn(process.execPath, [BURST, JSON.stringify({ host: '127.0.0.1', port, count: FLOWS, hold: true, timeoutMs: 20_000 })], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const done = collect(client, 60_000);
+    await new Promise<void>((resolve) => client.stdout!.once('data', () => resolve())); // {"connected":FLOWS}
+    const begins = () => events.filter((e) => e.type === 'begin').length;
+    await until(() => begins() >= FLOWS, () => `${begins()} begins`);
+
+    // while they are all open: FLOWS inserts, no delete, at most TABLE entries
+    const open = p.counters();
+    const entries = p.flowTableSize();
+    expect(open.flow_begin).toBe(FLOWS);
+    expect(open.flow_table_insert).toBe(FLOWS);
+    expect(open.flow_table_delete).toBe(0);
+    expect(open.flow_table_full).toBe(0);
+    expect(entries).toBeLessThanOrEqual(TABLE);
+    expect(entries).toBeGreaterThan(0);
+    expect(open.flow_table_evictions).toBe(FLOWS - entries);
+
+    // now close them all (the server closes first): only the flows still in the table end
+    client.stdin!.write('go\n');
+    const summary = JSON.parse((await done).trim().split('\n').pop()!) as { ok: number };
+    expect(summary.ok).toBe(FLOWS);
+    const ends = () => events.filter((e) => e.type === 'end').length;
+    await until(() => ends() >= entries, () => `${ends()} ends, ${entries} expected`);
+    await sleep(300);
+
+    const after = p.counters();
+    expect(ends()).toBe(entries);
+    expect(after.flow_end).toBe(entries);
+    expect(after.flow_table_delete).toBe(entries);
+    expect(p.flowTableSize()).toBe(0);
+    // the one number an operator sees: every flow whose end went unreported
+    expect(after.flow_table_evictions).toBe(FLOWS - ends());
+    // every end belongs to a begin, once
+    const endKeys = events.filter((e) => e.type === 'end').map((e) => e.srcPort);
+    expect(new Set(endKeys).size).toBe(endKeys.length);
+
+    // the value is kept after close
+    await p.close();
+    expect(p.counters().flow_table_evictions).toBe(FLOWS - entries);
+  });
+
+  it('a table with room evicts nothing', async () => {
+    const binding = loadBinding(join(__dirname, '..', '..'));
+    let n = 0;
+    probe = new binding.Probe({ cgroupPath: cg.path, flowTableEntries: 1024, onBatch: (buf: Buffer) => (n += decodeBatch(buf).events.length) });
+    const port = (server.address() as AddressInfo).port;
+    await collect(cg.spawn(process.execPath, [BURST, JSON.stringify({ host: '127.0.0.1', port, count: 50, concurrency: 50 })]));
+    await until(() => n >= 100, () => `${n} events`);
+    const c = probe.counters();
+    expect(c.flow_table_insert).toBe(50);
+    expect(c.flow_table_delete).toBe(50);
+    expect(c.flow_table_evictions).toBe(0);
+  });
+});
