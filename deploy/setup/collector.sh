@@ -42,6 +42,10 @@ if [[ ! -x "$cache/otelcol-flowtap" ]]; then
   (
     cd "$work/out"
     go mod init otelcol-flowtap >&2
+    # The manifest's `replaces:` ("  - <module> => <module> <version>"); ocb
+    # would write them into go.mod, which --skip-get-modules leaves to us.
+    sed -n '/^replaces:/,/^[^ #]/s/^  - *\([^ ]*\) *=> *\([^ ]*\) *\([^ ]*\) *$/\1=\2@\3/p' "$manifest" |
+      while read -r replace; do go mod edit -replace="$replace" >&2; done
     # shellcheck disable=SC2046
     go get $(awk '/gomod:/ {print $3 "@" $4}' "$manifest") "go.opentelemetry.io/collector/otelcol@v$version" >&2
     GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o otelcol-flowtap . >&2
@@ -51,6 +55,8 @@ if [[ ! -x "$cache/otelcol-flowtap" ]]; then
   mv "$cache/otelcol-flowtap.tmp" "$cache/otelcol-flowtap"
 fi
 mkdir -p "$(dirname "$local_bin")"
-cp "$cache/otelcol-flowtap" "$local_bin"
+# Through a rename: a collector started from $local_bin may be running.
+cp "$cache/otelcol-flowtap" "$local_bin.tmp"
+mv "$local_bin.tmp" "$local_bin"
 echo "$hash" > "$stamp"
 echo "$local_bin"

@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 nftables
       tcpdump tshark dnsmasq-base dnsutils libcap2-bin make g++ pkg-config
-      golang-go npm)
+      golang-go npm python3 python3-venv
+      iperf3 bpftrace conntrack)  # the last three: make bench (bench/)
 missing=()
 for p in "${pkgs[@]}"; do
   # golang-go / npm only when the command is absent (the machine may have its own)

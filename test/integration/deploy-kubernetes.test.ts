@@ -1,0 +1,171 @@
+/**
+ * The Kubernetes manifests in deploy/kubernetes, checked by real tools
+ * (deploy/setup/kubetools.sh installs them): kubernetes-validate (the
+ * Kubernetes JSON schemas it ships, strict: unknown fields are errors) and
+ * kustomize (renders the kustomization). Then what the manifests promise
+ * flowtap: the capabilities, the read-only host cgroup mount, the downward-API
+ * resource attributes and the collector Service they point at.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SIDECAR_CAPABILITIES } from '../helpers/kube';
+
+const ROOT = resolve(__dirname, '..', '..');
+const KUBE_DIR = join(ROOT, 'deploy', 'kubernetes');
+/** The oldest Kubernetes the manifests are for (native sidecars: 1.29) and the newest the validator knows. */
+const KUBERNETES_VERSIONS = ['1.29.0', '1.37.0'];
+/** The manifests; kustomization.yaml is checked by kustomize, otel-collector.yaml by deploy-collector.test.ts. */
+const MANIFESTS = readdirSync(KUBE_DIR)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'otel-collector.yaml')
+  .sort();
+
+type Obj = Record<string, any>;
+
+function run(cmd: string, args: string[], cwd = ROOT): Promise<{ code: number; output: string }> {
+  return new Promise((res) => {
+    execFile(cmd, args, { cwd, timeout: 60000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: `${stdout}${stderr}` });
+    });
+  });
+}
+
+describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation, real kustomize)', () => {
+  let tools: string;
+  let tmp: string;
+  /** The YAML documents of each manifest, read with the tools' PyYAML. */
+  let docs: Record<string, Obj[]>;
+
+  beforeAll(() => {
+    tools = process.env.FLOWTAP_KUBETOOLS || execFileSync(join(ROOT, 'deploy', 'setup', 'kubetools.sh'), { encoding: 'utf8' }).trim().split('\n').pop()!;
+    tmp = mkdtempSync(join(tmpdir(), 'flowtap-kube-'));
+    const script = 'import sys, json, yaml; json.dump({f: list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]}, sys.stdout)';
+    const byPath = JSON.parse(execFileSync(join(tools, 'python'), ['-c', script, ...MANIFESTS], { cwd: KUBE_DIR, encoding: 'utf8' })) as Record<string, Obj[]>;
+    docs = byPath;
+  }, 300_000);
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  function validate(version: string, files: string[], strict = true) {
+    return run(join(tools, 'kubernetes-validate'), [...(strict ? ['--strict'] : []), '-k', version, ...files], KUBE_DIR);
+  }
+
+  function find(kind: string, name: string): Obj {
+    const all = Object.values(docs).flat();
+    const o = all.find((d) => d.kind === kind && d.metadata.name === name);
+    if (o === undefined) throw new Error(`no ${kind}/${name} in ${MANIFESTS.join(', ')}`);
+    return o;
+  }
+
+  it('lists the manifests it checks', () => {
+    expect(MANIFESTS).toEqual(['collector.yaml', 'daemonset.yaml', 'namespace.yaml', 'sidecar.yaml']);
+  });
+
+  it.each(KUBERNETES_VERSIONS)('every manifest is valid for Kubernetes %s (strict: no unknown fields)', async (version) => {
+    const r = await validate(version, MANIFESTS);
+    expect(r.output).not.toMatch(/ERROR|WARN/);
+    expect(r.code).toBe(0);
+    const passed = r.output.split('\n').filter((l) => l.includes(' passed for resource ')).length;
+    expect(passed).toBe(Object.values(docs).flat().length);
+  });
+
+  it('kustomize renders kustomization.yaml into valid objects, all in the flowtap namespace, with the collector config generated from otel-collector.yaml', async () => {
+    const built = await run(join(tools, 'kustomize'), ['build', KUBE_DIR]);
+    expect(built.code).toBe(0);
+    const rendered = join(tmp, 'rendered.yaml');
+    writeFileSync(rendered, built.output);
+    for (const version of KUBERNETES_VERSIONS) {
+      const r = await validate(version, [rendered]);
+      expect(r.output).not.toMatch(/ERROR|WARN/);
+      expect(r.code).toBe(0);
+    }
+    const names = [...built.output.matchAll(/^kind: (\w+)\nmetadata:\n(?:  .*\n)*?  name: (\S+)/gm)].map((m) => `${m[1]}/${m[2]}`);
+    expect(names.map((n) => n.replace(/^(ConfigMap\/flowtap-collector-config)-[a-z0-9]+$/, '$1-<hash>')).sort()).toEqual([
+      'ConfigMap/flowtap-collector-config-<hash>',
+      'DaemonSet/flowtap-node',
+      'Deployment/demo-app',
+      'Deployment/flowtap-collector',
+      'Namespace/flowtap',
+      'Service/flowtap-collector',
+    ]);
+    expect(built.output.match(/^  namespace: (\S+)$/gm)!.every((l) => l.endsWith(' flowtap'))).toBe(true);
+    // the collector's volume names the generated ConfigMap, content hash included
+    const configMap = names.find((n) => n.startsWith('ConfigMap/'))!.slice('ConfigMap/'.length);
+    expect(built.output).toMatch(new RegExp(`configMap:\\n\\s+name: ${configMap}\\n`));
+  });
+
+  it('the collector config in the ConfigMap is the repository\'s otel-collector.yaml, byte for byte', () => {
+    expect(readFileSync(join(KUBE_DIR, 'otel-collector.yaml'), 'utf8')).toBe(readFileSync(join(ROOT, 'otel-collector.yaml'), 'utf8'));
+  });
+
+  it('the validator is real: an unknown field, a wrong type and a field too new for the version are refused', async () => {
+    const sidecar = readFileSync(join(KUBE_DIR, 'sidecar.yaml'), 'utf8');
+    const bad = join(tmp, 'bad.yaml');
+    writeFileSync(bad, sidecar.replace('readOnlyRootFilesystem: true', 'readOnlyRootFileSystem: true'));
+    expect((await validate('1.29.0', [bad])).output).toContain("'readOnlyRootFileSystem' was unexpected");
+    writeFileSync(bad, sidecar.replace('replicas: 1', 'replicas: one'));
+    expect((await validate('1.29.0', [bad], false)).code).not.toBe(0);
+    // initContainers[].restartPolicy (native sidecars) arrived in 1.28
+    expect((await validate('1.27.0', ['sidecar.yaml'])).output).toContain("'restartPolicy' was unexpected");
+  });
+
+  describe.each([
+    ['sidecar.yaml', 'Deployment', 'demo-app', 'initContainers'],
+    ['daemonset.yaml', 'DaemonSet', 'flowtap-node', 'containers'],
+  ])('%s: the flowtap container', (_file, kind, name, list) => {
+    const pod = () => find(kind, name).spec.template.spec;
+    const flowtap = () => (pod()[list] as Obj[]).find((c) => c.name === 'flowtap')!;
+    const env = (n: string) => (flowtap().env as Obj[]).find((e) => e.name === n);
+
+    it('runs as root with only the capabilities the CLI needs, no privilege escalation, a read-only root', () => {
+      expect(flowtap().securityContext).toEqual({
+        runAsUser: 0,
+        runAsNonRoot: false,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'], add: [...SIDECAR_CAPABILITIES] },
+      });
+      expect(flowtap().securityContext.privileged).toBeUndefined();
+      expect(pod().hostPID).toBeUndefined();
+      expect(pod().hostNetwork).toBeUndefined();
+    });
+
+    it('mounts the host cgroup v2 hierarchy read-only and watches the pod (sidecar) or all of it (DaemonSet)', () => {
+      const volume = (pod().volumes as Obj[]).find((v) => v.hostPath !== undefined)!;
+      expect(volume.hostPath).toEqual({ path: '/sys/fs/cgroup', type: 'Directory' });
+      const mount = (flowtap().volumeMounts as Obj[]).find((m) => m.name === volume.name)!;
+      expect(mount.readOnly).toBe(true);
+      expect(flowtap().args).toEqual(['--cgroup', kind === 'DaemonSet' ? mount.mountPath : 'pod']);
+    });
+
+    it('builds OTEL_RESOURCE_ATTRIBUTES from the downward API, with k8s.pod.uid for --cgroup pod', () => {
+      const fields: Record<string, string> = {};
+      for (const e of flowtap().env as Obj[]) if (e.valueFrom?.fieldRef) fields[e.name] = e.valueFrom.fieldRef.fieldPath;
+      const attrs = Object.fromEntries((env('OTEL_RESOURCE_ATTRIBUTES')!.value as string).split(',').map((kv) => kv.split('=')));
+      const from = (attr: string) => /^\$\((\w+)\)$/.exec(attrs[attr])?.[1];
+      expect(fields[from('k8s.pod.name')!]).toBe('metadata.name');
+      expect(fields[from('k8s.pod.uid')!]).toBe('metadata.uid');
+      expect(fields[from('k8s.namespace.name')!]).toBe('metadata.namespace');
+      expect(fields[from('k8s.node.name')!]).toBe('spec.nodeName');
+      expect(attrs['k8s.container.name']).toBe('flowtap');
+      // $(VAR) is only expanded for variables defined before it
+      const order = (flowtap().env as Obj[]).map((e) => e.name);
+      for (const v of Object.keys(fields)) expect(order.indexOf(v)).toBeLessThan(order.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+    });
+
+    it('sends to the collector Service on its OTLP/gRPC port, which selects the collector pods', () => {
+      const url = new URL(env('OTEL_EXPORTER_OTLP_ENDPOINT')!.value as string);
+      const service = find('Service', url.hostname.split('.')[0]);
+      expect(service.spec.ports.find((p: Obj) => p.port === Number(url.port)).name).toBe('otlp-grpc');
+      const collectorPod = find('Deployment', 'flowtap-collector').spec.template.metadata.labels;
+      for (const [k, v] of Object.entries(service.spec.selector as Record<string, string>)) expect(collectorPod[k]).toBe(v);
+    });
+
+    it('has CPU and memory requests and a memory limit', () => {
+      const r = flowtap().resources;
+      expect(r.requests.cpu).toBeDefined();
+      expect(r.requests.memory).toBeDefined();
+      expect(r.limits.memory).toBeDefined();
+    });
+  });
+});
