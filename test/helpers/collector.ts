@@ -73,10 +73,28 @@ export interface CollectorOptions {
   stopTimeoutMillis?: number;
   /** The file exporter's flush_interval. Default 100. */
   flushIntervalMillis?: number;
+  /** Serve OTLP over TLS (endpoint becomes https://); with clientCaFile, require client certificates (mTLS). Default: plain. */
+  tls?: CollectorTls;
+  /** Require `authorization: Bearer <token>` on every request (bearertokenauth extension). Default: no auth. */
+  bearerToken?: string;
+}
+
+/** PEM files for the receiver's TLS settings. */
+export interface CollectorTls {
+  certFile: string;
+  keyFile: string;
+  /** When set, clients must present a certificate signed by this CA. */
+  clientCaFile?: string;
+}
+
+/** Receiver security; absent fields keep the plain, unauthenticated default. */
+export interface CollectorSecurity {
+  tls?: CollectorTls;
+  bearerToken?: string;
 }
 
 export interface RunningCollector {
-  /** OTLP/gRPC endpoint, `http://127.0.0.1:<port>`. Stays the same across restart(). */
+  /** OTLP/gRPC endpoint, `http://127.0.0.1:<port>` (`https://` with tls). Stays the same across restart(). */
   readonly endpoint: string;
   /** OTLP/HTTP base URL, `http://127.0.0.1:<port>` (append /v1/logs etc.). */
   readonly httpEndpoint: string;
@@ -147,7 +165,25 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Ru
 }
 
 /** The collector config: otlp → file exporters, no processors (nothing between receiver and file). */
-export function collectorConfig(dir: string, grpcPort: number, httpPort: number, flushIntervalMillis: number): string {
+export function collectorConfig(
+  dir: string,
+  grpcPort: number,
+  httpPort: number,
+  flushIntervalMillis: number,
+  security: CollectorSecurity = {},
+): string {
+  const { tls, bearerToken } = security;
+  const protocolSecurity = (indent: string): string[] => [
+    ...(tls === undefined
+      ? []
+      : [
+          `${indent}tls:`,
+          `${indent}  cert_file: ${JSON.stringify(tls.certFile)}`,
+          `${indent}  key_file: ${JSON.stringify(tls.keyFile)}`,
+          ...(tls.clientCaFile === undefined ? [] : [`${indent}  client_ca_file: ${JSON.stringify(tls.clientCaFile)}`]),
+        ]),
+    ...(bearerToken === undefined ? [] : [`${indent}auth:`, `${indent}  authenticator: bearertokenauth`]),
+  ];
   const fileExporter = (file: string) => [
     `    path: ${JSON.stringify(join(dir, file))}`,
     '    format: json',
@@ -161,14 +197,18 @@ export function collectorConfig(dir: string, grpcPort: number, httpPort: number,
     '    protocols:',
     '      grpc:',
     `        endpoint: 127.0.0.1:${grpcPort}`,
+    ...protocolSecurity('        '),
     '      http:',
     `        endpoint: 127.0.0.1:${httpPort}`,
+    ...protocolSecurity('        '),
+    ...(bearerToken === undefined ? [] : ['extensions:', '  bearertokenauth:', `    token: ${JSON.stringify(bearerToken)}`]),
     'exporters:',
     '  file/logs:',
     ...fileExporter('logs.jsonl'),
     '  file/metrics:',
     ...fileExporter('metrics.jsonl'),
     'service:',
+    ...(bearerToken === undefined ? [] : ['  extensions: [bearertokenauth]']),
     '  telemetry:',
     // No self-metrics endpoint: its default :8888 would clash between parallel collectors.
     '    metrics:',
@@ -210,14 +250,15 @@ class Collector implements RunningCollector {
     readonly httpPort: number,
     options: CollectorOptions,
   ) {
-    this.endpoint = `http://127.0.0.1:${grpcPort}`;
-    this.httpEndpoint = `http://127.0.0.1:${httpPort}`;
+    const scheme = options.tls === undefined ? 'http' : 'https';
+    this.endpoint = `${scheme}://127.0.0.1:${grpcPort}`;
+    this.httpEndpoint = `${scheme}://127.0.0.1:${httpPort}`;
     this.logsPath = join(dir, 'logs.jsonl');
     this.metricsPath = join(dir, 'metrics.jsonl');
     this.configPath = join(dir, 'config.yaml');
     this.startTimeoutMillis = options.startTimeoutMillis ?? 30_000;
     this.stopTimeoutMillis = options.stopTimeoutMillis ?? 10_000;
-    writeFileSync(this.configPath, collectorConfig(dir, grpcPort, httpPort, options.flushIntervalMillis ?? 100));
+    writeFileSync(this.configPath, collectorConfig(dir, grpcPort, httpPort, options.flushIntervalMillis ?? 100, options));
   }
 
   get running(): boolean {

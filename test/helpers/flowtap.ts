@@ -28,8 +28,13 @@ export interface RunningFlowtap {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; millis: number }>;
 }
 
-export function startFlowtap(args: string[], env: Record<string, string> = {}, readyTimeoutMs = 15000): Promise<RunningFlowtap> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `prefix` runs the CLI through another command that execs it in the end
+ * (e.g. capsh ... -- -c 'exec "$0" "$@"'), so the child is still flowtap.
+ */
+export function startFlowtap(args: string[], env: Record<string, string> = {}, readyTimeoutMs = 15000, prefix: string[] = []): Promise<RunningFlowtap> {
+  const [cmd, ...cmdArgs] = [...prefix, process.execPath, CLI, ...args];
+  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.on('exit', () => live.delete(child));
   let out = '';
@@ -82,9 +87,14 @@ export function startFlowtap(args: string[], env: Record<string, string> = {}, r
 }
 
 /** Runs the CLI to completion (for bad-input cases). */
-export function runFlowtap(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runFlowtap(
+  args: string[],
+  env: Record<string, string> = {},
+  prefix: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...cmdArgs] = [...prefix, process.execPath, CLI, ...args];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));

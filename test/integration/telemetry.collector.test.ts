@@ -1,0 +1,196 @@
+/**
+ * flowtap's own metrics, health endpoints and summary line, with the real CLI,
+ * the real kernel programs on a throwaway cgroup, real sockets, and the real
+ * OpenTelemetry Collector: the metrics are read back from what the
+ * collector's file exporter wrote, and compared with known traffic and with
+ * flowtap's own `stopped` line.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { request } from 'node:http';
+import type { Server } from 'node:net';
+import { TestCgroup } from '../helpers/cgroup';
+import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
+import { killAllFlowtaps, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
+import { connectFrom, enableBpfStats, listen, waitFor } from '../helpers/traffic';
+
+function httpGet(address: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(address)!;
+  return new Promise((resolve, reject) => {
+    const req = request({ host: m[1], port: Number(m[2]), path }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** TCP sockets in LISTEN state that belong to process `pid` (its fds, matched against /proc/<pid>/net/tcp{,6}). */
+function listeningSockets(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const out: string[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // sl local_address rem_address st ... inode (field 9)
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) out.push(`${table} ${f[1]}`);
+    }
+  }
+  return out;
+}
+
+/** The last value of each metric (name + attributes) in file order. */
+function lastValues(points: CollectedMetricPoint[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of points) out.set(`${p.name}${JSON.stringify(p.attributes)}`, Number(p.value));
+  return out;
+}
+
+describe('self-telemetry, health and summary (real CLI, real kernel programs, real collector)', () => {
+  let collector: RunningCollector;
+  let cg: TestCgroup;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    collector = await startCollector();
+  });
+  afterAll(async () => {
+    await collector.close();
+  });
+  beforeEach(() => {
+    cg = new TestCgroup('telemetry');
+  });
+  afterEach(async () => {
+    killAllFlowtaps();
+    for (const s of servers.splice(0)) s.close();
+    await cg.destroy();
+  });
+
+  it('metrics at the collector match the traffic and the stopped line; summary lines; health endpoints', async () => {
+    const { server, port } = await listen('127.0.0.1');
+    servers.push(server);
+    const run = `telemetry-${process.pid}-${Date.now()}`;
+    const stopStats = await enableBpfStats();
+    let ft: RunningFlowtap;
+    try {
+      ft = await startFlowtap(
+        ['--cgroup', cg.path, '--endpoint', collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0'],
+        { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}` },
+      );
+      const ready = ft.logs().find((l) => l.msg === 'ready')!;
+      expect(ready.metrics).toBe(collector.endpoint);
+      const health = ready.healthAddress as string;
+      expect(health).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(await httpGet(health, '/healthz')).toEqual({ status: 200, body: { status: 'ok', probe: 'attached', reader: 'ok' } });
+      expect(await httpGet(health, '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } });
+
+      const conns = await connectFrom(cg, '127.0.0.1', port, 5);
+      expect(conns.every((c) => c.ok)).toBe(true);
+      await collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'tcp.flow.end', 10_000, 5);
+      // readiness now also reports the last successful export
+      expect((await httpGet(health, '/readyz')).body.lastExportSuccess).toEqual(expect.any(String));
+      const summary = await waitFor('a summary line counting every record', () =>
+        ft.logs().find((l) => l.msg === 'summary' && l.exportedRecords === 10),
+      );
+      expect(summary).toMatchObject({ level: 'info', flows: 10, emitted: 10, failedRecords: 0, droppedRecords: 0 });
+      expect((summary.probe as Record<string, number>).flow_begin).toBe(5);
+    } finally {
+      stopStats();
+    }
+
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+    const last = ft.logs().find((l) => l.msg === 'stopped')!;
+    const probe = last.probe as Record<string, number>;
+    // summary lines came about once a second, not more often
+    const summaries = ft.logs().filter((l) => l.msg === 'summary');
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    const times = summaries.map((l) => Date.parse(l.time as string));
+    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(900);
+
+    const ours = () => collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
+    // the final export (at shutdown) carries the stopped line's numbers
+    await waitFor('the final metrics', () => (lastValues(ours()).get('flowtap.records.exported{}') === last.exportedRecords ? true : undefined));
+    const points = ours();
+    const v = lastValues(points);
+    const get = (name: string, attrs: Record<string, string> = {}) => v.get(`${name}${JSON.stringify(attrs)}`);
+
+    expect(last).toMatchObject({ flows: 10, emitted: 10, exportedRecords: 10, failedRecords: 0, droppedRecords: 0, decodeErrors: 0 });
+    expect(get('flowtap.flow.events', { 'flowtap.event.type': 'begin' })).toBe(5);
+    expect(get('flowtap.flow.events', { 'flowtap.event.type': 'end' })).toBe(5);
+    expect(get('flowtap.records.emitted')).toBe(10);
+    expect(get('flowtap.records.exported')).toBe(10);
+    for (const reason of ['ring_buffer_full', 'handoff', 'queue_full', 'export_failed']) {
+      expect(get('flowtap.records.dropped', { 'flowtap.reason': reason })).toBe(0);
+    }
+    expect(get('flowtap.errors', { 'error.type': 'decode' })).toBe(0);
+    expect(get('flowtap.errors', { 'error.type': 'processing' })).toBe(0);
+    expect(get('flowtap.dns.responses.dropped', { 'flowtap.reason': 'ring_buffer_full' })).toBe(0);
+    // no DNS in this test: every lookup (source and destination of 10 records) missed
+    expect(get('flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'miss' })).toBe(20);
+    expect(get('flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'hit' })).toBe(0);
+    expect(get('flowtap.dns.cache.names')).toBe(0);
+    expect(get('flowtap.packets.skipped', { 'flowtap.reason': 'truncated' })).toBe(probe.skip_truncated);
+    // the programs ran while statistics were on, at least for the 5 SYN-ACKs and FINs
+    for (const program of ['ingress', 'egress']) {
+      expect(get('flowtap.bpf.program.runs', { 'flowtap.bpf.program': program })).toBeGreaterThan(0);
+      expect(get('flowtap.bpf.program.run_time', { 'flowtap.bpf.program': program })).toBeGreaterThan(0);
+    }
+    expect(points.find((p) => p.name === 'flowtap.flow_table.entries')).toBeDefined();
+    // OTEL_METRIC_EXPORT_INTERVAL=500 was honoured: several exports, not one per minute
+    const exports = new Set(points.filter((p) => p.name === 'flowtap.records.exported').map((p) => p.timeUnixNano));
+    expect(exports.size).toBeGreaterThanOrEqual(2);
+    const sample = points.find((p) => p.name === 'flowtap.records.exported')!;
+    expect(sample).toMatchObject({ kind: 'sum', unit: '{record}', scope: { name: 'flowtap' } });
+    expect(sample.resource['service.name']).toBe('flowtap');
+  });
+
+  it('/readyz fails while exports keep failing, /healthz stays ok', async () => {
+    const { server, port } = await listen('127.0.0.1');
+    servers.push(server);
+    const dead = await listen('127.0.0.1');
+    await new Promise((r) => dead.server.close(r));
+    const ft = await startFlowtap(
+      ['--cgroup', cg.path, '--endpoint', `http://127.0.0.1:${dead.port}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '1'],
+      { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_EXPORTER_OTLP_TIMEOUT: '300', OTEL_METRICS_EXPORTER: 'none' },
+    );
+    const health = ft.logs().find((l) => l.msg === 'ready')!.healthAddress as string;
+    expect((await httpGet(health, '/readyz')).status).toBe(200);
+    await connectFrom(cg, '127.0.0.1', port, 1);
+    let readyz = await httpGet(health, '/readyz');
+    const deadline = Date.now() + 10_000;
+    while (readyz.status === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      readyz = await httpGet(health, '/readyz');
+    }
+    expect(readyz).toMatchObject({ status: 503, body: { status: 'not ready', reason: 'exports failing' } });
+    expect(readyz.body.exportFailingSeconds).toBeGreaterThanOrEqual(1);
+    expect(await httpGet(health, '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(ft.child.exitCode).toBeNull();
+    expect((await ft.stop()).code).toBe(0);
+  });
+
+  it('opens no listening socket without --health-address, and writes no summary line by default', async () => {
+    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], { OTEL_METRIC_EXPORT_INTERVAL: '200' });
+    // metrics and records are being exported meanwhile: client sockets only
+    await new Promise((r) => setTimeout(r, 600));
+    expect(listeningSockets(ft.child.pid!)).toEqual([]);
+    expect(ft.logs().find((l) => l.msg === 'ready')!.healthAddress).toBeUndefined();
+    expect((await ft.stop()).code).toBe(0);
+    expect(ft.logs().filter((l) => l.msg === 'summary')).toEqual([]);
+
+    // the check itself finds the health socket when there is one
+    const on = await startFlowtap(['--cgroup', cg.path, '--exporter', 'none', '--health-address', '127.0.0.1:0']);
+    expect(listeningSockets(on.child.pid!)).toHaveLength(1);
+    expect((await on.stop()).code).toBe(0);
+  });
+});
