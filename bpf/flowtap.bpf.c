@@ -321,7 +321,11 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	}
 
 	if (p.proto == IPPROTO_UDP) {
-		if (h.sport == L4_DNS_PORT && h.udp_len > sizeof(struct udphdr)) {
+		if (h.sport == L4_DNS_PORT && h.udp_len < sizeof(struct udphdr)) {
+			/* a UDP length shorter than the UDP header: malformed (only a
+			 * raw socket's copy gets here; UDP itself drops it) */
+			count(FLOWTAP_CNT_SKIP_TRUNCATED);
+		} else if (h.sport == L4_DNS_PORT && h.udp_len > sizeof(struct udphdr)) {
 			__u32 off = p.l4_off + sizeof(struct udphdr);
 			__u32 len = h.udp_len - sizeof(struct udphdr);
 

@@ -27,7 +27,8 @@ struct l4_hdr {
 };
 
 /* l4_parse loads the L4 header at off. Returns 0, or a counter index when the
- * header is truncated or malformed. */
+ * header is truncated or malformed (a TCP header longer than the packet
+ * counts as truncated). */
 static __always_inline int l4_parse(struct __sk_buff *skb, __u32 off, __u8 proto,
 				    struct l4_hdr *h)
 {
@@ -42,6 +43,10 @@ static __always_inline int l4_parse(struct __sk_buff *skb, __u32 off, __u8 proto
 		h->tcp_flags = tcp[L4_TCP_FLAGS_OFF];
 		h->udp_len = 0;
 		if (h->hdr_len < sizeof(struct tcphdr))
+			return FLOWTAP_CNT_SKIP_TRUNCATED;
+		/* data offset beyond the packet: the kernel's TCP drops such a
+		 * segment, so only a raw socket's copy can get here */
+		if (off + h->hdr_len > skb->len)
 			return FLOWTAP_CNT_SKIP_TRUNCATED;
 	} else {
 		struct udphdr udp;
