@@ -6,6 +6,7 @@
 import { SeverityNumber, type AnyValue, type Attributes } from '@opentelemetry/api';
 import type { FlowEvent } from './decode';
 import {
+  ATTR_CONTAINER_ID,
   ATTR_CLIENT_ADDRESS,
   ATTR_CLIENT_PORT,
   ATTR_DESTINATION_ADDRESS,
@@ -55,7 +56,8 @@ export interface FlowRecord {
  * The log record of one flow event. `timestampNs` is the event's time already
  * converted to wall-clock ns (see clock.ts): the mapping stays free of clocks.
  */
-export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint): FlowRecord {
+/** `containerId`: the local socket's container, when its cgroup path names one (src/container.ts). */
+export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId?: string): FlowRecord {
   const outgoing = event.direction === TCP_FLOW_DIRECTION_VALUE_OUTGOING;
   const serverAddress = domains.dst.length > 0 ? domains.dst[0] : event.dstAddr;
   const attributes: Attributes = {
@@ -79,6 +81,7 @@ export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: big
     [ATTR_NETWORK_PEER_ADDRESS]: outgoing ? event.dstAddr : event.srcAddr,
     [ATTR_NETWORK_PEER_PORT]: outgoing ? event.dstPort : event.srcPort,
   };
+  if (containerId !== undefined) attributes[ATTR_CONTAINER_ID] = containerId;
   if (event.type === 'end') {
     // A begin_ts_ns of 0 means the begin was not seen: no duration then.
     if (event.beginTsNs !== undefined && event.beginTsNs !== 0n && event.tsNs >= event.beginTsNs) {

@@ -29,6 +29,8 @@ export const ATTR_SOURCE_PORT = 'source.port' as const;
 export const ATTR_DESTINATION_ADDRESS = 'destination.address' as const;
 export const ATTR_DESTINATION_PORT = 'destination.port' as const;
 export const ATTR_HOST_NAME = 'host.name' as const;
+/** Incubating in semantic-conventions (container.*), copied here. */
+export const ATTR_CONTAINER_ID = 'container.id' as const;
 /** SDK self-observability counter the batch processor reports drops on. */
 export const METRIC_OTEL_SDK_PROCESSOR_LOG_PROCESSED = 'otel.sdk.processor.log.processed' as const;
 /** error.type value the batch processor uses for a record dropped at a full queue. */
@@ -58,3 +60,36 @@ export const TCP_FLOW_CLOSED_BY_VALUE_DESTINATION = 'destination' as const;
 export const SERVICE_NAME_DEFAULT = 'flowtap' as const;
 /** Instrumentation scope name of the records. */
 export const SCOPE_NAME = 'flowtap' as const;
+
+// --- flowtap's self-telemetry (metrics; docs/reliability.md) ---------------
+export const METRIC_FLOWTAP_FLOW_EVENTS = 'flowtap.flow.events' as const;
+export const METRIC_FLOWTAP_RECORDS_EMITTED = 'flowtap.records.emitted' as const;
+export const METRIC_FLOWTAP_RECORDS_EXPORTED = 'flowtap.records.exported' as const;
+export const METRIC_FLOWTAP_RECORDS_DROPPED = 'flowtap.records.dropped' as const;
+export const METRIC_FLOWTAP_ERRORS = 'flowtap.errors' as const;
+export const METRIC_FLOWTAP_PACKETS_SKIPPED = 'flowtap.packets.skipped' as const;
+export const METRIC_FLOWTAP_FLOWS_FILTERED = 'flowtap.flows.filtered' as const;
+export const METRIC_FLOWTAP_FLOW_TABLE_FULL = 'flowtap.flow_table.full' as const;
+export const METRIC_FLOWTAP_FLOW_TABLE_ENTRIES = 'flowtap.flow_table.entries' as const;
+export const METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS = 'flowtap.flow_table.evictions' as const;
+export const METRIC_FLOWTAP_HANDOFF_WAITS = 'flowtap.handoff.waits' as const;
+export const METRIC_FLOWTAP_DNS_RESPONSES = 'flowtap.dns.responses' as const;
+export const METRIC_FLOWTAP_DNS_RESPONSES_DROPPED = 'flowtap.dns.responses.dropped' as const;
+export const METRIC_FLOWTAP_DNS_CACHE_NAMES = 'flowtap.dns.cache.names' as const;
+export const METRIC_FLOWTAP_DNS_CACHE_ADDRESSES = 'flowtap.dns.cache.addresses' as const;
+export const METRIC_FLOWTAP_DNS_CACHE_LOOKUPS = 'flowtap.dns.cache.lookups' as const;
+export const METRIC_FLOWTAP_DNS_CACHE_EVICTIONS = 'flowtap.dns.cache.evictions' as const;
+export const METRIC_FLOWTAP_BPF_PROGRAM_RUN_TIME = 'flowtap.bpf.program.run_time' as const;
+export const METRIC_FLOWTAP_BPF_PROGRAM_RUNS = 'flowtap.bpf.program.runs' as const;
+/** flowtap.flow.events: `begin` or `end`. */
+export const ATTR_FLOWTAP_EVENT_TYPE = 'flowtap.event.type' as const;
+/** Why something was dropped, skipped or evicted. */
+export const ATTR_FLOWTAP_REASON = 'flowtap.reason' as const;
+/** flowtap.errors: `decode`, `processing` or `bad_record`. */
+export const ATTR_FLOWTAP_ERROR_TYPE = 'error.type' as const;
+/** flowtap.dns.responses: `parsed`, or the reason the response was skipped. */
+export const ATTR_FLOWTAP_DNS_RESULT = 'flowtap.dns.result' as const;
+/** flowtap.dns.cache.lookups: `hit` or `miss`. */
+export const ATTR_FLOWTAP_LOOKUP_RESULT = 'flowtap.lookup.result' as const;
+/** flowtap.bpf.program.*: `ingress` or `egress`. */
+export const ATTR_FLOWTAP_BPF_PROGRAM = 'flowtap.bpf.program' as const;

@@ -1,0 +1,93 @@
+/**
+ * container.id for a flow, from the cgroup of its local socket. The kernel
+ * record carries the socket's cgroup v2 id (its directory's inode number);
+ * this module maps it to the directory below the watched cgroup and reads a
+ * container ID out of the path the way container runtimes name their
+ * cgroups. Pure parsing apart from the injected directory walk.
+ */
+
+/** A 64-hex-digit container ID in one cgroup path component, as runtimes write it:
+ *  containerd `cri-containerd-<id>.scope`, CRI-O `crio-<id>.scope`,
+ *  Docker `docker-<id>.scope` (systemd driver) or `<id>` (cgroupfs driver),
+ *  Podman `libpod-<id>.scope`, the kubelet's cgroupfs driver `pod<uid>/<id>`. */
+const COMPONENT = /^(?:(?:cri-containerd|crio|docker|libpod)-)?([0-9a-f]{64})(?:\.scope)?$/;
+
+/**
+ * The container ID named by the deepest matching component of a cgroup path,
+ * or undefined. `crio-conmon-<id>` (CRI-O's monitor process) is not a container.
+ */
+export function containerIdFromCgroupPath(path: string): string | undefined {
+  const parts = path.split('/');
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const m = COMPONENT.exec(parts[i]);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** The directory walk, injected (node:fs in production, a fake in tests). */
+export interface CgroupTree {
+  /** Sub-directories of dir (names only); [] when it cannot be read. */
+  subdirs(dir: string): string[];
+  /** The inode number of dir (its cgroup v2 id), or undefined. */
+  inode(dir: string): bigint | undefined;
+}
+
+export interface ContainerIndexOptions {
+  /** The watched cgroup directory. */
+  root: string;
+  tree: CgroupTree;
+  /** Wall-clock ms, for rate-limiting rescans. */
+  nowMs: () => number;
+  /** Least time between two rescans triggered by unknown ids. Default 1000. */
+  rescanIntervalMillis?: number;
+  /** Directories walked at most per scan. Default 100 000. */
+  maxDirectories?: number;
+}
+
+/**
+ * cgroup id → container.id for the cgroups below the watched one. A flow from
+ * a cgroup not seen yet triggers a rescan of the tree (at most once per
+ * rescanIntervalMillis), so containers started after flowtap are found.
+ */
+export class ContainerIndex {
+  private byId = new Map<bigint, string | undefined>();
+  private lastScanMs = -Infinity;
+  private readonly opts: Required<ContainerIndexOptions>;
+  /** Scans done, and lookups that found a container ID / did not. */
+  readonly stats = { scans: 0, hits: 0, misses: 0 };
+
+  constructor(opts: ContainerIndexOptions) {
+    this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, ...opts };
+  }
+
+  /** container.id of the socket whose cgroup id is `cgroupId`, if its path names one. */
+  containerIdFor(cgroupId: bigint): string | undefined {
+    if (cgroupId === 0n) return this.miss();
+    if (!this.byId.has(cgroupId) && this.opts.nowMs() - this.lastScanMs >= this.opts.rescanIntervalMillis) this.scan();
+    const id = this.byId.get(cgroupId);
+    if (id === undefined) return this.miss();
+    this.stats.hits++;
+    return id;
+  }
+
+  private miss(): undefined {
+    this.stats.misses++;
+    return undefined;
+  }
+
+  /** Walks the watched tree, breadth first, bounded. */
+  scan(): void {
+    this.lastScanMs = this.opts.nowMs();
+    this.stats.scans++;
+    const next = new Map<bigint, string | undefined>();
+    const queue = [this.opts.root];
+    for (let n = 0; n < queue.length && n < this.opts.maxDirectories; n++) {
+      const dir = queue[n];
+      const ino = this.opts.tree.inode(dir);
+      if (ino !== undefined) next.set(ino, containerIdFromCgroupPath(dir.slice(this.opts.root.length)));
+      for (const sub of this.opts.tree.subdirs(dir)) queue.push(`${dir}/${sub}`);
+    }
+    this.byId = next;
+  }
+}
