@@ -2,6 +2,8 @@
 #   make run     install what is missing, build, start a collector + flowtap on the whole host
 #   make test    install what is missing, build, run every test (unit + real kernel + real collector)
 #   make build   build bpf -> native -> TypeScript without running anything
+#   make accuracy  run the accuracy scenarios (packet capture as the oracle) and rewrite docs/accuracy.md
+#   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 ROOT := $(CURDIR)
@@ -29,7 +31,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector test test-unit run clean lint
+.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -48,6 +50,10 @@ deps: tools/.deps-stamp tools/node-path node_modules/.package-lock.json
 
 collector: tools/.deps-stamp
 	deploy/setup/collector.sh > /dev/null
+
+# kubernetes-validate + kustomize for the manifest test (test/integration/deploy-kubernetes.test.ts)
+kubetools: tools/.deps-stamp
+	deploy/setup/kubetools.sh > /dev/null
 
 # --- build: bpf -> native -> TypeScript ----------------------------------
 $(BUILD)/flowtap.bpf.o: $(BPF_SRC) $(BPF_HDR) tools/.deps-stamp
@@ -74,11 +80,34 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit
+
+# The scenarios write one row each to build/accuracy.json; the table is
+# rewritten even when a scenario fails (it shows the failure), and the exit
+# status is jest's.
+accuracy: build collector
+	rm -f $(BUILD)/accuracy.json
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand test/accuracy; status=$$?; \
+	  $(NODE) --experimental-strip-types --no-warnings test/accuracy/report.ts $(BUILD)/accuracy.json docs/accuracy.md && exit $$status
+
+# --- benchmarks: bench/ -> docs/benchmarks.md -------------------------------
+BENCH_BUILD := $(BUILD)/bench
+
+$(BENCH_BUILD)/empty.bpf.o: bench/empty.bpf.c tools/.deps-stamp
+	@mkdir -p $(BENCH_BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH_BUILD)/loadgen: bench/loadgen.c
+	@mkdir -p $(BENCH_BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+bench: build collector $(BENCH_BUILD)/empty.bpf.o $(BENCH_BUILD)/loadgen
+	npx tsc -p bench/tsconfig.json
+	$(NODE) bench/run.mts
 
 clean:
 	rm -rf $(BUILD) dist

@@ -1,33 +1,41 @@
 #!/usr/bin/env node
 /**
  * flowtap's entry point, and the only module that reads process.argv,
- * process.env or /proc/self/mountinfo, installs signal handlers, or exits.
+ * process.env, /proc/self/mountinfo, /proc/self/cgroup or /proc/self/status,
+ * installs signal handlers, listens (--health-address), or exits.
  *
- * Order: config → log → resource → logger provider → pipeline → probe (attach)
+ * Order: config → log → resource → record export → pipeline → probe (attach)
  * → "ready". Shutdown (SIGTERM/SIGINT): probe.close() drains the ring buffer
- * through the pipeline, then the provider is flushed and shut down; if that
+ * through the pipeline, then the record export is flushed and shut down; if that
  * outlasts --shutdown-timeout-millis, flowtap says what was not flushed and
  * exits 0 anyway.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
-import { BootClock } from './clock';
+import { BootClock, type ClockAnchor } from './clock';
 import { ConfigError, helpText, parseConfig, requestedInfo, type Config } from './config';
+import { ContainerIndex, type CgroupTree } from './container';
 import { DnsCache } from './dns/cache';
+import { filtersActive, probeFilters } from './filter';
 import { ExportStats } from './export/stats';
-import { createLoggerProvider } from './export/provider';
+import { createRecordExport } from './export/provider';
+import { HealthServer } from './health';
 import { createLog, type Log, type LogLevel } from './log';
-import { describeProbeError, loadBinding, type NativeBinding, type NativeProbe } from './probe';
+import { describeProbeError, loadBinding, missingCapabilities, type NativeBinding, type NativeProbe } from './probe';
 import { Pipeline } from './pipeline';
+import { jsClockAnchor, ReplayProbe, type ReplaySpec } from './replay';
 import { createResource } from './resource';
 import { SCOPE_NAME } from './semconv';
+import { flowtapCounts, SelfTelemetry, type FlowtapCounts, type ProgramRunStats } from './telemetry';
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..');
 const STATS_INTERVAL_MILLIS = 60_000;
 /** Probe counters that mean lost events; a rise is worth a warning. */
-const LOSS_COUNTERS = ['ringbuf_full_flow', 'ringbuf_full_dns', 'flow_table_full', 'handoff_dropped_records'];
+const LOSS_COUNTERS = ['ringbuf_full_flow', 'ringbuf_full_dns', 'flow_table_full', 'flow_table_evictions', 'handoff_dropped_records'];
 
 function packageVersion(): string {
   try {
@@ -37,11 +45,40 @@ function packageVersion(): string {
   }
 }
 
-function readMountinfo(): string | undefined {
+/** A /proc file's text, or undefined if it cannot be read. */
+/** The cgroup directory walk for container.id (src/container.ts). */
+const cgroupTree: CgroupTree = {
+  subdirs(dir: string): string[] {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      return [];
+    }
+  },
+  inode(dir: string): bigint | undefined {
+    try {
+      return statSync(dir, { bigint: true }).ino;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+function readProc(file: string): string | undefined {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8');
+    return readFileSync(file, 'utf8');
   } catch {
     return undefined;
+  }
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
   }
 }
 
@@ -74,7 +111,24 @@ function routeDiagnostics(log: Log, level: LogLevel): void {
   setGlobalErrorHandler((e) => log.debug('opentelemetry error', { error: e }));
 }
 
+/**
+ * Keeps V8's young generation at its initial size (two 1 MiB semi-spaces)
+ * unless the user sized it (node --max-semi-space-size / --min-semi-space-size
+ * / --semi-space-growth-factor, also through NODE_OPTIONS). Every event makes
+ * short-lived garbage and little of it survives, so a grown young generation
+ * (up to 2 x 16 MiB, and more MiB of old space that V8 then keeps marking)
+ * buys no CPU: at 50 000 events/s it costs ~60 MiB of RSS for the same CPU
+ * (docs/benchmarks.md, pipeline memory). The growth factor is one of the few
+ * heap flags V8 still honours after start-up.
+ */
+function tuneYoungGeneration(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  if (/--(max|min)-semi-space-size|--semi-space-growth-factor/.test(given)) return;
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 async function main(): Promise<void> {
+  tuneYoungGeneration();
   const argv = process.argv.slice(2);
   const info = requestedInfo(argv);
   if (info === 'help') {
@@ -88,7 +142,10 @@ async function main(): Promise<void> {
 
   let config: Config;
   try {
-    config = parseConfig(argv, process.env, readMountinfo());
+    config = parseConfig(argv, process.env, readProc('/proc/self/mountinfo'), {
+      procSelfCgroup: readProc('/proc/self/cgroup'),
+      isDirectory,
+    });
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message, 2);
     throw e;
@@ -101,13 +158,28 @@ async function main(): Promise<void> {
     log.error('uncaught exception', { error: e.stack ?? e.message });
     process.exit(1);
   });
+  // Node's own warnings would reach stderr as plain text, between the JSON
+  // lines. Deprecations come from libraries (grpc-js: DEP0123 for an IP
+  // address endpoint over TLS) and are nothing the user can act on: debug.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    const fields = { name: w.name, code: (w as NodeJS.ErrnoException).code, warning: w.message };
+    if (w.name === 'DeprecationWarning') log.debug('node warning', fields);
+    else log.warn('node warning', fields);
+  });
   const version = packageVersion();
 
-  let binding: NativeBinding;
-  try {
-    binding = loadBinding(PACKAGE_ROOT);
-  } catch (e) {
-    fail((e as Error).message, 1);
+  // --replay runs no kernel programs, so it needs no addon; its clocks come from JS.
+  let binding: NativeBinding | undefined;
+  let clockAnchor: () => ClockAnchor = jsClockAnchor;
+  if (config.replay === undefined) {
+    try {
+      const loaded = loadBinding(PACKAGE_ROOT);
+      binding = loaded;
+      clockAnchor = () => loaded.clockAnchor();
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
   }
 
   const resource = await createResource(process.env);
@@ -116,51 +188,105 @@ async function main(): Promise<void> {
     nowMs: Date.now,
     destination: config.exporter === 'otlp' ? config.endpoint : config.exporter,
   });
-  const provider = createLoggerProvider(config, resource, process.stdout, stats);
+  const records = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
   const pipeline = new Pipeline({
-    logger: provider.getLogger(SCOPE_NAME, version),
-    clock: new BootClock({ anchor: () => binding.clockAnchor(), nowMs: Date.now }),
+    sink: records,
+    clock: new BootClock({ anchor: clockAnchor, nowMs: Date.now }),
     domains: dnsCache,
     nowMs: Date.now,
-    nowNs: () => binding.clockAnchor().realtimeNs,
+    nowNs: () => clockAnchor().realtimeNs,
+    containers: new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now }),
     onError: (e) => log.error('event processing failed', { error: e }),
   });
 
   let probe: NativeProbe;
+  let pollError: string | undefined;
   try {
-    probe = new binding.Probe({
-      cgroupPath: config.cgroup,
-      ringBufferBytes: config.ringBufferBytes,
-      flowTableEntries: config.flowTableEntries,
-      onBatch: (batch, records) => pipeline.onBatch(batch, records),
-      onError: (e) => log.error('probe error', { error: e, step: (e as { step?: string }).step }),
-    });
+    const onBatch = (batch: Buffer, count: number): void => pipeline.onBatch(batch, count);
+    probe =
+      binding === undefined
+        ? new ReplayProbe({ spec: config.replay as ReplaySpec, ringBufferBytes: config.ringBufferBytes, onBatch })
+        : new binding.Probe({
+            cgroupPath: config.cgroup,
+            ringBufferBytes: config.ringBufferBytes,
+      wakeupBytes: config.ringBufferWakeupBytes,
+            flowTableEntries: config.flowTableEntries,
+            filters: probeFilters(config),
+            onBatch,
+            onError: (e) => {
+              pollError = e.message;
+              log.error('probe error', { error: e, step: (e as { step?: string }).step });
+            },
+          });
   } catch (e) {
-    await provider.shutdown().catch(() => undefined);
-    const failure = describeProbeError(e, config.cgroup);
+    await records.shutdown().catch(() => undefined);
+    const failure = describeProbeError(e, config.cgroup, missingCapabilities(readProc('/proc/self/status')));
     fail(failure.message, failure.exitCode);
   }
 
-  const counts = (): Record<string, unknown> => ({
-    ...pipeline.stats,
-    exportedRecords: stats.exportedRecords,
-    failedRecords: stats.failedRecords,
-    droppedRecords: stats.droppedRecords,
-    dns: { names: dnsCache.size, addresses: dnsCache.addresses, ...dnsCache.stats },
-    probe: safeCounters(probe),
-  });
+  // The one view of every counter: the stopped/summary/stats lines and the metrics.
+  const counts = (): FlowtapCounts =>
+    flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, dnsCache, probe: safeCounters(probe) });
+
+  const telemetry =
+    config.metrics === 'otlp'
+      ? new SelfTelemetry({
+          exporter: new OTLPMetricExporter({ url: config.metricsExport.endpoint }),
+          resource,
+          version,
+          exportIntervalMillis: config.metricsExport.intervalMillis,
+          exportTimeoutMillis: config.metricsExport.timeoutMillis,
+          counts,
+          programStats: () => safeProgramStats(probe),
+        })
+      : undefined;
+
+  let ready = false;
+  let stopping = false;
+  let health: HealthServer | undefined;
+  if (config.healthAddress !== undefined) {
+    const { host, port } = config.healthAddress;
+    health = new HealthServer({
+      host,
+      port,
+      nowMs: Date.now,
+      exportFailureMillis: config.readyExportFailureSeconds * 1000,
+      inputs: () => ({
+        ready,
+        stopping,
+        attached: !stopping,
+        pollError,
+        exportFailingSinceMs: stats.failingSinceMs,
+        lastExportSuccessMs: stats.lastSuccessMs,
+      }),
+    });
+    try {
+      await health.listen();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const where = `--health-address ${host}:${port}`;
+      if (code === 'EACCES') fail(`${where}: ${(e as Error).message}: ports below 1024 need CAP_NET_BIND_SERVICE`, 1);
+      fail(`${where}: ${(e as Error).message}`, 2);
+    }
+  }
+
+  const summaryTimer =
+    config.summaryIntervalSeconds > 0 ? setInterval(() => log.info('summary', { ...counts() }), config.summaryIntervalSeconds * 1000) : undefined;
 
   let lastLoss = lossTotal(safeCounters(probe));
-  const statsTimer = setInterval(() => {
+  const warnLoss = (): void => {
     const counters = safeCounters(probe);
     const loss = lossTotal(counters);
     if (loss > lastLoss) log.warn('events lost before decoding', { lost: loss - lastLoss, probe: counters });
     lastLoss = loss;
-    log.debug('stats', counts());
+  };
+  const statsTimer = setInterval(() => {
+    warnLoss();
+    log.debug('stats', { ...counts() });
   }, STATS_INTERVAL_MILLIS); // also keeps the process alive between batches
 
-  let stopping = false;
+  let recordsFlushed = false;
   const stop = async (reason: string): Promise<void> => {
     if (stopping) {
       log.warn('second stop request: exiting without flushing', { reason });
@@ -168,8 +294,13 @@ async function main(): Promise<void> {
     }
     stopping = true;
     clearInterval(statsTimer);
+    clearInterval(summaryTimer);
     log.info('stopping', { reason });
     const deadline = setTimeout(() => {
+      if (recordsFlushed) {
+        log.warn('shutdown timed out exporting the last metrics', { timeoutMillis: config.shutdownTimeoutMillis });
+        process.exit(0);
+      }
       const pending = pipeline.stats.emitted - stats.exportedRecords - stats.failedRecords - stats.droppedRecords;
       log.warn('shutdown timed out: exiting without flushing', {
         timeoutMillis: config.shutdownTimeoutMillis,
@@ -180,13 +311,18 @@ async function main(): Promise<void> {
     }, config.shutdownTimeoutMillis);
     try {
       await probe.close();
-      await provider.forceFlush();
-      await provider.shutdown();
+      await records.forceFlush();
+      await records.shutdown();
     } catch (e) {
       log.warn('shutdown error', { error: e });
     }
+    recordsFlushed = true;
+    warnLoss(); // a loss since the last check is never left unsaid
+    log.info('stopped', { ...counts() });
+    // The last metrics carry the final counts, the same as the stopped line.
+    await telemetry?.shutdown();
+    await health?.close();
     clearTimeout(deadline);
-    log.info('stopped', counts());
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -204,12 +340,27 @@ async function main(): Promise<void> {
     endpoint: config.exporter === 'otlp' ? config.endpoint : undefined,
     ringBufferBytes: config.ringBufferBytes,
     flowTableEntries: config.flowTableEntries,
+    queueMaxRecords: config.queueMaxRecords,
+    replay: config.replay === undefined ? undefined : `synthetic:${config.replay.ratePerSecond}`,
+    filters: filtersActive(probeFilters(config)) ? probeFilters(config) : undefined,
+    metrics: config.metrics === 'otlp' ? config.metricsExport.endpoint : 'none',
+    healthAddress: health?.address(),
+    summaryIntervalSeconds: config.summaryIntervalSeconds > 0 ? config.summaryIntervalSeconds : undefined,
   });
+  ready = true;
 }
 
 function safeCounters(probe: NativeProbe): Record<string, number> {
   try {
     return probe.counters();
+  } catch {
+    return {};
+  }
+}
+
+function safeProgramStats(probe: NativeProbe): Record<string, ProgramRunStats> {
+  try {
+    return probe.programStats() as Record<string, ProgramRunStats>;
   } catch {
     return {};
   }

@@ -22,10 +22,32 @@ import { DNS_CACHE_DEFAULTS } from './dns/cache';
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from './log';
 import { envString, type Env } from './env';
+import { parseReplaySpec, MAX_REPLAY_RATE, type ReplaySpec } from './replay';
 import { parseResourceAttributes } from './resource';
+import { DIRECTIONS, FilterSyntaxError, parseCidrList, parsePortList, type DirectionFilter, type PortRange } from './filter';
+import { cgroup2Mounts, findPodCgroup, PodCgroupError, POD_CGROUP } from './podcgroup';
 
+/**
+ * A bad flag or variable. Its message is always one line: control characters
+ * in it (a value may hold a newline) are written as escapes, and a very long
+ * value is cut.
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+
+  constructor(message: string) {
+    super(oneLine(message));
+  }
+}
+
+const MAX_MESSAGE_CHARS = 1000;
+
+function oneLine(message: string): string {
+  const escaped = message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+  return escaped.length > MAX_MESSAGE_CHARS ? `${escaped.slice(0, MAX_MESSAGE_CHARS)}…` : escaped;
 }
 
 export const EXPORTERS = ['otlp', 'console', 'none'] as const;
@@ -37,11 +59,9 @@ export type Compression = (typeof COMPRESSIONS)[number];
 export interface BatchConfig {
   /** OTEL_BLRP_SCHEDULE_DELAY: ms between two exports. */
   scheduledDelayMillis: number;
-  /** OTEL_BLRP_EXPORT_TIMEOUT: ms one export may take. */
+  /** OTEL_BLRP_EXPORT_TIMEOUT: ms one export may take (console path; an OTLP request is bounded by OTEL_EXPORTER_OTLP_TIMEOUT). */
   exportTimeoutMillis: number;
-  /** OTEL_BLRP_MAX_QUEUE_SIZE: records held; more are dropped (and counted). */
-  maxQueueSize: number;
-  /** OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: records per export, <= maxQueueSize. */
+  /** OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: records per export, <= Config.queueMaxRecords. */
   maxExportBatchSize: number;
 }
 
@@ -53,12 +73,14 @@ export interface OtlpConfig {
 }
 
 export interface Config {
-  /** cgroup v2 directory watched, recursively. */
+  /** cgroup v2 directory watched, recursively (`--cgroup pod` already resolved to a directory). */
   cgroup: string;
   exporter: Exporter;
   /** OTLP/gRPC endpoint URL (otlp exporter only). */
   endpoint: string;
   ringBufferBytes: number;
+  /** Bytes waiting in the ring buffer before the reader is woken; 0 = every record. */
+  ringBufferWakeupBytes: number;
   flowTableEntries: number;
   /** How long SIGTERM/SIGINT may take to detach and flush before exiting anyway. */
   shutdownTimeoutMillis: number;
@@ -67,14 +89,69 @@ export interface Config {
   dnsCacheNames: number;
   /** Names the DNS cache holds for one address. */
   dnsNamesPerAddress: number;
+  /** Report only flows in this direction (filter.ts; applied in the kernel). */
+  direction: DirectionFilter;
+  /** Report only flows whose responder port is in these ranges (empty: any port). */
+  includePorts: PortRange[];
+  /** Never report flows whose responder port is in these ranges. */
+  excludePorts: PortRange[];
+  /** Report only flows whose peer address is under one of these prefixes (empty: any address). */
+  includeCidrs: string[];
+  /** Never report flows whose peer address is under one of these prefixes. */
+  excludeCidrs: string[];
+  /** flowtap's own metrics: exported over OTLP/gRPC, or not at all. */
+  metrics: MetricsExporter;
+  /** Where /healthz and /readyz are served; undefined: nowhere (no listening socket). */
+  healthAddress: HostPort | undefined;
+  /** /readyz fails once every record export failed for longer than this. */
+  readyExportFailureSeconds: number;
+  /** Seconds between two `summary` log lines; 0: none. */
+  summaryIntervalSeconds: number;
+  /**
+   * Records the export queue holds at most, waiting for export or for a retry
+   * (--queue-max-records; OTEL_BLRP_MAX_QUEUE_SIZE means the same); beyond it
+   * the oldest are dropped and counted.
+   */
+  queueMaxRecords: number;
+  /** A synthetic event source instead of the kernel programs (benchmarks, tests); undefined: the kernel. */
+  replay: ReplaySpec | undefined;
   otlp: OtlpConfig;
   batch: BatchConfig;
+  metricsExport: MetricsExportConfig;
+}
+
+export const METRICS_EXPORTERS = ['otlp', 'none'] as const;
+export type MetricsExporter = (typeof METRICS_EXPORTERS)[number];
+
+/** A listen address: host ('' = every address) and port (0 = any free one). */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface MetricsExportConfig {
+  /** OTEL_METRIC_EXPORT_INTERVAL: ms between two metric exports. */
+  intervalMillis: number;
+  /** OTEL_METRIC_EXPORT_TIMEOUT: ms one collection and export may take (at most the interval). */
+  timeoutMillis: number;
+  /** OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else the records' endpoint. */
+  endpoint: string;
 }
 
 /** What a default may depend on. */
 export interface DefaultContext {
   /** Text of /proc/self/mountinfo, if it could be read. */
   mountinfo: string | undefined;
+  /** The records' exporter, once resolved (the --metrics default follows it). */
+  exporter?: Exporter;
+}
+
+/** What `--cgroup pod` reads from the system (see podcgroup.ts); the CLI passes it in. */
+export interface PodView {
+  /** Text of /proc/self/cgroup, if it could be read. */
+  procSelfCgroup: string | undefined;
+  /** Whether `dir` is an existing directory. */
+  isDirectory(dir: string): boolean;
 }
 
 /** One flag, its environment variables (first set wins) and its default. */
@@ -101,13 +178,20 @@ export interface EnvSpec<T> {
   parse(raw: string, name: string): T;
 }
 
-type FlagOptions = Omit<Config, 'otlp' | 'batch'>;
+type FlagOptions = Omit<Config, 'otlp' | 'batch' | 'metricsExport'>;
 
 /** Largest delay setTimeout honours. */
 const MAX_MILLIS = 2_147_483_647;
+const MAX_SECONDS = Math.floor(MAX_MILLIS / 1000);
 const MIN_RING_BUFFER_BYTES = 4096;
 const MAX_RING_BUFFER_BYTES = 1 << 30;
 const MAX_FLOW_TABLE_ENTRIES = 1 << 24;
+/**
+ * A 60 s collector outage at 2 000 flows/s is 120 000 records; this holds
+ * that with room to spare (memory: docs/benchmarks.md, export queue).
+ */
+const QUEUE_MAX_RECORDS_DEFAULT = 200_000;
+const MAX_QUEUE_RECORDS = 100_000_000;
 
 function invalid(name: string, raw: string, expected: string): ConfigError {
   return new ConfigError(`invalid ${name} '${raw}': expected ${expected}`);
@@ -152,6 +236,30 @@ function parseEndpoint(raw: string, name: string): string {
   return v;
 }
 
+/** "host:port", "[v6]:port" or ":port" (every address); port 0 picks a free one. */
+function parseHostPort(raw: string, name: string): HostPort {
+  const expected = 'host:port, [ipv6]:port or :port, with a port from 0 to 65535';
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]/]*)):(\d{1,5})$/.exec(raw.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !(port >= 0 && port <= 65_535)) throw invalid(name, raw, expected);
+  return { host: m[1] ?? m[2], port };
+}
+
+/** A filter list parser whose errors name the flag or variable. */
+function filterList<T>(parse: (raw: string) => T, expected: string): (raw: string, name: string) => T {
+  return (raw, name) => {
+    try {
+      return parse(raw);
+    } catch (e) {
+      if (e instanceof FilterSyntaxError) throw new ConfigError(`invalid ${name} '${raw}': ${e.message}; expected ${expected}`);
+      throw e;
+    }
+  };
+}
+
+const PORT_LIST = 'comma-separated ports and ranges, e.g. 22,8000-8100';
+const CIDR_LIST = 'comma-separated IPv4/IPv6 prefixes, e.g. 10.0.0.0/8,fd00::/8';
+
 function parseDirectory(raw: string, name: string): string {
   if (raw.trim() === '') throw invalid(name, raw, 'a cgroup v2 directory');
   return raw;
@@ -163,23 +271,8 @@ function parseDirectory(raw: string, name: string): string {
  * "/sys/fs/cgroup/unified" on hybrid ones), else the first cgroup2 mount.
  */
 export function findCgroup2Mount(mountinfo: string): string | undefined {
-  let fallback: string | undefined;
-  for (const line of mountinfo.split('\n')) {
-    // id parent major:minor root mount-point options [optional...] - fstype source super-options
-    const fields = line.trim().split(' ');
-    const sep = fields.indexOf('-', 6);
-    if (sep < 0 || fields[sep + 1] !== 'cgroup2') continue;
-    const root = unescapeMountinfo(fields[3]);
-    const mountPoint = unescapeMountinfo(fields[4]);
-    if (root === '/') return mountPoint;
-    fallback ??= mountPoint;
-  }
-  return fallback;
-}
-
-/** mountinfo writes space, tab, newline and backslash as \ooo octal. */
-function unescapeMountinfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+  const mounts = cgroup2Mounts(mountinfo);
+  return (mounts.find((m) => m.root === '/') ?? mounts[0])?.mountPoint;
 }
 
 function defaultCgroup(ctx: DefaultContext): string {
@@ -196,7 +289,11 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'cgroup',
     valueName: '<dir>',
     env: ['FLOWTAP_CGROUP'],
-    description: 'cgroup v2 directory to watch, with everything below it',
+    description:
+      "cgroup v2 directory to watch, with everything below it; 'pod': the parent of flowtap's own cgroup, " +
+      'i.e. the pod when flowtap runs as a sidecar container (in a private cgroup namespace it needs the ' +
+      "host's cgroup v2 hierarchy mounted, e.g. hostPath /sys/fs/cgroup at /host/sys/fs/cgroup, and " +
+      'k8s.pod.uid in OTEL_RESOURCE_ATTRIBUTES)',
     default: defaultCgroup,
     defaultText: 'the cgroup v2 mount root',
     parse: parseDirectory,
@@ -224,6 +321,14 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     description: 'size of the kernel ring buffer (a power of two)',
     default: 8_388_608,
     parse: parseRingBufferBytes,
+  },
+  ringBufferWakeupBytes: {
+    flag: 'ring-buffer-wakeup-bytes',
+    valueName: '<n>',
+    env: ['FLOWTAP_RING_BUFFER_WAKEUP_BYTES'],
+    description: 'wake the reader once this many bytes wait in the ring buffer (else every 50 ms); 0 = for every record (lowest latency, more CPU)',
+    default: 65_536,
+    parse: integer(0, 1_073_741_824, 'an integer from 0 to 1073741824 (bytes)'),
   },
   flowTableEntries: {
     flag: 'flow-table-entries',
@@ -257,6 +362,50 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     default: DNS_CACHE_DEFAULTS.maxNamesPerIp,
     parse: integer(1, 1000, 'an integer from 1 to 1000'),
   },
+  direction: {
+    flag: 'direction',
+    valueName: 'incoming|outgoing|both',
+    env: ['FLOWTAP_DIRECTION'],
+    description: 'report only flows the watched sockets accepted (incoming) or opened (outgoing)',
+    default: 'both',
+    parse: oneOf(DIRECTIONS),
+  },
+  includePorts: {
+    flag: 'include-ports',
+    valueName: '<ports>',
+    env: ['FLOWTAP_INCLUDE_PORTS'],
+    description: "report only flows whose responder (server) port is listed, e.g. 443,8000-8100",
+    default: [],
+    defaultText: 'any port',
+    parse: filterList(parsePortList, PORT_LIST),
+  },
+  excludePorts: {
+    flag: 'exclude-ports',
+    valueName: '<ports>',
+    env: ['FLOWTAP_EXCLUDE_PORTS'],
+    description: 'never report flows whose responder (server) port is listed, e.g. health checks: 8081,9090-9099',
+    default: [],
+    defaultText: 'none',
+    parse: filterList(parsePortList, PORT_LIST),
+  },
+  includeCidrs: {
+    flag: 'include-cidrs',
+    valueName: '<cidrs>',
+    env: ['FLOWTAP_INCLUDE_CIDRS'],
+    description: "report only flows whose peer address (the other end) is in one of these prefixes",
+    default: [],
+    defaultText: 'any address',
+    parse: filterList(parseCidrList, CIDR_LIST),
+  },
+  excludeCidrs: {
+    flag: 'exclude-cidrs',
+    valueName: '<cidrs>',
+    env: ['FLOWTAP_EXCLUDE_CIDRS'],
+    description: 'never report flows whose peer address is in one of these prefixes (wins over --include-cidrs)',
+    default: [],
+    defaultText: 'none',
+    parse: filterList(parseCidrList, CIDR_LIST),
+  },
   logLevel: {
     flag: 'log-level',
     valueName: 'debug|info|warn|error',
@@ -265,7 +414,67 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     default: 'info',
     parse: oneOf(LOG_LEVELS),
   },
+  metrics: {
+    flag: 'metrics',
+    valueName: 'otlp|none',
+    env: ['OTEL_METRICS_EXPORTER'],
+    description: "flowtap's own metrics (counts of flows, exports, drops, DNS cache), OTLP/gRPC to the same endpoint",
+    default: (ctx) => (ctx.exporter === 'otlp' ? 'otlp' : 'none'),
+    defaultText: 'otlp with --exporter otlp, else none',
+    parse: oneOf(METRICS_EXPORTERS),
+  },
+  healthAddress: {
+    flag: 'health-address',
+    valueName: '<host:port>',
+    env: ['FLOWTAP_HEALTH_ADDRESS'],
+    description: 'serve GET /healthz and /readyz (JSON) here, e.g. 127.0.0.1:8080 or :8080',
+    default: undefined,
+    defaultText: 'off (no listening socket)',
+    parse: parseHostPort,
+  },
+  readyExportFailureSeconds: {
+    flag: 'ready-export-failure-seconds',
+    valueName: '<s>',
+    env: ['FLOWTAP_READY_EXPORT_FAILURE_SECONDS'],
+    description: '/readyz fails once every record export failed for longer than this',
+    default: 60,
+    parse: integer(1, MAX_SECONDS, `an integer from 1 to ${MAX_SECONDS} (seconds)`),
+  },
+  summaryIntervalSeconds: {
+    flag: 'summary-interval-seconds',
+    valueName: '<s>',
+    env: ['FLOWTAP_SUMMARY_INTERVAL_SECONDS'],
+    description: "log a 'summary' line with every counter this often (0: never)",
+    default: 0,
+    defaultText: '0 (off)',
+    parse: integer(0, MAX_SECONDS, `an integer from 0 to ${MAX_SECONDS} (seconds; 0 turns it off)`),
+  },
+  queueMaxRecords: {
+    flag: 'queue-max-records',
+    valueName: '<n>',
+    env: ['FLOWTAP_QUEUE_MAX_RECORDS', 'OTEL_BLRP_MAX_QUEUE_SIZE'],
+    description:
+      'records held for export, also while the collector is unreachable (about 0.6 KB each); ' +
+      'beyond it the oldest are dropped and counted',
+    default: QUEUE_MAX_RECORDS_DEFAULT,
+    parse: integer(1, MAX_QUEUE_RECORDS, `an integer from 1 to ${MAX_QUEUE_RECORDS}`),
+  },
+  replay: {
+    flag: 'replay',
+    valueName: 'synthetic:<rate>',
+    env: ['FLOWTAP_REPLAY'],
+    description: 'benchmarks and tests: no kernel programs; synthetic flow events at <rate> per second go through the same pipeline',
+    default: undefined,
+    defaultText: 'off (events come from the kernel)',
+    parse: parseReplay,
+  },
 };
+
+function parseReplay(raw: string, name: string): ReplaySpec {
+  const spec = parseReplaySpec(raw);
+  if (spec === undefined) throw invalid(name, raw, `synthetic:<events per second>, from 1 to ${MAX_REPLAY_RATE}`);
+  return spec;
+}
 
 const nonNegativeMillis = integer(0, MAX_MILLIS, `an integer from 0 to ${MAX_MILLIS} (milliseconds)`);
 const positiveMillis = integer(1, MAX_MILLIS, `an integer from 1 to ${MAX_MILLIS} (milliseconds)`);
@@ -289,16 +498,13 @@ export const BATCH_ENV: { readonly [K in keyof BatchConfig]: EnvSpec<BatchConfig
     default: 30_000,
     parse: positiveMillis,
   },
-  maxQueueSize: {
-    env: ['OTEL_BLRP_MAX_QUEUE_SIZE'],
-    description: 'records queued for export; more are dropped and counted',
-    default: 2048,
-    parse: positiveCount,
-  },
   maxExportBatchSize: {
     env: ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE'],
-    description: 'records per export, at most OTEL_BLRP_MAX_QUEUE_SIZE',
-    default: 512,
+    // Not the specification's 512: at high rates larger requests cost flowtap
+    // and the collector less per record (docs/benchmarks.md, pipeline
+    // ceiling); at low rates the schedule delay sends batches first anyway.
+    description: 'records per export, at most --queue-max-records (flowtap default; the SDK default is 512)',
+    default: 2048,
     parse: positiveCount,
   },
 };
@@ -318,8 +524,34 @@ export const OTLP_ENV: { readonly [K in keyof OtlpConfig]: EnvSpec<OtlpConfig[K]
   },
 };
 
+const METRICS_INTERVAL_DEFAULT = 60_000;
+const METRICS_TIMEOUT_DEFAULT = 30_000;
+
+/** Metric export, read when --metrics is otlp. Defaults are the specification's. */
+export const METRICS_ENV: { readonly [K in keyof MetricsExportConfig]: EnvSpec<MetricsExportConfig[K] | undefined> } = {
+  intervalMillis: {
+    env: ['OTEL_METRIC_EXPORT_INTERVAL'],
+    description: 'ms between two metric exports',
+    default: METRICS_INTERVAL_DEFAULT,
+    parse: positiveMillis,
+  },
+  timeoutMillis: {
+    env: ['OTEL_METRIC_EXPORT_TIMEOUT'],
+    description: 'ms one metric export may take, at most OTEL_METRIC_EXPORT_INTERVAL',
+    default: METRICS_TIMEOUT_DEFAULT,
+    parse: positiveMillis,
+  },
+  endpoint: {
+    env: ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'],
+    description: 'where metrics go',
+    default: undefined,
+    parse: parseEndpoint,
+  },
+};
+
 /** flowtap speaks OTLP over gRPC only; a different protocol must not be ignored silently. */
 const PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
+const METRICS_PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
 
 /** The first of `names` set to a non-blank value, with its name. */
 function firstEnv(env: Env, names: readonly string[]): { name: string; raw: string } | undefined {
@@ -387,12 +619,13 @@ function flagError(e: unknown): ConfigError {
 }
 
 /**
- * The configuration from argv (without node and script), the environment and
- * the text of /proc/self/mountinfo (only read for the --cgroup default).
+ * The configuration from argv (without node and script), the environment,
+ * the text of /proc/self/mountinfo (read for the --cgroup default and for
+ * --cgroup pod) and, for --cgroup pod, what podcgroup.ts needs to see.
  * Throws ConfigError. --help/--version are accepted and ignored here; see
  * requestedInfo.
  */
-export function parseConfig(argv: readonly string[], env: Env, mountinfo?: string): Config {
+export function parseConfig(argv: readonly string[], env: Env, mountinfo?: string, pod?: PodView): Config {
   const flags = parseFlags(argv);
   const ctx: DefaultContext = { mountinfo };
 
@@ -405,40 +638,75 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
     return typeof spec.default === 'function' ? (spec.default as (c: DefaultContext) => FlagOptions[K])(ctx) : spec.default;
   }
 
+  /** "--flag" or the variable a value came from, for error messages. */
+  function source<K extends keyof FlagOptions>(key: K): string {
+    const spec = OPTIONS[key];
+    if (typeof flags[spec.flag] === 'string') return `--${spec.flag}`;
+    return firstEnv(env, spec.env)?.name ?? `--${spec.flag}`;
+  }
+
+  let cgroup = resolve('cgroup');
+  if (cgroup === POD_CGROUP) {
+    const name = source('cgroup');
+    try {
+      cgroup = findPodCgroup({
+        procSelfCgroup: pod?.procSelfCgroup,
+        mountinfo,
+        podUid: resourceAttributes(env)['k8s.pod.uid'],
+        isDirectory: pod?.isDirectory ?? (() => false),
+      });
+    } catch (e) {
+      if (e instanceof PodCgroupError) throw new ConfigError(`${name === '--cgroup' ? '--cgroup pod' : `${name}=pod`}: ${e.message}`);
+      throw e;
+    }
+  }
+
   const exporter = resolve('exporter');
+  ctx.exporter = exporter;
+  const endpoint = resolve('endpoint');
   const config: Config = {
-    cgroup: resolve('cgroup'),
+    cgroup,
     exporter,
-    endpoint: resolve('endpoint'),
+    endpoint,
     ringBufferBytes: resolve('ringBufferBytes'),
+    ringBufferWakeupBytes: resolve('ringBufferWakeupBytes'),
     flowTableEntries: resolve('flowTableEntries'),
     shutdownTimeoutMillis: resolve('shutdownTimeoutMillis'),
     logLevel: resolve('logLevel'),
     dnsCacheNames: resolve('dnsCacheNames'),
     dnsNamesPerAddress: resolve('dnsNamesPerAddress'),
+    direction: resolve('direction'),
+    includePorts: resolve('includePorts'),
+    excludePorts: resolve('excludePorts'),
+    includeCidrs: resolve('includeCidrs'),
+    excludeCidrs: resolve('excludeCidrs'),
+    metrics: resolve('metrics'),
+    healthAddress: resolve('healthAddress'),
+    readyExportFailureSeconds: resolve('readyExportFailureSeconds'),
+    summaryIntervalSeconds: resolve('summaryIntervalSeconds'),
+    queueMaxRecords: resolve('queueMaxRecords'),
+    replay: resolve('replay'),
     otlp: { timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default },
     batch: {
       scheduledDelayMillis: BATCH_ENV.scheduledDelayMillis.default,
       exportTimeoutMillis: BATCH_ENV.exportTimeoutMillis.default,
-      maxQueueSize: BATCH_ENV.maxQueueSize.default,
       maxExportBatchSize: BATCH_ENV.maxExportBatchSize.default,
     },
+    metricsExport: { intervalMillis: METRICS_INTERVAL_DEFAULT, timeoutMillis: METRICS_TIMEOUT_DEFAULT, endpoint },
   };
 
-  // SDK variables are validated only where they take effect.
-  if (exporter !== 'none') {
-    config.batch = {
-      scheduledDelayMillis: resolveEnv(BATCH_ENV.scheduledDelayMillis, env),
-      exportTimeoutMillis: resolveEnv(BATCH_ENV.exportTimeoutMillis, env),
-      maxQueueSize: resolveEnv(BATCH_ENV.maxQueueSize, env),
-      maxExportBatchSize: resolveEnv(BATCH_ENV.maxExportBatchSize, env),
-    };
-    if (config.batch.maxExportBatchSize > config.batch.maxQueueSize) {
-      throw new ConfigError(
-        `invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '${config.batch.maxExportBatchSize}': ` +
-          `expected at most OTEL_BLRP_MAX_QUEUE_SIZE (${config.batch.maxQueueSize})`,
-      );
-    }
+  // SDK variables are validated only where they take effect; the batch ones
+  // do for every exporter ('none' runs the export queue up to the send).
+  config.batch = {
+    scheduledDelayMillis: resolveEnv(BATCH_ENV.scheduledDelayMillis, env),
+    exportTimeoutMillis: resolveEnv(BATCH_ENV.exportTimeoutMillis, env),
+    maxExportBatchSize: resolveEnv(BATCH_ENV.maxExportBatchSize, env),
+  };
+  if (config.batch.maxExportBatchSize > config.queueMaxRecords) {
+    throw new ConfigError(
+      `invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '${config.batch.maxExportBatchSize}': ` +
+        `expected at most ${source('queueMaxRecords')} (${config.queueMaxRecords})`,
+    );
   }
   if (exporter === 'otlp') {
     config.otlp = {
@@ -450,15 +718,39 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
       throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
     }
   }
-  const resourceAttributes = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
-  if (resourceAttributes !== undefined) {
-    try {
-      parseResourceAttributes(resourceAttributes);
-    } catch (e) {
-      throw new ConfigError(`invalid OTEL_RESOURCE_ATTRIBUTES '${resourceAttributes}': ${(e as Error).message}`);
-    }
-  }
+  if (config.metrics === 'otlp') config.metricsExport = metricsExport(env, endpoint);
+  resourceAttributes(env);
   return config;
+}
+
+/** OTEL_METRIC_EXPORT_* and the metrics endpoint (default: the records' endpoint). */
+function metricsExport(env: Env, recordsEndpoint: string): MetricsExportConfig {
+  const intervalMillis = resolveEnv(METRICS_ENV.intervalMillis, env) ?? METRICS_INTERVAL_DEFAULT;
+  const timeout = firstEnv(env, METRICS_ENV.timeoutMillis.env);
+  let timeoutMillis = resolveEnv(METRICS_ENV.timeoutMillis, env) ?? METRICS_TIMEOUT_DEFAULT;
+  if (timeoutMillis > intervalMillis) {
+    // The SDK refuses an explicit timeout longer than the interval; the default one is clamped.
+    if (timeout !== undefined) {
+      throw invalid(timeout.name, timeout.raw, `at most OTEL_METRIC_EXPORT_INTERVAL (${intervalMillis})`);
+    }
+    timeoutMillis = intervalMillis;
+  }
+  const protocol = firstEnv(env, METRICS_PROTOCOL_ENV);
+  if (protocol !== undefined && protocol.raw.toLowerCase() !== 'grpc') {
+    throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
+  }
+  return { intervalMillis, timeoutMillis, endpoint: resolveEnv(METRICS_ENV.endpoint, env) ?? recordsEndpoint };
+}
+
+/** OTEL_RESOURCE_ATTRIBUTES, parsed; a ConfigError when malformed. */
+function resourceAttributes(env: Env): Record<string, string> {
+  const raw = envString(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (raw === undefined) return {};
+  try {
+    return parseResourceAttributes(raw);
+  } catch (e) {
+    throw new ConfigError(`invalid OTEL_RESOURCE_ATTRIBUTES '${raw}': ${(e as Error).message}`);
+  }
 }
 
 /** --help text, made from the option table. */
@@ -474,8 +766,8 @@ export function helpText(): string {
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   const lines = rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`);
 
-  const sdk = [...Object.values(BATCH_ENV), ...Object.values(OTLP_ENV)] as EnvSpec<unknown>[];
-  const sdkLines = sdk.map((s) => `  ${s.env.join(', ')}: ${s.description} (default ${String(s.default)})`);
+  const sdk = [...Object.values(BATCH_ENV), ...Object.values(OTLP_ENV), ...Object.values(METRICS_ENV)] as EnvSpec<unknown>[];
+  const sdkLines = sdk.map((s) => `  ${s.env.join(', ')}: ${s.description} (default ${s.default === undefined ? '--endpoint' : String(s.default)})`);
 
   return [
     'Usage: flowtap [options]',

@@ -74,6 +74,20 @@ export interface DecodeResult {
 /** Decodes every record of `buf`. Never throws on bad input; counts it instead. */
 export function decodeBatch(buf: Buffer): DecodeResult {
   const events: DecodedEvent[] = [];
+  const { errors } = forEachEvent(buf, (ev) => events.push(ev));
+  return { events, errors };
+}
+
+/**
+ * Decodes the records of `buf` one at a time, in order, handing each to
+ * `visit` before reading the next: the pipeline keeps one event alive at a
+ * time, not a whole batch (fewer objects survive a young-generation GC).
+ * Returns how many events were visited and how many records could not be
+ * decoded, as decodeBatch counts them. Never throws on bad input; an
+ * exception from `visit` propagates.
+ */
+export function forEachEvent(buf: Buffer, visit: (event: DecodedEvent) => void): { events: number; errors: number } {
+  let events = 0;
   let errors = 0;
   let off = 0;
   while (off < buf.length) {
@@ -88,9 +102,13 @@ export function decodeBatch(buf: Buffer): DecodeResult {
       break;
     }
     const ev = buf[off + L.HDR_VERSION] === L.ABI_VERSION ? decodeRecord(buf, off, size) : undefined;
-    if (ev === undefined) errors++;
-    else events.push(ev);
     off += size;
+    if (ev === undefined) {
+      errors++;
+    } else {
+      events++;
+      visit(ev);
+    }
   }
   return { events, errors };
 }

@@ -1,16 +1,20 @@
 /**
  * The data path, batch by batch: decode → domains → map → emit.
- * No process.* here: the logger, the clock and the DNS lookup come in.
+ * No process.* here: the sink, the clock and the DNS lookup come in.
  */
-import type { Logger } from '@opentelemetry/api';
-import { nsToHrTime } from './clock';
-import { decodeBatch } from './decode';
+import { forEachEvent, type DecodedEvent } from './decode';
 import type { DomainLookup } from './dns/lookup';
-import { mapFlow } from './record';
+import { mapFlow, type FlowRecord } from './record';
+
+/** Where the pipeline hands each record (export/: the OTLP export queue, or an SDK Logger). */
+export interface RecordSink {
+  /** One record; `observedNs` is when its batch was read (wall-clock ns). */
+  emit(record: FlowRecord, observedNs: bigint): void;
+}
 
 export interface PipelineOptions {
-  /** Where records are emitted (an SDK Logger). */
-  logger: Logger;
+  /** Where records are emitted. */
+  sink: RecordSink;
   /** Boot-time ns → wall-clock ns. */
   clock: { toWallNs(bootNs: bigint): bigint };
   domains: DomainLookup;
@@ -18,6 +22,8 @@ export interface PipelineOptions {
   nowMs: () => number;
   /** Wall-clock ns: the observed timestamp of a batch (ms precision would put it before the event's own time). */
   nowNs: () => bigint;
+  /** container.id of a socket's cgroup id (src/container.ts); none: no container.id. */
+  containers?: { containerIdFor(cgroupId: bigint): string | undefined };
   /** Told about an event that failed after decoding (counted in processingErrors). */
   onError?: (error: unknown) => void;
 }
@@ -28,7 +34,7 @@ export interface PipelineStats {
   flows: number;
   /** DNS events decoded. */
   dns: number;
-  /** Records emitted to the logger. */
+  /** Records emitted to the sink. */
   emitted: number;
   /** Records the decoder could not read (see decodeBatch). */
   decodeErrors: number;
@@ -39,20 +45,25 @@ export interface PipelineStats {
 export class Pipeline {
   readonly stats: PipelineStats = { batches: 0, flows: 0, dns: 0, emitted: 0, decodeErrors: 0, processingErrors: 0 };
 
-  private readonly _logger: Logger;
+  private readonly _sink: RecordSink;
   private readonly _clock: PipelineOptions['clock'];
   private readonly _domains: DomainLookup;
   private readonly _nowMs: () => number;
   private readonly _nowNs: () => bigint;
   private readonly _onError: ((error: unknown) => void) | undefined;
+  private readonly _containers: PipelineOptions['containers'];
+  /** The current batch's clock readings (one per batch). */
+  private _batchNowMs = 0;
+  private _batchObservedNs = 0n;
 
   constructor(options: PipelineOptions) {
-    this._logger = options.logger;
+    this._sink = options.sink;
     this._clock = options.clock;
     this._domains = options.domains;
     this._nowMs = options.nowMs;
     this._nowNs = options.nowNs;
     this._onError = options.onError;
+    this._containers = options.containers;
   }
 
   /**
@@ -61,37 +72,33 @@ export class Pipeline {
    * Never throws: it runs as the addon's callback.
    */
   onBatch(batch: Buffer, records?: number): void {
-    const nowMs = this._nowMs();
-    const observed = nsToHrTime(this._nowNs());
-    const { events, errors } = decodeBatch(batch);
+    this._batchNowMs = this._nowMs();
+    this._batchObservedNs = this._nowNs();
+    const { events, errors } = forEachEvent(batch, this._onEvent);
     this.stats.batches++;
-    this.stats.decodeErrors += records === undefined ? errors : Math.max(errors, records - events.length);
-    for (const ev of events) {
-      try {
-        if (ev.type === 'dns') {
-          this.stats.dns++;
-          this._domains.observe(ev, nowMs);
-          continue;
-        }
-        this.stats.flows++;
-        const domains = {
-          src: this._domains.namesFor(ev.srcAddr, nowMs),
-          dst: this._domains.namesFor(ev.dstAddr, nowMs),
-        };
-        const record = mapFlow(ev, domains, this._clock.toWallNs(ev.tsNs));
-        this._logger.emit({
-          eventName: record.eventName,
-          timestamp: nsToHrTime(record.timestampNs),
-          observedTimestamp: observed,
-          severityNumber: record.severityNumber,
-          body: record.body,
-          attributes: record.attributes,
-        });
-        this.stats.emitted++;
-      } catch (e) {
-        this.stats.processingErrors++;
-        this._onError?.(e);
-      }
-    }
+    this.stats.decodeErrors += records === undefined ? errors : Math.max(errors, records - events);
   }
+
+  /** One decoded event of the current batch. Never throws. */
+  private readonly _onEvent = (ev: DecodedEvent): void => {
+    const nowMs = this._batchNowMs;
+    try {
+      if (ev.type === 'dns') {
+        this.stats.dns++;
+        this._domains.observe(ev, nowMs);
+        return;
+      }
+      this.stats.flows++;
+      const domains = {
+        src: this._domains.namesFor(ev.srcAddr, nowMs),
+        dst: this._domains.namesFor(ev.dstAddr, nowMs),
+      };
+      const containerId = this._containers?.containerIdFor(ev.cgroupId);
+      this._sink.emit(mapFlow(ev, domains, this._clock.toWallNs(ev.tsNs), containerId), this._batchObservedNs);
+      this.stats.emitted++;
+    } catch (e) {
+      this.stats.processingErrors++;
+      this._onError?.(e);
+    }
+  };
 }

@@ -12,10 +12,15 @@ import { ATTR_ERROR_TYPE, ERROR_TYPE_VALUE_QUEUE_FULL, METRIC_OTEL_SDK_PROCESSOR
 export interface ExportObserver {
   /** `count` records reached the exporter's destination. */
   exported(count: number): void;
-  /** An export of `count` records failed (after the exporter's own retries). */
+  /** An export of `count` records failed for good (after the exporter's own retries): they are lost. */
   failed(count: number, error: Error | undefined): void;
-  /** `count` records were dropped before export: the batch queue was full. */
+  /** `count` records were dropped before export: the queue was full (or flowtap stopped before sending them). */
   dropped(count: number): void;
+  /**
+   * An export of `count` records failed with a retryable error; the records
+   * stay queued and are sent again later (export queue only, see queue.ts).
+   */
+  retrying?(count: number, error: Error | undefined): void;
 }
 
 /** A LogRecordExporter that reports each result of the exporter it wraps. */

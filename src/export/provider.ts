@@ -1,23 +1,74 @@
 /**
- * Stage 4 of the data path: the SDK LoggerProvider the records are emitted
- * to, with a BatchLogRecordProcessor in front of the chosen exporter.
- *   otlp    → OTLPLogExporter (gRPC); it retries, and reads the headers,
- *             certificate and insecure variables from the environment itself
- *   console → one JSON line per record on `out`
- *   none    → no processor: records are mapped, then dropped by the SDK
+ * Stage 4 of the data path: where records go after mapping.
+ *   otlp    → the export queue (queue.ts): each record encoded as OTLP
+ *             protobuf (otlp-proto.ts), batched, sent through the SDK's gRPC
+ *             export delegate (otlp-grpc.ts), retried while the collector is
+ *             unreachable, dropped (and counted) only at the queue's bound
+ *   none    → the same, up to the send, which always succeeds
+ *   console → the SDK path: Logger.emit → BatchLogRecordProcessor → one JSON
+ *             line per record on `out` (logger-sink.ts)
  */
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import type { Resource } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { Config } from '../config';
+import type { RecordSink } from '../pipeline';
 import { ConsoleJsonLogRecordExporter, type LineStream } from './console';
+import { LoggerRecordExport } from './logger-sink';
 import { dropCountingMeterProvider, ObservedLogRecordExporter, type ExportObserver } from './observed';
+import { NullSender, OtlpGrpcSender } from './otlp-grpc';
+import { OtlpRecordExport } from './otlp-sink';
+import type { BatchSender } from './queue';
 
 type OtlpOptions = NonNullable<ConstructorParameters<typeof OTLPLogExporter>[0]>;
 
-export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch'>;
+export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch' | 'queueMaxRecords'>;
 
-/** The exporter `config` asks for; undefined for 'none'. */
+/** A record sink with the lifecycle of an SDK provider. */
+export interface RecordExport extends RecordSink {
+  /** Sends what is held; resolves once it is exported, failed or dropped. */
+  forceFlush(): Promise<void>;
+  /** Stops; what could not be sent is counted as dropped. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** The instrumentation scope of the records. */
+export interface Scope {
+  name: string;
+  version?: string;
+}
+
+/**
+ * Where records go for `config`. `observer` hears every export result and
+ * every dropped record. `sender` replaces the OTLP transport (tests).
+ */
+export function createRecordExport(
+  config: ExporterConfig,
+  resource: Resource,
+  scope: Scope,
+  out: LineStream,
+  observer?: ExportObserver,
+  sender?: BatchSender,
+): RecordExport {
+  if (config.exporter === 'console') {
+    return new LoggerRecordExport(createLoggerProvider(config, resource, out, observer), scope);
+  }
+  return new OtlpRecordExport({
+    resource,
+    scope,
+    sender:
+      sender ??
+      (config.exporter === 'otlp'
+        ? new OtlpGrpcSender({ url: config.endpoint, timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression })
+        : new NullSender()),
+    maxQueueRecords: config.queueMaxRecords,
+    maxBatchRecords: config.batch.maxExportBatchSize,
+    scheduledDelayMillis: config.batch.scheduledDelayMillis,
+    observer,
+  });
+}
+
+/** The SDK exporter `config` asks for; undefined for 'none'. */
 export function createExporter(config: ExporterConfig, out: LineStream): LogRecordExporter | undefined {
   switch (config.exporter) {
     case 'otlp':
@@ -34,9 +85,11 @@ export function createExporter(config: ExporterConfig, out: LineStream): LogReco
 }
 
 /**
- * The provider records are emitted to. `observer` hears every export result
- * and every record dropped at a full queue. `exporter` replaces the one the
- * config asks for (tests).
+ * The stock SDK provider: a BatchLogRecordProcessor in front of the exporter
+ * `config` asks for (the console path, and the reference the tests and
+ * benchmarks compare the OTLP export queue with). `observer` hears every
+ * export result and every record dropped at a full queue. `exporter`
+ * replaces the one the config asks for (tests).
  */
 export function createLoggerProvider(
   config: ExporterConfig,
@@ -50,7 +103,7 @@ export function createLoggerProvider(
     exporter: observer === undefined ? exporter : new ObservedLogRecordExporter(exporter, observer),
     scheduledDelayMillis: config.batch.scheduledDelayMillis,
     exportTimeoutMillis: config.batch.exportTimeoutMillis,
-    maxQueueSize: config.batch.maxQueueSize,
+    maxQueueSize: config.queueMaxRecords,
     maxExportBatchSize: config.batch.maxExportBatchSize,
     selfObsMeterProvider: observer === undefined ? undefined : dropCountingMeterProvider((n) => observer.dropped(n)),
   });

@@ -24,6 +24,12 @@ export class ExportStats implements ExportObserver {
   failedRecords = 0;
   /** Records dropped at a full batch queue. */
   droppedRecords = 0;
+  /** Failed export attempts whose records stayed queued for a retry (a record sent three times counts twice). */
+  retriedRecords = 0;
+  /** When the first of the failed exports in a row failed; undefined while the last export succeeded. */
+  failingSinceMs: number | undefined;
+  /** When an export last succeeded. */
+  lastSuccessMs: number | undefined;
 
   private readonly _log: Log;
   private readonly _nowMs: () => number;
@@ -32,6 +38,7 @@ export class ExportStats implements ExportObserver {
   private _lastWarnMs = -Infinity;
   private _failedSinceWarn = 0;
   private _droppedSinceWarn = 0;
+  private _retriedSinceWarn = 0;
   private _lastError: Error | undefined;
 
   constructor(options: ExportStatsOptions) {
@@ -43,11 +50,22 @@ export class ExportStats implements ExportObserver {
 
   exported(count: number): void {
     this.exportedRecords += count;
+    this.lastSuccessMs = this._nowMs();
+    this.failingSinceMs = undefined;
   }
 
   failed(count: number, error: Error | undefined): void {
     this.failedRecords += count;
     this._failedSinceWarn += count;
+    this.failingSinceMs ??= this._nowMs();
+    this._lastError = error;
+    this._maybeWarn();
+  }
+
+  retrying(count: number, error: Error | undefined): void {
+    this.retriedRecords += count;
+    this._retriedSinceWarn += count;
+    this.failingSinceMs ??= this._nowMs();
     this._lastError = error;
     this._maybeWarn();
   }
@@ -66,11 +84,13 @@ export class ExportStats implements ExportObserver {
       destination: this._destination,
       failedRecords: this._failedSinceWarn,
       droppedRecords: this._droppedSinceWarn,
+      retriedRecords: this._retriedSinceWarn,
       error: this._lastError?.message,
       totalFailedRecords: this.failedRecords,
       totalDroppedRecords: this.droppedRecords,
     });
     this._failedSinceWarn = 0;
     this._droppedSinceWarn = 0;
+    this._retriedSinceWarn = 0;
   }
 }

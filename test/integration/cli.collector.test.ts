@@ -182,6 +182,9 @@ describe('flowtap CLI bad input', () => {
     [[], { OTEL_LOGS_EXPORTER: 'kafka' }, /OTEL_LOGS_EXPORTER/],
     [[], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, /OTEL_BLRP_MAX_QUEUE_SIZE/],
     [['--endpoint', 'not a url'], {}, /--endpoint/],
+    [['--exclude-ports', '22,ssh'], {}, /--exclude-ports/],
+    [[], { FLOWTAP_INCLUDE_CIDRS: '10.0.0.1/8' }, /FLOWTAP_INCLUDE_CIDRS .*did you mean 10\.0\.0\.0\/8/],
+    [['--direction', 'sideways'], {}, /--direction/],
   ])('%j %j exits 2 with one line naming it', async (args, env, re) => {
     const r = await runFlowtap(args as string[], env as Record<string, string>);
     expect(r.code).toBe(2);

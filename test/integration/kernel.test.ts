@@ -247,3 +247,25 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
     expect(rec.events).toEqual([]);
   });
 });
+
+describe('native addon: options.filters is checked before anything is loaded', () => {
+  const binding = loadBinding(join(__dirname, '..', '..'));
+  it.each([
+    [{ direction: 'up' }, /options\.filters\.direction must be "incoming", "outgoing" or "both", got "up"/],
+    [{ excludePorts: [22, [9000, 8000]] }, /options\.filters\.excludePorts\[1\] must be a port/],
+    [{ includePorts: '22' }, /options\.filters\.includePorts must be an array/],
+    [{ includeCidrs: ['10.0.0.1/8'] }, /options\.filters\.includeCidrs\[0\] must be an IPv4 or IPv6 prefix .* got "10\.0\.0\.1\/8"/],
+    [{ excludeCidrs: ['fd00::/129'] }, /options\.filters\.excludeCidrs\[0\]/],
+    [[], /options\.filters must be an object/],
+  ])('%j → TypeError', (filters, re) => {
+    let error: Error | undefined;
+    try {
+      new binding.Probe({ cgroupPath: '/nonexistent', filters: filters as never, onBatch: () => undefined });
+    } catch (e) {
+      error = e as Error;
+    }
+    // the addon's TypeError comes from Node's realm, not jest's: compare by name
+    expect(error?.name).toBe('TypeError');
+    expect(error?.message).toMatch(re);
+  });
+});

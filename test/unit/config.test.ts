@@ -27,11 +27,26 @@ const DEFAULTS: Config = {
   exporter: 'otlp',
   endpoint: 'http://localhost:4317',
   ringBufferBytes: 8_388_608,
+  ringBufferWakeupBytes: 65_536,
   flowTableEntries: 65_536,
   shutdownTimeoutMillis: 5000,
   logLevel: 'info',
+  dnsCacheNames: OPTIONS.dnsCacheNames.default as number,
+  dnsNamesPerAddress: OPTIONS.dnsNamesPerAddress.default as number,
+  direction: 'both',
+  includePorts: [],
+  excludePorts: [],
+  includeCidrs: [],
+  excludeCidrs: [],
+  metrics: 'otlp',
+  healthAddress: undefined,
+  readyExportFailureSeconds: 60,
+  summaryIntervalSeconds: 0,
   otlp: { timeoutMillis: 10_000, compression: 'none' },
-  batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+  queueMaxRecords: 200_000,
+  replay: undefined,
+  batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxExportBatchSize: 2048 },
+  metricsExport: { intervalMillis: 60_000, timeoutMillis: 30_000, endpoint: 'http://localhost:4317' },
 };
 
 /** The ConfigError message; `mountinfo` null stands for "could not be read". */
@@ -86,6 +101,10 @@ describe('parseConfig', () => {
         FLOWTAP_FLOW_TABLE_ENTRIES: '1024',
         FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '250',
         FLOWTAP_LOG_LEVEL: 'debug',
+        OTEL_METRICS_EXPORTER: 'otlp',
+        FLOWTAP_HEALTH_ADDRESS: '127.0.0.1:8080',
+        FLOWTAP_READY_EXPORT_FAILURE_SECONDS: '5',
+        FLOWTAP_SUMMARY_INTERVAL_SECONDS: '10',
       },
       undefined,
     );
@@ -98,6 +117,11 @@ describe('parseConfig', () => {
       flowTableEntries: 1024,
       shutdownTimeoutMillis: 250,
       logLevel: 'debug',
+      metrics: 'otlp',
+      healthAddress: { host: '127.0.0.1', port: 8080 },
+      readyExportFailureSeconds: 5,
+      summaryIntervalSeconds: 10,
+      metricsExport: { ...DEFAULTS.metricsExport, endpoint: 'https://collector:4317' },
     });
   });
 
@@ -111,6 +135,10 @@ describe('parseConfig', () => {
         '--flow-table-entries=16777216',
         '--shutdown-timeout-millis', '1',
         '--log-level', 'error',
+        '--metrics', 'otlp',
+        '--health-address', '[::1]:0',
+        '--ready-export-failure-seconds=1',
+        '--summary-interval-seconds', '0',
       ],
       {},
       undefined,
@@ -124,6 +152,11 @@ describe('parseConfig', () => {
       flowTableEntries: 16_777_216,
       shutdownTimeoutMillis: 1,
       logLevel: 'error',
+      metrics: 'otlp',
+      healthAddress: { host: '::1', port: 0 },
+      readyExportFailureSeconds: 1,
+      summaryIntervalSeconds: 0,
+      metricsExport: { ...DEFAULTS.metricsExport, endpoint: 'http://10.0.0.1:4317' },
     });
   });
 
@@ -168,14 +201,27 @@ describe('parseConfig', () => {
       },
       UNIFIED,
     );
-    expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxQueueSize: 100, maxExportBatchSize: 100 });
+    expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxExportBatchSize: 100 });
+    expect(config.queueMaxRecords).toBe(100);
     expect(config.otlp).toEqual({ timeoutMillis: 3000, compression: 'gzip' });
   });
 
-  it('ignores the OTLP variables when not exporting OTLP, and the batch ones when exporting nothing', () => {
+  it('ignores the OTLP variables when not exporting OTLP; the batch ones count for every exporter (none runs the queue)', () => {
     const env = { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
     expect(parseConfig(['--exporter', 'console'], env, UNIFIED).otlp).toEqual(DEFAULTS.otlp);
-    expect(parseConfig(['--exporter', 'none'], { ...env, OTEL_BLRP_MAX_QUEUE_SIZE: 'x' }, UNIFIED).batch).toEqual(DEFAULTS.batch);
+    expect(parseConfig(['--exporter', 'none'], { ...env, OTEL_BLRP_SCHEDULE_DELAY: '50' }, UNIFIED).batch.scheduledDelayMillis).toBe(50);
+    expect(error(['--exporter', 'none'], { OTEL_BLRP_MAX_QUEUE_SIZE: 'x' })).toMatch(/OTEL_BLRP_MAX_QUEUE_SIZE/);
+  });
+
+  it('--queue-max-records wins over FLOWTAP_QUEUE_MAX_RECORDS, which wins over OTEL_BLRP_MAX_QUEUE_SIZE', () => {
+    expect(parseConfig([], { OTEL_BLRP_MAX_QUEUE_SIZE: '3000' }, UNIFIED).queueMaxRecords).toBe(3000);
+    expect(parseConfig([], { OTEL_BLRP_MAX_QUEUE_SIZE: '3000', FLOWTAP_QUEUE_MAX_RECORDS: '4000' }, UNIFIED).queueMaxRecords).toBe(4000);
+    expect(parseConfig(['--queue-max-records', '5000'], { FLOWTAP_QUEUE_MAX_RECORDS: '4000' }, UNIFIED).queueMaxRecords).toBe(5000);
+  });
+
+  it('--replay synthetic:<rate> selects the synthetic source', () => {
+    expect(parseConfig(['--replay', 'synthetic:2000'], {}, UNIFIED).replay).toEqual({ kind: 'synthetic', ratePerSecond: 2000 });
+    expect(parseConfig([], { FLOWTAP_REPLAY: 'synthetic:5' }, UNIFIED).replay).toEqual({ kind: 'synthetic', ratePerSecond: 5 });
   });
 
   it('ignores --help and --version (the CLI asks requestedInfo first)', () => {
@@ -203,9 +249,13 @@ describe('parseConfig', () => {
       ['--cgroup (empty)', ['--cgroup='], {}, "invalid --cgroup '': expected a cgroup v2 directory"],
       ['OTEL_BLRP_SCHEDULE_DELAY', [], { OTEL_BLRP_SCHEDULE_DELAY: '-5' }, "invalid OTEL_BLRP_SCHEDULE_DELAY '-5': expected an integer from 0 to 2147483647 (milliseconds)"],
       ['OTEL_BLRP_EXPORT_TIMEOUT', [], { OTEL_BLRP_EXPORT_TIMEOUT: '0' }, "invalid OTEL_BLRP_EXPORT_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
-      ['OTEL_BLRP_MAX_QUEUE_SIZE', [], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 2147483647"],
+      ['OTEL_BLRP_MAX_QUEUE_SIZE', [], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 100000000"],
       ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '0' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '0': expected an integer from 1 to 2147483647"],
-      ['batch > queue', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '4096' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '4096': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (2048)"],
+      ['batch > queue', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '300000' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '300000': expected at most --queue-max-records (200000)"],
+      ['batch > --queue-max-records', ['--queue-max-records', '10'], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most --queue-max-records (10)"],
+      ['--queue-max-records', ['--queue-max-records', '0'], {}, "invalid --queue-max-records '0': expected an integer from 1 to 100000000"],
+      ['--replay', ['--replay', 'pcap:x'], {}, "invalid --replay 'pcap:x': expected synthetic:<events per second>, from 1 to 10000000"],
+      ['FLOWTAP_REPLAY', [], { FLOWTAP_REPLAY: 'synthetic:0' }, "invalid FLOWTAP_REPLAY 'synthetic:0': expected synthetic:<events per second>, from 1 to 10000000"],
       ['batch > explicit queue', [], { OTEL_BLRP_MAX_QUEUE_SIZE: '10', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (10)"],
       ['OTEL_EXPORTER_OTLP_TIMEOUT', [], { OTEL_EXPORTER_OTLP_TIMEOUT: '0' }, "invalid OTEL_EXPORTER_OTLP_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
       ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', [], { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' }, "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)"],
@@ -217,6 +267,17 @@ describe('parseConfig', () => {
       ['a positional argument', ['eth0'], {}, "unexpected argument 'eth0': flowtap takes options only (see --help)"],
       ['a flag without its value', ['--exporter'], {}, "--exporter needs a value: otlp|console|none (write --exporter=<value> for one starting with '-')"],
       ['a value for --help', ['--help=yes'], {}, '--help takes no value'],
+      ['--metrics', ['--metrics', 'prometheus'], {}, "invalid --metrics 'prometheus': expected one of otlp, none"],
+      ['OTEL_METRICS_EXPORTER', [], { OTEL_METRICS_EXPORTER: 'otlp,console' }, "invalid OTEL_METRICS_EXPORTER 'otlp,console': expected one of otlp, none"],
+      ['OTEL_METRIC_EXPORT_INTERVAL', [], { OTEL_METRIC_EXPORT_INTERVAL: '0' }, "invalid OTEL_METRIC_EXPORT_INTERVAL '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_METRIC_EXPORT_TIMEOUT > interval', [], { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' }, "invalid OTEL_METRIC_EXPORT_TIMEOUT '2000': expected at most OTEL_METRIC_EXPORT_INTERVAL (1000)"],
+      ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'x:4317' }, "invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT 'x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['--health-address (no port)', ['--health-address', 'localhost'], {}, "invalid --health-address 'localhost': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['FLOWTAP_HEALTH_ADDRESS (port too big)', [], { FLOWTAP_HEALTH_ADDRESS: ':65536' }, "invalid FLOWTAP_HEALTH_ADDRESS ':65536': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['--health-address (bare IPv6)', ['--health-address', '::1:80'], {}, "invalid --health-address '::1:80': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['--ready-export-failure-seconds', ['--ready-export-failure-seconds', '0'], {}, "invalid --ready-export-failure-seconds '0': expected an integer from 1 to 2147483 (seconds)"],
+      ['FLOWTAP_SUMMARY_INTERVAL_SECONDS', [], { FLOWTAP_SUMMARY_INTERVAL_SECONDS: '1.5' }, "invalid FLOWTAP_SUMMARY_INTERVAL_SECONDS '1.5': expected an integer from 0 to 2147483 (seconds; 0 turns it off)"],
     ])('%s', (_name, argv, env, message) => {
       expect(error(argv, env)).toBe(message);
     });
@@ -231,6 +292,45 @@ describe('parseConfig', () => {
     it('keeps every message on one line', () => {
       expect(error(['--exporter', '--cgroup', 'x'])).not.toContain('\n');
     });
+  });
+});
+
+describe('--cgroup pod', () => {
+  const UID = '0f3c2b9e-1d2a-4c5b-8e7f-6a5b4c3d2e1f';
+  const OWN = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-abc.scope`;
+  const POD = `/sys/fs/cgroup${OWN.slice(0, OWN.lastIndexOf('/'))}`;
+  const view = { procSelfCgroup: `0::${OWN}\n`, isDirectory: () => true };
+
+  it('resolves to the parent of flowtap\'s own cgroup, from the flag or FLOWTAP_CGROUP', () => {
+    expect(parseConfig(['--cgroup', 'pod'], {}, UNIFIED, view).cgroup).toBe(POD);
+    expect(parseConfig([], { FLOWTAP_CGROUP: 'pod' }, UNIFIED, view).cgroup).toBe(POD);
+    expect(parseConfig([], { FLOWTAP_CGROUP: 'pod', OTEL_RESOURCE_ATTRIBUTES: `k8s.pod.uid=${UID}` }, UNIFIED, view).cgroup).toBe(POD);
+  });
+
+  it('an explicit directory is taken as it is, and never looks at /proc/self/cgroup', () => {
+    const isDirectory = jest.fn(() => true);
+    expect(parseConfig(['--cgroup', '/sys/fs/cgroup/x'], {}, UNIFIED, { procSelfCgroup: undefined, isDirectory }).cgroup).toBe('/sys/fs/cgroup/x');
+    expect(isDirectory).not.toHaveBeenCalled();
+  });
+
+  it('names the flag or the variable in its one-line error', () => {
+    const hidden = { procSelfCgroup: '0::/\n', isDirectory: () => true };
+    let message = '';
+    try {
+      parseConfig([], { FLOWTAP_CGROUP: 'pod' }, UNIFIED, hidden);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^FLOWTAP_CGROUP=pod: flowtap's own cgroup path is hidden/);
+    expect(message).not.toContain('\n');
+    expect(() => parseConfig(['--cgroup', 'pod'], {}, UNIFIED, hidden)).toThrow(/^--cgroup pod: /);
+    // without a view of the system (a caller that passes none), it cannot resolve either
+    expect(() => parseConfig(['--cgroup', 'pod'], {}, UNIFIED)).toThrow(/^--cgroup pod: cannot read \/proc\/self\/cgroup/);
+  });
+
+  it('is described in --help', () => {
+    expect(helpText()).toContain("'pod': the parent of flowtap's own cgroup");
   });
 });
 
@@ -254,5 +354,48 @@ describe('helpText', () => {
     expect(text).toContain('env OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT; default http://localhost:4317');
     expect(text).toContain('default the cgroup v2 mount root');
     expect(text).toContain('OTEL_BLRP_MAX_EXPORT_BATCH_SIZE');
+  });
+});
+
+describe('self-telemetry, health and summary options', () => {
+  it('exports metrics by default only with the otlp exporter, to the records\' endpoint', () => {
+    expect(parseConfig([], {}, UNIFIED).metrics).toBe('otlp');
+    expect(parseConfig(['--exporter', 'console'], {}, UNIFIED).metrics).toBe('none');
+    expect(parseConfig(['--exporter', 'none'], {}, UNIFIED).metrics).toBe('none');
+    expect(parseConfig(['--exporter', 'console', '--metrics', 'otlp'], {}, UNIFIED).metrics).toBe('otlp');
+    expect(parseConfig([], { OTEL_METRICS_EXPORTER: 'none' }, UNIFIED).metrics).toBe('none');
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics:4317' };
+    expect(parseConfig([], env, UNIFIED).metricsExport.endpoint).toBe('https://metrics:4317');
+    expect(parseConfig(['--endpoint', 'http://flag:4317'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' }, UNIFIED).metricsExport.endpoint).toBe('http://flag:4317');
+  });
+
+  it('reads OTEL_METRIC_EXPORT_INTERVAL and clamps the default timeout to it', () => {
+    expect(parseConfig([], { OTEL_METRIC_EXPORT_INTERVAL: '500' }, UNIFIED).metricsExport).toEqual({
+      intervalMillis: 500,
+      timeoutMillis: 500,
+      endpoint: 'http://localhost:4317',
+    });
+    expect(parseConfig([], { OTEL_METRIC_EXPORT_INTERVAL: '5000', OTEL_METRIC_EXPORT_TIMEOUT: '100' }, UNIFIED).metricsExport.timeoutMillis).toBe(100);
+  });
+
+  it('ignores the metric variables when metrics are off', () => {
+    const env = { OTEL_METRIC_EXPORT_INTERVAL: 'soon', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'nowhere' };
+    expect(parseConfig(['--metrics', 'none'], env, UNIFIED).metricsExport).toEqual(DEFAULTS.metricsExport);
+  });
+
+  it('parses health addresses', () => {
+    const at = (raw: string) => parseConfig(['--health-address', raw], {}, UNIFIED).healthAddress;
+    expect(at('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(at('localhost:0')).toEqual({ host: 'localhost', port: 0 });
+    expect(at(':9')).toEqual({ host: '', port: 9 });
+    expect(at('[fd00::1]:65535')).toEqual({ host: 'fd00::1', port: 65535 });
+  });
+
+  it('documents every new option in --help', () => {
+    const help = helpText();
+    for (const s of ['--metrics otlp|none', 'OTEL_METRICS_EXPORTER', '--health-address <host:port>', 'FLOWTAP_HEALTH_ADDRESS',
+      '--summary-interval-seconds <s>', '--ready-export-failure-seconds <s>', 'OTEL_METRIC_EXPORT_INTERVAL']) {
+      expect(help).toContain(s);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { decodeBatch, type DnsEvent, type FlowEvent } from '../../src/decode';
+import { decodeBatch, forEachEvent, type DnsEvent, type FlowEvent } from '../../src/decode';
 import { dnsRecord, flowRecord, v4, v4mapped, v6 } from './recordfix';
 
 const begin4 = (over: Partial<Parameters<typeof flowRecord>[0]> = {}): Buffer =>
@@ -201,5 +201,28 @@ describe('decodeBatch', () => {
         expect(events.length + errors).toBeGreaterThan(0);
       }
     });
+  });
+});
+
+describe('forEachEvent', () => {
+  it('visits each event in order before decoding the next, and counts as decodeBatch does', () => {
+    const broken = begin4({ tsNs: 2n });
+    broken[9] = 99; // unknown ABI version: counted, skipped
+    const batch = Buffer.concat([begin4({ tsNs: 1n }), broken, dnsRecord({ data: Buffer.from([7]) }), begin4({ tsNs: 3n })]);
+    const seen: string[] = [];
+    const counts = forEachEvent(batch, (ev) => seen.push(ev.type === 'dns' ? 'dns' : `flow ${ev.tsNs}`));
+    expect(seen).toEqual(['flow 1', 'dns', 'flow 3']);
+    expect(counts).toEqual({ events: 3, errors: 1 });
+    expect(decodeBatch(batch).errors).toBe(1);
+  });
+
+  it('lets an exception from the visitor through, having visited only up to it', () => {
+    const seen: bigint[] = [];
+    const visit = (ev: { tsNs: bigint }): void => {
+      seen.push(ev.tsNs);
+      if (ev.tsNs === 2n) throw new Error('stop');
+    };
+    expect(() => forEachEvent(Buffer.concat([begin4({ tsNs: 1n }), begin4({ tsNs: 2n }), begin4({ tsNs: 3n })]), visit)).toThrow('stop');
+    expect(seen).toEqual([1n, 2n]);
   });
 });

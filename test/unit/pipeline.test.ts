@@ -1,17 +1,14 @@
-import type { LogRecord, Logger } from '@opentelemetry/api';
 import type { DnsEvent } from '../../src/decode';
 import type { DomainLookup } from '../../src/dns/lookup';
 import { NoDomainLookup } from '../../src/dns/lookup';
-import { Pipeline } from '../../src/pipeline';
+import { Pipeline, type RecordSink } from '../../src/pipeline';
+import type { FlowRecord } from '../../src/record';
 import { dnsRecord, flowRecord, v4 } from './recordfix';
 
-class Recorder implements Logger {
-  records: LogRecord[] = [];
-  emit(r: LogRecord): void {
-    this.records.push(r);
-  }
-  enabled(): boolean {
-    return true;
+class Recorder implements RecordSink {
+  records: (FlowRecord & { observedNs: bigint })[] = [];
+  emit(r: FlowRecord, observedNs: bigint): void {
+    this.records.push({ ...r, observedNs });
   }
 }
 
@@ -24,13 +21,13 @@ const begin = (tsNs: bigint, dst = [93, 184, 216, 34]): Buffer =>
 describe('Pipeline', () => {
   it('decodes, maps and emits each flow with its wall-clock ns timestamp', () => {
     const logger = new Recorder();
-    const p = new Pipeline({ logger, clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
+    const p = new Pipeline({ sink: logger, clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
     p.onBatch(Buffer.concat([begin(123_456_789n), begin(5n)]), 2);
     expect(logger.records).toHaveLength(2);
     expect(logger.records[0]).toEqual({
       eventName: 'tcp.flow.begin',
-      timestamp: [1_714_564_800, 123_456_789],
-      observedTimestamp: [Math.floor(NOW_MS / 1000), (NOW_MS % 1000) * 1_000_000],
+      timestampNs: 1_714_564_800_123_456_789n,
+      observedNs: BigInt(NOW_MS) * 1_000_000n,
       severityNumber: 9,
       body: 'outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443',
       attributes: expect.objectContaining({ 'server.address': '93.184.216.34', 'tcp.flow.destination.domains': [] }),
@@ -50,7 +47,7 @@ describe('Pipeline', () => {
       },
     };
     const logger = new Recorder();
-    const p = new Pipeline({ logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
+    const p = new Pipeline({ sink: logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
     p.onBatch(Buffer.concat([dnsRecord({ data: Buffer.from([42]) }), begin(1n)]));
     expect(order).toEqual([`observe 42 at ${NOW_MS}`, 'namesFor 10.0.0.5', 'namesFor 93.184.216.34']);
     expect(logger.records[0].body).toBe('outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)');
@@ -59,7 +56,7 @@ describe('Pipeline', () => {
   });
 
   it('counts records the walk never reached as decode errors', () => {
-    const p = new Pipeline({ logger: new Recorder(), clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
+    const p = new Pipeline({ sink: new Recorder(), clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
     const broken = begin(2n);
     broken.writeUInt16LE(9999, 10);
     p.onBatch(Buffer.concat([begin(1n), broken, begin(3n), begin(4n)]), 4);
@@ -78,7 +75,7 @@ describe('Pipeline', () => {
       namesFor: () => [],
     };
     const logger = new Recorder();
-    const p = new Pipeline({ logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n, onError: (e) => errors.push(e) });
+    const p = new Pipeline({ sink: logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n, onError: (e) => errors.push(e) });
     expect(() => p.onBatch(Buffer.concat([dnsRecord({ data: Buffer.from([1]) }), begin(1n)]))).not.toThrow();
     expect(p.stats.processingErrors).toBe(1);
     expect((errors[0] as Error).message).toBe('bad dns');

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { describeProbeError, loadBinding, type NativeError } from '../../src/probe';
+import { describeProbeError, loadBinding, missingCapabilities, type NativeError } from '../../src/probe';
 import { LAYOUT } from '../../src/layout';
 
 function nativeError(message: string, code: string, step: string): NativeError {
@@ -55,5 +55,40 @@ describe('loadBinding', () => {
         throw new Error('Cannot find module');
       }),
     ).toThrow('cannot load the native addon /opt/flowtap/build/flowtap.node (run make build): Cannot find module');
+  });
+});
+
+describe('missingCapabilities', () => {
+  const status = (capEff: string) => `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t000001ffffffffff\n`;
+
+  it('names the required capabilities missing from CapEff', () => {
+    expect(missingCapabilities(status('000001ffffffffff'))).toEqual([]);
+    // CAP_BPF (39) + CAP_NET_ADMIN (12)
+    expect(missingCapabilities(status('0000008000001000'))).toEqual([]);
+    expect(missingCapabilities(status('0000008000000000'))).toEqual(['CAP_NET_ADMIN']);
+    expect(missingCapabilities(status('0000000000000000'))).toEqual(['CAP_BPF', 'CAP_NET_ADMIN']);
+  });
+
+  it('knows nothing without a CapEff line', () => {
+    expect(missingCapabilities(undefined)).toEqual([]);
+    expect(missingCapabilities('Name:\tnode\n')).toEqual([]);
+  });
+});
+
+describe('describeProbeError with the missing capabilities', () => {
+  it('one line naming what is missing, without the verifier log', () => {
+    const verifier = 'the kernel rejected the eBPF programs (EACCES):\nlibbpf: prog load failed\n0: R1=ctx()';
+    expect(describeProbeError(nativeError(verifier, 'EACCES', 'load'), '/x', ['CAP_BPF'])).toEqual({
+      exitCode: 1,
+      message: 'the kernel rejected the eBPF programs (EACCES): missing CAP_BPF (flowtap needs CAP_BPF and CAP_NET_ADMIN, or root)',
+    });
+    const attach = 'attaching to cgroup /x was refused (EPERM): flowtap needs CAP_NET_ADMIN';
+    expect(describeProbeError(nativeError(attach, 'EPERM', 'attach_ingress'), '/x', ['CAP_NET_ADMIN']).message).toBe(
+      'attaching to cgroup /x was refused (EPERM): missing CAP_NET_ADMIN (flowtap needs CAP_BPF and CAP_NET_ADMIN, or root)',
+    );
+  });
+
+  it('an error that is not about permission is unchanged', () => {
+    expect(describeProbeError(nativeError('cgroup path /nope does not exist', 'ENOENT', 'open_cgroup'), '/nope', ['CAP_BPF']).exitCode).toBe(2);
   });
 });

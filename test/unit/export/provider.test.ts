@@ -16,7 +16,8 @@ function config(over: Partial<ExporterConfig> = {}): ExporterConfig {
     exporter: 'console',
     endpoint: 'http://127.0.0.1:1',
     otlp: { timeoutMillis: 1000, compression: 'none' },
-    batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+    queueMaxRecords: 2048,
+    batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxExportBatchSize: 512 },
     ...over,
   };
 }
@@ -94,7 +95,7 @@ describe('createLoggerProvider', () => {
   it('passes the batch settings: a full batch is exported without waiting for the delay', async () => {
     const memory = new InMemoryLogRecordExporter();
     const provider = createLoggerProvider(
-      config({ batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 1000, maxQueueSize: 10, maxExportBatchSize: 2 } }),
+      config({ queueMaxRecords: 10, batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 1000, maxExportBatchSize: 2 } }),
       resource,
       { write: () => true },
       undefined,
@@ -116,7 +117,7 @@ describe('createLoggerProvider', () => {
     };
     const observer = new Counting();
     const provider = createLoggerProvider(
-      config({ batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 1000, maxQueueSize: 5, maxExportBatchSize: 5 } }),
+      config({ queueMaxRecords: 5, batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 1000, maxExportBatchSize: 5 } }),
       resource,
       { write: () => true },
       observer,
@@ -133,7 +134,7 @@ describe('createLoggerProvider', () => {
     const slow: LogRecordExporter = { export: () => undefined, forceFlush: () => Promise.resolve(), shutdown: () => Promise.resolve() };
     const observer2 = new Counting();
     const provider2 = createLoggerProvider(
-      config({ batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 50, maxQueueSize: 4, maxExportBatchSize: 4 } }),
+      config({ queueMaxRecords: 4, batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 50, maxExportBatchSize: 4 } }),
       resource,
       { write: () => true },
       observer2,

@@ -49,3 +49,19 @@ describe('ExportStats', () => {
     });
   });
 });
+
+describe('ExportStats failing streak (for /readyz)', () => {
+  it('remembers when the failures in a row began, until an export succeeds', () => {
+    const { stats, advance } = setup();
+    expect(stats.failingSinceMs).toBeUndefined();
+    stats.failed(1, new Error('x'));
+    const since = stats.failingSinceMs;
+    expect(since).toBe(1_000_000);
+    advance(5000);
+    stats.failed(1, new Error('x'));
+    expect(stats.failingSinceMs).toBe(since);
+    stats.exported(1);
+    expect(stats.failingSinceMs).toBeUndefined();
+    expect(stats.lastSuccessMs).toBe(1_005_000);
+  });
+});

@@ -1,0 +1,48 @@
+/**
+ * The OTLP path as a record sink: each record is encoded as protobuf straight
+ * into the export queue's open batch (otlp-proto.ts), and the queue sends
+ * whole requests through a BatchSender (otlp-grpc.ts: the SDK's gRPC export
+ * delegate). No LogRecord object, no per-record SDK processing: see
+ * docs/benchmarks.md for what that costs on the stock path.
+ */
+import type { FlowRecord } from '../record';
+import { LogRecordEncoder, LogsRequestFrame, type ResourceLike, type ScopeLike } from './otlp-proto';
+import type { RecordExport } from './provider';
+import { ExportQueue, type ExportQueueOptions } from './queue';
+
+export interface OtlpRecordExportOptions extends Omit<ExportQueueOptions, 'frame'> {
+  resource: ResourceLike;
+  scope: ScopeLike;
+}
+
+export class OtlpRecordExport implements RecordExport {
+  readonly queue: ExportQueue;
+  private readonly _encoder = new LogRecordEncoder();
+
+  constructor(options: OtlpRecordExportOptions) {
+    const frame = new LogsRequestFrame(options.resource, options.scope);
+    this.queue = new ExportQueue({ ...options, frame });
+  }
+
+  emit(record: FlowRecord, observedNs: bigint): void {
+    const queue = this.queue;
+    if (!queue.reserve()) return;
+    const w = queue.writer;
+    const mark = w.pos;
+    try {
+      this._encoder.encode(w, record, observedNs);
+    } catch (e) {
+      w.pos = mark; // no half record in the batch
+      throw e;
+    }
+    queue.commit();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.queue.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.queue.shutdown();
+  }
+}

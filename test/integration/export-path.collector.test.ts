@@ -1,0 +1,99 @@
+/**
+ * The OTLP export queue (each record encoded straight to protobuf, sent
+ * through the SDK's gRPC export delegate) against the stock SDK path
+ * (Logger.emit → BatchLogRecordProcessor → OTLPLogExporter), both into the
+ * same real OpenTelemetry Collector: the collector must decode identical
+ * records. Compared as the collector wrote them (OTLP JSON), so value types
+ * count too (intValue vs doubleValue), with resource and scope.
+ */
+import { readFileSync } from 'node:fs';
+import { createResource } from '../../src/resource';
+import { createLoggerProvider, createRecordExport, type ExporterConfig, type RecordExport } from '../../src/export/provider';
+import { LoggerRecordExport } from '../../src/export/logger-sink';
+import type { ExportObserver } from '../../src/export/observed';
+import { startCollector, type RunningCollector } from '../helpers/collector';
+import { OBSERVED_NS, variedFlowRecords } from '../helpers/flowrecords';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+interface RawRecord {
+  resource: any;
+  scope: any;
+  record: any;
+}
+
+/** Every log record in the collector's file, as raw OTLP JSON, with its resource and scope. */
+function rawRecords(path: string): RawRecord[] {
+  const out: RawRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    for (const rl of JSON.parse(line).resourceLogs ?? []) {
+      for (const sl of rl.scopeLogs ?? []) {
+        for (const lr of sl.logRecords ?? []) out.push({ resource: rl.resource, scope: sl.scope, record: lr });
+      }
+    }
+  }
+  return out;
+}
+
+describe('OTLP export queue vs the stock SDK path, into a real collector', () => {
+  let collector: RunningCollector;
+
+  beforeAll(async () => {
+    collector = await startCollector({ flushIntervalMillis: 50 });
+  });
+
+  afterAll(async () => {
+    await collector?.close();
+  });
+
+  it('the collector decodes identical records from both (event name, timestamps, severity, body, typed attributes, resource, scope)', async () => {
+    const config: ExporterConfig = {
+      exporter: 'otlp',
+      endpoint: collector.endpoint,
+      otlp: { timeoutMillis: 5000, compression: 'none' },
+      queueMaxRecords: 1000,
+      batch: { scheduledDelayMillis: 50, exportTimeoutMillis: 5000, maxExportBatchSize: 512 },
+    };
+    const resource = await createResource({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,k8s.pod.name=demo' });
+    const scope = { name: 'flowtap', version: '9.8.7' };
+    const records = variedFlowRecords();
+
+    const send = async (sink: RecordExport, counts: { exported: number }): Promise<void> => {
+      for (const r of records) sink.emit(r, OBSERVED_NS);
+      await sink.forceFlush();
+      await sink.shutdown();
+      expect(counts.exported).toBe(records.length);
+    };
+    const observer = (counts: { exported: number }): ExportObserver => ({
+      exported: (n) => (counts.exported += n),
+      failed: (_n, e) => {
+        throw e ?? new Error('export failed');
+      },
+      dropped: () => {
+        throw new Error('dropped');
+      },
+    });
+
+    const stockCounts = { exported: 0 };
+    await send(new LoggerRecordExport(createLoggerProvider(config, resource, { write: () => true }, observer(stockCounts)), scope), stockCounts);
+    await collector.waitForLogRecords(records.length);
+    const stock = rawRecords(collector.logsPath);
+    expect(stock).toHaveLength(records.length);
+
+    const fastCounts = { exported: 0 };
+    await send(createRecordExport(config, resource, scope, { write: () => true }, observer(fastCounts)), fastCounts);
+    await collector.waitForLogRecords(2 * records.length);
+    const fast = rawRecords(collector.logsPath).slice(records.length);
+
+    const byTime = (a: RawRecord, b: RawRecord): number => (BigInt(a.record.timeUnixNano) < BigInt(b.record.timeUnixNano) ? -1 : 1);
+    expect(fast.sort(byTime)).toEqual(stock.sort(byTime));
+    // the comparison saw what it should: types and the fields of the contract
+    const end = fast.find((r) => r.record.eventName === 'tcp.flow.end' && r.record.attributes.some((a: any) => a.key === 'tcp.flow.duration'));
+    expect(end?.record.attributes.find((a: any) => a.key === 'tcp.flow.duration').value).toEqual({ doubleValue: 0.25 });
+    const whole = fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'tcp.flow.duration' && 'intValue' in a.value));
+    expect(whole).toHaveLength(1); // 2 s exactly: an int, as the SDK writes it
+    expect(fast[0].scope).toEqual({ name: 'flowtap', version: '9.8.7' });
+    expect(fast[0].record).toMatchObject({ severityNumber: 9, observedTimeUnixNano: String(OBSERVED_NS) });
+    expect(fast[0].resource.attributes).toEqual(expect.arrayContaining([{ key: 'k8s.pod.name', value: { stringValue: 'demo' } }]));
+  });
+});
