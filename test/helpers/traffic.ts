@@ -6,7 +6,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
-import { collect, type TestCgroup } from './cgroup';
+import { collect, TestCgroup } from './cgroup';
+import { startCollector, type RunningCollector } from './collector';
+import { killAllFlowtaps } from './flowtap';
 
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const STREAM = join(__dirname, '..', 'fixtures', 'tcp-stream.js');
@@ -80,4 +82,43 @@ export async function waitFor<T>(what: string, check: () => T | undefined, timeo
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMillis} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * The lifecycle most CLI suites share: one real collector for the suite, a
+ * fresh throwaway cgroup per test, and every flowtap and listener a test
+ * started stopped afterwards (also when it fails). Call inside describe().
+ */
+export interface CliFixture {
+  readonly collector: RunningCollector;
+  readonly cg: TestCgroup;
+  /** Listeners to close after the test. */
+  readonly servers: Server[];
+}
+
+export function useCliFixture(label: string): CliFixture {
+  const state: { collector?: RunningCollector; cg?: TestCgroup; servers: Server[] } = { servers: [] };
+  beforeAll(async () => {
+    state.collector = await startCollector();
+  });
+  afterAll(async () => {
+    await state.collector?.close();
+  });
+  beforeEach(() => {
+    state.cg = new TestCgroup(label);
+  });
+  afterEach(async () => {
+    killAllFlowtaps();
+    for (const s of state.servers.splice(0)) s.close();
+    await state.cg?.destroy();
+  });
+  return {
+    get collector() {
+      return state.collector!;
+    },
+    get cg() {
+      return state.cg!;
+    },
+    servers: state.servers,
+  };
 }

@@ -7,8 +7,9 @@ import { createServer, Server, AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
-import { startCollector, RunningCollector, CollectedLogRecord } from '../helpers/collector';
-import { startFlowtap, runFlowtap, killAllFlowtaps } from '../helpers/flowtap';
+import { CollectedLogRecord } from '../helpers/collector';
+import { startFlowtap, runFlowtap } from '../helpers/flowtap';
+import { useCliFixture } from '../helpers/traffic';
 
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '100' };
@@ -38,24 +39,8 @@ async function connectFrom(cg: TestCgroup, host: string, port: number, count: nu
 }
 
 describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
-  let collector: RunningCollector;
-  let cg: TestCgroup;
-  const servers: Server[] = [];
-
-  beforeAll(async () => {
-    collector = await startCollector();
-  });
-  afterAll(async () => {
-    await collector.close();
-  });
-  beforeEach(() => {
-    cg = new TestCgroup('cli');
-  });
-  afterEach(async () => {
-    killAllFlowtaps();
-    for (const s of servers.splice(0)) s.close();
-    await cg.destroy();
-  });
+  const fx = useCliFixture('cli');
+  const { servers } = fx;
 
   it('one tcp.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
     const v4 = await listen('127.0.0.1');
@@ -63,21 +48,21 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     servers.push(v4, v6);
     const p4 = (v4.address() as AddressInfo).port;
     const p6 = (v6.address() as AddressInfo).port;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint], {
       ...FAST_EXPORT,
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,k8s.pod.name=demo',
     });
-    const c4 = await connectFrom(cg, '127.0.0.1', p4, 3);
-    const c6 = await connectFrom(cg, '::1', p6, 2);
+    const c4 = await connectFrom(fx.cg, '127.0.0.1', p4, 3);
+    const c6 = await connectFrom(fx.cg, '::1', p6, 2);
     expect([...c4, ...c6].every((r) => r.ok)).toBe(true);
 
     const isOurs = (r: CollectedLogRecord) => r.attributes['destination.port'] === p4 || r.attributes['destination.port'] === p6;
-    await collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'tcp.flow.end', 15000, 5);
+    await fx.collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'tcp.flow.end', 15000, 5);
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
     expect(stopped.millis).toBeLessThan(5000);
 
-    const begins = collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.begin');
+    const begins = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.begin');
     expect(begins).toHaveLength(5);
     const expected = [
       ...c4.map((c) => ({ addr: '127.0.0.1', port: c.localPort, dport: p4, type: 'ipv4' })),
@@ -117,7 +102,7 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.resource['deployment.environment.name']).toBe('test');
       expect(r.resource['k8s.pod.name']).toBe('demo');
     }
-    const ends = collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.end');
+    const ends = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.end');
     expect(ends).toHaveLength(5);
     for (const r of ends) {
       expect(r.attributes['tcp.flow.close_reason']).toBe('fin');
@@ -130,8 +115,8 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     const srv = await listen('127.0.0.1');
     servers.push(srv);
     const port = (srv.address() as AddressInfo).port;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--exporter', 'console'], FAST_EXPORT);
-    const conns = await connectFrom(cg, '127.0.0.1', port, 4);
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'console'], FAST_EXPORT);
+    const conns = await connectFrom(fx.cg, '127.0.0.1', port, 4);
     const lines = () =>
       ft
         .stdout()
@@ -160,11 +145,11 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     const dead = await listen('127.0.0.1'); // a port with nothing behind it once closed
     const deadPort = (dead.address() as AddressInfo).port;
     await new Promise((r) => dead.close(r));
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', `http://127.0.0.1:${deadPort}`], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${deadPort}`], {
       ...FAST_EXPORT,
       OTEL_EXPORTER_OTLP_TIMEOUT: '500',
     });
-    await connectFrom(cg, '127.0.0.1', (srv.address() as AddressInfo).port, 2);
+    await connectFrom(fx.cg, '127.0.0.1', (srv.address() as AddressInfo).port, 2);
     const t0 = Date.now();
     while (!ft.logs().some((l) => l.level === 'warn') && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
     expect(ft.child.exitCode).toBeNull();

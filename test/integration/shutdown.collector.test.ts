@@ -12,9 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { TestCgroup } from '../helpers/cgroup';
-import { startCollector, type CollectedLogRecord, type RunningCollector } from '../helpers/collector';
-import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
-import { burstFrom, listen, waitFor } from '../helpers/traffic';
+import { type CollectedLogRecord } from '../helpers/collector';
+import { startFlowtap } from '../helpers/flowtap';
+import { burstFrom, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
 /** Programs attached to `path` (bpftool's view). */
 function attachedPrograms(path: string): { id: number; attach_type: string }[] {
@@ -37,24 +37,8 @@ function processState(pid: number): string {
 }
 
 describe('shutdown and overload (real CLI, real kernel programs, real collector)', () => {
-  let collector: RunningCollector;
-  let cg: TestCgroup;
-  const servers: Server[] = [];
-
-  beforeAll(async () => {
-    collector = await startCollector();
-  });
-  afterAll(async () => {
-    await collector.close();
-  });
-  beforeEach(() => {
-    cg = new TestCgroup('shutdown');
-  });
-  afterEach(async () => {
-    killAllFlowtaps();
-    for (const s of servers.splice(0)) s.close();
-    await cg.destroy();
-  });
+  const fx = useCliFixture('shutdown');
+  const { servers } = fx;
 
   const ofRun = (run: string) => (r: CollectedLogRecord) => r.resource['test.run'] === run;
 
@@ -62,13 +46,13 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const { server, port } = await listen('127.0.0.1');
     servers.push(server);
     const run = `sigterm-${process.pid}-${Date.now()}`;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint], {
       OTEL_BLRP_SCHEDULE_DELAY: '200',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
     });
-    const burst = burstFrom(cg, '127.0.0.1', port, 0, 8);
+    const burst = burstFrom(fx.cg, '127.0.0.1', port, 0, 8);
     // records are flowing: some have arrived, more are in flight
-    await collector.waitForLogRecords(ofRun(run), 10_000, 100);
+    await fx.collector.waitForLogRecords(ofRun(run), 10_000, 100);
     const mem = memory(ft.child.pid!);
     const stopped = await ft.stop('SIGTERM');
     const made = await (burst.stop(), burst.done);
@@ -88,7 +72,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     expect(made.ok).toBeGreaterThan(100);
 
     const records = await waitFor('every exported record at the collector', () => {
-      const r = collector.readLogRecords().filter(ofRun(run));
+      const r = fx.collector.readLogRecords().filter(ofRun(run));
       return r.length >= (last!.emitted as number) ? r : undefined;
     });
     expect(records).toHaveLength(last!.emitted as number);
@@ -100,11 +84,11 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
   });
 
   it('SIGKILL leaves no program attached (bpf_link)', async () => {
-    const ft = await startFlowtap(['--cgroup', cg.path, '--exporter', 'none']);
-    expect(attachedPrograms(cg.path).map((p) => p.attach_type).sort()).toEqual(['cgroup_inet_egress', 'cgroup_inet_ingress']);
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'none']);
+    expect(attachedPrograms(fx.cg.path).map((p) => p.attach_type).sort()).toEqual(['cgroup_inet_egress', 'cgroup_inet_ingress']);
     const killed = await ft.stop('SIGKILL');
     expect(killed.signal).toBe('SIGKILL');
-    const left = await waitFor('the programs to be detached', () => (attachedPrograms(cg.path).length === 0 ? [] : undefined), 3000);
+    const left = await waitFor('the programs to be detached', () => (attachedPrograms(fx.cg.path).length === 0 ? [] : undefined), 3000);
     expect(left).toEqual([]);
   });
 
@@ -112,7 +96,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const { server, port } = await listen('127.0.0.1');
     servers.push(server);
     const run = `overload-${process.pid}-${Date.now()}`;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, '--ring-buffer-bytes', '4096'], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--ring-buffer-bytes', '4096'], {
       OTEL_BLRP_SCHEDULE_DELAY: '100',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
     });
@@ -122,7 +106,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     process.kill(pid, 'SIGSTOP');
     await waitFor('flowtap to stop', () => (processState(pid) === 'T' ? true : undefined));
     const connections = 300;
-    const made = await burstFrom(cg, '127.0.0.1', port, connections, 16).done;
+    const made = await burstFrom(fx.cg, '127.0.0.1', port, connections, 16).done;
     expect(made).toEqual({ ok: connections, failed: 0 });
     process.kill(pid, 'SIGCONT');
 
@@ -131,7 +115,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const last = ft.logs().find((l) => l.msg === 'stopped')!;
     const probe = last.probe as Record<string, number>;
     const records = await waitFor('every exported record at the collector', () => {
-      const r = collector.readLogRecords().filter(ofRun(run));
+      const r = fx.collector.readLogRecords().filter(ofRun(run));
       return r.length >= (last.exportedRecords as number) ? r : undefined;
     });
     const begins = records.filter((r) => r.eventName === 'tcp.flow.begin').length;
@@ -152,7 +136,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
 
     // ... and the same number reached the collector as a metric
     const dropped = await waitFor('the final metrics', () =>
-      collector
+      fx.collector
         .readMetricPoints()
         .filter((p) => p.resource['test.run'] === run && p.name === 'flowtap.records.dropped' && p.attributes['flowtap.reason'] === 'ring_buffer_full')
         .pop(),

@@ -9,9 +9,9 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Server } from 'node:net';
 import { TestCgroup } from '../helpers/cgroup';
-import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
-import { killAllFlowtaps, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
-import { connectFrom, enableBpfStats, listen, waitFor } from '../helpers/traffic';
+import { type CollectedMetricPoint } from '../helpers/collector';
+import { startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
+import { connectFrom, enableBpfStats, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
 function httpGet(address: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(address)!;
@@ -56,24 +56,8 @@ function lastValues(points: CollectedMetricPoint[]): Map<string, number> {
 }
 
 describe('self-telemetry, health and summary (real CLI, real kernel programs, real collector)', () => {
-  let collector: RunningCollector;
-  let cg: TestCgroup;
-  const servers: Server[] = [];
-
-  beforeAll(async () => {
-    collector = await startCollector();
-  });
-  afterAll(async () => {
-    await collector.close();
-  });
-  beforeEach(() => {
-    cg = new TestCgroup('telemetry');
-  });
-  afterEach(async () => {
-    killAllFlowtaps();
-    for (const s of servers.splice(0)) s.close();
-    await cg.destroy();
-  });
+  const fx = useCliFixture('telemetry');
+  const { servers } = fx;
 
   it('metrics at the collector match the traffic and the stopped line; summary lines; health endpoints', async () => {
     const { server, port } = await listen('127.0.0.1');
@@ -83,19 +67,19 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     let ft: RunningFlowtap;
     try {
       ft = await startFlowtap(
-        ['--cgroup', cg.path, '--endpoint', collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0'],
+        ['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0'],
         { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}` },
       );
       const ready = ft.logs().find((l) => l.msg === 'ready')!;
-      expect(ready.metrics).toBe(collector.endpoint);
+      expect(ready.metrics).toBe(fx.collector.endpoint);
       const health = ready.healthAddress as string;
       expect(health).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(await httpGet(health, '/healthz')).toEqual({ status: 200, body: { status: 'ok', probe: 'attached', reader: 'ok' } });
       expect(await httpGet(health, '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } });
 
-      const conns = await connectFrom(cg, '127.0.0.1', port, 5);
+      const conns = await connectFrom(fx.cg, '127.0.0.1', port, 5);
       expect(conns.every((c) => c.ok)).toBe(true);
-      await collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'tcp.flow.end', 10_000, 5);
+      await fx.collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'tcp.flow.end', 10_000, 5);
       // readiness now also reports the last successful export
       expect((await httpGet(health, '/readyz')).body.lastExportSuccess).toEqual(expect.any(String));
       const summary = await waitFor('a summary line counting every record', () =>
@@ -117,7 +101,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     const times = summaries.map((l) => Date.parse(l.time as string));
     for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(900);
 
-    const ours = () => collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
+    const ours = () => fx.collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
     // the final export (at shutdown) carries the stopped line's numbers
     await waitFor('the final metrics', () => (lastValues(ours()).get('flowtap.records.exported{}') === last.exportedRecords ? true : undefined));
     const points = ours();
@@ -160,12 +144,12 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     const dead = await listen('127.0.0.1');
     await new Promise((r) => dead.server.close(r));
     const ft = await startFlowtap(
-      ['--cgroup', cg.path, '--endpoint', `http://127.0.0.1:${dead.port}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '1'],
+      ['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${dead.port}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '1'],
       { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_EXPORTER_OTLP_TIMEOUT: '300', OTEL_METRICS_EXPORTER: 'none' },
     );
     const health = ft.logs().find((l) => l.msg === 'ready')!.healthAddress as string;
     expect((await httpGet(health, '/readyz')).status).toBe(200);
-    await connectFrom(cg, '127.0.0.1', port, 1);
+    await connectFrom(fx.cg, '127.0.0.1', port, 1);
     let readyz = await httpGet(health, '/readyz');
     const deadline = Date.now() + 10_000;
     while (readyz.status === 200 && Date.now() < deadline) {
@@ -180,7 +164,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
   });
 
   it('opens no listening socket without --health-address, and writes no summary line by default', async () => {
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint], { OTEL_METRIC_EXPORT_INTERVAL: '200' });
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint], { OTEL_METRIC_EXPORT_INTERVAL: '200' });
     // metrics and records are being exported meanwhile: client sockets only
     await new Promise((r) => setTimeout(r, 600));
     expect(listeningSockets(ft.child.pid!)).toEqual([]);
@@ -189,7 +173,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     expect(ft.logs().filter((l) => l.msg === 'summary')).toEqual([]);
 
     // the check itself finds the health socket when there is one
-    const on = await startFlowtap(['--cgroup', cg.path, '--exporter', 'none', '--health-address', '127.0.0.1:0']);
+    const on = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'none', '--health-address', '127.0.0.1:0']);
     expect(listeningSockets(on.child.pid!)).toHaveLength(1);
     expect((await on.stop()).code).toBe(0);
   });
