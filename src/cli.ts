@@ -117,9 +117,10 @@ function routeDiagnostics(log: Log, level: LogLevel): void {
  * / --semi-space-growth-factor, also through NODE_OPTIONS). Every event makes
  * short-lived garbage and little of it survives, so a grown young generation
  * (up to 2 x 16 MiB, and more MiB of old space that V8 then keeps marking)
- * buys no CPU: at 50 000 events/s it costs ~60 MiB of RSS for the same CPU
- * (docs/benchmarks.md, pipeline memory). The growth factor is one of the few
- * heap flags V8 still honours after start-up.
+ * buys no CPU: at 50 000 events/s it cost ~60 MiB more RSS for the same CPU
+ * (measured with bench/pipeline-ceiling.mts; at 20 000/s this setting costs
+ * ~5 % more CPU, at 100 000/s none). The growth factor is one of the few heap
+ * flags V8 still honours after start-up.
  */
 function tuneYoungGeneration(): void {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
