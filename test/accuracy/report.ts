@@ -9,22 +9,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { ScenarioResult } from '../helpers/accuracy';
 
-interface ScenarioResult {
-  id: string;
-  title: string;
-  flows: number;
-  expected: number;
-  seen: number;
-  missing: number;
-  duplicate: number;
-  unexpected: number;
-  wrongField: number;
-  accountedFor: Record<string, number>;
-  captureDropped: number;
-  notes: string;
-  durationMillis: number;
-}
 
 interface Results {
   generatedAt: string;

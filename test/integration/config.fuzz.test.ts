@@ -23,23 +23,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BATCH_ENV, ConfigError, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo } from '../../src/config';
 import { CLI } from '../helpers/flowtap';
+import { prng } from '../helpers/prng';
 
 const CASES = 2000;
 const RUNS = 64;
 const PARALLEL = 8;
 const MISSING_CGROUP = '/nonexistent-flowtap-fuzz';
 
-/** mulberry32: small, seedable, good enough to pick test inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NASTY = [
   '', ' ', '0', '-1', '1', '7', '60', '4096', '65535', '65536', '2147483647', '2147483648', '9007199254740993', '1e3', '0x10',

@@ -8,18 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DnsCache } from '../../../src/dns/cache';
 import { dnsEvent, response } from './dnsfix';
+import { prng } from '../../helpers/prng';
 
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seeds(r: () => number): Buffer[] {
   const ip = () => `198.${18 + Math.floor(r() * 2)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`;
@@ -75,7 +65,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 it('100 000 generated and mutated DNS payloads: no throw escapes, the cache stays bounded', () => {
-  const r = rng(0x5eed);
+  const r = prng(0x5eed);
   const cache = new DnsCache({ maxNames: 1000, maxNamesPerIp: 8 });
   const N = 100_000;
   gc();
