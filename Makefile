@@ -107,7 +107,7 @@ $(BENCH_BUILD)/loadgen: bench/loadgen.c
 
 bench: build collector $(BENCH_BUILD)/empty.bpf.o $(BENCH_BUILD)/loadgen
 	npx tsc -p bench/tsconfig.json
-	$(NODE) bench/run.mts
+	$(NODE) --disable-warning=MODULE_TYPELESS_PACKAGE_JSON bench/run.mts
 
 clean:
 	rm -rf $(BUILD) dist

@@ -31,6 +31,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { collectorConfig } from '../test/helpers/collector-config.ts';
 import { freePort } from './kernel-cost.mts';
 import {
   BUILD,
@@ -118,39 +119,6 @@ export interface ConnRateResult {
 
 const COLLECTOR_READY = /Everything is ready/;
 
-function collectorConfig(grpcPort: number): string {
-  return [
-    'receivers:',
-    '  otlp:',
-    '    protocols:',
-    '      grpc:',
-    `        endpoint: 127.0.0.1:${grpcPort}`,
-    'processors:',
-    '  batch: {}',
-    'exporters:',
-    '  debug:',
-    '    verbosity: basic',
-    'service:',
-    '  telemetry:',
-    // The debug exporter's per-batch lines are how records are counted: no log sampling.
-    '    logs:',
-    '      sampling:',
-    '        enabled: false',
-    '    metrics:',
-    '      level: none',
-    '  pipelines:',
-    '    logs:',
-    '      receivers: [otlp]',
-    '      processors: [batch]',
-    '      exporters: [debug]',
-    // flowtap's own metrics (when it exports them) land here too.
-    '    metrics:',
-    '      receivers: [otlp]',
-    '      exporters: [debug]',
-    '',
-  ].join('\n');
-}
-
 /** Records the collector's debug exporter has logged so far. */
 function collectorRecords(c: Started): number {
   let n = 0;
@@ -180,7 +148,9 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
 
   const grpcPort = await freePort();
   const configPath = join(dir, 'collector.yaml');
-  writeFileSync(configPath, collectorConfig(grpcPort));
+  // otlp → batch → debug: the debug exporter logs each batch's record count, which is
+  // how records are counted; flowtap's own metrics (when it exports them) land there too.
+  writeFileSync(configPath, collectorConfig({ grpcPort, batch: true, logs: { kind: 'debug' }, metrics: { kind: 'debug' } }));
   const collector = start(collectorBin, ['--config', configPath], mon);
   await collector.waitFor(COLLECTOR_READY);
   const serverPort = await freePort();

@@ -8,6 +8,7 @@
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { collectorConfig } from '../test/helpers/collector-config.ts';
 import { freePort } from './kernel-cost.mts';
 import { ROOT, onCleanup, run, sleep, start, type Started } from './lib.mts';
 
@@ -49,30 +50,7 @@ export async function startFileCollector(dir: string, opts: FileCollectorOptions
   const port = await freePort();
   const file = join(dir, opts.format === 'proto' ? 'logs.pb' : 'logs.jsonl');
   const config = join(dir, 'collector.yaml');
-  writeFileSync(
-    config,
-    [
-      'receivers:',
-      '  otlp:',
-      '    protocols:',
-      '      grpc:',
-      `        endpoint: 127.0.0.1:${port}`,
-      'exporters:',
-      '  file:',
-      `    path: ${JSON.stringify(file)}`,
-      `    format: ${opts.format}`,
-      `    flush_interval: ${opts.flushIntervalMillis}ms`,
-      'service:',
-      '  telemetry:',
-      '    metrics:',
-      '      level: none',
-      '  pipelines:',
-      '    logs:',
-      '      receivers: [otlp]',
-      '      exporters: [file]',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, collectorConfig({ grpcPort: port, logs: { kind: 'file', path: file, format: opts.format, flushIntervalMillis: opts.flushIntervalMillis } }));
   const p = start(collectorBinary(), ['--config', config], { cpus: opts.cpus });
   await p.waitFor(/Everything is ready/, 30_000);
   return {

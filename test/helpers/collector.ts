@@ -20,6 +20,9 @@ import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, Write
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { collectorConfig, type CollectorSecurity, type CollectorTls } from './collector-config';
+
+export type { CollectorSecurity, CollectorTls };
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 const READY_LINE = 'Everything is ready';
@@ -76,20 +79,6 @@ export interface CollectorOptions {
   /** Serve OTLP over TLS (endpoint becomes https://); with clientCaFile, require client certificates (mTLS). Default: plain. */
   tls?: CollectorTls;
   /** Require `authorization: Bearer <token>` on every request (bearertokenauth extension). Default: no auth. */
-  bearerToken?: string;
-}
-
-/** PEM files for the receiver's TLS settings. */
-export interface CollectorTls {
-  certFile: string;
-  keyFile: string;
-  /** When set, clients must present a certificate signed by this CA. */
-  clientCaFile?: string;
-}
-
-/** Receiver security; absent fields keep the plain, unauthenticated default. */
-export interface CollectorSecurity {
-  tls?: CollectorTls;
   bearerToken?: string;
 }
 
@@ -164,66 +153,6 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Ru
   return collector;
 }
 
-/** The collector config: otlp → file exporters, no processors (nothing between receiver and file). */
-export function collectorConfig(
-  dir: string,
-  grpcPort: number,
-  httpPort: number,
-  flushIntervalMillis: number,
-  security: CollectorSecurity = {},
-): string {
-  const { tls, bearerToken } = security;
-  const protocolSecurity = (indent: string): string[] => [
-    ...(tls === undefined
-      ? []
-      : [
-          `${indent}tls:`,
-          `${indent}  cert_file: ${JSON.stringify(tls.certFile)}`,
-          `${indent}  key_file: ${JSON.stringify(tls.keyFile)}`,
-          ...(tls.clientCaFile === undefined ? [] : [`${indent}  client_ca_file: ${JSON.stringify(tls.clientCaFile)}`]),
-        ]),
-    ...(bearerToken === undefined ? [] : [`${indent}auth:`, `${indent}  authenticator: bearertokenauth`]),
-  ];
-  const fileExporter = (file: string) => [
-    `    path: ${JSON.stringify(join(dir, file))}`,
-    '    format: json',
-    // append: restart() must not truncate what the previous run wrote.
-    '    append: true',
-    `    flush_interval: ${flushIntervalMillis}ms`,
-  ];
-  return [
-    'receivers:',
-    '  otlp:',
-    '    protocols:',
-    '      grpc:',
-    `        endpoint: 127.0.0.1:${grpcPort}`,
-    ...protocolSecurity('        '),
-    '      http:',
-    `        endpoint: 127.0.0.1:${httpPort}`,
-    ...protocolSecurity('        '),
-    ...(bearerToken === undefined ? [] : ['extensions:', '  bearertokenauth:', `    token: ${JSON.stringify(bearerToken)}`]),
-    'exporters:',
-    '  file/logs:',
-    ...fileExporter('logs.jsonl'),
-    '  file/metrics:',
-    ...fileExporter('metrics.jsonl'),
-    'service:',
-    ...(bearerToken === undefined ? [] : ['  extensions: [bearertokenauth]']),
-    '  telemetry:',
-    // No self-metrics endpoint: its default :8888 would clash between parallel collectors.
-    '    metrics:',
-    '      level: none',
-    '  pipelines:',
-    '    logs:',
-    '      receivers: [otlp]',
-    '      exporters: [file/logs]',
-    '    metrics:',
-    '      receivers: [otlp]',
-    '      exporters: [file/metrics]',
-    '',
-  ].join('\n');
-}
-
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
@@ -258,7 +187,12 @@ class Collector implements RunningCollector {
     this.configPath = join(dir, 'config.yaml');
     this.startTimeoutMillis = options.startTimeoutMillis ?? 30_000;
     this.stopTimeoutMillis = options.stopTimeoutMillis ?? 10_000;
-    writeFileSync(this.configPath, collectorConfig(dir, grpcPort, httpPort, options.flushIntervalMillis ?? 100, options));
+    // append: restart() must not truncate what the previous run wrote.
+    const file = (name: string) => ({ kind: 'file', path: join(dir, name), format: 'json', append: true, flushIntervalMillis: options.flushIntervalMillis ?? 100 }) as const;
+    writeFileSync(
+      this.configPath,
+      collectorConfig({ grpcPort, httpPort, security: options, logs: file('logs.jsonl'), metrics: file('metrics.jsonl') }),
+    );
   }
 
   get running(): boolean {
