@@ -125,8 +125,10 @@ export class ExportQueue {
   private _openTimer: unknown;
   private readonly _queued: Batch[] = [];
   private _queuedRecords = 0;
+  private _queuedBytes = 0;
   private _inflight = 0;
   private _inflightRecords = 0;
+  private _inflightBytes = 0;
   /** Consecutive backoffs since the last success; > 0 means the receiver is failing. */
   private _failures = 0;
   private _backoffTimer: unknown;
@@ -160,6 +162,21 @@ export class ExportQueue {
     return this._openRecords + this._queuedRecords + this._inflightRecords;
   }
 
+  /**
+   * Encoded bytes of the records held: the open batch's records, and the
+   * requests queued and in flight. Not the memory they take (writers are
+   * pooled and grow; see bench/queue-memory.mts).
+   */
+  get heldBytes(): number {
+    const open = this._openRecords > 0 ? this._open.pos - this._frame.headRoom : 0;
+    return open + this._queuedBytes + this._inflightBytes;
+  }
+
+  /** The bound on heldRecords (maxQueueRecords). */
+  get maxRecords(): number {
+    return this._maxRecords;
+  }
+
   /** Whether the last send failed and the queue is backing off. */
   get retrying(): boolean {
     return this._failures > 0;
@@ -183,6 +200,7 @@ export class ExportQueue {
       return false;
     }
     this._queuedRecords -= oldest.records;
+    this._queuedBytes -= oldest.request.length;
     this._release(oldest);
     this._observer.dropped(oldest.records);
     return true;
@@ -233,6 +251,7 @@ export class ExportQueue {
     for (const batch of this._queued) this._release(batch);
     this._queued.length = 0;
     this._queuedRecords = 0;
+    this._queuedBytes = 0;
     this._checkIdle();
     if (this._inflight > 0) await new Promise<void>((resolve) => this._idleWaiters.push(resolve));
     await this._sender.shutdown();
@@ -256,6 +275,7 @@ export class ExportQueue {
     this._openRecords = 0;
     this._queued.push(batch);
     this._queuedRecords += batch.records;
+    this._queuedBytes += batch.request.length;
     return batch;
   }
 
@@ -292,8 +312,10 @@ export class ExportQueue {
       if (this._inflight >= limit) return;
       const batch = this._queued.shift()!;
       this._queuedRecords -= batch.records;
+      this._queuedBytes -= batch.request.length;
       this._inflight++;
       this._inflightRecords += batch.records;
+      this._inflightBytes += batch.request.length;
       void this._sender.send(batch.request, batch.records).then(
         (result) => this._settle(batch, result),
         (e: unknown) => this._settle(batch, { ok: false, retryable: true, error: e instanceof Error ? e : new Error(String(e)) }),
@@ -304,6 +326,7 @@ export class ExportQueue {
   private _settle(batch: Batch, result: SendResult): void {
     this._inflight--;
     this._inflightRecords -= batch.records;
+    this._inflightBytes -= batch.request.length;
     if (result.ok) {
       this._release(batch);
       this._failures = 0;
@@ -317,6 +340,7 @@ export class ExportQueue {
       while (at < this._queued.length && this._queued[at].seq < batch.seq) at++;
       this._queued.splice(at, 0, batch);
       this._queuedRecords += batch.records;
+      this._queuedBytes += batch.request.length;
       this._observer.retrying?.(batch.records, result.error);
       if (this._backoffTimer === undefined) {
         const r = this._retry;

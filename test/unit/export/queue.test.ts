@@ -214,6 +214,27 @@ describe('ExportQueue', () => {
     expect(counts).toMatchObject({ exportedRecords: 9, droppedRecords: 3 });
   });
 
+  it('counts the encoded bytes it holds: open batch, waiting, in flight, back for a retry; 0 once delivered or dropped', async () => {
+    const { timers, sender, queue, add } = setup({ maxQueueRecords: 6, maxConcurrentExports: 1 });
+    expect(queue.maxRecords).toBe(6);
+    expect(queue.heldBytes).toBe(0);
+    add('a'); // open: one record of 2 bytes
+    expect(queue.heldBytes).toBe(2);
+    add('bcdef'); // abc in flight (8 bytes with its frame), def waits (8)
+    expect(queue.heldBytes).toBe(16);
+    sender.answer(0, UNAVAILABLE); // abc back in the queue, waiting for the backoff
+    await flush();
+    expect([queue.heldRecords, queue.heldBytes]).toEqual([6, 16]);
+    add('g'); // full: abc (the oldest waiting) dropped; g open
+    expect([queue.heldRecords, queue.heldBytes]).toEqual([4, 8 + 2]);
+    timers.advance(1000); // the backoff ends: def is sent; g is sealed and waits (one send at a time while failing)
+    sender.answer(1, OK);
+    await flush(); // recovered: g is sent
+    sender.answer(2, OK);
+    await flush();
+    expect([queue.heldRecords, queue.heldBytes]).toEqual([0, 0]);
+  });
+
   it('drops (and counts) the new record when nothing waiting can make room', () => {
     const { counts, queue, add } = setup({ maxQueueRecords: 3, maxConcurrentExports: 1 });
     expect(add('abcd')).toEqual([true, true, true, false]); // abc in flight
