@@ -22,6 +22,7 @@ import { ContainerIndex, type CgroupTree } from './container';
 import { DnsCache } from './dns/cache';
 import { filtersActive, probeFilters } from './filter';
 import { ExportStats } from './export/stats';
+import { OtlpRecordExport } from './export/otlp-sink';
 import { createRecordExport } from './export/provider';
 import { HealthServer } from './health';
 import { createLog, type Log, type LogLevel } from './log';
@@ -190,6 +191,7 @@ async function main(): Promise<void> {
     destination: config.exporter === 'otlp' ? config.endpoint : config.exporter,
   });
   const records = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
+  const exportQueue = records instanceof OtlpRecordExport ? records.queue : undefined;
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
   const pipeline = new Pipeline({
     sink: records,
@@ -228,7 +230,7 @@ async function main(): Promise<void> {
 
   // The one view of every counter: the stopped/summary/stats lines and the metrics.
   const counts = (): FlowtapCounts =>
-    flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, dnsCache, probe: safeCounters(probe) });
+    flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, exportQueue, dnsCache, probe: safeCounters(probe) });
 
   const telemetry =
     config.metrics === 'otlp'

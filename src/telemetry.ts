@@ -30,6 +30,9 @@ import {
   METRIC_FLOWTAP_DNS_RESPONSES,
   METRIC_FLOWTAP_DNS_RESPONSES_DROPPED,
   METRIC_FLOWTAP_ERRORS,
+  METRIC_FLOWTAP_EXPORT_QUEUE_BYTES,
+  METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY,
+  METRIC_FLOWTAP_EXPORT_QUEUE_RECORDS,
   METRIC_FLOWTAP_FLOWS_FILTERED,
   METRIC_FLOWTAP_FLOW_EVENTS,
   METRIC_FLOWTAP_FLOW_TABLE_ENTRIES,
@@ -40,6 +43,7 @@ import {
   METRIC_FLOWTAP_RECORDS_DROPPED,
   METRIC_FLOWTAP_RECORDS_EMITTED,
   METRIC_FLOWTAP_RECORDS_EXPORTED,
+  METRIC_FLOWTAP_RECORDS_RETRIED,
   SCOPE_NAME,
 } from './semconv';
 
@@ -59,6 +63,12 @@ export interface FlowtapCounts {
   exportedRecords: number;
   failedRecords: number;
   droppedRecords: number;
+  /** ExportStats: records of failed attempts that stay queued for a retry (a record sent three times counts twice). */
+  retriedRecords: number;
+  /** The export queue (OTLP path only; absent on the console path): records held, their encoded bytes, the bound. */
+  queueRecords?: number;
+  queueBytes?: number;
+  queueCapacity?: number;
   dns: { names: number; addresses: number } & DnsCacheStats;
   /** probe.counters(): kernel counters (bpf/flowtap.h) and the addon's own; {} when unreadable. */
   probe: Record<string, number>;
@@ -67,7 +77,9 @@ export interface FlowtapCounts {
 /** The parts FlowtapCounts is made of. */
 export interface CountSources {
   pipeline: PipelineStats;
-  exportStats: { exportedRecords: number; failedRecords: number; droppedRecords: number };
+  exportStats: { exportedRecords: number; failedRecords: number; droppedRecords: number; retriedRecords: number };
+  /** The OTLP export queue (queue.ts); undefined on the console path, whose SDK queue does not say. */
+  exportQueue?: { heldRecords: number; heldBytes: number; maxRecords: number };
   dnsCache: { size: number; addresses: number; stats: DnsCacheStats };
   probe: Record<string, number>;
 }
@@ -81,6 +93,10 @@ export function flowtapCounts(s: CountSources): FlowtapCounts {
     exportedRecords: s.exportStats.exportedRecords,
     failedRecords: s.exportStats.failedRecords,
     droppedRecords: s.exportStats.droppedRecords,
+    retriedRecords: s.exportStats.retriedRecords,
+    ...(s.exportQueue === undefined
+      ? {}
+      : { queueRecords: s.exportQueue.heldRecords, queueBytes: s.exportQueue.heldBytes, queueCapacity: s.exportQueue.maxRecords }),
     dns: {
       names: s.dnsCache.size,
       addresses: s.dnsCache.addresses,
@@ -175,6 +191,10 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
   const emitted = counter(METRIC_FLOWTAP_RECORDS_EMITTED, '{record}', 'Log records handed to the OpenTelemetry SDK');
   const exported = counter(METRIC_FLOWTAP_RECORDS_EXPORTED, '{record}', 'Log records the exporter delivered');
   const dropped = counter(METRIC_FLOWTAP_RECORDS_DROPPED, '{record}', 'Flow records lost, by where they were lost');
+  const retried = counter(METRIC_FLOWTAP_RECORDS_RETRIED, '{record}', 'Records of export attempts that failed and were queued again for a retry (a record sent three times counts twice)');
+  const queueRecords = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_RECORDS, '{record}', 'Records held for export: the open batch, waiting (also for a retry) and in flight');
+  const queueBytes = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_BYTES, 'By', 'Encoded OTLP bytes of the records held for export');
+  const queueCapacity = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY, '{record}', 'Records the export queue holds at most (--queue-max-records); beyond it the oldest are dropped');
   const dnsDropped = counter(METRIC_FLOWTAP_DNS_RESPONSES_DROPPED, '{response}', 'DNS responses lost before user space');
   const errors = counter(METRIC_FLOWTAP_ERRORS, '{error}', 'Records user space could not read or process');
   const skipped = counter(METRIC_FLOWTAP_PACKETS_SKIPPED, '{packet}', 'Packets the kernel programs skipped, by reason');
@@ -191,8 +211,9 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
   const tableEntries = gauge(METRIC_FLOWTAP_FLOW_TABLE_ENTRIES, '{flow}', 'Entries in the kernel flow table');
 
   const instruments = [
-    flowEvents, dnsResponsesCaptured, emitted, exported, dropped, dnsDropped, errors, skipped, filtered,
-    tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs, tableEntries,
+    flowEvents, dnsResponsesCaptured, emitted, exported, dropped, retried, queueRecords, queueBytes, queueCapacity, dnsDropped,
+    errors, skipped, filtered, tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs,
+    tableEntries,
   ];
 
   meter.addBatchObservableCallback((result: BatchObservableResult) => {
@@ -209,6 +230,10 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     observe(dropped, k.handoff_dropped_records, { [ATTR_FLOWTAP_REASON]: 'handoff' });
     observe(dropped, c.droppedRecords, { [ATTR_FLOWTAP_REASON]: 'queue_full' });
     observe(dropped, c.failedRecords, { [ATTR_FLOWTAP_REASON]: 'export_failed' });
+    observe(retried, c.retriedRecords);
+    observe(queueRecords, c.queueRecords);
+    observe(queueBytes, c.queueBytes);
+    observe(queueCapacity, c.queueCapacity);
     observe(dnsDropped, k.ringbuf_full_dns, { [ATTR_FLOWTAP_REASON]: 'ring_buffer_full' });
     observe(errors, c.decodeErrors, { [ATTR_FLOWTAP_ERROR_TYPE]: 'decode' });
     observe(errors, c.processingErrors, { [ATTR_FLOWTAP_ERROR_TYPE]: 'processing' });

@@ -13,6 +13,10 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
     exportedRecords: 7,
     failedRecords: 2,
     droppedRecords: 1,
+    retriedRecords: 12,
+    queueRecords: 3,
+    queueBytes: 1800,
+    queueCapacity: 200000,
     dns: {
       names: 4,
       addresses: 2,
@@ -98,6 +102,10 @@ describe('SelfTelemetry', () => {
     expect(value(p, 'flowtap.records.dropped', { 'flowtap.reason': 'queue_full' })).toBe(1);
     expect(value(p, 'flowtap.records.dropped', { 'flowtap.reason': 'export_failed' })).toBe(2);
     expect(value(p, 'flowtap.records.dropped', { 'flowtap.reason': 'handoff' })).toBe(0);
+    expect(value(p, 'flowtap.records.retried')).toBe(12);
+    expect(value(p, 'flowtap.export_queue.records')).toBe(3);
+    expect(value(p, 'flowtap.export_queue.bytes')).toBe(1800);
+    expect(value(p, 'flowtap.export_queue.capacity')).toBe(200000);
     expect(value(p, 'flowtap.dns.responses.dropped', { 'flowtap.reason': 'ring_buffer_full' })).toBe(8);
     expect(value(p, 'flowtap.errors', { 'error.type': 'decode' })).toBe(1);
     expect(value(p, 'flowtap.packets.skipped', { 'flowtap.reason': 'bad_ihl' })).toBe(2);
@@ -132,6 +140,14 @@ describe('SelfTelemetry', () => {
     expect(value(on, 'flowtap.bpf.program.runs', { 'flowtap.bpf.program': 'egress' })).toBeUndefined();
   });
 
+  it('reports no export queue gauges when there is no export queue (console path)', async () => {
+    const p = await collect(() => counts({ queueRecords: undefined, queueBytes: undefined, queueCapacity: undefined }));
+    expect(p.get('flowtap.export_queue.records')).toBeUndefined();
+    expect(p.get('flowtap.export_queue.bytes')).toBeUndefined();
+    expect(p.get('flowtap.export_queue.capacity')).toBeUndefined();
+    expect(value(p, 'flowtap.records.retried')).toBe(12);
+  });
+
   it('skips counters the probe could not report (unreadable counters are {})', async () => {
     const p = await collect(() => counts({ probe: {} }));
     expect(p.get('flowtap.flow.events')).toBeUndefined();
@@ -151,6 +167,9 @@ describe('SelfTelemetry', () => {
     expect((exported as { isMonotonic?: boolean }).isMonotonic).toBe(true);
     expect(exported.descriptor.unit).toBe('{record}');
     expect(byName.get('flowtap.dns.cache.names')!.dataPointType).toBe(DataPointType.GAUGE);
+    expect(byName.get('flowtap.records.retried')!.dataPointType).toBe(DataPointType.SUM);
+    expect(byName.get('flowtap.export_queue.records')!.dataPointType).toBe(DataPointType.GAUGE);
+    expect(byName.get('flowtap.export_queue.bytes')!.descriptor.unit).toBe('By');
     await t.shutdown();
   });
 });
@@ -162,10 +181,12 @@ describe('flowtapCounts', () => {
     const probe = { flow_begin: 1 };
     const c = flowtapCounts({
       pipeline,
-      exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0 },
+      exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 5 },
+      exportQueue: { heldRecords: 7, heldBytes: 4200, maxRecords: 100 },
       dnsCache: { size: 4, addresses: 2, stats: dnsStats },
       probe,
     });
+    expect(c).toMatchObject({ retriedRecords: 5, queueRecords: 7, queueBytes: 4200, queueCapacity: 100 });
     expect(c.dnsEvents).toBe(3);
     expect(c.dns.names).toBe(4);
     expect(c.flows).toBe(2);
@@ -173,5 +194,12 @@ describe('flowtapCounts', () => {
     dnsStats.skipped.malformed = 99;
     expect(c.probe.flow_begin).toBe(1);
     expect(c.dns.skipped.malformed).toBe(1);
+    const noQueue = flowtapCounts({
+      pipeline,
+      exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 },
+      dnsCache: { size: 4, addresses: 2, stats: dnsStats },
+      probe,
+    });
+    expect('queueRecords' in noQueue).toBe(false);
   });
 });
