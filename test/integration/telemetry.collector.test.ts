@@ -3,13 +3,16 @@
  * the real kernel programs on a throwaway cgroup, real sockets, and the real
  * OpenTelemetry Collector: the metrics are read back from what the
  * collector's file exporter wrote, and compared with known traffic and with
- * flowtap's own `stopped` line.
+ * flowtap's own `stopped` line. The retry tests send the records elsewhere —
+ * a scripted gRPC receiver that answers UNAVAILABLE (fake-collector.ts), or a
+ * second real collector that is down at first — while the metrics go to the
+ * real collector, which stays up.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Server } from 'node:net';
-import { TestCgroup } from '../helpers/cgroup';
-import { type CollectedMetricPoint } from '../helpers/collector';
+import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
+import { startFakeCollector, type FakeCollector } from '../helpers/fake-collector';
 import { startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
 import { connectFrom, enableBpfStats, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
@@ -47,6 +50,8 @@ function listeningSockets(pid: number): string[] {
   }
   return out;
 }
+
+const UNAVAILABLE = 14;
 
 /** The last value of each metric (name + attributes) in file order. */
 function lastValues(points: CollectedMetricPoint[]): Map<string, number> {
@@ -116,6 +121,12 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     for (const reason of ['ring_buffer_full', 'handoff', 'queue_full', 'export_failed']) {
       expect(get('flowtap.records.dropped', { 'flowtap.reason': reason })).toBe(0);
     }
+    // nothing failed, so nothing was retried, and the queue is empty again
+    expect(last).toMatchObject({ retriedRecords: 0, queueRecords: 0, queueBytes: 0, queueCapacity: 200000 });
+    expect(get('flowtap.records.retried')).toBe(0);
+    expect(get('flowtap.export_queue.records')).toBe(0);
+    expect(get('flowtap.export_queue.bytes')).toBe(0);
+    expect(get('flowtap.export_queue.capacity')).toBe(200000);
     expect(get('flowtap.errors', { 'error.type': 'decode' })).toBe(0);
     expect(get('flowtap.errors', { 'error.type': 'processing' })).toBe(0);
     expect(get('flowtap.dns.responses.dropped', { 'flowtap.reason': 'ring_buffer_full' })).toBe(0);
@@ -136,6 +147,101 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     const sample = points.find((p) => p.name === 'flowtap.records.exported')!;
     expect(sample).toMatchObject({ kind: 'sum', unit: '{record}', scope: { name: 'flowtap' } });
     expect(sample.resource['service.name']).toBe('flowtap');
+  });
+
+  it('records of failed sends are counted as retried: the metric equals the records of every failed call the receiver saw', async () => {
+    // Records go to a gRPC receiver that answers the first three calls
+    // UNAVAILABLE; metrics go to the real collector, which stays up.
+    const { server, port } = await listen('127.0.0.1');
+    servers.push(server);
+    const fake: FakeCollector = await startFakeCollector((call) => (call < 3 ? UNAVAILABLE : 0));
+    try {
+      const run = `retried-${process.pid}-${Date.now()}`;
+      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fake.endpoint], {
+        OTEL_BLRP_SCHEDULE_DELAY: '100',
+        OTEL_METRIC_EXPORT_INTERVAL: '300',
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: fx.collector.endpoint,
+        OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
+      });
+      const conns = await connectFrom(fx.cg, '127.0.0.1', port, 5);
+      expect(conns.every((c) => c.ok)).toBe(true);
+      await waitFor('the 10 records accepted after three UNAVAILABLE answers', () => (fake.accepted.length >= 10 ? true : undefined), 20_000);
+      expect((await ft.stop()).code).toBe(0);
+
+      const failedCalls = fake.calls.filter((c) => c.code !== 0);
+      expect(failedCalls.map((c) => c.code)).toEqual([UNAVAILABLE, UNAVAILABLE, UNAVAILABLE]);
+      const retriedAtReceiver = failedCalls.reduce((n, c) => n + c.records, 0);
+      expect(retriedAtReceiver).toBeGreaterThanOrEqual(3); // the first batch, three times
+      // every record arrived once
+      expect(fake.accepted).toHaveLength(10);
+      const stopped = ft.logs().find((l) => l.msg === 'stopped')!;
+      expect(stopped).toMatchObject({ exportedRecords: 10, failedRecords: 0, droppedRecords: 0, queueRecords: 0, queueBytes: 0 });
+      expect(stopped.retriedRecords).toBe(retriedAtReceiver);
+
+      const ours = () => fx.collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
+      await waitFor('the final metrics', () => (lastValues(ours()).get('flowtap.records.exported{}') === 10 ? true : undefined));
+      const points = ours();
+      const v = lastValues(points);
+      expect(v.get('flowtap.records.retried{}')).toBe(retriedAtReceiver);
+      expect(v.get('flowtap.export_queue.records{}')).toBe(0);
+      // while the receiver failed, the records waited in the queue, and the gauges said so
+      const heldWhileFailing = points.filter((p) => p.name === 'flowtap.export_queue.records' && Number(p.value) > 0);
+      expect(heldWhileFailing.length).toBeGreaterThan(0);
+      const bytesThen = points.filter((p) => p.name === 'flowtap.export_queue.bytes' && heldWhileFailing.some((h) => h.timeUnixNano === p.timeUnixNano));
+      expect(bytesThen.every((p) => Number(p.value) > 0)).toBe(true);
+      const retriedSeries = points.filter((p) => p.name === 'flowtap.records.retried').map((p) => Number(p.value));
+      expect(retriedSeries).toEqual([...retriedSeries].sort((a, b) => a - b)); // cumulative: never goes down
+      const sample = points.find((p) => p.name === 'flowtap.records.retried')!;
+      expect(sample).toMatchObject({ kind: 'sum', unit: '{record}' });
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a collector that is down at first: every record is held (the queue gauge says how many), retried, and delivered once it comes up', async () => {
+    const { server, port } = await listen('127.0.0.1');
+    servers.push(server);
+    // Records go to a second real collector, stopped before flowtap starts; metrics to the suite's, which stays up.
+    const down: RunningCollector = await startCollector();
+    try {
+      await down.stop();
+      const run = `down-${process.pid}-${Date.now()}`;
+      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', down.endpoint, '--summary-interval-seconds', '1'], {
+        OTEL_BLRP_SCHEDULE_DELAY: '100',
+        OTEL_METRIC_EXPORT_INTERVAL: '300',
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: fx.collector.endpoint,
+        OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
+      });
+      const conns = await connectFrom(fx.cg, '127.0.0.1', port, 5);
+      expect(conns.every((c) => c.ok)).toBe(true);
+      const ours = () => fx.collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
+      // all 10 records emitted, none deliverable: the queue gauge at the collector shows exactly them
+      await waitFor('the queue gauge at 10 records', () => (ours().some((p) => p.name === 'flowtap.export_queue.records' && Number(p.value) === 10) ? true : undefined));
+      const retriedWhileDown = await waitFor('a retried count while down', () => {
+        const n = lastValues(ours()).get('flowtap.records.retried{}');
+        return n !== undefined && n > 0 ? n : undefined;
+      });
+      expect(lastValues(ours()).get('flowtap.records.exported{}')).toBe(0);
+
+      await down.restart();
+      await down.waitForLogRecords((r) => r.resource['test.run'] === run, 20_000, 10);
+      expect((await ft.stop()).code).toBe(0);
+      const stopped = ft.logs().find((l) => l.msg === 'stopped')!;
+      expect(stopped).toMatchObject({ exportedRecords: 10, failedRecords: 0, droppedRecords: 0, queueRecords: 0 });
+      expect(stopped.retriedRecords as number).toBeGreaterThanOrEqual(retriedWhileDown);
+      // the collector that was down got every record once
+      const records = down.readLogRecords().filter((r) => r.resource['test.run'] === run);
+      expect(records).toHaveLength(10);
+      expect(new Set(records.map((r) => `${r.eventName} ${String(r.attributes['source.port'])}`)).size).toBe(10);
+
+      await waitFor('the final metrics', () => (lastValues(ours()).get('flowtap.records.exported{}') === 10 ? true : undefined));
+      const v = lastValues(ours());
+      expect(v.get('flowtap.records.retried{}')).toBe(stopped.retriedRecords);
+      expect(v.get('flowtap.export_queue.records{}')).toBe(0);
+      expect(v.get('flowtap.export_queue.bytes{}')).toBe(0);
+    } finally {
+      await down.close();
+    }
   });
 
   it('/readyz fails while exports keep failing, /healthz stays ok', async () => {
