@@ -5,14 +5,18 @@
  *
  *   loadgen tcp-server PORT
  *       accepts on 127.0.0.1:PORT and closes each connection at once.
- *   loadgen tcp-client PORT SECONDS WORKERS
+ *   loadgen tcp-client PORT SECONDS WORKERS [RATE]
  *       WORKERS processes, each: connect, read until the server's FIN, close,
  *       again, for SECONDS. Closed loop (a worker waits for its connection to
  *       end), so the accept queue never overflows and no SYN is retransmitted.
+ *       With RATE, the workers together start RATE connections a second, on
+ *       a fixed schedule (a late one is caught up, so the average holds);
+ *       without it, as many as they can.
  *   loadgen dns-server PORT
  *       answers every query on 127.0.0.1:PORT with one A record (198.18.0.1).
- *   loadgen dns-client PORT SECONDS WORKERS
- *       WORKERS processes, each: send a query, wait for the answer, again.
+ *   loadgen dns-client PORT SECONDS WORKERS [RATE]
+ *       WORKERS processes, each: send a query, wait for the answer, again
+ *       (RATE: as for tcp-client).
  *
  * Servers print "ready" once listening and run until SIGTERM/SIGINT. Clients
  * print one line: "<done> <errors> <seconds> <last error>", e.g.
@@ -49,6 +53,10 @@ struct worker_result {
 
 static volatile sig_atomic_t stop;
 
+/* RATE given: a worker's k-th operation is due at pace_start + k * pace_interval. */
+static double pace_start, pace_interval;
+static uint64_t pace_next;
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -78,6 +86,21 @@ static struct sockaddr_in loopback(int port)
 	a.sin_port = htons(port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	return a;
+}
+
+/* Waits until the worker's next operation is due (no wait without RATE). */
+static void pace(void)
+{
+	double wait;
+
+	if (pace_interval <= 0)
+		return;
+	wait = pace_start + pace_next++ * pace_interval - now_s();
+	if (wait > 0) {
+		struct timespec ts = { .tv_sec = (time_t)wait, .tv_nsec = (long)((wait - (time_t)wait) * 1e9) };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static int parse_int(const char *s, const char *name, int lo, int hi)
@@ -151,7 +174,7 @@ static void tcp_worker(int port, double deadline, struct worker_result *r)
 	struct sockaddr_in a = loopback(port);
 	char byte;
 
-	while (now_s() < deadline) {
+	while (pace(), now_s() < deadline) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 		if (fd < 0)
@@ -226,7 +249,7 @@ static void dns_worker(int port, double deadline, struct worker_result *r)
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
 		die("connect");
 	memcpy(q, dns_query, sizeof q);
-	while (now_s() < deadline) {
+	while (pace(), now_s() < deadline) {
 		id++;
 		q[0] = id >> 8;
 		q[1] = id & 0xff;
@@ -243,7 +266,7 @@ static void dns_worker(int port, double deadline, struct worker_result *r)
 /* --- clients: fork the workers, sum their results -------------------------- */
 
 static int run_client(void (*worker)(int, double, struct worker_result *), int port, int seconds,
-		      int workers)
+		      int workers, int rate)
 {
 	struct worker_result *res;
 	uint64_t done = 0, errors = 0;
@@ -262,6 +285,11 @@ static int run_client(void (*worker)(int, double, struct worker_result *), int p
 		if (pid < 0)
 			die("fork");
 		if (pid == 0) {
+			if (rate > 0) {
+				/* each worker RATE/WORKERS a second, the workers' schedules interleaved */
+				pace_interval = (double)workers / rate;
+				pace_start = start + i * pace_interval / workers;
+			}
 			worker(port, deadline, &res[i]);
 			_exit(0);
 		}
@@ -290,8 +318,8 @@ static int run_client(void (*worker)(int, double, struct worker_result *), int p
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen tcp-server PORT | tcp-client PORT SECONDS WORKERS |\n"
-			"               dns-server PORT | dns-client PORT SECONDS WORKERS\n");
+	fprintf(stderr, "usage: loadgen tcp-server PORT | tcp-client PORT SECONDS WORKERS [RATE] |\n"
+			"               dns-server PORT | dns-client PORT SECONDS WORKERS [RATE]\n");
 	exit(2);
 }
 
@@ -306,15 +334,16 @@ int main(int argc, char **argv)
 		return tcp_server(port);
 	if (strcmp(argv[1], "dns-server") == 0 && argc == 3)
 		return dns_server(port);
-	if (argc != 5)
+	if (argc != 5 && argc != 6)
 		usage();
 	int seconds = parse_int(argv[3], "SECONDS", 1, 3600);
 	int workers = parse_int(argv[4], "WORKERS", 1, MAX_WORKERS);
+	int rate = argc == 6 ? parse_int(argv[5], "RATE", 1, 1000000) : 0;
 
 	if (strcmp(argv[1], "tcp-client") == 0)
-		return run_client(tcp_worker, port, seconds, workers);
+		return run_client(tcp_worker, port, seconds, workers, rate);
 	if (strcmp(argv[1], "dns-client") == 0)
-		return run_client(dns_worker, port, seconds, workers);
+		return run_client(dns_worker, port, seconds, workers, rate);
 	usage();
 	return 2;
 }
