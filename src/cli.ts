@@ -286,6 +286,9 @@ async function main(): Promise<void> {
   };
   const statsTimer = setInterval(() => {
     warnLoss();
+    // Addresses never looked up again would keep their expired names until
+    // the bound evicted them: the cache gauge would count dead names.
+    dnsCache.sweep(Date.now());
     log.debug('stats', { ...counts() });
   }, STATS_INTERVAL_MILLIS); // also keeps the process alive between batches
 

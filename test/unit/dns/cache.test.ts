@@ -52,6 +52,17 @@ describe('DnsCache', () => {
     expect(c.size).toBe(0);
   });
 
+  it('sweep() drops the expired names of addresses nobody looks up, and counts them', () => {
+    const c = new DnsCache();
+    c.observe(dnsEvent(response('a.test', [{ type: 'A', name: 'a.test', ttl: 2, data: '198.18.0.4' }])), T0);
+    c.observe(dnsEvent(response('b.test', [{ type: 'A', name: 'b.test', ttl: 60, data: '198.18.0.5' }])), T0);
+    c.sweep(T0 + 1999);
+    expect([c.size, c.addresses, c.stats.expired]).toEqual([2, 2, 0]);
+    c.sweep(T0 + 2000);
+    expect([c.size, c.addresses, c.stats.expired]).toEqual([1, 1, 1]);
+    expect(c.namesFor('198.18.0.5', T0 + 2000)).toEqual(['b.test']);
+  });
+
   it('a repeated answer refreshes its TTL instead of adding a duplicate', () => {
     const c = new DnsCache();
     const msg = response('r.test', [{ type: 'A', name: 'r.test', ttl: 2, data: '198.18.0.4' }]);
