@@ -4,6 +4,7 @@
 #   make build   build bpf -> native -> TypeScript without running anything
 #   make accuracy  run the accuracy scenarios (packet capture as the oracle) and rewrite docs/accuracy.md
 #   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
+#   make soak    a 10-minute run at a steady rate on the real kernel path: flat memory/fds, nothing lost (SOAK_SECONDS=600)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 ROOT := $(CURDIR)
@@ -31,7 +32,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench
+.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench soak
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -108,6 +109,11 @@ $(BENCH_BUILD)/loadgen: bench/loadgen.c
 bench: build collector $(BENCH_BUILD)/empty.bpf.o $(BENCH_BUILD)/loadgen
 	npx tsc -p bench/tsconfig.json
 	$(NODE) --disable-warning=MODULE_TYPELESS_PACKAGE_JSON bench/run.mts
+
+# Not a test: minutes long, and its verdict is about trends (bench/soak.mts says
+# what "flat" means). Results: bench/out/soak.{json,md}; exit 1 on FAIL.
+soak: build collector $(BENCH_BUILD)/loadgen
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" $(NODE) --disable-warning=MODULE_TYPELESS_PACKAGE_JSON bench/soak.mts
 
 clean:
 	rm -rf $(BUILD) dist
