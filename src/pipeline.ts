@@ -1,15 +1,22 @@
 /**
- * The data path, batch by batch: decode → domains → map → emit.
+ * The data path, batch by batch: decode → domains → emit (the sink maps,
+ * or encodes the mapping directly).
  * No process.* here: the sink, the clock and the DNS lookup come in.
  */
-import { forEachEvent, type DecodedEvent } from './decode';
+import { forEachEvent, type DecodedEvent, type FlowEvent } from './decode';
 import type { DomainLookup } from './dns/lookup';
-import { mapFlow, type FlowRecord } from './record';
+import type { FlowDomains } from './record';
 
 /** Where the pipeline hands each record (export/: the OTLP export queue, or an SDK Logger). */
 export interface RecordSink {
-  /** One record; `observedNs` is when its batch was read (wall-clock ns). */
-  emit(record: FlowRecord, observedNs: bigint): void;
+  /**
+   * The record of one flow event: mapFlow(event, domains, timestampNs,
+   * containerId) defines it (src/record.ts); a sink may encode it without
+   * building it. `observedNs` is when its batch was read (wall-clock ns).
+   * `event` and `domains` are the pipeline's and valid during the call only:
+   * a sink keeps what it needs (the arrays in `domains` it may keep).
+   */
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void;
 }
 
 export interface PipelineOptions {
@@ -52,6 +59,8 @@ export class Pipeline {
   private readonly _nowNs: () => bigint;
   private readonly _onError: ((error: unknown) => void) | undefined;
   private readonly _containers: PipelineOptions['containers'];
+  /** The names of the current event's addresses (one object, refilled per event). */
+  private readonly _flowDomains: FlowDomains = { src: [], dst: [] };
   /** The current batch's clock readings (one per batch). */
   private _batchNowMs = 0;
   private _batchObservedNs = 0n;
@@ -89,12 +98,11 @@ export class Pipeline {
         return;
       }
       this.stats.flows++;
-      const domains = {
-        src: this._domains.namesFor(ev.srcAddr, nowMs),
-        dst: this._domains.namesFor(ev.dstAddr, nowMs),
-      };
+      const domains = this._flowDomains;
+      domains.src = this._domains.namesFor(ev.srcAddr, nowMs);
+      domains.dst = this._domains.namesFor(ev.dstAddr, nowMs);
       const containerId = this._containers?.containerIdFor(ev.cgroupId);
-      this._sink.emit(mapFlow(ev, domains, this._clock.toWallNs(ev.tsNs), containerId), this._batchObservedNs);
+      this._sink.emitFlow(ev, domains, this._clock.toWallNs(ev.tsNs), containerId, this._batchObservedNs);
       this.stats.emitted++;
     } catch (e) {
       this.stats.processingErrors++;

@@ -2,6 +2,11 @@
  * Stage 3 of the data path: one flow event (+ the names known for its
  * addresses) → one log record, exactly as DESIGN.md's "Event record contract"
  * describes it. Pure.
+ *
+ * This is the definition of the record. The OTLP path does not build it: it
+ * writes the record's protobuf straight from the event
+ * (src/export/otlp-flow.ts), held to these bytes by its tests. A change here
+ * goes there too.
  */
 import { SeverityNumber, type AnyValue, type Attributes } from '@opentelemetry/api';
 import type { FlowEvent } from './decode';

@@ -8,7 +8,8 @@
 import type { HrTime, Logger } from '@opentelemetry/api';
 import type { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { nsToHrTime } from '../clock';
-import type { FlowRecord } from '../record';
+import type { FlowEvent } from '../decode';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../record';
 import type { RecordExport } from './provider';
 
 export class LoggerRecordExport implements RecordExport {
@@ -22,6 +23,11 @@ export class LoggerRecordExport implements RecordExport {
     this._logger = provider.getLogger(scope.name, scope.version);
   }
 
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
+    this.emit(mapFlow(event, domains, timestampNs, containerId), observedNs);
+  }
+
+  /** One record, as mapped (tests and benchmarks hand records in directly). */
   emit(record: FlowRecord, observedNs: bigint): void {
     // One batch shares its observed time: convert it once.
     if (observedNs !== this._observedNs) {

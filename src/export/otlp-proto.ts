@@ -37,28 +37,28 @@ const T_RESOURCE_LOGS_SCHEMA_URL = tag(3, LEN);
 const T_RESOURCE_ATTRIBUTES = tag(1, LEN);
 const T_RESOURCE_DROPPED = tag(2, VARINT);
 const T_SCOPE_LOGS_SCOPE = tag(1, LEN);
-const T_SCOPE_LOGS_LOG_RECORDS = tag(2, LEN);
+export const T_SCOPE_LOGS_LOG_RECORDS = tag(2, LEN);
 const T_SCOPE_LOGS_SCHEMA_URL = tag(3, LEN);
 const T_SCOPE_NAME = tag(1, LEN);
 const T_SCOPE_VERSION = tag(2, LEN);
 const T_SCOPE_ATTRIBUTES = tag(3, LEN);
-const T_LOG_TIME = tag(1, I64);
-const T_LOG_SEVERITY_NUMBER = tag(2, VARINT);
-const T_LOG_BODY = tag(5, LEN);
-const T_LOG_ATTRIBUTES = tag(6, LEN);
-const T_LOG_DROPPED = tag(7, VARINT);
-const T_LOG_OBSERVED_TIME = tag(11, I64);
-const T_LOG_EVENT_NAME = tag(12, LEN);
+export const T_LOG_TIME = tag(1, I64);
+export const T_LOG_SEVERITY_NUMBER = tag(2, VARINT);
+export const T_LOG_BODY = tag(5, LEN);
+export const T_LOG_ATTRIBUTES = tag(6, LEN);
+export const T_LOG_DROPPED = tag(7, VARINT);
+export const T_LOG_OBSERVED_TIME = tag(11, I64);
+export const T_LOG_EVENT_NAME = tag(12, LEN);
 const T_KV_KEY = tag(1, LEN);
 const T_KV_VALUE = tag(2, LEN);
-const T_ANY_STRING = tag(1, LEN);
+export const T_ANY_STRING = tag(1, LEN);
 const T_ANY_BOOL = tag(2, VARINT);
-const T_ANY_INT = tag(3, VARINT);
-const T_ANY_DOUBLE = tag(4, I64);
-const T_ANY_ARRAY = tag(5, LEN);
+export const T_ANY_INT = tag(3, VARINT);
+export const T_ANY_DOUBLE = tag(4, I64);
+export const T_ANY_ARRAY = tag(5, LEN);
 const T_ANY_KVLIST = tag(6, LEN);
 const T_ANY_BYTES = tag(7, LEN);
-const T_LIST_VALUES = tag(1, LEN);
+export const T_LIST_VALUES = tag(1, LEN);
 
 /** The int64 range the SDK writes as int_value (beyond it, a double). */
 const MIN_INT64 = -(2 ** 63);
@@ -82,7 +82,7 @@ export function varintSize(v: number): number {
  * fits one byte (nearly every flow attribute): written in one pass, no
  * length patching. Returns false, having written nothing, otherwise.
  */
-function writeSmallStringKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: string): boolean {
+export function writeSmallStringKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: string): boolean {
   const n = value.length;
   const kvLen = key.length + 3 + n; // key bytes, value length, string tag, string length, chars
   if (kvLen > 0x7f) return false;
@@ -106,7 +106,7 @@ function writeSmallStringKv(w: ProtoWriter, fieldTag: number, key: Buffer, value
 }
 
 /** Fast path of one KeyValue with a non-negative 32-bit integer value (ports). Returns false, having written nothing, otherwise. */
-function writeSmallIntKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: number): boolean {
+export function writeSmallIntKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: number): boolean {
   if (value >>> 0 !== value) return false;
   const size = varintSize(value);
   const kvLen = key.length + 2 + size; // key bytes, value length, int tag, varint
@@ -265,6 +265,42 @@ export class ProtoWriter {
     this.pos += len;
   }
 
+  /** The UTF-8 bytes of `s`, no length prefix. ASCII is copied in a JS loop. */
+  utf8(s: string): void {
+    const n = s.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      buf[p++] = c;
+    }
+    this.pos = p;
+    if (i < n) {
+      const rest = n - i;
+      this.ensure(rest * 3);
+      this.pos += this.buf.write(i === 0 ? s : s.slice(i), this.pos, rest * 3, 'utf8');
+    }
+  }
+
+  /** The decimal ASCII digits of a non-negative integer below 2^32 (a port), no length prefix. */
+  decimal(value: number): void {
+    this.ensure(10);
+    const buf = this.buf;
+    let v = value >>> 0;
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    do {
+      const q = Math.floor(v / 10);
+      buf[--p] = 0x30 + v - q * 10;
+      v = q;
+    } while (v > 0);
+  }
+
   /** Starts a length-delimited field's content, reserving `reserve` bytes for its length. */
   begin(reserve = 1): number {
     this.ensure(reserve);
@@ -293,6 +329,15 @@ export class ProtoWriter {
   }
 }
 
+/** `key` as `0a <len> key 12`: a KeyValue up to its value's length. */
+export function keyValueHead(key: string): Buffer {
+  const w = new ProtoWriter(key.length * 3 + 8);
+  w.byte(T_KV_KEY);
+  w.string(key);
+  w.byte(T_KV_VALUE);
+  return Buffer.from(w.view());
+}
+
 /**
  * Encodes AnyValues and attribute lists as the SDK's common-serializer does,
  * with each key's `KeyValue.key` field and the `KeyValue.value` tag kept
@@ -305,15 +350,10 @@ export class AttributeEncoder {
   private readonly _posKeys: string[] = [];
   private readonly _posBytes: Buffer[] = [];
 
-  /** `key` as `0a <len> key 12`: the KeyValue up to the value's length. */
   private _key(key: string): Buffer {
     let b = this._keys.get(key);
     if (b === undefined) {
-      const w = new ProtoWriter(key.length * 3 + 8);
-      w.byte(T_KV_KEY);
-      w.string(key);
-      w.byte(T_KV_VALUE);
-      b = Buffer.from(w.view());
+      b = keyValueHead(key);
       if (this._keys.size < AttributeEncoder.MAX_KEYS) this._keys.set(key, b);
     }
     return b;

@@ -1,12 +1,15 @@
 /**
- * The OTLP path as a record sink: each record is encoded as protobuf straight
- * into the export queue's open batch (otlp-proto.ts), and the queue sends
+ * The OTLP path as a record sink: each flow event's record is encoded as
+ * protobuf straight into the export queue's open batch (otlp-flow.ts: from
+ * the event, without building the record), and the queue sends
  * whole requests through a BatchSender (otlp-grpc.ts: the SDK's gRPC export
  * delegate). No LogRecord object, no per-record SDK processing: see
  * docs/benchmarks.md for what that costs on the stock path.
  */
-import type { FlowRecord } from '../record';
-import { LogRecordEncoder, LogsRequestFrame, type ResourceLike, type ScopeLike } from './otlp-proto';
+import type { FlowEvent } from '../decode';
+import type { FlowDomains } from '../record';
+import { FlowLogRecordEncoder } from './otlp-flow';
+import { LogsRequestFrame, type ResourceLike, type ScopeLike } from './otlp-proto';
 import type { RecordExport } from './provider';
 import { ExportQueue, type ExportQueueOptions } from './queue';
 
@@ -17,20 +20,20 @@ export interface OtlpRecordExportOptions extends Omit<ExportQueueOptions, 'frame
 
 export class OtlpRecordExport implements RecordExport {
   readonly queue: ExportQueue;
-  private readonly _encoder = new LogRecordEncoder();
+  private readonly _encoder = new FlowLogRecordEncoder();
 
   constructor(options: OtlpRecordExportOptions) {
     const frame = new LogsRequestFrame(options.resource, options.scope);
     this.queue = new ExportQueue({ ...options, frame });
   }
 
-  emit(record: FlowRecord, observedNs: bigint): void {
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
     const queue = this.queue;
     if (!queue.reserve()) return;
     const w = queue.writer;
     const mark = w.pos;
     try {
-      this._encoder.encode(w, record, observedNs);
+      this._encoder.encode(w, event, domains, timestampNs, containerId, observedNs);
     } catch (e) {
       w.pos = mark; // no half record in the batch
       throw e;

@@ -1,12 +1,13 @@
 /**
- * Stage 4 of the data path: where records go after mapping.
+ * Stage 4 of the data path: where records go.
  *   otlp    → the export queue (queue.ts): each record encoded as OTLP
- *             protobuf (otlp-proto.ts), batched, sent through the SDK's gRPC
- *             export delegate (otlp-grpc.ts), retried while the collector is
- *             unreachable, dropped (and counted) only at the queue's bound
+ *             protobuf straight from the flow event (otlp-flow.ts), batched,
+ *             sent through the SDK's gRPC export delegate (otlp-grpc.ts),
+ *             retried while the collector is unreachable, dropped (and
+ *             counted) only at the queue's bound
  *   none    → the same, up to the send, which always succeeds
- *   console → the SDK path: Logger.emit → BatchLogRecordProcessor → one JSON
- *             line per record on `out` (logger-sink.ts)
+ *   console → the SDK path: mapFlow → Logger.emit → BatchLogRecordProcessor
+ *             → one JSON line per record on `out` (logger-sink.ts)
  */
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import type { Resource } from '@opentelemetry/resources';

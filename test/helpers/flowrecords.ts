@@ -2,10 +2,15 @@
  * Flow records that exercise the encoders: both families and directions,
  * begin and end (a fractional and a whole duration), no names, several names,
  * a long name (multi-byte protobuf lengths), a non-ASCII name, many names
- * (a record over 1 KiB). Made by the real mapping (src/record.ts).
+ * (a record over 1 KiB), a container.id, an end without its begin (no
+ * duration). The records are made by the real mapping (src/record.ts).
  */
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { FlowEvent } from '../../src/decode';
-import { mapFlow, type FlowRecord } from '../../src/record';
+import { LoggerRecordExport } from '../../src/export/logger-sink';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record';
 
 const BASE_NS = 1_795_836_314_094_503_983n;
 
@@ -26,10 +31,20 @@ const v4: FlowEvent = {
 
 const v6: FlowEvent = { ...v4, family: 6, direction: 'incoming', srcAddr: 'fd00::2', srcPort: 50000, dstAddr: 'fd00:0:0:1::1', dstPort: 8080 };
 
-export function variedFlowRecords(): FlowRecord[] {
+/** What the pipeline hands a record sink for one flow (RecordSink.emitFlow, before observedNs). */
+export interface FlowInput {
+  event: FlowEvent;
+  domains: FlowDomains;
+  timestampNs: bigint;
+  containerId: string | undefined;
+}
+
+const CONTAINER_ID = 'c'.repeat(8) + '0123456789abcdef'.repeat(3) + 'f'.repeat(8);
+
+export function variedFlowInputs(): FlowInput[] {
   const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example`;
   const many = Array.from({ length: 24 }, (_, i) => `cname-${i}.cdn.example.net`);
-  const cases: [FlowEvent, { src: string[]; dst: string[] }][] = [
+  const cases: [FlowEvent, FlowDomains, string?][] = [
     [v4, { src: [], dst: [] }],
     [v4, { src: [], dst: ['www.example.com', 'example.com.cdn.example.net'] }],
     [v6, { src: ['client.example'], dst: ['server.example'] }],
@@ -38,9 +53,37 @@ export function variedFlowRecords(): FlowRecord[] {
     [v4, { src: [], dst: [long] }],
     [v6, { src: [], dst: ['bücher.example', 'ünïcødé.test'] }],
     [v4, { src: many.slice(0, 3), dst: many }],
+    [v4, { src: [], dst: ['api.example'] }, CONTAINER_ID],
+    [{ ...v6, type: 'end', tsNs: 3_000_000_000n, beginTsNs: 0n, closeReason: 'fin', closedBy: 'destination' }, { src: [], dst: [] }, CONTAINER_ID],
   ];
-  return cases.map(([ev, names], i) => mapFlow({ ...ev, srcPort: ev.srcPort + i }, names, BASE_NS + BigInt(i) * 1_000_003n + ev.tsNs));
+  return cases.map(([ev, domains, containerId], i) => ({
+    event: { ...ev, srcPort: ev.srcPort + i },
+    domains,
+    timestampNs: BASE_NS + BigInt(i) * 1_000_003n + ev.tsNs,
+    containerId,
+  }));
+}
+
+export function variedFlowRecords(): FlowRecord[] {
+  return variedFlowInputs().map((f) => mapFlow(f.event, f.domains, f.timestampNs, f.containerId));
 }
 
 /** A wall-clock ns observed time after every record above. */
 export const OBSERVED_NS = BASE_NS + 60_000_000_000n;
+
+export const SCOPE = { name: 'flowtap', version: '0.1.0' };
+
+/**
+ * What the stock SDK path writes for `records` (FlowRecords, or flow inputs
+ * mapped by mapFlow): Logger.emit → ReadableLogRecord → ProtobufLogsSerializer.
+ */
+export function sdkBytes(records: (FlowRecord | FlowInput)[], resource: Resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Buffer {
+  const memory = new InMemoryLogRecordExporter();
+  const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: memory })] });
+  const sink = new LoggerRecordExport(provider, SCOPE);
+  for (const r of records) {
+    if ('event' in r) sink.emitFlow(r.event, r.domains, r.timestampNs, r.containerId, OBSERVED_NS);
+    else sink.emit(r, OBSERVED_NS);
+  }
+  return Buffer.from(ProtobufLogsSerializer.serializeRequest(memory.getFinishedLogRecords())!);
+}

@@ -1,7 +1,8 @@
 /**
- * The OTLP export queue (each record encoded straight to protobuf, sent
- * through the SDK's gRPC export delegate) against the stock SDK path
- * (Logger.emit → BatchLogRecordProcessor → OTLPLogExporter), both into the
+ * The OTLP export queue (each flow event's record encoded straight to
+ * protobuf from the event, sent through the SDK's gRPC export delegate)
+ * against the stock SDK path (mapFlow → Logger.emit →
+ * BatchLogRecordProcessor → OTLPLogExporter), the same flow events into the
  * same real OpenTelemetry Collector: the collector must decode identical
  * records. Compared as the collector wrote them (OTLP JSON), so value types
  * count too (intValue vs doubleValue), with resource and scope.
@@ -12,7 +13,7 @@ import { createLoggerProvider, createRecordExport, type ExporterConfig, type Rec
 import { LoggerRecordExport } from '../../src/export/logger-sink';
 import type { ExportObserver } from '../../src/export/observed';
 import { startCollector, type RunningCollector } from '../helpers/collector';
-import { OBSERVED_NS, variedFlowRecords } from '../helpers/flowrecords';
+import { OBSERVED_NS, variedFlowInputs } from '../helpers/flowrecords';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 interface RawRecord {
@@ -56,10 +57,10 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     };
     const resource = await createResource({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,k8s.pod.name=demo' });
     const scope = { name: 'flowtap', version: '9.8.7' };
-    const records = variedFlowRecords();
+    const records = variedFlowInputs();
 
     const send = async (sink: RecordExport, counts: { exported: number }): Promise<void> => {
-      for (const r of records) sink.emit(r, OBSERVED_NS);
+      for (const r of records) sink.emitFlow(r.event, r.domains, r.timestampNs, r.containerId, OBSERVED_NS);
       await sink.forceFlush();
       await sink.shutdown();
       expect(counts.exported).toBe(records.length);
@@ -92,6 +93,7 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     expect(end?.record.attributes.find((a: any) => a.key === 'tcp.flow.duration').value).toEqual({ doubleValue: 0.25 });
     const whole = fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'tcp.flow.duration' && 'intValue' in a.value));
     expect(whole).toHaveLength(1); // 2 s exactly: an int, as the SDK writes it
+    expect(fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'container.id'))).toHaveLength(2);
     expect(fast[0].scope).toEqual({ name: 'flowtap', version: '9.8.7' });
     expect(fast[0].record).toMatchObject({ severityNumber: 9, observedTimeUnixNano: String(OBSERVED_NS) });
     expect(fast[0].resource.attributes).toEqual(expect.arrayContaining([{ key: 'k8s.pod.name', value: { stringValue: 'demo' } }]));

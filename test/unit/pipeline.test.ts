@@ -1,14 +1,15 @@
-import type { DnsEvent } from '../../src/decode';
+import type { DnsEvent, FlowEvent } from '../../src/decode';
 import type { DomainLookup } from '../../src/dns/lookup';
 import { NoDomainLookup } from '../../src/dns/lookup';
 import { Pipeline, type RecordSink } from '../../src/pipeline';
-import type { FlowRecord } from '../../src/record';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record';
 import { dnsRecord, flowRecord, v4 } from './recordfix';
 
+/** Records what the sink is told, as the reference mapping makes it. */
 class Recorder implements RecordSink {
   records: (FlowRecord & { observedNs: bigint })[] = [];
-  emit(r: FlowRecord, observedNs: bigint): void {
-    this.records.push({ ...r, observedNs });
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
+    this.records.push({ ...mapFlow(event, domains, timestampNs, containerId), observedNs });
   }
 }
 

@@ -1,22 +1,8 @@
 import type { AnyValue, Attributes } from '@opentelemetry/api';
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { LoggerRecordExport } from '../../../src/export/logger-sink';
 import { AttributeEncoder, LogRecordEncoder, LogsRequestFrame, ProtoWriter, varintSize } from '../../../src/export/otlp-proto';
 import type { FlowRecord } from '../../../src/record';
-import { OBSERVED_NS, variedFlowRecords } from '../../helpers/flowrecords';
-
-const SCOPE = { name: 'flowtap', version: '0.1.0' };
-
-/** What the SDK path writes for `records`: Logger.emit → ReadableLogRecord → ProtobufLogsSerializer. */
-function sdkBytes(records: FlowRecord[], resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Uint8Array {
-  const memory = new InMemoryLogRecordExporter();
-  const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: memory })] });
-  const sink = new LoggerRecordExport(provider, SCOPE);
-  for (const r of records) sink.emit(r, OBSERVED_NS);
-  return ProtobufLogsSerializer.serializeRequest(memory.getFinishedLogRecords())!;
-}
+import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowRecords } from '../../helpers/flowrecords';
 
 /** What the OTLP export queue sends for the same records. */
 function ourBytes(records: FlowRecord[], resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Buffer {
