@@ -1,5 +1,5 @@
 /**
- * Export path, side by side: the stock SDK path (Logger.emit with the 17
+ * Part 3b: the export path, side by side: the stock SDK path (Logger.emit with the 17
  * flow attributes → BatchLogRecordProcessor → OTLPLogExporter over gRPC) and
  * flowtap's export queue (each record encoded straight to OTLP protobuf →
  * the SDK's gRPC export delegate), at the same event rate into the same real
@@ -7,14 +7,11 @@
  * synthetic source → production Pipeline → the path), pinned to CPU 0.
  * Reported: CPU per event and the ratio of the two within each repetition,
  * RSS, and where the CPU goes (node --cpu-prof of one extra run per path).
- *
- *   node bench/export-path.mts     (env: BENCH_REPS=5, EXPORT_PATH_RATE=20000, EXPORT_PATH_SECONDS=10)
- * Results: bench/out/export-path.json; markdown on stdout.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { OUT, ROOT, ensureDir, log, runToEnd, start, summarize, type Summary } from './lib.mts';
+import { ROOT, log, runToEnd, shownCommand, start, summarize, type Summary } from './lib.mts';
 import { scratchDir, startFileCollector } from './pipeline-lib.mts';
 
 export interface PathVariant {
@@ -51,14 +48,26 @@ export interface PathResult {
   runs: PathRun[];
   summaries: { variant: string; eventsPerCpuSecond: Summary; rssMaxMiB: Summary; ratioToStock?: Summary }[];
   profiles: { variant: string; top: ProfileShare[] }[];
+  /** Command lines: the collector, and the harness for each variant. */
+  commands: string[];
 }
 
 const HARNESS = join(ROOT, 'bench', 'export-path-harness.mts');
 
-async function runHarness(v: PathVariant, rate: number, seconds: number, endpoint: string, profileFile?: string): Promise<Record<string, number>> {
+async function runHarness(
+  v: PathVariant,
+  rate: number,
+  seconds: number,
+  endpoint: string,
+  profileFile?: string,
+): Promise<{ result: Record<string, number>; command: string }> {
   const args = [HARNESS, v.path, String(rate), String(seconds), endpoint, String(v.batch), ...(profileFile ? [profileFile] : [])];
-  const out = await runToEnd(start(process.execPath, args, { cpus: '0' }), `export-path harness (${v.label})`);
-  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+  const harness = start(process.execPath, args, { cpus: '0' });
+  const out = await runToEnd(harness, `export-path harness (${v.label})`);
+  return {
+    result: JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>,
+    command: shownCommand(harness.commandLine, [[endpoint, 'http://127.0.0.1:<port>']]),
+  };
 }
 
 /** Where a .cpuprofile's non-idle time went, by package or flowtap module. */
@@ -98,11 +107,13 @@ export async function exportPath(opts: { reps: number; rate: number; seconds: nu
   // One collector for every run: nothing is read back here (pipeline-ceiling counts records).
   const collector = await startFileCollector(dir, { format: 'proto', flushIntervalMillis: 1000, cpus: n > 1 ? String(n - 1) : undefined });
   const runs: PathRun[] = [];
+  const commands = new Map<string, string>([['collector', collector.command]]);
   try {
     for (let rep = 1; rep <= opts.reps; rep++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + rep - 1) % VARIANTS.length]); // rotate the order
       for (const v of order) {
-        const r = await runHarness(v, opts.rate, opts.seconds, collector.endpoint);
+        const { result: r, command } = await runHarness(v, opts.rate, opts.seconds, collector.endpoint);
+        commands.set(v.label, command);
         const run: PathRun = {
           rep,
           variant: v.label,
@@ -132,47 +143,9 @@ export async function exportPath(opts: { reps: number; rate: number; seconds: nu
           : summarize(rs.map((r) => r.eventsPerCpuSecond / runs.find((s) => s.rep === r.rep && s.variant === stock)!.eventsPerCpuSecond));
       return { variant: v.label, eventsPerCpuSecond: summarize(rs.map((r) => r.eventsPerCpuSecond)), rssMaxMiB: summarize(rs.map((r) => r.rssMaxMiB)), ratioToStock: ratios };
     });
-    return { rate: opts.rate, seconds: opts.seconds, runs, summaries, profiles };
+    return { rate: opts.rate, seconds: opts.seconds, runs, summaries, profiles, commands: [...commands.values()] };
   } finally {
     await collector.stop();
     remove();
   }
-}
-
-export function renderExportPath(r: PathResult): string {
-  const lines: string[] = [];
-  const p = (...l: string[]): void => void lines.push(...l);
-  const k = (v: number): string => `${(v / 1000).toFixed(0)}k`;
-  p(
-    '## Export path: stock SDK vs the export queue',
-    '',
-    `The same synthetic events (${k(r.rate)}/s, ${r.seconds} s per run) through the production pipeline into the same real ` +
-      `collector, each run its own process on CPU 0; the order of the variants rotates each repetition. Events per ` +
-      `CPU-second of the whole process (decode, map, export, GC); the ratio is to the stock path's run in the same repetition.`,
-    '',
-    '| path | events per CPU-second, min / median | × stock, min / median | RSS max (MiB), median |',
-    '|---|---|---|---|',
-  );
-  for (const s of r.summaries) {
-    const ratio = s.ratioToStock ? `${s.ratioToStock.min.toFixed(2)} / ${s.ratioToStock.median.toFixed(2)}` : '1';
-    p(`| ${s.variant} | ${k(s.eventsPerCpuSecond.min)} / ${k(s.eventsPerCpuSecond.median)} | ${ratio} | ${s.rssMaxMiB.median.toFixed(0)} |`);
-  }
-  for (const prof of r.profiles) {
-    p('', `Where the CPU goes, ${prof.variant} (node --cpu-prof, share of non-idle samples):`, '');
-    p('| | % |', '|---|---|');
-    for (const s of prof.top) p(`| ${s.what} | ${s.percent.toFixed(1)} |`);
-  }
-  p('');
-  return lines.join('\n');
-}
-
-if (import.meta.main) {
-  const result = await exportPath({
-    reps: Number(process.env.BENCH_REPS ?? 5),
-    rate: Number(process.env.EXPORT_PATH_RATE ?? 20_000),
-    seconds: Number(process.env.EXPORT_PATH_SECONDS ?? 10),
-  });
-  ensureDir(OUT);
-  writeFileSync(join(OUT, 'export-path.json'), JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(renderExportPath(result));
 }

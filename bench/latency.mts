@@ -1,65 +1,102 @@
 /**
- * Export latency: time from an event's own timestamp (the synthetic source
- * stamps each record with the moment it "passed the hook") to its arrival at
- * a real collector, at 1 000 flows/s, with flowtap's defaults and with the
- * documented low-latency setting (OTEL_BLRP_SCHEDULE_DELAY).
+ * Part 4: export latency — from a flow's own timestamp (when its SYN-ACK
+ * passed the hook) to the record's arrival at a real collector, at 1 000
+ * flows/s, with flowtap's defaults and with the low-latency setting the
+ * README documents (OTEL_BLRP_SCHEDULE_DELAY=25 and, from the kernel,
+ * --ring-buffer-wakeup-bytes 0; also the short delay alone, to show what the
+ * wake-up adds), from two sources:
  *
- * flowtap: the real CLI with --replay synthetic:1000, on CPU 0. The synthetic
- * ring buffer is drained every 10 ms (the addon wakes per event), so up to
- * 10 ms of each figure is the source's, not the export's. Collector: otlp →
- * file (JSON lines, flush_interval 5 ms) on the last CPU. Arrival: when this
- * script, polling the file every 2 ms, first sees the record: so a figure
- * includes up to ~7 ms of the collector's file buffering and the polling —
- * they err on the late side. All three processes share one host clock.
+ *   kernel — flowtap's programs on a throwaway cgroup in which loadgen
+ *            tcp-client opens 1 000 connections a second (its RATE: a fixed
+ *            schedule) to loadgen tcp-server (outside it) on 127.0.0.1: the
+ *            whole path, ring buffer and its reader's wake-up included;
+ *   replay — --replay synthetic:1000: the synthetic ring buffer is drained
+ *            every 10 ms, so this is the user-space path alone (decode → map →
+ *            export queue → gRPC → collector), with up to 10 ms of source.
  *
- *   node bench/latency.mts     (env: BENCH_REPS=5, LATENCY_SECONDS=20)
- * Results: bench/out/latency.json; markdown on stdout.
+ * flowtap runs on CPU 0 (taskset), the collector (otlp → file, OTLP JSON,
+ * flush_interval 5 ms) on the last CPU. Arrival: when this process, polling
+ * the file every 2 ms, first sees the record — so each figure includes up to
+ * ~7 ms of file buffering and polling: they err on the late side. Only
+ * tcp.flow.begin records whose timestamp falls in the measured window (after a
+ * warm-up) count. All processes share one host clock.
  */
-import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { OUT, cpuSeconds, ensureDir, log, summarize, type Summary } from './lib.mts';
-import { percentile, scratchDir, sleep, startFileCollector, startFlowtapReplay } from './pipeline-lib.mts';
+import { BUILD, Cgroup, cpuSeconds, log, parseClient, runToEnd, shownCommand, start, summarize, type Started, type Summary } from './lib.mts';
+import { freePort } from './kernel-cost.mts';
+import { percentile, replaySource, scratchDir, sleep, startFileCollector, startFlowtap } from './pipeline-lib.mts';
 
-export interface LatencyMode {
-  label: string;
+export type LatencySource = 'kernel' | 'replay';
+export const SOURCES: LatencySource[] = ['kernel', 'replay'];
+
+export interface LatencySetting {
+  label: 'defaults' | 'low latency' | 'schedule delay only';
+  /** Environment flowtap gets on top of the runner's. */
   env: Record<string, string>;
+  /** Flags for the kernel source only (the synthetic source has no ring buffer to wake). */
+  kernelArgs: string[];
+  sources: LatencySource[];
 }
 
-/** The low-latency setting the README documents (LATENCY_LOW_DELAY overrides it, to try others). */
-export const LOW_LATENCY_SCHEDULE_DELAY_MILLIS = Number(process.env.LATENCY_LOW_DELAY ?? 25);
+/** The low-latency setting the README documents: a short batch delay and, from the kernel, a wake-up per record. */
+export const LOW_LATENCY_SCHEDULE_DELAY_MILLIS = 25;
+const lowDelay = { OTEL_BLRP_SCHEDULE_DELAY: String(LOW_LATENCY_SCHEDULE_DELAY_MILLIS) };
 
-export const MODES: LatencyMode[] = [
-  { label: 'defaults', env: {} },
-  { label: 'low latency', env: { OTEL_BLRP_SCHEDULE_DELAY: String(LOW_LATENCY_SCHEDULE_DELAY_MILLIS) } },
+export const SETTINGS: LatencySetting[] = [
+  { label: 'defaults', env: {}, kernelArgs: [], sources: ['kernel', 'replay'] },
+  { label: 'low latency', env: lowDelay, kernelArgs: ['--ring-buffer-wakeup-bytes', '0'], sources: ['kernel', 'replay'] },
+  // What the wake-up flag adds: the short delay alone, from the kernel.
+  { label: 'schedule delay only', env: lowDelay, kernelArgs: [], sources: ['kernel'] },
 ];
 
 export interface LatencyRun {
   rep: number;
-  mode: string;
+  source: LatencySource;
+  setting: LatencySetting['label'];
+  /** tcp.flow.begin records with a timestamp in the window that reached the collector. */
   records: number;
+  /** Flows started in the window: the rate × the window. */
+  expected: number;
   p50Millis: number;
   p99Millis: number;
   maxMillis: number;
-  /** flowtap's CPU at this rate and setting, in cores. */
+  /** flowtap's CPU over the window, in cores. */
   cpuCores: number;
+}
+
+export interface LatencySummary {
+  source: LatencySource;
+  setting: LatencySetting['label'];
+  p50: Summary;
+  p99: Summary;
+  cpuCores: Summary;
 }
 
 export interface LatencyResult {
   rate: number;
   seconds: number;
+  warmupSeconds: number;
+  settings: LatencySetting[];
   runs: LatencyRun[];
-  summaries: { mode: string; p50: Summary; p99: Summary; cpuCores: Summary }[];
+  summaries: LatencySummary[];
+  /** The command lines of one run per source (flowtap with the low-latency setting). */
+  commands: Record<LatencySource, string[]>;
 }
 
 const RATE = 1000;
-const WARMUP_MILLIS = 2000;
-const POLL_MILLIS = 2;
+/** The load generator's processes: together they keep RATE's schedule. */
+const CLIENT_WORKERS = 2;
+const WARMUP_SECONDS = 2;
+export const POLL_MILLIS = 2;
+export const COLLECTOR_FLUSH_MILLIS = 5;
+export const REPLAY_DRAIN_MILLIS = 10;
 
 const nowNs = (): number => (performance.timeOrigin + performance.now()) * 1e6;
 
-/** Follows a JSON-lines file, calling `onRecord(timeUnixNano, seenNs)` for each log record in each new complete line. */
-function follow(path: string, onRecord: (timeUnixNano: number, seenNs: number) => void): { stop(): void } {
+/** Follows a JSON-lines file, calling `onRecord` for each log record in each new complete line. */
+function follow(path: string, onRecord: (eventName: string, timeUnixNano: number, seenNs: number) => void): { stop(): void } {
   let offset = 0;
   let partial = '';
   const buf = Buffer.alloc(4 << 20);
@@ -81,7 +118,7 @@ function follow(path: string, onRecord: (timeUnixNano: number, seenNs: number) =
         for (const line of lines) {
           if (line.trim() === '') continue;
           for (const rl of JSON.parse(line).resourceLogs ?? []) {
-            for (const sl of rl.scopeLogs ?? []) for (const lr of sl.logRecords ?? []) onRecord(Number(lr.timeUnixNano), seen);
+            for (const sl of rl.scopeLogs ?? []) for (const lr of sl.logRecords ?? []) onRecord(lr.eventName ?? '', Number(lr.timeUnixNano), seen);
           }
         }
       }
@@ -93,91 +130,106 @@ function follow(path: string, onRecord: (timeUnixNano: number, seenNs: number) =
   return { stop: () => clearInterval(t) };
 }
 
-async function runOnce(rep: number, mode: LatencyMode, seconds: number): Promise<LatencyRun> {
+interface KernelLoad {
+  cgroup: Cgroup;
+  serverPort: number;
+}
+
+async function runOnce(
+  rep: number,
+  source: LatencySource,
+  setting: LatencySetting,
+  seconds: number,
+  load: KernelLoad,
+): Promise<{ run: LatencyRun; commands: string[] }> {
   const n = cpus().length;
   const { dir, remove } = scratchDir('latency');
-  const collector = await startFileCollector(dir, { format: 'json', flushIntervalMillis: 5, cpus: n > 1 ? String(n - 1) : undefined });
+  const collector = await startFileCollector(dir, { format: 'json', flushIntervalMillis: COLLECTOR_FLUSH_MILLIS, cpus: n > 1 ? String(n - 1) : undefined });
+  const window = { from: Infinity, to: Infinity };
   const latencies: number[] = [];
-  const startedNs = nowNs();
-  const follower = follow(collector.file, (t, seen) => {
-    if (t > startedNs + WARMUP_MILLIS * 1e6) latencies.push((seen - t) / 1e6);
+  const follower = follow(collector.file, (eventName, t, seen) => {
+    if (eventName === 'tcp.flow.begin' && t >= window.from && t < window.to) latencies.push((seen - t) / 1e6);
   });
-  const ft = await startFlowtapReplay(RATE, collector.endpoint, { cpus: '0', env: mode.env });
+  const flowtapSource = source === 'kernel' ? ['--cgroup', load.cgroup.path] : replaySource(RATE);
+  const ft = await startFlowtap(flowtapSource, collector.endpoint, { cpus: '0', env: setting.env, args: source === 'kernel' ? setting.kernelArgs : [] });
+  const commands = [collector.command, source === 'kernel' ? ft.command.replace(load.cgroup.path, '<cg>') : ft.command];
   const pid = ft.process.child.pid!;
-  await sleep(WARMUP_MILLIS);
+  let client: Started | undefined;
+  if (source === 'kernel') {
+    const args = ['tcp-client', String(load.serverPort), String(WARMUP_SECONDS + seconds), String(CLIENT_WORKERS), String(RATE)];
+    client = load.cgroup.start(join(BUILD, 'loadgen'), args);
+    commands.push(`${shownCommand(client.commandLine, [[String(load.serverPort), '<port>']])}   # in <cg>`);
+  }
+  window.from = nowNs() + WARMUP_SECONDS * 1e9;
+  window.to = window.from + seconds * 1e9;
+  await sleep(WARMUP_SECONDS * 1000);
   const cpu0 = cpuSeconds(pid);
   const t0 = Date.now();
   await sleep(seconds * 1000);
   const cpuCores = (cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
-  await sleep(1500); // the last records of the window arrive
+  if (client) {
+    const r = parseClient(await runToEnd(client, 'tcp-client'));
+    if (r.errors > 0) log(`latency: tcp-client had ${r.errors} errors (${r.lastError})`);
+  }
+  await sleep(1500); // the last records of the window arrive (defaults: up to 1 s later)
   follower.stop();
   await ft.process.stop('SIGTERM', 20_000);
   await collector.stop();
   remove();
-  return {
+  const run: LatencyRun = {
     rep,
-    mode: mode.label,
+    source,
+    setting: setting.label,
     records: latencies.length,
+    expected: RATE * seconds,
     p50Millis: percentile(latencies, 50),
     p99Millis: percentile(latencies, 99),
-    maxMillis: Math.max(...latencies),
+    maxMillis: latencies.reduce((m, x) => Math.max(m, x), -Infinity),
     cpuCores,
   };
+  return { run, commands };
 }
 
-export async function exportLatency(opts: { reps: number; seconds: number }): Promise<LatencyResult> {
+export async function exportLatency(opts: { reps: number; seconds: number; sources?: LatencySource[] }): Promise<LatencyResult> {
+  const sources = opts.sources ?? SOURCES;
   const runs: LatencyRun[] = [];
-  for (let rep = 1; rep <= opts.reps; rep++) {
-    // alternate which mode runs first
-    const order = rep % 2 === 1 ? MODES : [...MODES].reverse();
-    for (const mode of order) {
-      const r = await runOnce(rep, mode, opts.seconds);
-      runs.push(r);
-      log(`latency rep ${rep} ${mode.label}: p50 ${r.p50Millis.toFixed(1)} ms, p99 ${r.p99Millis.toFixed(1)} ms (${r.records} records), cpu ${r.cpuCores.toFixed(3)} cores`);
+  const commands = {} as Record<LatencySource, string[]>;
+  const serverPort = await freePort();
+  const server = start(join(BUILD, 'loadgen'), ['tcp-server', String(serverPort)]);
+  const cgroup = new Cgroup('latency');
+  try {
+    await server.waitFor(/ready/);
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      // alternate which setting runs first
+      const order = rep % 2 === 1 ? SETTINGS : [...SETTINGS].reverse();
+      for (const source of sources) {
+        for (const setting of order.filter((x) => x.sources.includes(source))) {
+          const { run: r, commands: cmds } = await runOnce(rep, source, setting, opts.seconds, { cgroup, serverPort });
+          const serverCommand = `${shownCommand(server.commandLine, [[String(serverPort), '<port>']])}   # outside <cg>`;
+          if (setting.label === 'low latency') commands[source] ??= source === 'kernel' ? [serverCommand, ...cmds] : cmds;
+          runs.push(r);
+          log(
+            `latency rep ${rep} ${source} ${setting.label}: p50 ${r.p50Millis.toFixed(1)} ms, p99 ${r.p99Millis.toFixed(1)} ms ` +
+              `(${r.records} of ${r.expected} records), cpu ${r.cpuCores.toFixed(3)} cores`,
+          );
+        }
+      }
     }
+  } finally {
+    cgroup.remove();
+    await server.stop();
   }
-  const summaries = MODES.map((m) => {
-    const rs = runs.filter((r) => r.mode === m.label);
-    return {
-      mode: m.label,
-      p50: summarize(rs.map((r) => r.p50Millis)),
-      p99: summarize(rs.map((r) => r.p99Millis)),
-      cpuCores: summarize(rs.map((r) => r.cpuCores)),
-    };
-  });
-  return { rate: RATE, seconds: opts.seconds, runs, summaries };
-}
-
-export const TARGET_P99_MILLIS: Record<string, number> = { defaults: 1500, 'low latency': 100 };
-
-export function renderLatency(r: LatencyResult): string {
-  const lines: string[] = [];
-  const p = (...l: string[]): void => void lines.push(...l);
-  const ms = (v: number): string => `${v.toFixed(v < 100 ? 1 : 0)} ms`;
-  p(
-    '## Export latency (event → collector)',
-    '',
-    `From each event's own timestamp to its arrival at the real collector, at ${r.rate} flows/s (\`--replay synthetic:${r.rate}\`, ` +
-      `${r.seconds} s per run, flowtap on CPU 0, the collector on the last CPU). Arrival is when a reader polling the collector's ` +
-      `file (JSON, flush_interval 5 ms) every ${POLL_MILLIS} ms first sees the record, and the synthetic ring buffer is drained ` +
-      `every 10 ms: up to ~17 ms of each figure is measurement and source, not export.`,
-    '',
-    '| setting | p50 min / median | p99 min / median | p99 target | CPU (cores, median) |',
-    '|---|---|---|---|---|',
+  const summaries = sources.flatMap((source) =>
+    SETTINGS.filter((s) => s.sources.includes(source)).map((s): LatencySummary => {
+      const rs = runs.filter((r) => r.source === source && r.setting === s.label);
+      return {
+        source,
+        setting: s.label,
+        p50: summarize(rs.map((r) => r.p50Millis)),
+        p99: summarize(rs.map((r) => r.p99Millis)),
+        cpuCores: summarize(rs.map((r) => r.cpuCores)),
+      };
+    }),
   );
-  for (const s of r.summaries) {
-    const setting = s.mode === 'defaults' ? 'defaults' : `low latency: \`OTEL_BLRP_SCHEDULE_DELAY=${LOW_LATENCY_SCHEDULE_DELAY_MILLIS}\``;
-    p(`| ${setting} | ${ms(s.p50.min)} / ${ms(s.p50.median)} | ${ms(s.p99.min)} / ${ms(s.p99.median)} | ≤ ${ms(TARGET_P99_MILLIS[s.mode])} | ${s.cpuCores.median.toFixed(3)} |`);
-  }
-  p('', '| rep | setting | records | p50 | p99 | max |', '|---|---|---|---|---|---|');
-  for (const run of r.runs) p(`| ${run.rep} | ${run.mode} | ${run.records} | ${ms(run.p50Millis)} | ${ms(run.p99Millis)} | ${ms(run.maxMillis)} |`);
-  p('');
-  return lines.join('\n');
-}
-
-if (import.meta.main) {
-  const result = await exportLatency({ reps: Number(process.env.BENCH_REPS ?? 5), seconds: Number(process.env.LATENCY_SECONDS ?? 20) });
-  ensureDir(OUT);
-  writeFileSync(join(OUT, 'latency.json'), JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(renderLatency(result));
+  return { rate: RATE, seconds: opts.seconds, warmupSeconds: WARMUP_SECONDS, settings: SETTINGS, runs, summaries, commands };
 }

@@ -12,7 +12,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, wr
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
-export const OUT = join(ROOT, 'bench', 'out');
+/** Raw results and per-part files; BENCH_OUT moves them (e.g. for a trial run beside someone else's). */
+export const OUT = process.env.BENCH_OUT || join(ROOT, 'bench', 'out');
 export const BUILD = join(ROOT, 'build', 'bench');
 
 // --- cleanup ------------------------------------------------------------------------------------
@@ -63,6 +64,20 @@ export function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
+/** /proc/loadavg's 1, 5 and 15 minute averages, e.g. "0.52 0.61 0.70". */
+export const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/**
+ * A command line as it reads in docs/benchmarks.md: each `[actual, shown]`
+ * replacement (ports, scratch dirs) in order, then Node as `node` and the
+ * repository's paths relative.
+ */
+export function shownCommand(line: string, replacements: [string, string][] = []): string {
+  let out = line;
+  for (const [actual, shown] of replacements) out = out.replaceAll(actual, shown);
+  return out.replaceAll(process.execPath, 'node').replaceAll(`${ROOT}/`, '');
+}
+
 export interface Summary {
   min: number;
   median: number;
@@ -95,6 +110,20 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/**
+ * One CPU's time from /proc/stat, in seconds: `busy` is everything but idle
+ * and iowait (so it includes steal: time the hypervisor gave elsewhere).
+ */
+export function cpuTimes(cpu: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  if (line === undefined) throw new Error(`no cpu${cpu} in /proc/stat`);
+  const t = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+  const total = t.reduce((a, b) => a + b, 0);
+  return { busy: (total - t[3] - t[4]) / CLK_TCK, total: total / CLK_TCK };
+}
+
 // --- cgroups and the processes in them ---------------------------------------------------------------
 
 export function cgroup2Mount(): string {
@@ -112,6 +141,8 @@ onCleanup(() => {
 
 export interface Started {
   child: ChildProcess;
+  /** The command as started: extra environment, taskset, command and arguments (not the cgroup wrapper). */
+  commandLine: string;
   exited: Promise<number | null>;
   stdout: () => string;
   stderr: () => string;
@@ -138,6 +169,10 @@ export interface StartOptions {
 export function start(command: string, commandArgs: string[], opts: StartOptions = {}): Started {
   const cmd = command;
   const [c, a] = opts.cpus ? ['taskset', ['-c', opts.cpus, command, ...commandArgs]] : [command, commandArgs];
+  const extraEnv = Object.entries(opts.env ?? {})
+    .filter(([k, v]) => v !== undefined && process.env[k] !== v)
+    .map(([k, v]) => `${k}=${v}`);
+  const commandLine = [...extraEnv, c, ...a].map((w) => (/^[\w@%+=:,./<>-]+$/.test(w) ? w : `'${w}'`)).join(' ');
   const [file, argv] = opts.cgroupDir ? ['/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroupDir, c, ...a]] : [c, a];
   let outFd: number | undefined;
   if (opts.stdoutFile) outFd = openSync(opts.stdoutFile, 'w');
@@ -169,6 +204,7 @@ export function start(command: string, commandArgs: string[], opts: StartOptions
   void exited.then(() => (done = true));
   const started: Started = {
     child,
+    commandLine,
     exited,
     stdout: () => out,
     stderr: () => err,

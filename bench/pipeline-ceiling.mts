@@ -1,34 +1,33 @@
 /**
- * Pipeline ceiling: the highest steady event rate flowtap exports with zero
- * loss into a real collector on one CPU, and its RSS at 50 000 events/s.
+ * Part 3a: pipeline ceiling — the highest steady event rate flowtap exports
+ * with zero loss into a real collector on one CPU, and its RSS at 50 000
+ * events/s next to its RSS near idle.
  *
  * flowtap runs as the real CLI with --replay synthetic:<rate>: synthetic
  * flow records in the ring-buffer layout of bpf/flowtap.h go through the
  * production decode → map → OTLP export queue → SDK gRPC transport, pinned
- * to CPU 0 (taskset). The synthetic source models the ring buffer: records
- * are produced at <rate> in wall-clock time, and lost (counted as
- * ringbuf_full_flow) when flowtap falls more than --ring-buffer-bytes behind.
+ * to CPU 0 (taskset); what else ran on that CPU meanwhile is measured
+ * (/proc/stat), since it lowers the ceiling. The synthetic source models
+ * the ring buffer: records are produced at <rate> in wall-clock time, and
+ * lost (counted as ringbuf_full_flow) when flowtap falls more than
+ * --ring-buffer-bytes behind.
  * The collector (otlp receiver → file exporter, protobuf) runs on the last
  * CPU; after each run its file is read back and every record counted.
  *
  * A rate passes when, over a run of `seconds`:
- *   - flowtap lost nothing: no ring-buffer loss, no queue drop, no failed export,
- *     every record exported (flowtap's `stopped` line; no shutdown timeout);
+ *   - flowtap lost nothing: no ring-buffer loss, no queue drop, no failed
+ *     export, no decode or processing error, every record exported
+ *     (flowtap's `stopped` line; no shutdown timeout);
  *   - the collector's file holds every record (distinct timestamps = emitted);
  *   - it kept up: records not yet exported (`summary` lines, every second)
  *     stayed under 2 s worth through the second half of the run.
- * Each repetition climbs the rate ladder until a rate fails; its ceiling is
- * the last rate that passed. Reported: min/median over the repetitions.
- *
- *   node bench/pipeline-ceiling.mts      (env: BENCH_REPS=5, CEILING_SECONDS=10,
- *                                         CEILING_RATES=50000,100000,...)
- * Results: bench/out/pipeline-ceiling.json; markdown on stdout.
+ * Each repetition first runs near idle (IDLE_RATE, for the RSS baseline), then
+ * climbs the rate ladder until a rate fails; its ceiling is the last rate
+ * that passed.
  */
-import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { OUT, cpuSeconds, ensureDir, log, summarize, type Summary } from './lib.mts';
-import { countProtoFile, percentile, sampleRss, scratchDir, sleep, startFileCollector, startFlowtapReplay } from './pipeline-lib.mts';
+import { cpuSeconds, cpuTimes, log, summarize, type Summary } from './lib.mts';
+import { countProtoFile, percentile, replaySource, sampleRss, scratchDir, sleep, startFileCollector, startFlowtap } from './pipeline-lib.mts';
 
 export interface CeilingOptions {
   reps: number;
@@ -47,10 +46,14 @@ export interface CeilingStep {
   dropped: number;
   failed: number;
   ringBufferLost: number;
+  decodeErrors: number;
+  processingErrors: number;
   collectorRecords: number;
   collectorDistinct: number;
   /** flowtap's CPU use over the run window, in cores (≤ 1: it is pinned to one). */
   cpuCores: number;
+  /** Share of flowtap's CPU that other work (other processes, interrupts, the hypervisor's steal) took over the run. */
+  otherOnFlowtapCpu: number;
   /** The collector's, on its own CPU: near 1 means the collector, not flowtap, set the pace. */
   collectorCpuCores: number;
   rssMaxMiB: number;
@@ -61,35 +64,56 @@ export interface CeilingStep {
 
 export interface CeilingResult {
   options: CeilingOptions;
+  /** The ladder's runs; the near-idle runs are in idleSteps. */
   steps: CeilingStep[];
+  idleSteps: CeilingStep[];
+  idleRate: number;
   /** Per repetition: the highest rate that passed (0: none did). */
   ceilings: number[];
   ceiling: Summary;
-  /** RSS at 50 000 events/s: the max over each repetition's run, summarized over repetitions. */
+  /** RSS at 50 000 events/s: the max over each repetition's run (passed runs only: steady state), summarized over repetitions. */
   rssAt50k: Summary | undefined;
   cpuCoresAt50k: Summary | undefined;
+  /** RSS near idle: the max over each repetition's IDLE_RATE run. */
+  rssIdle: Summary;
+  /** Per repetition: rssAt50k / rssIdle of the same repetition. */
+  rssAt50kOverIdle: Summary | undefined;
+  /** At each repetition's ceiling: flowtap's and the collector's CPU, in cores. */
+  cpuCoresAtCeiling: Summary;
+  collectorCpuCoresAtCeiling: Summary;
+  /** Over every run: the share of flowtap's CPU other work took. */
+  otherOnFlowtapCpu: Summary;
+  /** Command lines of one run (rate and ports as placeholders). */
+  commands: string[];
 }
 
-const RSS_RATE = 50_000;
+/** flowtap's CPU (taskset); the collector gets the last one. */
+export const FLOWTAP_CPU = 0;
+export const RSS_RATE = 50_000;
+/** "Near idle": a trickle, so the pipeline and the gRPC channel are set up as under load. */
+export const IDLE_RATE = 100;
 /** Backlog allowed in the second half of a run: two seconds of input. */
-const MAX_LAG_SECONDS = 2;
+export const MAX_LAG_SECONDS = 2;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-async function runStep(rep: number, rate: number, seconds: number): Promise<CeilingStep> {
+async function runStep(rep: number, rate: number, seconds: number): Promise<{ step: CeilingStep; commands: string[] }> {
   const n = cpus().length;
   const { dir, remove } = scratchDir(`ceiling-${rate}`);
   const collector = await startFileCollector(dir, { format: 'proto', flushIntervalMillis: 200, cpus: n > 1 ? String(n - 1) : undefined });
-  const ft = await startFlowtapReplay(rate, collector.endpoint, { cpus: '0', args: ['--summary-interval-seconds', '1'] });
+  const ft = await startFlowtap(replaySource(rate), collector.endpoint, { cpus: String(FLOWTAP_CPU), args: ['--summary-interval-seconds', '1'] });
+  const commands = [collector.command, ft.command.replace(`synthetic:${rate}`, 'synthetic:<rate>')];
   const pid = ft.process.child.pid!;
   await sleep(1000); // warm-up: JIT, first connection
   const collectorPid = collector.process.child.pid!;
   const cpu0 = cpuSeconds(pid);
   const ccpu0 = cpuSeconds(collectorPid);
+  const host0 = cpuTimes(FLOWTAP_CPU);
   const t0 = Date.now();
   const rss = sampleRss(pid);
   await sleep(seconds * 1000);
   const cpu1 = cpuSeconds(pid);
   const ccpu1 = cpuSeconds(collectorPid);
+  const host1 = cpuTimes(FLOWTAP_CPU);
   const t1 = Date.now();
   const rssSamples = rss.stop();
   await ft.process.stop('SIGTERM', 20_000);
@@ -114,9 +138,12 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<Ceil
     dropped: Number(end.droppedRecords ?? NaN),
     failed: Number(end.failedRecords ?? NaN),
     ringBufferLost: Number(end.probe?.ringbuf_full_flow ?? NaN),
+    decodeErrors: Number(end.decodeErrors ?? NaN),
+    processingErrors: Number(end.processingErrors ?? NaN),
     collectorRecords: counted.records,
     collectorDistinct: counted.distinct,
     cpuCores: (cpu1 - cpu0) / ((t1 - t0) / 1000),
+    otherOnFlowtapCpu: Math.max(0, (host1.busy - host0.busy - (cpu1 - cpu0)) / (host1.total - host0.total)),
     collectorCpuCores: (ccpu1 - ccpu0) / ((t1 - t0) / 1000),
     rssMaxMiB: Math.max(...rssSamples),
     rssMedianMiB: percentile(rssSamples, 50),
@@ -127,89 +154,57 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<Ceil
   if (step.ringBufferLost !== 0) reasons.push(`${step.ringBufferLost} lost at the ring buffer`);
   if (step.dropped !== 0) reasons.push(`${step.dropped} dropped at the queue`);
   if (step.failed !== 0) reasons.push(`${step.failed} failed exports`);
+  if (step.decodeErrors !== 0 || step.processingErrors !== 0) reasons.push(`${step.decodeErrors} decode and ${step.processingErrors} processing errors`);
   if (step.exported !== step.emitted) reasons.push(`exported ${step.exported} of ${step.emitted}`);
   if (step.collectorDistinct !== step.emitted) reasons.push(`collector has ${step.collectorDistinct} of ${step.emitted}`);
   if (step.maxLagSeconds > MAX_LAG_SECONDS) reasons.push(`fell behind (backlog ${step.maxLagSeconds.toFixed(1)} s)`);
   step.passed = reasons.length === 0;
   if (!step.passed) step.reason = reasons.join('; ');
-  return step;
+  return { step, commands };
 }
 
 export async function pipelineCeiling(opts: CeilingOptions): Promise<CeilingResult> {
   const steps: CeilingStep[] = [];
+  const idleSteps: CeilingStep[] = [];
   const ceilings: number[] = [];
+  const atCeiling: CeilingStep[] = [];
+  let commands: string[] = [];
+  const describe = (s: CeilingStep): string =>
+    `cpu ${s.cpuCores.toFixed(2)} cores (collector ${s.collectorCpuCores.toFixed(2)}, other work on flowtap's CPU ${s.otherOnFlowtapCpu.toFixed(2)}), ` +
+    `rss max ${s.rssMaxMiB.toFixed(0)} MiB, backlog ≤ ${s.maxLagSeconds.toFixed(2)} s`;
   for (let rep = 1; rep <= opts.reps; rep++) {
-    let ceiling = 0;
+    const { step: idle, commands: idleCommands } = await runStep(rep, IDLE_RATE, opts.seconds);
+    commands = idleCommands;
+    idleSteps.push(idle);
+    log(`ceiling rep ${rep} near idle (${IDLE_RATE}/s): ${idle.passed ? 'pass' : `FAIL (${idle.reason})`}; ${describe(idle)}`);
+    let ceiling: CeilingStep | undefined;
     for (const rate of opts.rates) {
-      const step = await runStep(rep, rate, opts.seconds);
+      const { step } = await runStep(rep, rate, opts.seconds);
       steps.push(step);
-      log(
-        `ceiling rep ${rep} ${rate}/s: ${step.passed ? 'pass' : `FAIL (${step.reason})`}; ` +
-          `cpu ${step.cpuCores.toFixed(2)} cores (collector ${step.collectorCpuCores.toFixed(2)}), rss max ${step.rssMaxMiB.toFixed(0)} MiB, backlog ≤ ${step.maxLagSeconds.toFixed(2)} s`,
-      );
+      log(`ceiling rep ${rep} ${rate}/s: ${step.passed ? 'pass' : `FAIL (${step.reason})`}; ${describe(step)}`);
       if (!step.passed) break;
-      ceiling = rate;
+      ceiling = step;
     }
-    ceilings.push(ceiling);
+    ceilings.push(ceiling?.rate ?? 0);
+    if (ceiling) atCeiling.push(ceiling);
   }
-  const at50k = steps.filter((s) => s.rate === RSS_RATE);
+  // Steady state only: a run that fell behind holds its backlog in memory.
+  const at50k = steps.filter((s) => s.rate === RSS_RATE && s.passed);
+  const idleRss = (rep: number): number => idleSteps.find((s) => s.rep === rep)!.rssMaxMiB;
   return {
     options: opts,
     steps,
+    idleSteps,
+    idleRate: IDLE_RATE,
     ceilings,
     ceiling: summarize(ceilings),
     rssAt50k: at50k.length > 0 ? summarize(at50k.map((s) => s.rssMaxMiB)) : undefined,
     cpuCoresAt50k: at50k.length > 0 ? summarize(at50k.map((s) => s.cpuCores)) : undefined,
+    rssIdle: summarize(idleSteps.map((s) => s.rssMaxMiB)),
+    rssAt50kOverIdle: at50k.length > 0 ? summarize(at50k.map((s) => s.rssMaxMiB / idleRss(s.rep))) : undefined,
+    cpuCoresAtCeiling: summarize(atCeiling.map((s) => s.cpuCores)),
+    collectorCpuCoresAtCeiling: summarize(atCeiling.map((s) => s.collectorCpuCores)),
+    otherOnFlowtapCpu: summarize([...idleSteps, ...steps].map((s) => s.otherOnFlowtapCpu)),
+    commands,
   };
-}
-
-export const TARGET_CEILING = 150_000;
-export const TARGET_RSS_MIB = 100;
-
-export function renderPipelineCeiling(r: CeilingResult): string {
-  const lines: string[] = [];
-  const p = (...l: string[]): void => void lines.push(...l);
-  const k = (v: number): string => `${Math.round(v / 1000)}k`;
-  p(
-    '## Pipeline ceiling (user space, one CPU)',
-    '',
-    `The real CLI with \`--replay synthetic:<rate>\` (synthetic flow records in the ring-buffer layout, through the ` +
-      `production decode → map → OTLP export queue → SDK gRPC transport) pinned to CPU 0; the real collector ` +
-      `(otlp → file, protobuf) on the last CPU, its file read back and every record counted. A rate passes when ` +
-      `nothing is lost anywhere, the collector holds every record, and the backlog stays under ${MAX_LAG_SECONDS} s; ` +
-      `each repetition climbs ${r.options.rates.map(k).join(', ')} events/s (${r.options.seconds} s each) until one fails.`,
-    '',
-    `| | min | median | target |`,
-    `|---|---|---|---|`,
-    `| highest rate with zero loss (events/s) | ${k(r.ceiling.min)} | ${k(r.ceiling.median)} | ≥ ${k(TARGET_CEILING)} |`,
-  );
-  if (r.rssAt50k) p(`| RSS at 50k events/s (MiB, max over the run) | ${r.rssAt50k.min.toFixed(0)} | ${r.rssAt50k.median.toFixed(0)} | ≤ ${TARGET_RSS_MIB} |`);
-  if (r.cpuCoresAt50k) p(`| CPU at 50k events/s (cores) | ${r.cpuCoresAt50k.min.toFixed(2)} | ${r.cpuCoresAt50k.median.toFixed(2)} | |`);
-  p('', `Repetitions: ceilings ${r.ceilings.map(k).join(', ')}.`, '');
-  p('| rep | rate | result | flowtap CPU (cores) | collector CPU (cores) | RSS max / median (MiB) | backlog max (s) |', '|---|---|---|---|---|---|---|');
-  for (const s of r.steps) {
-    p(
-      `| ${s.rep} | ${k(s.rate)} | ${s.passed ? 'pass' : `fail: ${s.reason}`} | ${s.cpuCores.toFixed(2)} | ${s.collectorCpuCores.toFixed(2)} | ` +
-        `${s.rssMaxMiB.toFixed(0)} / ${s.rssMedianMiB.toFixed(0)} | ${s.maxLagSeconds.toFixed(2)} |`,
-    );
-  }
-  p('');
-  return lines.join('\n');
-}
-
-function envList(name: string, fallback: number[]): number[] {
-  const raw = process.env[name];
-  return raw ? raw.split(',').map((x) => Number(x.trim())) : fallback;
-}
-
-if (import.meta.main) {
-  const opts: CeilingOptions = {
-    reps: Number(process.env.BENCH_REPS ?? 5),
-    seconds: Number(process.env.CEILING_SECONDS ?? 10),
-    rates: envList('CEILING_RATES', [50_000, 100_000, 125_000, 150_000, 175_000, 200_000, 250_000, 300_000]),
-  };
-  const result = await pipelineCeiling(opts);
-  ensureDir(OUT);
-  writeFileSync(join(OUT, 'pipeline-ceiling.json'), JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(renderPipelineCeiling(result));
 }

@@ -1,16 +1,16 @@
 /**
- * What the pipeline benchmarks (pipeline-ceiling, latency, export-path)
- * share: a real OpenTelemetry Collector writing what it receives to a file,
- * that file read back (OTLP protobuf or JSON), flowtap started with
- * --replay (synthetic events through the production pipeline, no kernel),
- * RSS sampling, percentiles.
+ * What the pipeline benchmarks (pipeline-ceiling, export-path, queue-memory,
+ * latency) share: a real OpenTelemetry Collector writing what it receives to
+ * a file, that file read back (OTLP protobuf or JSON), flowtap started with
+ * --replay (synthetic events through the production pipeline, no kernel) or
+ * on a cgroup, RSS sampling, percentiles.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectorConfig } from '../test/helpers/collector-config.ts';
 import { freePort } from './kernel-cost.mts';
-import { ROOT, onCleanup, run, sleep, start, type Started } from './lib.mts';
+import { ROOT, onCleanup, run, shownCommand, sleep, start, type Started } from './lib.mts';
 
 // --- the collector ------------------------------------------------------------------------------
 
@@ -31,6 +31,8 @@ export function scratchDir(label: string): { dir: string; remove: () => void } {
 
 export interface FileCollector {
   endpoint: string;
+  /** Its command line as docs/benchmarks.md shows it. */
+  command: string;
   /** The file exporter's output: length-prefixed protobuf requests, or JSON lines. */
   file: string;
   process: Started;
@@ -55,6 +57,7 @@ export async function startFileCollector(dir: string, opts: FileCollectorOptions
   await p.waitFor(/Everything is ready/, 30_000);
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    command: shownCommand(p.commandLine, [[collectorBinary(), '$(deploy/setup/collector.sh)'], [dir, '<dir>']]),
     file,
     process: p,
     stop: async () => {
@@ -177,17 +180,26 @@ export const CLI = join(ROOT, 'dist', 'cli.js');
 
 export interface FlowtapRun {
   process: Started;
+  /** Its command line as docs/benchmarks.md shows it. */
+  command: string;
   /** flowtap's JSON log lines so far. */
   logs(): Record<string, unknown>[];
 }
 
-/** flowtap --replay synthetic:<rate> exporting to `endpoint`; resolves once it logged "ready". */
-export async function startFlowtapReplay(
-  rate: number,
+/** The synthetic source: records in the ring-buffer layout at `rate` a second, through the production decode → map → export. */
+export const replaySource = (rate: number): string[] => ['--replay', `synthetic:${rate}`];
+
+/**
+ * The real CLI reading `source` (replaySource(rate), or ['--cgroup', dir] for
+ * the kernel programs) and exporting to `endpoint`, its own metrics off;
+ * resolves once it logged "ready".
+ */
+export async function startFlowtap(
+  source: string[],
   endpoint: string,
   opts: { cpus?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {},
 ): Promise<FlowtapRun> {
-  const p = start(process.execPath, [CLI, '--replay', `synthetic:${rate}`, '--endpoint', endpoint, '--metrics', 'none', ...(opts.args ?? [])], {
+  const p = start(process.execPath, [CLI, ...source, '--endpoint', endpoint, '--metrics', 'none', ...(opts.args ?? [])], {
     cpus: opts.cpus,
     env: { ...process.env, ...opts.env },
   });
@@ -198,7 +210,7 @@ export async function startFlowtapReplay(
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   await p.waitFor(/"msg":"ready"/, 15_000);
-  return { process: p, logs };
+  return { process: p, logs, command: shownCommand(p.commandLine, [[endpoint, 'http://127.0.0.1:<port>']]) };
 }
 
 // --- measuring ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * What the export queue costs in memory while the collector is unreachable:
+ * Part 3c: what the export queue costs in memory while the collector is unreachable:
  * flowtap (the real CLI, --replay synthetic:<rate>) exports to a port nobody
  * listens on, so every record stays queued for a retry, up to the queue's
  * bound (--queue-max-records, default 200 000), beyond which the oldest are
@@ -11,14 +11,10 @@
  * A 60 s outage at 2 000 flows/s holds 120 000 records; this fills the
  * default queue faster (20 000/s): the memory per held record is the same.
  *
- *   node bench/queue-memory.mts     (env: BENCH_REPS=5, QUEUE_MEMORY_RATE=20000)
- * Results: bench/out/queue-memory.json; markdown on stdout.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { freePort } from './kernel-cost.mts';
-import { OUT, ensureDir, log, summarize, type Summary } from './lib.mts';
-import { rssMiB, sleep, startFlowtapReplay } from './pipeline-lib.mts';
+import { log, summarize, type Summary } from './lib.mts';
+import { replaySource, rssMiB, sleep, startFlowtap } from './pipeline-lib.mts';
 
 export interface QueueMemoryRun {
   rep: number;
@@ -39,12 +35,14 @@ export interface QueueMemoryResult {
   bytesPerHeldRecord: Summary;
   rssFullMiB: Summary;
   rssStartMiB: Summary;
+  /** The command line of one run (the dead port as a placeholder). */
+  command: string;
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-async function runOnce(rep: number, rate: number): Promise<QueueMemoryRun> {
+async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun; command: string }> {
   const deadPort = await freePort(); // nothing listens there
-  const ft = await startFlowtapReplay(rate, `http://127.0.0.1:${deadPort}`, { cpus: '0', args: ['--summary-interval-seconds', '1'] });
+  const ft = await startFlowtap(replaySource(rate), `http://127.0.0.1:${deadPort}`, { cpus: '0', args: ['--summary-interval-seconds', '1'] });
   const pid = ft.process.child.pid!;
   const held = (l: any): number => Number(l.emitted) - Number(l.exportedRecords) - Number(l.failedRecords) - Number(l.droppedRecords);
   const samples: { rss: number; held: number; dropped: number }[] = [];
@@ -62,7 +60,7 @@ async function runOnce(rep: number, rate: number): Promise<QueueMemoryRun> {
   const fullAt = samples.findIndex((x) => x.dropped > 0);
   const full = samples[fullAt > 0 ? fullAt - 1 : samples.length - 1];
   const last = samples[samples.length - 1];
-  return {
+  const run: QueueMemoryRun = {
     rep,
     rssStartMiB: first.rss,
     rssFullMiB: Math.max(...samples.slice(fullAt > 0 ? fullAt - 1 : 0).map((x) => x.rss)),
@@ -70,12 +68,15 @@ async function runOnce(rep: number, rate: number): Promise<QueueMemoryRun> {
     bytesPerHeldRecord: ((full.rss - first.rss) * 2 ** 20) / (full.held - first.held),
     droppedAfterFull: last.dropped,
   };
+  return { run, command: ft.command.replace('<port>', '<port nobody listens on>') };
 }
 
 export async function queueMemory(opts: { reps: number; rate: number }): Promise<QueueMemoryResult> {
   const runs: QueueMemoryRun[] = [];
+  let command = '';
   for (let rep = 1; rep <= opts.reps; rep++) {
-    const r = await runOnce(rep, opts.rate);
+    const { run: r, command: c } = await runOnce(rep, opts.rate);
+    command = c;
     runs.push(r);
     log(
       `queue-memory rep ${rep}: RSS ${r.rssStartMiB.toFixed(0)} → ${r.rssFullMiB.toFixed(0)} MiB holding ${r.heldFull} records ` +
@@ -88,32 +89,6 @@ export async function queueMemory(opts: { reps: number; rate: number }): Promise
     bytesPerHeldRecord: summarize(runs.map((r) => r.bytesPerHeldRecord)),
     rssFullMiB: summarize(runs.map((r) => r.rssFullMiB)),
     rssStartMiB: summarize(runs.map((r) => r.rssStartMiB)),
+    command,
   };
-}
-
-export function renderQueueMemory(r: QueueMemoryResult): string {
-  const held120k = (r.bytesPerHeldRecord.median * 120_000) / 2 ** 20;
-  return [
-    '## Export queue memory during a collector outage',
-    '',
-    `flowtap (\`--replay synthetic:${r.rate}\`) exporting to a port nobody listens on: every record stays queued for a retry ` +
-      'until the default bound (200 000 records), then the oldest are dropped and counted. RSS sampled each second.',
-    '',
-    '| | min | median |',
-    '|---|---|---|',
-    `| RSS with the queue nearly empty (MiB) | ${r.rssStartMiB.min.toFixed(0)} | ${r.rssStartMiB.median.toFixed(0)} |`,
-    `| RSS with the queue full, 200 000 records (MiB) | ${r.rssFullMiB.min.toFixed(0)} | ${r.rssFullMiB.median.toFixed(0)} |`,
-    `| RSS per record held (bytes) | ${r.bytesPerHeldRecord.min.toFixed(0)} | ${r.bytesPerHeldRecord.median.toFixed(0)} |`,
-    '',
-    `A 60 s outage at 2 000 flows/s (120 000 records) so costs about ${held120k.toFixed(0)} MiB on top of the steady RSS; ` +
-      'each record is held as its encoded OTLP protobuf (about 0.6 KB for a flow without domain names).',
-    '',
-  ].join('\n');
-}
-
-if (import.meta.main) {
-  const result = await queueMemory({ reps: Number(process.env.BENCH_REPS ?? 5), rate: Number(process.env.QUEUE_MEMORY_RATE ?? 20_000) });
-  ensureDir(OUT);
-  writeFileSync(join(OUT, 'queue-memory.json'), JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(renderQueueMemory(result));
 }

@@ -1,10 +1,23 @@
 /**
- * Writes docs/benchmarks.md from one run's results. Pure apart from the
+ * Writes docs/benchmarks.md from one run's results (bench/out/results.json)
+ * and the hand-written findings in bench/notes.md. Pure apart from the
  * machine description, which the caller collects.
+ *
+ *   node bench/report.mts [results.json]     the markdown of a results file, on stdout
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ConnRateResult, ConnRateRun } from './conn-rate.mts';
+import type { PathResult } from './export-path.mts';
 import type { KernelCostRep, KernelCostSummary } from './kernel-cost.mts';
-import type { Summary } from './lib.mts';
+import { POLL_MILLIS, COLLECTOR_FLUSH_MILLIS, REPLAY_DRAIN_MILLIS, type LatencyResult, type LatencyRun, type LatencySetting } from './latency.mts';
+import { OUT, ROOT, summarize, type Summary } from './lib.mts';
+import { MAX_LAG_SECONDS, RSS_RATE, type CeilingResult } from './pipeline-ceiling.mts';
+import type { QueueMemoryResult } from './queue-memory.mts';
+
+/** The parts bench/run.mts can run (BENCH_ONLY), in the order it runs them. */
+export const PARTS = ['kernel', 'conn', 'ceiling', 'export-path', 'queue-memory', 'latency'] as const;
+export type Part = (typeof PARTS)[number];
 
 export interface Machine {
   date: string;
@@ -22,30 +35,58 @@ export interface Machine {
   loadEnd?: string;
 }
 
+export interface BenchOptions {
+  /** Repetitions of every measurement (part 1: kernelReps). */
+  reps: number;
+  kernelReps: number;
+  kernelSeconds: number;
+  connSeconds: number;
+  workers: number;
+  ceilingSeconds: number;
+  ceilingRates: number[];
+  exportPathRate: number;
+  exportPathSeconds: number;
+  queueMemoryRate: number;
+  latencySeconds: number;
+}
+
 export interface BenchResults {
   machine: Machine;
-  options: { kernelReps: number; kernelSeconds: number; connReps: number; connSeconds: number; workers: number };
+  options: BenchOptions;
+  /** The parts this run measured. */
+  parts: Part[];
+  /** Load average (1/5/15 min) when each part started and ended. */
+  load: Partial<Record<Part, { start: string; end: string }>>;
   durationSeconds: number;
   kernel?: { reps: KernelCostRep[]; summaries: KernelCostSummary[] };
   conn?: ConnRateResult[];
+  ceiling?: CeilingResult;
+  exportPath?: PathResult;
+  queueMemory?: QueueMemoryResult;
+  latency?: LatencyResult;
 }
 
-/** Targets (from the issue): bulk ≤ 1.25× the empty program; rate ≥ 0.97× none; ahead of every peer. */
-export const TARGET_BULK_RATIO = 1.25;
-export const TARGET_RATE_RATIO = 0.97;
+/** Targets (from the issue). */
+export const TARGET_BULK_RATIO = 1.25; // kernel ns/packet, bulk, over the empty program's
+export const TARGET_RATE_RATIO = 0.97; // connections/s over no monitor's; and ahead of every peer
+export const TARGET_CEILING = 150_000; // events/s with zero loss, flowtap on one CPU
+export const TARGET_RSS_MB = 100; // at 50 000 events/s; MB = 10^6 bytes
+export const TARGET_P99_MILLIS: Partial<Record<LatencySetting['label'], number>> = { defaults: 1500, 'low latency': 100 };
 
 const f = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
-/** "median (min … max)" */
+/** "median (min …)" */
 const mm = (s: Summary, fmt: (x: number) => string): string => `${fmt(s.median)} (min ${fmt(s.min)})`;
+/** "median (min … max)" */
 const mmr = (s: Summary, fmt: (x: number) => string): string => `${fmt(s.median)} (${fmt(s.min)} … ${fmt(s.max)})`;
 const yesNo = (ok: boolean): string => (ok ? '**yes**' : '**no**');
+const median = (values: number[]): number => summarize(values).median;
+/** MiB (what /proc reports, in KiB) to MB (10^6 bytes, the target's unit). */
+const mb = (mib: number): number => (mib * 2 ** 20) / 1e6;
+const ms = (v: number): string => (Number.isFinite(v) ? `${v < 100 ? v.toFixed(1) : int(v)} ms` : 'n/a');
+const kilo = (v: number): string => `${int(v / 1000)}k`;
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
+type Put = (...lines: string[]) => void;
 
 const WORKLOAD_TITLE = {
   bulk: 'bulk transfer (iperf3)',
@@ -53,32 +94,64 @@ const WORKLOAD_TITLE = {
   dns: 'DNS answers (loadgen dns-client)',
 } as const;
 
-export function renderMarkdown(r: BenchResults): string {
+const PART_TITLE: Record<Part, string> = {
+  kernel: '1, kernel cost per packet',
+  conn: '2, connection-rate overhead',
+  ceiling: '3a, pipeline ceiling and RSS',
+  'export-path': '3b, export path vs the stock SDK path',
+  'queue-memory': '3c, export-queue memory',
+  latency: '4, latency',
+};
+
+/** bench/notes.md's sections by their `## <name>` heading (kernel, conn, pipeline, latency). */
+export function parseNotes(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const section of text.split(/^## /m).slice(1)) {
+    const nl = section.indexOf('\n');
+    out[section.slice(0, nl).trim()] = section.slice(nl + 1).trim();
+  }
+  return out;
+}
+
+function renderNotes(p: Put, notes: Record<string, string>, name: string): void {
+  if (!notes[name]) return;
+  p('**Findings** (hand-written, kept across runs in `bench/notes.md`):', '', notes[name], '');
+}
+
+function loadLine(r: BenchResults, ...parts: Part[]): string {
+  const l = parts.map((x) => r.load[x]).filter((x) => x !== undefined);
+  return l.length ? `Load average (1/5/15 min) at the start of this part ${l[0].start}, at its end ${l[l.length - 1].end}.` : '';
+}
+
+export function renderMarkdown(r: BenchResults, notes: Record<string, string> = {}): string {
   const out: string[] = [];
-  const p = (...lines: string[]) => out.push(...lines);
+  const p: Put = (...lines) => void out.push(...lines);
   const m = r.machine;
+  const missing = PARTS.filter((x) => !r.parts.includes(x));
 
   p(
     '# Benchmarks',
     '',
-    '<!-- Generated by `make bench` (bench/run.mts). Do not edit by hand: the next run rewrites this file. -->',
+    '<!-- Generated by `make bench` (bench/run.mts, bench/report.mts, bench/notes.md). Do not edit by hand: the next run rewrites this file. -->',
     '',
     `Run of ${m.date} on ${m.nproc} CPUs (${m.cpu}; ${m.virtualization}), Linux ${m.kernel}, ${m.memory} RAM, Node.js ${m.node}.`,
     `flowtap ${m.revision}. Whole run: ${Math.round(r.durationSeconds)} s. Load average (1/5/15 min) at the start`,
-    `${m.loadStart}, at the end ${m.loadEnd ?? 'n/a'} — other work shared the machine.`,
+    `${m.loadStart}, at the end ${m.loadEnd ?? 'n/a'} — other work may have shared the machine.`,
+    ...(missing.length ? ['', `This run measured only part ${r.parts.map((x) => PART_TITLE[x]).join('; part ')} (BENCH_ONLY); \`make bench\` runs them all.`] : []),
     '',
-    'Every figure is measured side by side in the same run — flowtap next to an empty program on the same',
-    'packets, or flowtap next to no monitor and to its peers, interleaved — and repeated; each cell gives the',
-    'median over the repetitions and the minimum (for ratios: the minimum and the maximum). A target is judged',
-    'on the median. Absolute numbers are only context: this machine is shared and noisy, the ratios are the result.',
+    'Every figure is measured in the same run and repeated: flowtap next to an empty program on the same packets,',
+    'next to no monitor and to its peers (interleaved), next to the stock OpenTelemetry SDK path, or next to its',
+    'own defaults. Each cell gives the median over the repetitions and the minimum (for ratios: the minimum and the',
+    'maximum). A target is judged on the median, from the figures in its row. Absolute numbers are only context:',
+    'this machine is small and may be shared; the ratios and the pass/fail of each target are the result.',
     '',
   );
 
   // --- summary table
   p('## Summary', '', '| metric | flowtap | baseline / peers | ratio | target | met? |', '|---|---|---|---|---|---|');
-  const k = r.kernel?.summaries;
-  if (k) {
-    for (const s of k) {
+  const ks = r.kernel?.summaries;
+  if (ks) {
+    for (const s of ks) {
       const target = s.workload === 'bulk' ? `≤ ${f(TARGET_BULK_RATIO)}×` : 'none (reported)';
       const met = s.workload === 'bulk' ? yesNo(s.ratio.median <= TARGET_BULK_RATIO) : '—';
       p(
@@ -87,20 +160,44 @@ export function renderMarkdown(r: BenchResults): string {
     }
   }
   for (const c of r.conn ?? []) renderConnSummary(p, c);
+  if (r.ceiling) renderCeilingSummary(p, r.ceiling);
+  if (r.exportPath) renderExportPathSummary(p, r.exportPath);
+  if (r.queueMemory) {
+    const q = r.queueMemory;
+    p(`| RSS per record held while the collector is away, bytes | ${mm(q.bytesPerHeldRecord, int)} | — | — | none (reported) | — |`);
+  }
+  if (r.latency) renderLatencySummary(p, r.latency);
   p('');
 
-  if (k && r.kernel) renderKernel(p, r, k);
-  if (r.conn?.length) renderConn(p, r, r.conn);
+  if (ks && r.kernel) renderKernel(p, r, ks);
+  if (r.kernel) renderNotes(p, notes, 'kernel');
+  if (r.conn?.length) {
+    renderConn(p, r, r.conn);
+    renderNotes(p, notes, 'conn');
+  }
+  if (r.ceiling || r.exportPath || r.queueMemory) {
+    p('## 3. Pipeline: ceiling, memory, export path', '');
+    p(
+      'User space alone: the real CLI with `--replay synthetic:<rate>` — flow records in the ring-buffer layout of',
+      '`bpf/flowtap.h`, made by `src/replay.ts` at `<rate>` in wall-clock time and lost (counted as `ringbuf_full_flow`)',
+      'when flowtap falls a ring buffer behind — through the production decode → map → export queue → OTLP/gRPC,',
+      'pinned to CPU 0 with taskset; the real collector on the last CPU. No kernel programs: parts 1 and 2 measure those.',
+      '',
+    );
+    if (r.ceiling) renderCeiling(p, r, r.ceiling);
+    if (r.exportPath) renderExportPath(p, r, r.exportPath);
+    if (r.queueMemory) renderQueueMemory(p, r, r.queueMemory);
+    renderNotes(p, notes, 'pipeline');
+  }
+  if (r.latency) {
+    renderLatency(p, r, r.latency);
+    renderNotes(p, notes, 'latency');
+  }
   renderMethod(p, r);
   return out.join('\n') + '\n';
 }
 
 const PEER_TITLE = { conntrack: '`conntrack -E`', tcpdump: 'tcpdump (SYN-ACK filter)', bpftrace: 'bpftrace (inet_sock_set_state)' } as const;
-
-function summarizeValues(values: number[]): Summary {
-  const s = [...values].sort((a, b) => a - b);
-  return { min: s[0] ?? NaN, median: s.length ? median(s) : NaN, max: s[s.length - 1] ?? NaN, values };
-}
 
 /** Per repetition: rate(a) / rate(b). */
 function summarizeRatio(runs: ConnRateRun[], a: string, b: string): Summary {
@@ -112,10 +209,10 @@ function summarizeRatio(runs: ConnRateRun[], a: string, b: string): Summary {
       return ra && rb ? ra.rate / rb.rate : NaN;
     })
     .filter(Number.isFinite);
-  return summarizeValues(values);
+  return summarize(values);
 }
 
-function renderKernel(p: (...l: string[]) => void, r: BenchResults, k: KernelCostSummary[]): void {
+function renderKernel(p: Put, r: BenchResults, k: KernelCostSummary[]): void {
   const reps = r.kernel!.reps;
   p(
     '## 1. Kernel cost per packet',
@@ -142,11 +239,11 @@ function renderKernel(p: (...l: string[]) => void, r: BenchResults, k: KernelCos
         hook === 'both'
           ? (pair.ingress.runTimeNs + pair.egress.runTimeNs) / (pair.ingress.runCount + pair.egress.runCount)
           : pair[hook].runTimeNs / pair[hook].runCount;
-      const fl = summarizeValues(rs.map((x) => ns(x.flowtap)));
-      const em = summarizeValues(rs.map((x) => ns(x.empty)));
-      const le = summarizeValues(rs.map((x) => ns(x.lead)));
+      const fl = summarize(rs.map((x) => ns(x.flowtap)));
+      const em = summarize(rs.map((x) => ns(x.empty)));
+      const le = summarize(rs.map((x) => ns(x.lead)));
       const ratio = hook === 'both' ? s.ratio : hook === 'ingress' ? s.ratioIngress : s.ratioEgress;
-      const runs = summarizeValues(rs.map((x) => (hook === 'both' ? x.flowtap.ingress.runCount + x.flowtap.egress.runCount : x.flowtap[hook].runCount)));
+      const runs = summarize(rs.map((x) => (hook === 'both' ? x.flowtap.ingress.runCount + x.flowtap.egress.runCount : x.flowtap[hook].runCount)));
       const events = (x: KernelCostRep) => (x.counters.flow_begin ?? 0) + (x.counters.flow_end ?? 0) + (x.counters.dns ?? 0);
       // Only where flowtap made events: elsewhere the count is other traffic's.
       const iwi = hook !== 'both' ? '' : median(rs.map(events)) < 1000 ? '—' : f(median(rs.map((x) => x.irqWork / events(x))), 2);
@@ -188,6 +285,8 @@ function renderKernel(p: (...l: string[]) => void, r: BenchResults, k: KernelCos
     'IRQ-work interrupts (`IWI` in /proc/interrupts, all CPUs, during the workload) per flowtap event: each is one',
     'ring-buffer wake-up of the sleeping reader thread, delivered as a self-IPI — costly inside a VM.',
     '',
+    loadLine(r, 'kernel'),
+    '',
   );
 }
 
@@ -199,7 +298,7 @@ export const VARIANT_TITLE: Record<string, string> = {
 const variantTitle = (c: ConnRateResult): string =>
   c.options.monitorCpus ? `load on CPU ${c.options.workloadCpus}, monitor + collector on CPU ${c.options.monitorCpus}` : VARIANT_TITLE[c.options.label] ?? c.options.label;
 
-function renderConnSummary(p: (...l: string[]) => void, c: ConnRateResult): void {
+function renderConnSummary(p: Put, c: ConnRateResult): void {
   const by = (mode: string) => c.summaries.find((s) => s.mode === mode)!;
   const ft = by('flowtap');
   const none = by('none');
@@ -217,11 +316,11 @@ function renderConnSummary(p: (...l: string[]) => void, c: ConnRateResult): void
   p(
     `| monitor CPU ms per 1000 connections, ${v} | ${mm(ft.cpuMsPer1000, (x) => f(x, 1))} (+ collector ${mm(ft.collectorCpuMsPer1000, (x) => f(x, 1))}) | conntrack ${mm(by('conntrack').cpuMsPer1000, (x) => f(x, 1))}, tcpdump ${mm(by('tcpdump').cpuMsPer1000, (x) => f(x, 1))}, bpftrace ${mm(by('bpftrace').cpuMsPer1000, (x) => f(x, 1))} | — | none (reported) | — |`,
   );
-  const delivered = summarizeValues(c.runs.filter((x) => x.mode === 'flowtap').map((x) => x.captured / (2 * x.connections)));
+  const delivered = summarize(c.runs.filter((x) => x.mode === 'flowtap').map((x) => x.captured / (2 * x.connections)));
   p(`| flowtap records at the collector / expected, ${v} | ${mmr(delivered, (x) => `${f(x * 100, 1)}%`)} | 2 a connection | | none (reported) | — |`);
 }
 
-function renderConn(p: (...l: string[]) => void, r: BenchResults, results: ConnRateResult[]): void {
+function renderConn(p: Put, r: BenchResults, results: ConnRateResult[]): void {
   const first = results[0].options;
   p(
     '## 2. Connection-rate overhead',
@@ -298,60 +397,321 @@ function renderConn(p: (...l: string[]) => void, r: BenchResults, results: ConnR
     '',
     `Collector: ${results[0].collectorVersion}.`,
     '',
+    loadLine(r, 'conn'),
+    '',
   );
 }
 
-function renderMethod(p: (...l: string[]) => void, r: BenchResults): void {
+// --- part 3 ------------------------------------------------------------------------------------
+
+function renderCeilingSummary(p: Put, c: CeilingResult): void {
+  const at = Number.isFinite(c.cpuCoresAtCeiling.median) ? ` at ${f(c.cpuCoresAtCeiling.median)} cores` : '';
+  p(
+    `| highest steady rate with zero loss into the real collector, flowtap pinned to 1 CPU, events/s | ${c.ceiling.max === 0 ? 'no rate passed' : `${mm(c.ceiling, int)}${at}`} | — | — | ≥ ${int(TARGET_CEILING)} on ≤ 1 core | ${yesNo(c.ceiling.median >= TARGET_CEILING)} |`,
+  );
+  const metric = `RSS at ${int(RSS_RATE)} events/s, MB (max over a run)`;
+  if (c.rssAt50k) {
+    const ratio = c.rssAt50kOverIdle ? `${mmr(c.rssAt50kOverIdle, (x) => f(x))}×` : '—';
+    p(
+      `| ${metric} | ${mm(c.rssAt50k, (x) => f(mb(x), 0))} | near idle (${int(c.idleRate)}/s) ${mm(c.rssIdle, (x) => f(mb(x), 0))} | ${ratio} | ≤ ${TARGET_RSS_MB} MB | ${yesNo(mb(c.rssAt50k.median) <= TARGET_RSS_MB)} |`,
+    );
+  } else if (c.options.rates.includes(RSS_RATE)) {
+    p(`| ${metric} | n/a: no run at ${int(RSS_RATE)}/s kept up | near idle (${int(c.idleRate)}/s) ${mm(c.rssIdle, (x) => f(mb(x), 0))} | — | ≤ ${TARGET_RSS_MB} MB | ${yesNo(false)} |`);
+  }
+}
+
+function renderCeiling(p: Put, r: BenchResults, c: CeilingResult): void {
+  p(
+    '### 3a. Highest steady rate with zero loss, on one CPU',
+    '',
+    'The collector is an otlp receiver → file exporter (protobuf, flush every 200 ms); after each run its file is',
+    'read back and every record counted. A rate **passes** when, over the run: flowtap lost nothing (no ring-buffer',
+    'loss, no queue drop, no failed export, no decode or processing error, every record exported — its `stopped`',
+    'line, no shutdown timeout); the collector\'s file holds every record (distinct timestamps = records emitted);',
+    `and flowtap kept up (records not yet exported, from its \`summary\` line each second, stayed under ${MAX_LAG_SECONDS} s of input`,
+    'through the second half of the run). Each repetition first runs near idle (for the RSS baseline), then climbs',
+    `${c.options.rates.map(kilo).join(', ')} events/s (${c.options.seconds} s each) until a rate fails; its ceiling is the last rate that passed.`,
+    `RSS is VmRSS, sampled every 250 ms, the maximum over a run (at ${int(RSS_RATE)}/s: runs that passed only, a run that fell behind holds`,
+    "its backlog); MB = 10^6 bytes. \"Other work on flowtap's CPU\" is that CPU's busy time (/proc/stat, steal included) less flowtap's own.",
+    '',
+    '| | median | min | max | target |',
+    '|---|---|---|---|---|',
+    `| highest rate with zero loss (events/s) | ${int(c.ceiling.median)} | ${int(c.ceiling.min)} | ${int(c.ceiling.max)} | ≥ ${int(TARGET_CEILING)} |`,
+    `| flowtap CPU at that rate (cores; pinned to one) | ${f(c.cpuCoresAtCeiling.median)} | ${f(c.cpuCoresAtCeiling.min)} | ${f(c.cpuCoresAtCeiling.max)} | ≤ 1 |`,
+    `| collector CPU at that rate (cores, its own CPU) | ${f(c.collectorCpuCoresAtCeiling.median)} | ${f(c.collectorCpuCoresAtCeiling.min)} | ${f(c.collectorCpuCoresAtCeiling.max)} | |`,
+    `| RSS near idle, ${int(c.idleRate)} events/s (MB) | ${f(mb(c.rssIdle.median), 0)} | ${f(mb(c.rssIdle.min), 0)} | ${f(mb(c.rssIdle.max), 0)} | |`,
+  );
+  if (c.rssAt50k) p(`| RSS at ${int(RSS_RATE)} events/s (MB) | ${f(mb(c.rssAt50k.median), 0)} | ${f(mb(c.rssAt50k.min), 0)} | ${f(mb(c.rssAt50k.max), 0)} | ≤ ${TARGET_RSS_MB} |`);
+  if (c.cpuCoresAt50k) p(`| CPU at ${int(RSS_RATE)} events/s (cores) | ${f(c.cpuCoresAt50k.median)} | ${f(c.cpuCoresAt50k.min)} | ${f(c.cpuCoresAt50k.max)} | |`);
+  p('', `Ceiling per repetition: ${c.ceilings.map(int).join(', ')} events/s.`);
+
+  // What the figures say about the gaps, from the figures.
+  const reading: string[] = [];
+  if (c.otherOnFlowtapCpu.median >= 0.05) {
+    reading.push(
+      `Other work (processes, interrupts, the hypervisor's steal) took ${f(c.otherOnFlowtapCpu.median)} of flowtap's CPU in the median run (up to ${f(c.otherOnFlowtapCpu.max)}): ` +
+        'the ceiling is lower than flowtap alone on a quiet CPU would reach.',
+    );
+  }
+  if (c.collectorCpuCoresAtCeiling.median >= 0.9) {
+    reading.push(
+      `At the ceiling the collector used ${f(c.collectorCpuCoresAtCeiling.median)} of its CPU: the rate that failed may have been the collector's limit as much as flowtap's.`,
+    );
+  } else if (c.cpuCoresAtCeiling.median >= 0.9) {
+    reading.push(`At the ceiling flowtap used ${f(c.cpuCoresAtCeiling.median)} of its CPU: its own CPU per event is what sets the ceiling.`);
+  }
+  if (c.rssAt50k) {
+    const at50 = mb(c.rssAt50k.median);
+    const idle = mb(c.rssIdle.median);
+    reading.push(
+      `Of the ${f(at50, 0)} MB at ${int(RSS_RATE)} events/s, ${f(idle, 0)} MB is there near idle (the runtime, the SDK and gRPC, the DNS cache and flow buffers), ` +
+        `${f(at50 - idle, 0)} MB comes with the rate` +
+        (at50 > TARGET_RSS_MB ? `; the target needs ${f(at50 - TARGET_RSS_MB, 0)} MB less.` : '.'),
+    );
+  }
+  if (reading.length) p('', `Reading it: ${reading.join(' ')}`);
+
+  p(
+    '',
+    "| rep | rate (events/s) | result | flowtap CPU (cores) | other work on flowtap's CPU | collector CPU (cores) | RSS max / median (MB) | backlog max (s) |",
+    '|---|---|---|---|---|---|---|---|',
+  );
+  const steps = [...c.idleSteps, ...c.steps].sort((a, b) => a.rep - b.rep || a.rate - b.rate);
+  for (const s of steps) {
+    p(
+      `| ${s.rep} | ${int(s.rate)}${s.rate === c.idleRate ? ' (near idle)' : ''} | ${s.passed ? 'pass' : `fail: ${s.reason}`} | ${f(s.cpuCores)} | ${f(s.otherOnFlowtapCpu)} | ${f(s.collectorCpuCores)} | ` +
+        `${f(mb(s.rssMaxMiB), 0)} / ${f(mb(s.rssMedianMiB), 0)} | ${f(s.maxLagSeconds)} |`,
+    );
+  }
+  p('', loadLine(r, 'ceiling'), '');
+}
+
+function renderExportPathSummary(p: Put, e: PathResult): void {
+  const stock = e.summaries[0];
+  const best = e.summaries[e.summaries.length - 1];
+  if (!best.ratioToStock) return;
+  p(
+    `| events per CPU-second at ${int(e.rate)}/s, ${best.variant} | ${mm(best.eventsPerCpuSecond, kilo)} | ${stock.variant}: ${mm(stock.eventsPerCpuSecond, kilo)} | ${mmr(best.ratioToStock, (x) => f(x))}× | none (reported) | — |`,
+  );
+}
+
+function renderExportPath(p: Put, r: BenchResults, e: PathResult): void {
+  p(
+    '### 3b. Export path: the export queue vs the stock SDK path',
+    '',
+    `The same synthetic events (${int(e.rate)}/s, ${e.seconds} s a run) through the production pipeline into the same real collector,`,
+    'each run its own process (`bench/export-path-harness.mts`) on CPU 0, the order of the variants rotated each repetition:',
+    'the stock SDK path (`Logger.emit` with the flow attributes → `BatchLogRecordProcessor` → `OTLPLogExporter` over gRPC)',
+    "and flowtap's export queue (each record encoded straight to OTLP protobuf → the SDK's gRPC export delegate). Events",
+    "per CPU-second of the whole process (decode, map, export, GC); the ratio is to the stock path's run in the same repetition.",
+    '',
+    '| path | events per CPU-second | × the stock path | RSS max (MB) | lost |',
+    '|---|---|---|---|---|',
+  );
+  for (const s of e.summaries) {
+    const lost = e.runs.filter((x) => x.variant === s.variant).reduce((sum, x) => sum + x.lost, 0);
+    p(`| ${s.variant} | ${mm(s.eventsPerCpuSecond, kilo)} | ${s.ratioToStock ? `${mmr(s.ratioToStock, (x) => f(x))}×` : '1'} | ${mm(s.rssMaxMiB, (x) => f(mb(x), 0))} | ${int(lost)} |`);
+  }
+  for (const prof of e.profiles) {
+    p('', `Where the CPU goes, ${prof.variant} (one more run under \`node --cpu-prof\`'s profiler; share of the non-idle samples):`, '');
+    p('| | % |', '|---|---|');
+    for (const x of prof.top) p(`| ${x.what} | ${f(x.percent, 1)} |`);
+  }
+  p('', loadLine(r, 'export-path'), '');
+}
+
+function renderQueueMemory(p: Put, r: BenchResults, q: QueueMemoryResult): void {
+  const held120k = (q.bytesPerHeldRecord.median * 120_000) / 1e6;
+  p(
+    '### 3c. Export-queue memory while the collector is away',
+    '',
+    `flowtap (\`--replay synthetic:${q.rate}\`) exporting to a port nobody listens on: every record stays queued for a retry`,
+    'until the default bound (200 000 records), then the oldest are dropped and counted. RSS and the records held',
+    "(from the `summary` line) are sampled each second; the cost per held record is the RSS growth from the first second",
+    'to the full queue over the records held then.',
+    '',
+    '| | median | min | max |',
+    '|---|---|---|---|',
+    `| RSS with the queue nearly empty (MB) | ${f(mb(q.rssStartMiB.median), 0)} | ${f(mb(q.rssStartMiB.min), 0)} | ${f(mb(q.rssStartMiB.max), 0)} |`,
+    `| RSS with the queue full (MB) | ${f(mb(q.rssFullMiB.median), 0)} | ${f(mb(q.rssFullMiB.min), 0)} | ${f(mb(q.rssFullMiB.max), 0)} |`,
+    `| RSS per record held (bytes) | ${int(q.bytesPerHeldRecord.median)} | ${int(q.bytesPerHeldRecord.min)} | ${int(q.bytesPerHeldRecord.max)} |`,
+    '',
+    `A 60 s outage at 2 000 flows/s (120 000 records) so costs about ${f(held120k, 0)} MB on top of the steady RSS.`,
+    '',
+    loadLine(r, 'queue-memory'),
+    '',
+  );
+}
+
+// --- part 4 ------------------------------------------------------------------------------------
+
+const settingTitle = (l: LatencyResult, label: LatencySetting['label'], source: 'kernel' | 'replay'): string => {
+  const s = l.settings.find((x) => x.label === label)!;
+  const what = [...Object.entries(s.env).map(([key, v]) => `${key}=${v}`), ...(source === 'kernel' ? s.kernelArgs : [])].join(' ');
+  return what ? `${label} (\`${what}\`)` : label;
+};
+
+/** Per repetition: the p99 (or CPU) of setting a over setting b, same source. */
+function latencyRatio(runs: LatencyRun[], source: string, a: string, b: string, of: (x: LatencyRun) => number): Summary {
+  const reps = [...new Set(runs.map((x) => x.rep))];
+  const values = reps
+    .map((rep) => {
+      const ra = runs.find((x) => x.rep === rep && x.source === source && x.setting === a);
+      const rb = runs.find((x) => x.rep === rep && x.source === source && x.setting === b);
+      return ra && rb ? of(ra) / of(rb) : NaN;
+    })
+    .filter(Number.isFinite);
+  return summarize(values);
+}
+
+function renderLatencySummary(p: Put, l: LatencyResult): void {
+  // Judged on the kernel source: the SYN-ACK's own timestamp to the collector.
+  const source = l.summaries.some((s) => s.source === 'kernel') ? 'kernel' : 'replay';
+  const what = source === 'kernel' ? 'SYN-ACK' : 'synthetic event (no kernel)';
+  const by = (label: string) => l.summaries.find((s) => s.source === source && s.setting === label);
+  const defaults = by('defaults');
+  for (const s of l.summaries.filter((x) => x.source === source)) {
+    const target = TARGET_P99_MILLIS[s.setting];
+    const vsDefaults = s.setting !== 'defaults' && defaults;
+    p(
+      `| latency p99, ${what} → collector at ${int(l.rate)} flows/s, ${settingTitle(l, s.setting, source)} | ${mm(s.p99, ms)} (p50 ${ms(s.p50.median)}) | ` +
+        `${vsDefaults ? `defaults ${ms(defaults.p99.median)}` : '—'} | ${vsDefaults ? `${mmr(latencyRatio(l.runs, source, s.setting, 'defaults', (x) => x.p99Millis), (x) => f(x, 3))}×` : '—'} | ` +
+        `${target ? `≤ ${ms(target)}` : 'none (reported)'} | ${target ? yesNo(s.p99.median <= target) : '—'} |`,
+    );
+  }
+  const low = by('low latency');
+  if (low && defaults) {
+    p(
+      `| flowtap CPU at ${int(l.rate)} flows/s, low latency vs defaults, cores | ${mm(low.cpuCores, (x) => f(x, 3))} | defaults ${mm(defaults.cpuCores, (x) => f(x, 3))} | ` +
+        `${mmr(latencyRatio(l.runs, source, 'low latency', 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
+    );
+  }
+}
+
+function renderLatency(p: Put, r: BenchResults, l: LatencyResult): void {
+  p(
+    '## 4. Latency: flow timestamp → collector',
+    '',
+    `From a flow's own timestamp to the record's arrival at the real collector, at ${int(l.rate)} flows/s, ${l.seconds} s measured after a`,
+    `${l.warmupSeconds} s warm-up per run; flowtap on CPU 0, the collector (otlp → file, OTLP JSON, flush every ${COLLECTOR_FLUSH_MILLIS} ms) on the last CPU.`,
+    'Two sources:',
+    '',
+    '- **kernel** — flowtap\'s programs on a throwaway cgroup in which `loadgen tcp-client` opens connections at that',
+    '  rate (its RATE: a fixed schedule) to `loadgen tcp-server` on 127.0.0.1; the timestamp is the SYN-ACK\'s at the hook. The whole',
+    '  path: ring buffer, its reader\'s wake-up, decode → map → export → collector. The targets are judged on this one.',
+    `- **replay** — \`--replay synthetic:${l.rate}\`: user space alone; the synthetic ring buffer is drained every ${REPLAY_DRAIN_MILLIS} ms.`,
+    '',
+    `Arrival is when this runner, polling the collector's file every ${POLL_MILLIS} ms, first sees the record, so each figure`,
+    `includes up to ~${COLLECTOR_FLUSH_MILLIS + POLL_MILLIS} ms of file buffering and polling: they err on the late side. Only \`tcp.flow.begin\` records`,
+    'with a timestamp in the measured window count; "records" says how many of the window\'s flows reached the collector.',
+    'Settings alternate their order each repetition.',
+    '',
+    '| source | setting | p50 | p99 | p99 target | records / flows (median) | flowtap CPU (cores) |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const s of l.summaries) {
+    const rs = l.runs.filter((x) => x.source === s.source && x.setting === s.setting);
+    const target = TARGET_P99_MILLIS[s.setting];
+    p(
+      `| ${s.source} | ${settingTitle(l, s.setting, s.source)} | ${mm(s.p50, ms)} | ${mm(s.p99, ms)} | ${s.source === 'kernel' && target ? `≤ ${ms(target)}` : ''} | ` +
+        `${int(median(rs.map((x) => x.records)))} / ${int(median(rs.map((x) => x.expected)))} | ${mm(s.cpuCores, (x) => f(x, 3))} |`,
+    );
+  }
+  p('', '| rep | source | setting | records / flows | p50 | p99 | max |', '|---|---|---|---|---|---|---|');
+  for (const x of l.runs) p(`| ${x.rep} | ${x.source} | ${x.setting} | ${int(x.records)} / ${int(x.expected)} | ${ms(x.p50Millis)} | ${ms(x.p99Millis)} | ${ms(x.maxMillis)} |`);
+  p('', loadLine(r, 'latency'), '');
+}
+
+// --- how to run --------------------------------------------------------------------------------
+
+function renderMethod(p: Put, r: BenchResults): void {
   const m = r.machine;
+  const o = r.options;
   p(
     '## How to run, and the exact commands',
     '',
     '```sh',
     'make bench          # build, then bench/run.mts; rewrites this file (raw results: bench/out/results.json)',
-    `BENCH_REPS=${r.options.connReps} BENCH_SECONDS=${r.options.connSeconds} make bench   # repetitions and seconds per measurement`,
+    'BENCH_ONLY=pipeline,latency BENCH_REPS=1 BENCH_NO_DOC=1 make bench   # some parts, markdown on stdout (see bench/run.mts)',
+    'node bench/report.mts bench/out/results.json                         # this file again, from a results file',
     '```',
     '',
-    'Root, cgroup v2, kernel.bpf_stats_enabled (set to 1 for part 1 and restored), tracefs (mounted for bpftrace if',
-    'it is not, and unmounted after). All traffic is on 127.0.0.1. The runner undoes everything it changed (sysctl,',
-    'nft table, attached and pinned programs, cgroups, mounts), also when it fails.',
+    'Root, cgroup v2. The runner undoes everything it changed (sysctl, nft table, attached and pinned programs,',
+    'cgroups, mounts, scratch files), also when it fails. All traffic is on 127.0.0.1.',
     '',
-    'Part 1, per workload and repetition (`<cg>` = a new cgroup under the cgroup2 mount):',
-    '',
-    '```sh',
-    'sysctl -w kernel.bpf_stats_enabled=1',
-    'clang -g -O2 -target bpf -c bench/empty.bpf.c -o build/bench/empty.bpf.o',
-    'bpftool prog loadall build/bench/empty.bpf.o /sys/fs/bpf/flowtap-bench-<pid>-lead    # and ...-empty',
-    'bpftool cgroup attach <cg> ingress pinned /sys/fs/bpf/flowtap-bench-<pid>-lead/empty_ingress multi   # egress alike',
-    '# then, in the repetition\'s order: the empty pair (as above, ...-empty) and flowtap\'s programs',
-    '# (new Probe({cgroupPath: <cg>}) from build/flowtap.node: bpf_link attach), read with probe.programStats()',
-    '# and bpftool prog show pinned ... --json (run_time_ns, run_cnt) before and after the workload:',
-    `iperf3 -s -B 127.0.0.1 -p <port>                               # outside the cgroup`,
-    `iperf3 -c 127.0.0.1 -p <port> -t ${r.options.kernelSeconds} -J                     # in <cg>`,
-    `build/bench/loadgen tcp-server <port>  ;  build/bench/loadgen tcp-client <port> ${r.options.kernelSeconds} ${r.options.workers}   # client in <cg>`,
-    `build/bench/loadgen dns-server 53      ;  build/bench/loadgen dns-client 53 ${r.options.kernelSeconds} ${r.options.workers}       # client in <cg>`,
-    '```',
-    '',
-    'Part 2, per placement, mode and repetition (split placement: each command below prefixed with',
-    '`taskset -c <cpus>`, the load generator on all CPUs but the last, the rest on the last):',
-    '',
-    '```sh',
-    `build/bench/loadgen tcp-server <port>                                   # outside the cgroup, whole part`,
-    `build/bench/loadgen tcp-client <port> ${r.options.connSeconds} ${r.options.workers}                         # in <cg>: the measurement`,
-    '$(deploy/setup/collector.sh) --config bench/out/conn-rate-<placement>/collector.yaml   # otlp → batch → debug (basic, no log sampling)',
-    'node dist/cli.js --cgroup <cg> --exporter otlp --endpoint http://127.0.0.1:<grpc port>',
-    "nft 'add table inet flowtap_bench'",
-    "nft 'add chain inet flowtap_bench out { type filter hook output priority 0 ; policy accept ; }'",
-    "nft 'add rule inet flowtap_bench out ct state new counter'",
-    'conntrack -E -e NEW,DESTROY > bench/out/conn-rate-<placement>/conntrack.out     # then: nft delete table ...; conntrack -F',
-    "tcpdump -i lo -n -w bench/out/conn-rate-<placement>/synack.pcap 'tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)'",
-    'bpftrace bench/inet_sock_set_state.bt > bench/out/conn-rate-<placement>/bpftrace.out',
-    '```',
-    '',
-    `Repetitions: part 1 ${r.options.kernelReps} per workload, ${r.options.kernelSeconds} s each; part 2 ${r.options.connReps} per mode, ${r.options.connSeconds} s each.`,
+  );
+  if (r.kernel) {
+    p(
+      'Part 1, per workload and repetition (`<cg>` = a new cgroup under the cgroup2 mount; kernel.bpf_stats_enabled set to 1',
+      'and restored):',
+      '',
+      '```sh',
+      'sysctl -w kernel.bpf_stats_enabled=1',
+      'clang -g -O2 -target bpf -c bench/empty.bpf.c -o build/bench/empty.bpf.o',
+      'bpftool prog loadall build/bench/empty.bpf.o /sys/fs/bpf/flowtap-bench-<pid>-lead    # and ...-empty',
+      'bpftool cgroup attach <cg> ingress pinned /sys/fs/bpf/flowtap-bench-<pid>-lead/empty_ingress multi   # egress alike',
+      "# then, in the repetition's order: the empty pair (as above, ...-empty) and flowtap's programs",
+      '# (new Probe({cgroupPath: <cg>}) from build/flowtap.node: bpf_link attach), read with probe.programStats()',
+      '# and bpftool prog show pinned ... --json (run_time_ns, run_cnt) before and after the workload:',
+      `iperf3 -s -B 127.0.0.1 -p <port>                               # outside the cgroup`,
+      `iperf3 -c 127.0.0.1 -p <port> -t ${o.kernelSeconds} -J                     # in <cg>`,
+      `build/bench/loadgen tcp-server <port>  ;  build/bench/loadgen tcp-client <port> ${o.kernelSeconds} ${o.workers}   # client in <cg>`,
+      `build/bench/loadgen dns-server 53      ;  build/bench/loadgen dns-client 53 ${o.kernelSeconds} ${o.workers}       # client in <cg>`,
+      '```',
+      '',
+    );
+  }
+  if (r.conn) {
+    p(
+      'Part 2, per placement, mode and repetition (split placement: each command below prefixed with',
+      '`taskset -c <cpus>`, the load generator on all CPUs but the last, the rest on the last; tracefs mounted for',
+      'bpftrace if it is not, and unmounted after):',
+      '',
+      '```sh',
+      `build/bench/loadgen tcp-server <port>                                   # outside the cgroup, whole part`,
+      `build/bench/loadgen tcp-client <port> ${o.connSeconds} ${o.workers}                         # in <cg>: the measurement`,
+      '$(deploy/setup/collector.sh) --config bench/out/conn-rate-<placement>/collector.yaml   # otlp → batch → debug (basic, no log sampling)',
+      'node dist/cli.js --cgroup <cg> --exporter otlp --endpoint http://127.0.0.1:<grpc port>',
+      "nft 'add table inet flowtap_bench'",
+      "nft 'add chain inet flowtap_bench out { type filter hook output priority 0 ; policy accept ; }'",
+      "nft 'add rule inet flowtap_bench out ct state new counter'",
+      'conntrack -E -e NEW,DESTROY > bench/out/conn-rate-<placement>/conntrack.out     # then: nft delete table ...; conntrack -F',
+      "tcpdump -i lo -n -w bench/out/conn-rate-<placement>/synack.pcap 'tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)'",
+      'bpftrace bench/inet_sock_set_state.bt > bench/out/conn-rate-<placement>/bpftrace.out',
+      '```',
+      '',
+    );
+  }
+  // Parts 3 and 4: the command lines as they ran (ports, scratch dirs and the cgroup as placeholders).
+  const block = (title: string, lines: string[]): void => void p(title, '', '```sh', ...lines, '```', '');
+  if (r.ceiling) block('Part 3a, per repetition and rate (`<dir>`: a scratch directory on /dev/shm):', r.ceiling.commands);
+  if (r.exportPath) block('Part 3b, per repetition and variant (one collector for the part):', r.exportPath.commands);
+  if (r.queueMemory) block('Part 3c, per repetition:', [r.queueMemory.command]);
+  if (r.latency) {
+    for (const [source, lines] of Object.entries(r.latency.commands)) block(`Part 4, ${source} source, per repetition and setting (shown: low latency):`, lines);
+  }
+  const reps: string[] = [];
+  if (r.kernel) reps.push(`part 1 ${o.kernelReps} per workload, ${o.kernelSeconds} s each`);
+  if (r.conn) reps.push(`part 2 ${o.reps} per mode, ${o.connSeconds} s each`);
+  if (r.ceiling) reps.push(`part 3a ${o.reps}, ${o.ceilingSeconds} s per rate`);
+  if (r.exportPath) reps.push(`part 3b ${o.reps} per variant, ${o.exportPathSeconds} s each`);
+  if (r.queueMemory) reps.push(`part 3c ${o.reps}`);
+  if (r.latency) reps.push(`part 4 ${o.reps} per source and setting, ${o.latencySeconds} s measured each`);
+  p(
+    `Repetitions: ${reps.join('; ')}.`,
     '',
     `Tools: ${Object.entries(m.tools)
-      .map(([k, v]) => `${k} ${v}`)
+      .map(([key, v]) => `${key} ${v}`)
       .join('; ')}.`,
     '',
   );
+}
+
+export const NOTES_FILE = join(ROOT, 'bench', 'notes.md');
+
+export const readNotes = (): Record<string, string> => parseNotes(readFileSync(NOTES_FILE, 'utf8'));
+
+if (import.meta.main) {
+  const file = process.argv[2] ?? join(OUT, 'results.json');
+  process.stdout.write(renderMarkdown(JSON.parse(readFileSync(file, 'utf8')) as BenchResults, readNotes()));
 }
