@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConnRateResult, ConnRateRun } from './conn-rate.mts';
+import type { ConnRateResult } from './conn-rate.mts';
 import type { PathResult } from './export-path.mts';
 import type { KernelCostRep, KernelCostSummary } from './kernel-cost.mts';
 import { POLL_MILLIS, COLLECTOR_FLUSH_MILLIS, REPLAY_DRAIN_MILLIS, type LatencyResult, type LatencyRun, type LatencySetting } from './latency.mts';
@@ -81,6 +81,9 @@ const mm = (s: Summary, fmt: (x: number) => string): string => `${fmt(s.median)}
 const mmr = (s: Summary, fmt: (x: number) => string): string => `${fmt(s.median)} (${fmt(s.min)} … ${fmt(s.max)})`;
 const yesNo = (ok: boolean): string => (ok ? '**yes**' : '**no**');
 const median = (values: number[]): number => summarize(values).median;
+/** Three table cells: median | min | max. */
+const cells = (s: Summary, fmt: (x: number) => string): string => `${fmt(s.median)} | ${fmt(s.min)} | ${fmt(s.max)}`;
+const mbCells = (s: Summary): string => cells(s, (x) => f(mb(x), 0));
 /** MiB (what /proc reports, in KiB) to MB (10^6 bytes, the target's unit). */
 const mb = (mib: number): number => (mib * 2 ** 20) / 1e6;
 const ms = (v: number): string => (Number.isFinite(v) ? `${v < 100 ? v.toFixed(1) : int(v)} ms` : 'n/a');
@@ -199,14 +202,14 @@ export function renderMarkdown(r: BenchResults, notes: Record<string, string> = 
 
 const PEER_TITLE = { conntrack: '`conntrack -E`', tcpdump: 'tcpdump (SYN-ACK filter)', bpftrace: 'bpftrace (inet_sock_set_state)' } as const;
 
-/** Per repetition: rate(a) / rate(b). */
-function summarizeRatio(runs: ConnRateRun[], a: string, b: string): Summary {
+/** Per repetition: value(the run `isA` picks) / value(the run `isB` picks), over the repetitions that have both. */
+function ratioPerRep<T extends { rep: number }>(runs: T[], isA: (x: T) => boolean, isB: (x: T) => boolean, value: (x: T) => number): Summary {
   const reps = [...new Set(runs.map((x) => x.rep))];
   const values = reps
     .map((rep) => {
-      const ra = runs.find((x) => x.rep === rep && x.mode === a);
-      const rb = runs.find((x) => x.rep === rep && x.mode === b);
-      return ra && rb ? ra.rate / rb.rate : NaN;
+      const ra = runs.find((x) => x.rep === rep && isA(x));
+      const rb = runs.find((x) => x.rep === rep && isB(x));
+      return ra && rb ? value(ra) / value(rb) : NaN;
     })
     .filter(Number.isFinite);
   return summarize(values);
@@ -308,7 +311,7 @@ function renderConnSummary(p: Put, c: ConnRateResult): void {
   );
   for (const peer of ['conntrack', 'tcpdump', 'bpftrace'] as const) {
     const ps = by(peer);
-    const vs = summarizeRatio(c.runs, 'flowtap', peer);
+    const vs = ratioPerRep(c.runs, (x) => x.mode === 'flowtap', (x) => x.mode === peer, (x) => x.rate);
     p(
       `| connections/s vs ${PEER_TITLE[peer]}, ${v} | ${mmr(ft.ratio, (x) => f(x, 3))} of no monitor | ${mmr(ps.ratio, (x) => f(x, 3))} of no monitor | flowtap/${peer} ${mmr(vs, (x) => f(x, 3))} | > 1 (ahead) | ${yesNo(vs.median > 1)} |`,
     );
@@ -436,13 +439,13 @@ function renderCeiling(p: Put, r: BenchResults, c: CeilingResult): void {
     '',
     '| | median | min | max | target |',
     '|---|---|---|---|---|',
-    `| highest rate with zero loss (events/s) | ${int(c.ceiling.median)} | ${int(c.ceiling.min)} | ${int(c.ceiling.max)} | ≥ ${int(TARGET_CEILING)} |`,
-    `| flowtap CPU at that rate (cores; pinned to one) | ${f(c.cpuCoresAtCeiling.median)} | ${f(c.cpuCoresAtCeiling.min)} | ${f(c.cpuCoresAtCeiling.max)} | ≤ 1 |`,
-    `| collector CPU at that rate (cores, its own CPU) | ${f(c.collectorCpuCoresAtCeiling.median)} | ${f(c.collectorCpuCoresAtCeiling.min)} | ${f(c.collectorCpuCoresAtCeiling.max)} | |`,
-    `| RSS near idle, ${int(c.idleRate)} events/s (MB) | ${f(mb(c.rssIdle.median), 0)} | ${f(mb(c.rssIdle.min), 0)} | ${f(mb(c.rssIdle.max), 0)} | |`,
+    `| highest rate with zero loss (events/s) | ${cells(c.ceiling, int)} | ≥ ${int(TARGET_CEILING)} |`,
+    `| flowtap CPU at that rate (cores; pinned to one) | ${cells(c.cpuCoresAtCeiling, f)} | ≤ 1 |`,
+    `| collector CPU at that rate (cores, its own CPU) | ${cells(c.collectorCpuCoresAtCeiling, f)} | |`,
+    `| RSS near idle, ${int(c.idleRate)} events/s (MB) | ${mbCells(c.rssIdle)} | |`,
   );
-  if (c.rssAt50k) p(`| RSS at ${int(RSS_RATE)} events/s (MB) | ${f(mb(c.rssAt50k.median), 0)} | ${f(mb(c.rssAt50k.min), 0)} | ${f(mb(c.rssAt50k.max), 0)} | ≤ ${TARGET_RSS_MB} |`);
-  if (c.cpuCoresAt50k) p(`| CPU at ${int(RSS_RATE)} events/s (cores) | ${f(c.cpuCoresAt50k.median)} | ${f(c.cpuCoresAt50k.min)} | ${f(c.cpuCoresAt50k.max)} | |`);
+  if (c.rssAt50k) p(`| RSS at ${int(RSS_RATE)} events/s (MB) | ${mbCells(c.rssAt50k)} | ≤ ${TARGET_RSS_MB} |`);
+  if (c.cpuCoresAt50k) p(`| CPU at ${int(RSS_RATE)} events/s (cores) | ${cells(c.cpuCoresAt50k, f)} | |`);
   p('', `Ceiling per repetition: ${c.ceilings.map(int).join(', ')} events/s.`);
 
   // What the figures say about the gaps, from the figures.
@@ -532,9 +535,9 @@ function renderQueueMemory(p: Put, r: BenchResults, q: QueueMemoryResult): void 
     '',
     '| | median | min | max |',
     '|---|---|---|---|',
-    `| RSS with the queue nearly empty (MB) | ${f(mb(q.rssStartMiB.median), 0)} | ${f(mb(q.rssStartMiB.min), 0)} | ${f(mb(q.rssStartMiB.max), 0)} |`,
-    `| RSS with the queue full (MB) | ${f(mb(q.rssFullMiB.median), 0)} | ${f(mb(q.rssFullMiB.min), 0)} | ${f(mb(q.rssFullMiB.max), 0)} |`,
-    `| RSS per record held (bytes) | ${int(q.bytesPerHeldRecord.median)} | ${int(q.bytesPerHeldRecord.min)} | ${int(q.bytesPerHeldRecord.max)} |`,
+    `| RSS with the queue nearly empty (MB) | ${mbCells(q.rssStartMiB)} |`,
+    `| RSS with the queue full (MB) | ${mbCells(q.rssFullMiB)} |`,
+    `| RSS per record held (bytes) | ${cells(q.bytesPerHeldRecord, int)} |`,
     '',
     `A 60 s outage at 2 000 flows/s (120 000 records) so costs about ${f(held120k, 0)} MB on top of the steady RSS.`,
     '',
@@ -552,17 +555,8 @@ const settingTitle = (l: LatencyResult, label: LatencySetting['label'], source: 
 };
 
 /** Per repetition: the p99 (or CPU) of setting a over setting b, same source. */
-function latencyRatio(runs: LatencyRun[], source: string, a: string, b: string, of: (x: LatencyRun) => number): Summary {
-  const reps = [...new Set(runs.map((x) => x.rep))];
-  const values = reps
-    .map((rep) => {
-      const ra = runs.find((x) => x.rep === rep && x.source === source && x.setting === a);
-      const rb = runs.find((x) => x.rep === rep && x.source === source && x.setting === b);
-      return ra && rb ? of(ra) / of(rb) : NaN;
-    })
-    .filter(Number.isFinite);
-  return summarize(values);
-}
+const settingRatio = (runs: LatencyRun[], source: string, a: string, b: string, of: (x: LatencyRun) => number): Summary =>
+  ratioPerRep(runs, (x) => x.source === source && x.setting === a, (x) => x.source === source && x.setting === b, of);
 
 function renderLatencySummary(p: Put, l: LatencyResult): void {
   // Judged on the kernel source: the SYN-ACK's own timestamp to the collector.
@@ -575,7 +569,7 @@ function renderLatencySummary(p: Put, l: LatencyResult): void {
     const vsDefaults = s.setting !== 'defaults' && defaults;
     p(
       `| latency p99, ${what} → collector at ${int(l.rate)} flows/s, ${settingTitle(l, s.setting, source)} | ${mm(s.p99, ms)} (p50 ${ms(s.p50.median)}) | ` +
-        `${vsDefaults ? `defaults ${ms(defaults.p99.median)}` : '—'} | ${vsDefaults ? `${mmr(latencyRatio(l.runs, source, s.setting, 'defaults', (x) => x.p99Millis), (x) => f(x, 3))}×` : '—'} | ` +
+        `${vsDefaults ? `defaults ${ms(defaults.p99.median)}` : '—'} | ${vsDefaults ? `${mmr(settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.p99Millis), (x) => f(x, 3))}×` : '—'} | ` +
         `${target ? `≤ ${ms(target)}` : 'none (reported)'} | ${target ? yesNo(s.p99.median <= target) : '—'} |`,
     );
   }
@@ -583,7 +577,7 @@ function renderLatencySummary(p: Put, l: LatencyResult): void {
   if (low && defaults) {
     p(
       `| flowtap CPU at ${int(l.rate)} flows/s, low latency vs defaults, cores | ${mm(low.cpuCores, (x) => f(x, 3))} | defaults ${mm(defaults.cpuCores, (x) => f(x, 3))} | ` +
-        `${mmr(latencyRatio(l.runs, source, 'low latency', 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
+        `${mmr(settingRatio(l.runs, source, 'low latency', 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
     );
   }
 }
