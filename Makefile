@@ -4,6 +4,7 @@
 #   make build   build bpf -> native -> TypeScript without running anything
 #   make accuracy  run the accuracy scenarios (packet capture as the oracle) and rewrite docs/accuracy.md
 #   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
+#   make image-test  build the container image (deploy/Dockerfile) with podman from local bases, run it chrooted
 #   make soak    a 10-minute run at a steady rate on the real kernel path: flat memory/fds, nothing lost (SOAK_SECONDS=600)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -32,7 +33,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench soak
+.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench image-test soak
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -86,6 +87,13 @@ test: build collector kubetools
 
 test-unit: build
 	npx jest --runInBand test/unit
+
+# The container image: deploy/image/build.sh (podman, debootstrapped Debian +
+# Node.js 24 bases; installs podman and debootstrap when missing), then the
+# image's ENTRYPOINT + CMD run chrooted with only CAP_BPF + CAP_NET_ADMIN
+# (test/image/image.test.ts prints the size and the timings).
+image-test: build collector
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand test/image
 
 # The scenarios write one row each to build/accuracy.json; the table is
 # rewritten even when a scenario fails (it shows the failure), and the exit
