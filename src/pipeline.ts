@@ -22,7 +22,7 @@ export interface RecordSink {
 export interface PipelineOptions {
   /** Where records are emitted. */
   sink: RecordSink;
-  /** Boot-time ns → wall-clock ns. */
+  /** Boot-time ns → wall-clock ns: a translation (clock.ts), read once per batch. */
   clock: { toWallNs(bootNs: bigint): bigint };
   domains: DomainLookup;
   /** Wall-clock ms; the observed timestamp of a batch and the DNS cache's clock. */
@@ -64,6 +64,8 @@ export class Pipeline {
   /** The current batch's clock readings (one per batch). */
   private _batchNowMs = 0;
   private _batchObservedNs = 0n;
+  /** Wall-clock ns minus boot-time ns, for the current batch. */
+  private _batchWallOffsetNs = 0n;
 
   constructor(options: PipelineOptions) {
     this._sink = options.sink;
@@ -83,6 +85,9 @@ export class Pipeline {
   onBatch(batch: Buffer, records?: number): void {
     this._batchNowMs = this._nowMs();
     this._batchObservedNs = this._nowNs();
+    // One conversion per batch, one BigInt addition per event (toWallNs per
+    // event made two BigInts and read the wall clock each time).
+    this._batchWallOffsetNs = this._clock.toWallNs(0n);
     const { events, errors } = forEachEvent(batch, this._onEvent);
     this.stats.batches++;
     this.stats.decodeErrors += records === undefined ? errors : Math.max(errors, records - events);
@@ -102,7 +107,7 @@ export class Pipeline {
       domains.src = this._domains.namesFor(ev.srcAddr, nowMs);
       domains.dst = this._domains.namesFor(ev.dstAddr, nowMs);
       const containerId = this._containers?.containerIdFor(ev.cgroupId);
-      this._sink.emitFlow(ev, domains, this._clock.toWallNs(ev.tsNs), containerId, this._batchObservedNs);
+      this._sink.emitFlow(ev, domains, ev.tsNs + this._batchWallOffsetNs, containerId, this._batchObservedNs);
       this.stats.emitted++;
     } catch (e) {
       this.stats.processingErrors++;
