@@ -4,8 +4,9 @@
  *
  * For every packet of the sockets in the attached cgroup subtree:
  *  - a TCP SYN-ACK starts a flow (ingress: the local socket initiated, so the
- *    flow is outgoing; egress: the peer initiated, incoming). The record's
- *    source is the initiator, i.e. the SYN-ACK's own destination;
+ *    flow is outgoing, and only if that socket is a TCP socket in SYN_SENT;
+ *    egress: the peer initiated, incoming). The record's source is the
+ *    initiator, i.e. the SYN-ACK's own destination;
  *  - the first FIN or RST of a known flow ends it;
  *  - a DNS response (source port 53, UDP or TCP) is copied up so user space
  *    can name the flow's ends.
@@ -179,6 +180,29 @@ static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr 
 	return verdict == FLOWTAP_VERDICT_SKIP;
 }
 
+/* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
+#define FLOWTAP_SOCK_STREAM 1
+
+/* sk_awaits_synack returns 1 when the socket the ingress hook runs for is a
+ * TCP socket in SYN_SENT: the only socket a SYN-ACK can be the reply for.
+ * The hook runs in tcp_filter() (sk_filter), before TCP processes the
+ * segment, so a real reply still finds its socket in SYN_SENT. Anything else
+ * is a SYN-ACK nobody asked for: sent to a listener (the hook runs for the
+ * listener), to an established or closing connection (one begun before
+ * attach, or a spoofed one), or a raw socket's copy. */
+static __always_inline int sk_awaits_synack(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 0;
+	return sk->protocol == IPPROTO_TCP && sk->type == FLOWTAP_SOCK_STREAM &&
+	       sk->state == BPF_TCP_SYN_SENT;
+}
+
 /* A SYN-ACK: the handshake reply. Its destination is the initiator. */
 static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt *p,
 				      const struct l4_hdr *h, int ingress)
@@ -197,7 +221,18 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	/* Look before inserting: on a full LRU table even an update that fails
 	 * with EEXIST takes a free node first, evicting some other live flow. */
 	if (bpf_map_lookup_elem(&flows, &k)) {
+		/* Before the socket check: when a retransmitted SYN-ACK arrives,
+		 * the initiator may already be ESTABLISHED. */
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+		return;
+	}
+	/* Only on ingress. On egress a real SYN-ACK belongs to a request
+	 * socket, which is not a full socket: the hook runs for its listener,
+	 * in LISTEN, so no socket state marks a real SYN-ACK there. And what
+	 * leaves the cgroup was built by its own processes (a raw socket, at
+	 * worst), not by a remote peer: egress is not gated. */
+	if (ingress && !sk_awaits_synack(skb)) {
+		count(FLOWTAP_CNT_SYNACK_UNSOLICITED);
 		return;
 	}
 	v.begin_ts_ns = bpf_ktime_get_boot_ns();

@@ -135,6 +135,7 @@ enum flowtap_counter {
 	FLOWTAP_CNT_FILTERED,               /* SYN-ACK of a flow a user filter leaves out */
 	FLOWTAP_CNT_FLOW_TABLE_INSERT,      /* flows added to the flow table */
 	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
+	FLOWTAP_CNT_SYNACK_UNSOLICITED,     /* ingress SYN-ACK not for a TCP socket in SYN_SENT */
 	FLOWTAP_CNT__MAX,
 };
 
@@ -143,7 +144,7 @@ enum flowtap_counter {
 	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
 	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
-	"flow_table_delete"
+	"flow_table_delete", "synack_unsolicited"
 
 /* Filters (docs/configuration.md). Which ones are on, and the port bitmap,
  * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,

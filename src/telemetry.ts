@@ -144,6 +144,7 @@ const SKIP_COUNTERS: Record<string, string> = {
   skip_load: 'load_failed',
   dns_tcp_multisegment: 'dns_tcp_multisegment',
   synack_duplicate: 'synack_duplicate',
+  synack_unsolicited: 'synack_unsolicited',
 };
 
 type Instrument = Observable<Attributes>;

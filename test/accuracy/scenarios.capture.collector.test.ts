@@ -184,7 +184,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
       ]
         .filter(Boolean)
         .join(', ');
-      const moved = ['synack_duplicate', 'filtered', ...LOSS_COUNTERS].filter((n) => (probe[n] ?? 0) > 0).map((n) => `${n} ${probe[n]}`);
+      const moved = ['synack_duplicate', 'synack_unsolicited', 'filtered', ...LOSS_COUNTERS].filter((n) => (probe[n] ?? 0) > 0).map((n) => `${n} ${probe[n]}`);
       writeResult({
         id: s.id,
         title: s.title,
@@ -397,6 +397,9 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
           for (const f of est) expect(f.synAcks).toBeGreaterThanOrEqual(2);
           // the server's egress hook saw every retransmission, and reported none of them
           expect(probe.synack_duplicate).toBeGreaterThanOrEqual(5);
+          // a SYN-ACK repeated after the client is ESTABLISHED is a duplicate,
+          // not unsolicited: the duplicate check comes before the socket's state
+          expect(probe.synack_unsolicited).toBe(0);
         },
       });
     } finally {

@@ -6,8 +6,12 @@
  *
  * cgroup_skb programs run only for packets of sockets in the watched cgroup,
  * so every crafted packet is either sent to such a socket (ingress: a TCP
- * listener and a UDP socket in the cgroup, on host b) or sent by one (egress:
- * a raw socket in the cgroup, on host a). The kernel's own BPF run counters
+ * listener, TCP client sockets held in SYN_SENT, and a UDP socket in the
+ * cgroup, on host b) or sent by one (egress: a raw socket in the cgroup, on
+ * host a). On ingress only a SYN-ACK for a socket in SYN_SENT begins a flow:
+ * the cases that check a parsed tuple send their SYN-ACKs to such sockets;
+ * one sent to the listener shows that the flags were read right too (it is
+ * synack_unsolicited, not skipped). The kernel's own BPF run counters
  * (BPF_ENABLE_STATS) say how many packets really reached each hook, so a case
  * cannot pass because its packets never arrived; the probe's counters say what
  * the programs made of them. Where the kernel drops a packet before any
@@ -17,74 +21,25 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';
+import { CRAFT, ProbeObserver, Sink, sendFrom, sendFromCgroup, type Observed, type Spec } from '../helpers/crafted';
 import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
-import { TestNet } from '../helpers/netns';
+import { TestNet, nftDrop } from '../helpers/netns';
 import { enableBpfStats, waitFor } from '../helpers/traffic';
-import { loadBinding, type NativeProbe } from '../../src/probe';
-import { decodeBatch, type DecodedEvent, type DnsEvent, type FlowEvent } from '../../src/decode';
+import type { DnsEvent, FlowEvent } from '../../src/decode';
 
-const CRAFT = join(__dirname, '..', 'fixtures', 'craft.py');
 /** Flow table size for the probe and the CLI: far below the flood's 200 000 flows. */
 const TABLE = 4096;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Host a's port that never answers: host b drops its SYNs to it, so the sink's clients stay in SYN_SENT. */
+const UNANSWERED = 9;
 
 /** A DNS answer: example.test A 198.18.0.7. */
 const DNS_ANSWER = 'abcd81800001000100000000' + '076578616d706c6504746573740000010001' + 'c00c000100010000003c0004c6120007';
 /** IPv4 options: NOP NOP NOP EOL (ihl 6), and a Record Route with 9 empty slots + EOL (40 bytes, ihl 15). */
 const OPT_NOPS = '01010100';
 const OPT_RECORD_ROUTE = '072704' + '00'.repeat(37);
-
-type Spec = Record<string, unknown>;
-interface SendResult {
-  sent: number;
-  refused: Record<string, number>;
-}
-interface Observed {
-  /** Kernel counters that changed, by how much. */
-  counters: Record<string, number>;
-  /** Program runs: packets that reached each hook. */
-  runs: { ingress: number; egress: number };
-  events: DecodedEvent[];
-}
-
-/** The sockets crafted packets are sent to: craft.py sink, in the cgroup, on host b. */
-class Sink {
-  readonly child: ChildProcess;
-  tcp = 0;
-  udp = 0;
-  /** Payloads (hex) of the datagrams the UDP socket received. */
-  readonly datagrams: string[] = [];
-  private readonly ready: Promise<void>;
-
-  constructor(cg: TestCgroup, ns: string, opts: object = {}) {
-    this.child = cg.spawn('ip', ['netns', 'exec', ns, 'python3', CRAFT, 'sink', JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const lines = createInterface({ input: this.child.stdout! });
-    this.ready = new Promise((resolve, reject) => {
-      this.child.once('exit', (code) => reject(new Error(`sink exited ${code}`)));
-      lines.on('line', (l) => {
-        const m = JSON.parse(l) as { tcp?: number; udp?: number | string };
-        if (typeof m.udp === 'string') this.datagrams.push(m.udp);
-        else {
-          this.tcp = m.tcp!;
-          this.udp = m.udp!;
-          resolve();
-        }
-      });
-    });
-  }
-
-  started(): Promise<void> {
-    return this.ready;
-  }
-
-  stop(): void {
-    this.child.stdin?.end();
-    this.child.kill();
-  }
-}
 
 /** Counters of the kernel's IP/TCP MIBs in namespace ns, nstat-style names (IpInHdrErrors, Ip6ReasmOKs). */
 function snmp(ns: string): Record<string, number> {
@@ -115,64 +70,22 @@ function link(ns: string): { ifname: string; mac: string } {
 describe('hostile input: crafted packets from raw sockets (real kernel programs, native addon, test namespaces)', () => {
   let net: TestNet;
   let cg: TestCgroup;
-  let probe: NativeProbe;
-  let counterNames: string[];
+  let obs: ProbeObserver;
   let stopStats: () => void;
   let sink: Sink;
   /** Other children to kill at the end, also when a test failed half-way. */
   const children: ChildProcess[] = [];
-  const events: DecodedEvent[] = [];
-  let decodeErrors = 0;
   let port = 20000;
-  /** A source port no earlier case used: IPv6 flows stay in the table (no RST is seen), so a reused tuple would be a duplicate. */
+  /** A port no earlier case used: IPv6 flows stay in the table (no RST is seen), so a reused tuple would be a duplicate. */
   const nextPort = () => port++;
 
-  const runs = () => {
-    const s = probe.programStats() as Record<string, { runCount: number }>;
-    return { ingress: s.ingress.runCount, egress: s.egress.runCount };
-  };
-
-  /** Runs action, then waits until the hooks are quiet and every event they counted has been read. */
-  async function observe(action: () => Promise<unknown>): Promise<Observed> {
-    const c0 = probe.counters();
-    const r0 = runs();
-    const e0 = events.length;
-    await action();
-    let last = '';
-    let stableSince = Date.now();
-    const t0 = Date.now();
-    for (;;) {
-      const c = probe.counters();
-      const r = runs();
-      const now = JSON.stringify([c, r, events.length]);
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-      }
-      const made = ['flow_begin', 'flow_end', 'dns'].reduce((n, k) => n + c[k] - c0[k], 0);
-      if (events.length - e0 === made && Date.now() - stableSince >= 200) break;
-      if (Date.now() - t0 > 10_000) throw new Error(`not quiet after 10 s: ${now}`);
-      await sleep(25);
-    }
-    const c = probe.counters();
-    const r = runs();
-    const counters: Record<string, number> = {};
-    for (const k of counterNames) if (c[k] !== c0[k]) counters[k] = c[k] - c0[k];
-    return { counters, runs: { ingress: r.ingress - r0.ingress, egress: r.egress - r0.egress }, events: events.slice(e0) };
-  }
+  const runs = () => obs.runs();
+  const observe = (action: () => Promise<unknown>) => obs.observe(action);
 
   /** Sends specs from host a, outside the cgroup. */
-  function peerSend(specs: Spec[]): SendResult {
-    const out = execFileSync('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'send'], { input: specs.map((s) => JSON.stringify(s)).join('\n'), encoding: 'utf8' });
-    return JSON.parse(out) as SendResult;
-  }
-
+  const peerSend = (specs: Spec[]) => sendFrom(net.a.ns, specs);
   /** Sends specs from a raw socket in the cgroup, on host a. */
-  async function cgroupSend(specs: Spec[]): Promise<SendResult> {
-    const child = cg.spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'send'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin!.end(specs.map((s) => JSON.stringify(s)).join('\n'));
-    return JSON.parse(await collect(child)) as SendResult;
-  }
+  const cgroupSend = (specs: Spec[]) => sendFromCgroup(cg, net.a.ns, specs);
 
   /** A packet from host a to host b. */
   function spec(family: 4 | 6, l4: Spec, extra: Spec = {}): Spec {
@@ -184,17 +97,33 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
   const dnsAnswer = (family: 4 | 6, dport: number, payload: string, extra: Spec = {}, l4: Spec = {}) =>
     spec(family, { proto: 'udp', sport: 53, dport, payload, ...l4 }, extra);
 
-  /** The begin flowtap reports for a SYN-ACK from host a's sport to the sink's listener: the listener is the initiator. */
-  const listenerBegin = (family: 4 | 6, sport: number) => ({
+  /**
+   * n client sockets of the sink in SYN_SENT, from host b (ports from nextPort)
+   * to host a's UNANSWERED port; their local ports. A SYN-ACK for one of them
+   * (replyTo) begins a flow; its ACK number is not the client's, so the client
+   * answers it with a RST and stays in SYN_SENT.
+   */
+  async function synSent(family: 4 | 6, n = 1): Promise<number[]> {
+    const ports = Array.from({ length: n }, nextPort);
+    const [src, dst] = family === 4 ? [net.b.ipv4, net.a.ipv4] : [net.b.ipv6, net.a.ipv6];
+    expect(await sink.connect(ports.map((sport) => ({ family, src, sport, dst, dport: UNANSWERED })))).toEqual(ports.map(() => 'SYN_SENT'));
+    return ports;
+  }
+  /** The SYN-ACK host a would answer the sink's client on `port` with. */
+  const replyTo = (family: 4 | 6, port: number, extra: Spec = {}, l4: Spec = {}) => synAck(family, UNANSWERED, port, extra, l4);
+  /** The begin flowtap reports for it: the client initiated. */
+  const clientBegin = (family: 4 | 6, port: number) => ({
     type: 'begin',
     family,
     direction: 'outgoing',
     srcAddr: family === 4 ? net.b.ipv4 : net.b.ipv6,
-    srcPort: sink.tcp,
+    srcPort: port,
     dstAddr: family === 4 ? net.a.ipv4 : net.a.ipv6,
-    dstPort: sport,
+    dstPort: UNANSWERED,
     cgroupId: cg.id,
   });
+  /** Its end when the client's RST passes the egress hook (IPv4). */
+  const clientRst = (port: number) => ({ ...clientBegin(4, port), type: 'end', closeReason: 'rst', closedBy: 'source' });
   const flows = (o: Observed, type: 'begin' | 'end') =>
     (o.events.filter((e) => e.type === type) as FlowEvent[]).map((e) => ({
       type: e.type,
@@ -213,18 +142,10 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     net = new TestNet();
     cg = new TestCgroup('hostile');
     stopStats = await enableBpfStats();
-    const binding = loadBinding(join(__dirname, '..', '..'));
-    counterNames = binding.counterNames;
-    probe = new binding.Probe({
-      cgroupPath: cg.path,
-      flowTableEntries: TABLE,
-      onBatch: (buf: Buffer) => {
-        const r = decodeBatch(buf);
-        decodeErrors += r.errors;
-        events.push(...r.events);
-      },
-    });
-    sink = new Sink(cg, net.b.ns);
+    obs = new ProbeObserver(cg.path, { flowTableEntries: TABLE });
+    // On output, before the egress hook: the held clients' SYNs reach no hook and no host.
+    net.nft(net.b, nftDrop('ftunanswered', 'output', `tcp dport ${UNANSWERED} tcp flags & (syn | ack) == syn`));
+    sink = new Sink(net.b.ns, cg);
     await sink.started();
     // IPv6 on a fresh veth is not up at once (and neighbours must be resolved): wait until a datagram gets through on each family.
     for (const [family, tag] of [[4, '7634'], [6, '7636']] as const) {
@@ -241,27 +162,33 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     killAllFlowtaps();
     for (const c of children) c.kill();
     sink?.stop();
-    await probe?.close();
+    await obs?.close();
     stopStats?.();
     await cg?.destroy();
     net?.destroy();
   });
 
   afterEach(() => {
-    expect(decodeErrors).toBe(0);
+    expect(obs.decodeErrors).toBe(0);
   });
 
-  it('IPv4 with options (ihl 6 and 15) carrying a SYN-ACK: parsed, one begin each with the right tuple', async () => {
-    const [p1, p2] = [nextPort(), nextPort()];
+  it('IPv4 with options (ihl 6 and 15) carrying a SYN-ACK: parsed; for a client in SYN_SENT one begin each with the right tuple, to the listener synack_unsolicited', async () => {
+    const [c1, c2] = await synSent(4, 2);
     const o = await observe(async () =>
-      peerSend([synAck(4, p1, sink.tcp, { options: OPT_NOPS }), synAck(4, p2, sink.tcp, { options: OPT_RECORD_ROUTE })]),
+      peerSend([
+        replyTo(4, c1, { options: OPT_NOPS }),
+        replyTo(4, c2, { options: OPT_RECORD_ROUTE }),
+        synAck(4, nextPort(), sink.tcp, { options: OPT_NOPS }),
+        synAck(4, nextPort(), sink.tcp, { options: OPT_RECORD_ROUTE }),
+      ]),
     );
-    expect(o.runs.ingress).toBe(2);
-    expect(flows(o, 'begin')).toEqual([listenerBegin(4, p1), listenerBegin(4, p2)]);
-    // The listener answers each with a RST. On IPv4 the kernel sends it as the
-    // listener's own packet, so it passes the egress hook and ends the flow.
-    expect(flows(o, 'end')).toEqual([p1, p2].map((p) => ({ ...listenerBegin(4, p), type: 'end', closeReason: 'rst', closedBy: 'source' })));
-    expect(o.counters).toEqual({ flow_begin: 2, flow_end: 2, flow_table_insert: 2, flow_table_delete: 2 });
+    expect(o.runs.ingress).toBe(4);
+    expect(flows(o, 'begin')).toEqual([clientBegin(4, c1), clientBegin(4, c2)]);
+    // Each client answers its SYN-ACK with a RST. On IPv4 the kernel sends it
+    // as the client's own packet, so it passes the egress hook and ends the
+    // flow. The listener's RSTs end nothing: it began no flow.
+    expect(flows(o, 'end')).toEqual([clientRst(c1), clientRst(c2)]);
+    expect(o.counters).toEqual({ flow_begin: 2, flow_end: 2, flow_table_insert: 2, flow_table_delete: 2, synack_unsolicited: 2 });
   });
 
   it('IPv4 with options carrying a DNS answer: one DNS record with the message as sent', async () => {
@@ -308,7 +235,7 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     });
 
     it('copied to a raw TCP socket in the cgroup (ingress): each one counted as skip_truncated, no record', async () => {
-      const raw = new Sink(cg, net.b.ns, { raw: [[4, 6], [6, 6]] });
+      const raw = new Sink(net.b.ns, cg, { raw: [[4, 6], [6, 6]] });
       try {
         await raw.started();
         const o = await observe(async () => peerSend([...malformed(4, sink.tcp, false), ...malformed(6, sink.tcp, false)]));
@@ -328,23 +255,45 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     });
   });
 
+  it('a well-formed SYN-ACK copied to a raw TCP socket in the cgroup (ingress): the copy is synack_unsolicited; only the delivery to a client in SYN_SENT begins a flow', async () => {
+    const raw = new Sink(net.b.ns, cg, { raw: [[4, 6], [6, 6]] });
+    try {
+      await raw.started();
+      const [c4] = await synSent(4);
+      const [c6] = await synSent(6);
+      // to the clients, and to ports where no socket listens (then only the raw copy reaches a hook)
+      const o = await observe(async () => peerSend([replyTo(4, c4), replyTo(6, c6), synAck(4, UNANSWERED, nextPort()), synAck(6, UNANSWERED, nextPort())]));
+      // raw sockets get their copy first (raw_local_deliver, then TCP): 4 copies, 2 deliveries to the clients
+      expect(o.runs.ingress).toBe(6);
+      expect(flows(o, 'begin')).toEqual([clientBegin(4, c4), clientBegin(6, c6)]);
+      expect(flows(o, 'end')).toEqual([clientRst(c4)]);
+      expect(o.counters).toEqual({ synack_unsolicited: 4, flow_begin: 2, flow_table_insert: 2, flow_end: 1, flow_table_delete: 1 });
+    } finally {
+      raw.stop();
+    }
+  });
+
   describe('IPv6 extension headers', () => {
     const chain = (...types: string[]) => types.map((type) => ({ type }));
     const dsts = (n: number) => Array.from({ length: n }, () => 'dst');
 
     it('hop-by-hop + routing + destination options before TCP and UDP, up to the walk limit (8): parsed', async () => {
-      const [p1, p2] = [nextPort(), nextPort()];
+      const [c1, c2] = await synSent(6, 2);
+      const short = { ext: [{ type: 'hop' }, { type: 'routing', len: 24 }, { type: 'dst', len: 16 }] };
+      const long = { ext: chain('hop', 'routing', ...dsts(6)) };
       const o = await observe(async () =>
         peerSend([
-          synAck(6, p1, sink.tcp, { ext: [{ type: 'hop' }, { type: 'routing', len: 24 }, { type: 'dst', len: 16 }] }),
-          synAck(6, p2, sink.tcp, { ext: chain('hop', 'routing', ...dsts(6)) }),
+          replyTo(6, c1, short),
+          replyTo(6, c2, long),
+          synAck(6, nextPort(), sink.tcp, short),
+          synAck(6, nextPort(), sink.tcp, long),
           dnsAnswer(6, sink.udp, DNS_ANSWER, { ext: chain('hop', 'routing', 'dst') }),
         ]),
       );
-      expect(o.runs.ingress).toBe(3);
-      // IPv6 sends the listener's RST from the namespace's control socket: no end is seen
-      expect(o.counters).toEqual({ flow_begin: 2, flow_table_insert: 2, dns: 1 });
-      expect(flows(o, 'begin')).toEqual([listenerBegin(6, p1), listenerBegin(6, p2)]);
+      expect(o.runs.ingress).toBe(5);
+      // IPv6 sends the clients' RSTs from the namespace's control socket: no end is seen
+      expect(o.counters).toEqual({ flow_begin: 2, flow_table_insert: 2, synack_unsolicited: 2, dns: 1 });
+      expect(flows(o, 'begin')).toEqual([clientBegin(6, c1), clientBegin(6, c2)]);
       expect(dnsEvents(o).map((e) => [e.family, e.data.toString('hex')])).toEqual([[6, DNS_ANSWER]]);
     });
 
@@ -370,12 +319,13 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     const payload = { payload: '00'.repeat(16) };
 
     it('are reassembled before socket delivery: the ingress hook sees each packet once, whole; a lone non-first fragment never', async () => {
-      const [p4, p6] = [nextPort(), nextPort()];
+      const [c4] = await synSent(4);
+      const [c6] = await synSent(6);
       const mib0 = snmp(net.b.ns);
       const o = await observe(async () =>
         peerSend([
-          synAck(4, p4, sink.tcp, { fragments: split4 }),
-          synAck(6, p6, sink.tcp, { fragments: split6 }, payload),
+          replyTo(4, c4, { fragments: split4 }),
+          replyTo(6, c6, { fragments: split6 }, payload),
           synAck(4, nextPort(), sink.tcp, { fragments: split4, only: [1] }),
           synAck(6, nextPort(), sink.tcp, { fragments: split6, only: [1] }, payload),
         ]),
@@ -383,16 +333,17 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
       const mib = snmp(net.b.ns);
       expect([mib.IpReasmOKs - mib0.IpReasmOKs, mib.Ip6ReasmOKs - mib0.Ip6ReasmOKs]).toEqual([1, 1]);
       expect(o.runs.ingress).toBe(2);
-      expect(flows(o, 'begin')).toEqual([listenerBegin(4, p4), listenerBegin(6, p6)]);
+      expect(flows(o, 'begin')).toEqual([clientBegin(4, c4), clientBegin(6, c6)]);
+      expect(flows(o, 'end')).toEqual([clientRst(c4)]);
       expect(o.counters).toEqual({ flow_begin: 2, flow_table_insert: 2, flow_end: 1, flow_table_delete: 1 });
     });
 
     it('an IPv6 atomic fragment (offset 0, M = 0) keeps its Fragment header up to the hook: walked and parsed', async () => {
-      const p = nextPort();
-      const o = await observe(async () => peerSend([synAck(6, p, sink.tcp, { ext: [{ type: 'hop' }], fragments: [{ from: 0, to: null, mf: false }] })]));
+      const [c] = await synSent(6);
+      const o = await observe(async () => peerSend([replyTo(6, c, { ext: [{ type: 'hop' }], fragments: [{ from: 0, to: null, mf: false }] })]));
       expect(o.runs.ingress).toBe(1);
       expect(o.counters).toEqual({ flow_begin: 1, flow_table_insert: 1 });
-      expect(flows(o, 'begin')).toEqual([listenerBegin(6, p)]);
+      expect(flows(o, 'begin')).toEqual([clientBegin(6, c)]);
     });
 
     it('a DNS answer longer than the MTU: egress sees it before fragmentation, ingress after reassembly, once each', async () => {
@@ -431,23 +382,51 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
       ]);
     });
 
-    it('copied to a raw IPv6 socket for the Fragment header (ingress, before reassembly): the non-first fragment is skip_fragment', async () => {
-      const raw = new Sink(cg, net.b.ns, { raw: [[6, 44]] });
+    it('copied to a raw IPv6 socket for the Fragment header (ingress, before reassembly): the non-first fragment is skip_fragment, the first synack_unsolicited', async () => {
+      const raw = new Sink(net.b.ns, cg, { raw: [[6, 44]] });
       try {
         await raw.started();
-        const p = nextPort();
-        const o = await observe(async () => peerSend([synAck(6, p, sink.tcp, { fragments: split6 }, payload)]));
-        // the raw socket's copies of both fragments, then the listener's reassembled packet
+        const [c] = await synSent(6);
+        const o = await observe(async () => peerSend([replyTo(6, c, { fragments: split6 }, payload)]));
+        // the raw socket's copies of both fragments (the first one parsed: a
+        // SYN-ACK, but not for this socket), then the client's reassembled packet
         expect(o.runs.ingress).toBe(3);
-        expect(o.counters).toEqual({ flow_begin: 1, flow_table_insert: 1, skip_fragment: 1, synack_duplicate: 1 });
-        expect(flows(o, 'begin')).toEqual([listenerBegin(6, p)]);
+        expect(o.counters).toEqual({ flow_begin: 1, flow_table_insert: 1, skip_fragment: 1, synack_unsolicited: 1 });
+        expect(flows(o, 'begin')).toEqual([clientBegin(6, c)]);
       } finally {
         raw.stop();
       }
     });
   });
 
-  it('a flood of 2 × 100 000 SYN-ACKs with random tuples: table bounded, memory flat, every begin one that was sent, nothing lost', async () => {
+  /**
+   * Random SYN-ACK sources: 198.19.<k>.0/24, which host b has no route to, so
+   * whatever it answers them (RSTs) never leaves: no end, no hook.
+   */
+  const floodSources = () => {
+    const k = net.a.ipv4.split('.')[2];
+    return Array.from({ length: 64 }, (_, i) => `198.19.${k}.${i + 1}`);
+  };
+
+  it('a flood of 100 000 SYN-ACKs with random tuples to the listener (ingress): every one synack_unsolicited, no record, the flow table untouched', async () => {
+    const COUNT = 100_000;
+    const entries0 = obs.probe.flowTableSize();
+    const o = await observe(async () => {
+      const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: sink.tcp, count: COUNT, seed: 2 })], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(flood);
+      const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
+      expect(tuples).toHaveLength(COUNT);
+    });
+    // every one reached the hook as the listener's packet; the listener's RSTs find no route
+    expect(o.runs).toEqual({ ingress: COUNT, egress: 0 });
+    expect(o.counters).toEqual({ synack_unsolicited: COUNT });
+    expect(o.events).toEqual([]);
+    expect(obs.probe.flowTableSize()).toBe(entries0);
+  });
+
+  it('a flood of 2 × 100 000 SYN-ACKs with random tuples from a raw socket in the cgroup (egress): table bounded, memory flat, every begin one that was sent, nothing lost', async () => {
     // in rounds of 25 000; RSS is read after each, once every record of the round is out
     const COUNT = 200_000;
     const ROUNDS = 8;
@@ -463,26 +442,28 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
         cliBegins.push(`${a['tcp.flow.direction']} ${a['network.type']} ${a['source.address']}:${a['source.port']} ${a['destination.address']}:${a['destination.port']}`);
       else cliOther++;
     });
-    // Sources from 198.19.<k>.0/24, which host b has no route to: its RSTs never
-    // leave, so every flow stays in the table until evicted.
-    const k = net.a.ipv4.split('.')[2];
-    const srcs = Array.from({ length: 64 }, (_, i) => `198.19.${k}.${i + 1}`);
-    const c0 = probe.counters();
+    // Sent to host b's UNANSWERED port, where no socket is: host b answers
+    // from its control socket, and to sources it has no route to. So nothing
+    // comes back and every flow stays in the table until evicted.
+    const c0 = obs.probe.counters();
     const r0 = runs();
-    const e0 = events.length;
+    const e0 = obs.events.length;
     const rssReady = rssKb();
     const rssAfter: number[] = [];
     const sent = new Set<string>();
-    const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs, dst: net.b.ipv4, dport: sink.tcp, count: COUNT, rounds: ROUNDS, seed: 1 })], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const flood = cg.spawn(
+      'ip',
+      ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: UNANSWERED, count: COUNT, rounds: ROUNDS, seed: 1 })],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     children.push(flood);
     const rounds = createInterface({ input: flood.stdout! })[Symbol.asyncIterator]();
     for (let round = 1; round <= ROUNDS; round++) {
       const { tuples } = JSON.parse((await rounds.next()).value as string) as { tuples: [string, number][] };
-      for (const [addr, sport] of tuples) sent.add(`outgoing ipv4 ${net.b.ipv4}:${sink.tcp} ${addr}:${sport}`);
+      // leaving the cgroup: the SYN-ACK's destination (host b) initiated
+      for (const [addr, sport] of tuples) sent.add(`incoming ipv4 ${net.b.ipv4}:${UNANSWERED} ${addr}:${sport}`);
       await waitFor(`round ${round}: ${sent.size} begins from the probe and the CLI`, () =>
-        events.length - e0 >= sent.size && cliBegins.length >= sent.size ? true : undefined,
+        obs.events.length - e0 >= sent.size && cliBegins.length >= sent.size ? true : undefined,
       20_000);
       rssAfter.push(rssKb());
       if (round < ROUNDS) flood.stdin!.write('go\n');
@@ -492,18 +473,18 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
 
     // every packet reached the hook and was counted as exactly one begin
     expect(sent.size).toBe(COUNT);
-    expect(runs().ingress - r0.ingress).toBe(COUNT);
-    const c = probe.counters();
-    const delta = Object.fromEntries(counterNames.filter((n) => c[n] !== c0[n]).map((n) => [n, c[n] - c0[n]]));
-    expect(delta).toEqual({ flow_begin: COUNT, flow_table_insert: COUNT });
+    expect(runs().egress - r0.egress).toBe(COUNT);
+    expect(runs().ingress - r0.ingress).toBe(0);
+    const c = obs.probe.counters();
+    expect(obs.delta(c0, c)).toEqual({ flow_begin: COUNT, flow_table_insert: COUNT });
     // the table stayed within its bound: the LRU evicted the rest, and says how many
-    const entries = probe.flowTableSize();
+    const entries = obs.probe.flowTableSize();
     expect(entries).toBeGreaterThan(0);
     expect(entries).toBeLessThanOrEqual(TABLE);
     expect(c.flow_table_evictions - c0.flow_table_evictions).toBeGreaterThanOrEqual(COUNT - TABLE);
 
-    // no misreported flow: the begins are exactly the SYN-ACKs sent (swapped: the listener "initiated")
-    const probeBegins = (events.slice(e0) as FlowEvent[]).map(
+    // no misreported flow: the begins are exactly the SYN-ACKs sent
+    const probeBegins = (obs.events.slice(e0) as FlowEvent[]).map(
       (e) => `${e.type === 'begin' ? e.direction : e.type} ipv${e.family} ${e.srcAddr}:${e.srcPort} ${e.dstAddr}:${e.dstPort}`,
     );
     expect(probeBegins.length).toBe(COUNT);

@@ -45,6 +45,7 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
       skip_load: 0,
       dns_tcp_multisegment: 0,
       synack_duplicate: 5,
+      synack_unsolicited: 7,
       filtered: 0,
       handoff_dropped_records: 0,
       handoff_waits: 11,
@@ -110,6 +111,7 @@ describe('SelfTelemetry', () => {
     expect(value(p, 'flowtap.errors', { 'error.type': 'decode' })).toBe(1);
     expect(value(p, 'flowtap.packets.skipped', { 'flowtap.reason': 'bad_ihl' })).toBe(2);
     expect(value(p, 'flowtap.packets.skipped', { 'flowtap.reason': 'synack_duplicate' })).toBe(5);
+    expect(value(p, 'flowtap.packets.skipped', { 'flowtap.reason': 'synack_unsolicited' })).toBe(7);
     expect(value(p, 'flowtap.handoff.waits')).toBe(11);
     expect(value(p, 'flowtap.dns.cache.names')).toBe(4);
     expect(value(p, 'flowtap.dns.cache.addresses')).toBe(2);
