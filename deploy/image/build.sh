@@ -3,7 +3,8 @@
 # (deploy/image/base.sh), as `make image-test` does; no registry but Debian's
 # and npm's is needed. Progress goes to stderr; stdout gets one JSON line:
 #   {"image":...,"id":...,"sizeBytes":...,"baseSeconds":...,"buildSeconds":...}
-# (sizeBytes: podman image inspect's Size, the uncompressed image).
+# (sizeBytes: podman image inspect's Size, the uncompressed image). podman's
+# full output is in build/image-build.log.
 #
 #   deploy/image/build.sh [image name]     default localhost/flowtap:dev
 #
@@ -30,9 +31,17 @@ mapfile -t bases < <("$root/deploy/image/base.sh")
 [[ ${#bases[@]} -eq 2 ]] || { say "deploy/image/base.sh printed ${#bases[@]} image names, expected 2"; exit 1; }
 t1="$(now)"
 say "bases ready in $(seconds "$t0" "$t1") s; building $image"
-podman build --isolation=chroot --pull=never "${ca_args[@]}" \
+# The full output goes to a log; stderr gets the steps, and the log's end on failure.
+mkdir -p "$root/build"
+log="$root/build/image-build.log"
+if ! podman build --isolation=chroot --pull=never "${ca_args[@]}" \
   --build-arg "BUILD_IMAGE=${bases[0]}" --build-arg "RUNTIME_IMAGE=${bases[1]}" \
-  -f "$root/deploy/Dockerfile" -t "$image" "$root" >&2
+  -f "$root/deploy/Dockerfile" -t "$image" "$root" 2>&1 |
+  tee "$log" | grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] )?STEP [0-9]+/[0-9]+: (FROM|RUN|COPY)' >&2; then
+  say "podman build failed; the end of $log:"
+  tail -n 30 "$log" >&2
+  exit 1
+fi
 t2="$(now)"
 id="$(podman image inspect --format '{{.Id}}' "$image")"
 size="$(podman image inspect --format '{{.Size}}' "$image")"
