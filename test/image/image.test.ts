@@ -140,7 +140,7 @@ describe('container image: deploy/Dockerfile built by podman from debootstrapped
   let image: string;
   let report: BuildReport | undefined;
   let config: ImageConfig;
-  let sizeBytes: number;
+  let sizeBytes: number | undefined;
   let rootfs: string;
   let exportSeconds: number;
   /** Whether the image itself has the CMD's --cgroup directory (else the tests make the mount point). */
@@ -191,7 +191,17 @@ describe('container image: deploy/Dockerfile built by podman from debootstrapped
   afterAll(async () => {
     await collector?.close();
     server?.close();
-    if (rootfs) rmSync(rootfs, { recursive: true, force: true });
+    if (rootfs) {
+      // The mounts live in each run's private mount namespace; were one left in ours,
+      // deleting the tree would delete what it shows (the host's /dev, a cgroup).
+      const leaked = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4])
+        .filter((m) => m !== undefined && (m === rootfs || m.startsWith(`${rootfs}/`)));
+      if (leaked.length > 0) throw new Error(`mounts left under ${rootfs}, not removing it: ${leaked.join(', ')}`);
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+    if (sizeBytes === undefined) return; // beforeAll failed: its error says why
     const built = report ? `bases ${report.baseSeconds} s + image ${report.buildSeconds} s` : `given as FLOWTAP_IMAGE`;
     console.log(
       `image-test: ${image}: size ${(sizeBytes / 1e6).toFixed(1)} MB (podman image inspect Size, ${sizeBytes} bytes); ` +
