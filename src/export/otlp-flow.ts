@@ -64,8 +64,8 @@ import {
   T_LOG_SEVERITY_NUMBER,
   T_LOG_TIME,
   T_SCOPE_LOGS_LOG_RECORDS,
-  writeSmallIntKv,
-  writeSmallStringKv,
+  COPY_LOOP_MAX,
+  varintSize,
 } from './otlp-proto';
 
 /** SeverityNumber INFO, as mapFlow sets it. */
@@ -115,24 +115,65 @@ const emptyArrayKv = (key: string): Buffer =>
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-const K_SOURCE_ADDRESS = keyValueHead(ATTR_SOURCE_ADDRESS);
-const K_SOURCE_PORT = keyValueHead(ATTR_SOURCE_PORT);
-const K_DESTINATION_ADDRESS = keyValueHead(ATTR_DESTINATION_ADDRESS);
-const K_DESTINATION_PORT = keyValueHead(ATTR_DESTINATION_PORT);
-const K_SOURCE_DOMAINS = keyValueHead(ATTR_TCP_FLOW_SOURCE_DOMAINS);
-const K_DESTINATION_DOMAINS = keyValueHead(ATTR_TCP_FLOW_DESTINATION_DOMAINS);
-const K_CLIENT_ADDRESS = keyValueHead(ATTR_CLIENT_ADDRESS);
-const K_CLIENT_PORT = keyValueHead(ATTR_CLIENT_PORT);
-const K_SERVER_ADDRESS = keyValueHead(ATTR_SERVER_ADDRESS);
-const K_SERVER_PORT = keyValueHead(ATTR_SERVER_PORT);
-const K_LOCAL_ADDRESS = keyValueHead(ATTR_NETWORK_LOCAL_ADDRESS);
-const K_LOCAL_PORT = keyValueHead(ATTR_NETWORK_LOCAL_PORT);
-const K_PEER_ADDRESS = keyValueHead(ATTR_NETWORK_PEER_ADDRESS);
-const K_PEER_PORT = keyValueHead(ATTR_NETWORK_PEER_PORT);
-const K_CONTAINER_ID = keyValueHead(ATTR_CONTAINER_ID);
-const K_DURATION = keyValueHead(ATTR_TCP_FLOW_DURATION);
-const K_CLOSE_REASON = keyValueHead(ATTR_TCP_FLOW_CLOSE_REASON);
-const K_CLOSED_BY = keyValueHead(ATTR_TCP_FLOW_CLOSED_BY);
+/** Copies `bytes` into `buf` at `p`; returns the position after them. */
+function copyInto(buf: Buffer, p: number, bytes: Buffer): number {
+  const n = bytes.length;
+  if (n > COPY_LOOP_MAX) {
+    buf.set(bytes, p);
+    return p + n;
+  }
+  for (let i = 0; i < n; i++) buf[p++] = bytes[i];
+  return p;
+}
+
+/**
+ * One attribute key of the record, with what comes before a small value
+ * ready-made, made on first use: `32 <kv len> 0a <key len> key 12 <value
+ * len> 0a <string len>` for a string of each length, and `32 <kv len> 0a
+ * <key len> key 12 <value len> 18` for each varint size. A value whose
+ * KeyValue needs a 2-byte length takes the general path.
+ */
+class AttributeKey {
+  /** `0a <key len> key 12` */
+  readonly head: Buffer;
+  private readonly _strings: (Buffer | undefined)[] = new Array<Buffer | undefined>(0x80).fill(undefined);
+  private readonly _ints: (Buffer | undefined)[] = new Array<Buffer | undefined>(6).fill(undefined);
+
+  constructor(key: string) {
+    this.head = keyValueHead(key);
+  }
+
+  /** The bytes before a string value of `n` ASCII characters, or undefined if they would not be the 1-byte-length form. */
+  stringPrefix(n: number): Buffer | undefined {
+    const kvLen = this.head.length + 3 + n;
+    if (kvLen > 0x7f) return undefined;
+    return (this._strings[n] ??= Buffer.concat([Buffer.from([T_LOG_ATTRIBUTES, kvLen]), this.head, Buffer.from([n + 2, T_ANY_STRING, n])]));
+  }
+
+  /** The bytes before the varint of a non-negative int value that takes `size` bytes (1..5). */
+  intPrefix(size: number): Buffer {
+    return (this._ints[size] ??= Buffer.concat([Buffer.from([T_LOG_ATTRIBUTES, this.head.length + 2 + size]), this.head, Buffer.from([size + 1, T_ANY_INT])]));
+  }
+}
+
+const K_SOURCE_ADDRESS = new AttributeKey(ATTR_SOURCE_ADDRESS);
+const K_SOURCE_PORT = new AttributeKey(ATTR_SOURCE_PORT);
+const K_DESTINATION_ADDRESS = new AttributeKey(ATTR_DESTINATION_ADDRESS);
+const K_DESTINATION_PORT = new AttributeKey(ATTR_DESTINATION_PORT);
+const K_SOURCE_DOMAINS = new AttributeKey(ATTR_TCP_FLOW_SOURCE_DOMAINS);
+const K_DESTINATION_DOMAINS = new AttributeKey(ATTR_TCP_FLOW_DESTINATION_DOMAINS);
+const K_CLIENT_ADDRESS = new AttributeKey(ATTR_CLIENT_ADDRESS);
+const K_CLIENT_PORT = new AttributeKey(ATTR_CLIENT_PORT);
+const K_SERVER_ADDRESS = new AttributeKey(ATTR_SERVER_ADDRESS);
+const K_SERVER_PORT = new AttributeKey(ATTR_SERVER_PORT);
+const K_LOCAL_ADDRESS = new AttributeKey(ATTR_NETWORK_LOCAL_ADDRESS);
+const K_LOCAL_PORT = new AttributeKey(ATTR_NETWORK_LOCAL_PORT);
+const K_PEER_ADDRESS = new AttributeKey(ATTR_NETWORK_PEER_ADDRESS);
+const K_PEER_PORT = new AttributeKey(ATTR_NETWORK_PEER_PORT);
+const K_CONTAINER_ID = new AttributeKey(ATTR_CONTAINER_ID);
+const K_DURATION = new AttributeKey(ATTR_TCP_FLOW_DURATION);
+const K_CLOSE_REASON = new AttributeKey(ATTR_TCP_FLOW_CLOSE_REASON);
+const K_CLOSED_BY = new AttributeKey(ATTR_TCP_FLOW_CLOSED_BY);
 
 const KV_DIRECTION_OUTGOING = constantKv(ATTR_TCP_FLOW_DIRECTION, TCP_FLOW_DIRECTION_VALUE_OUTGOING);
 const KV_DIRECTION_INCOMING = constantKv(ATTR_TCP_FLOW_DIRECTION, TCP_FLOW_DIRECTION_VALUE_INCOMING);
@@ -164,38 +205,61 @@ const BODY_ARROW = ascii(' -> ');
 const BODY_NAME_OPEN = ascii(' (');
 const COLON = 0x3a;
 
-/** A string attribute; ASCII values under ~100 bytes (every address) take one pass. */
-function stringKv(w: ProtoWriter, key: Buffer, value: string): void {
-  if (writeSmallStringKv(w, T_LOG_ATTRIBUTES, key, value)) return;
-  const kv = beginKv(w, key);
+/** A string attribute; an ASCII value under ~90 characters (every address) is its prefix and its characters. */
+function stringKv(w: ProtoWriter, key: AttributeKey, value: string): void {
+  const n = value.length;
+  const prefix = key.stringPrefix(n);
+  if (prefix !== undefined) {
+    w.ensure(prefix.length + n);
+    const buf = w.buf;
+    let p = copyInto(buf, w.pos, prefix);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0x7f) break;
+      buf[p++] = c;
+    }
+    if (i === n) {
+      w.pos = p;
+      return;
+    }
+  }
+  const kv = beginKv(w, key.head);
   w.byte(T_ANY_STRING);
   w.string(value);
-  endKv(w, kv, key);
+  endKv(w, kv, key.head);
 }
 
-/** An int attribute (a port: always the small form). */
-function intKv(w: ProtoWriter, key: Buffer, value: number): void {
-  if (writeSmallIntKv(w, T_LOG_ATTRIBUTES, key, value)) return;
-  const kv = beginKv(w, key);
+/** An int attribute; a port is its prefix and its varint. */
+function intKv(w: ProtoWriter, key: AttributeKey, value: number): void {
+  if (value >>> 0 === value) {
+    const size = varintSize(value);
+    const prefix = key.intPrefix(size);
+    w.ensure(prefix.length + size);
+    w.pos = copyInto(w.buf, w.pos, prefix);
+    w.varint(value);
+    return;
+  }
+  const kv = beginKv(w, key.head);
   w.byte(T_ANY_INT);
   w.varint(value);
-  endKv(w, kv, key);
+  endKv(w, kv, key.head);
 }
 
 /** A string attribute whose usual values were encoded whole, at load. */
-function constantOrStringKv(w: ProtoWriter, encoded: Map<string, Buffer>, key: Buffer, value: string): void {
+function constantOrStringKv(w: ProtoWriter, encoded: Map<string, Buffer>, key: AttributeKey, value: string): void {
   const whole = encoded.get(value);
   if (whole !== undefined) w.raw(whole);
   else stringKv(w, key, value);
 }
 
 /** A string[] attribute; `none` is the whole attribute for an empty list. */
-function namesKv(w: ProtoWriter, key: Buffer, none: Buffer, names: readonly string[]): void {
+function namesKv(w: ProtoWriter, key: AttributeKey, none: Buffer, names: readonly string[]): void {
   if (names.length === 0) {
     w.raw(none);
     return;
   }
-  const kv = beginKv(w, key);
+  const kv = beginKv(w, key.head);
   w.byte(T_ANY_ARRAY);
   const list = w.begin();
   for (let i = 0; i < names.length; i++) {
@@ -206,19 +270,19 @@ function namesKv(w: ProtoWriter, key: Buffer, none: Buffer, names: readonly stri
     w.end(item);
   }
   w.end(list);
-  endKv(w, kv, key);
+  endKv(w, kv, key.head);
 }
 
 /** A number attribute as the SDK types it: an integer as int_value, else double_value. */
-function numberKv(w: ProtoWriter, key: Buffer, value: number): void {
+function numberKv(w: ProtoWriter, key: AttributeKey, value: number): void {
   if (Number.isInteger(value) && value >= 0) {
     intKv(w, key, value);
     return;
   }
-  const kv = beginKv(w, key);
+  const kv = beginKv(w, key.head);
   w.byte(T_ANY_DOUBLE);
   w.double(value);
-  endKv(w, kv, key);
+  endKv(w, kv, key.head);
 }
 
 /** host:port as record.ts hostPort writes it: IPv6 hosts in brackets. */
