@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * flowtap's entry point, and the only module that reads process.argv,
- * process.env, /proc/self/mountinfo, /proc/self/cgroup or /proc/self/status,
- * installs signal handlers, listens (--health-address), or exits.
+ * flowtap's entry point (with ./young-generation, which it loads first), and
+ * the only module that reads process.argv, process.env, /proc/self/mountinfo,
+ * /proc/self/cgroup or /proc/self/status, installs signal handlers, listens
+ * (--health-address), or exits.
  *
  * Order: config → log → resource → record export → pipeline → probe (attach)
  * → "ready". Shutdown (SIGTERM/SIGINT): probe.close() drains the ring buffer
@@ -10,9 +11,10 @@
  * outlasts --shutdown-timeout-millis, flowtap says what was not flushed and
  * exits 0 anyway.
  */
+// First, before anything else loads: it sizes V8's young generation.
+import './young-generation';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
@@ -112,25 +114,7 @@ function routeDiagnostics(log: Log, level: LogLevel): void {
   setGlobalErrorHandler((e) => log.debug('opentelemetry error', { error: e }));
 }
 
-/**
- * Keeps V8's young generation at its initial size (two 1 MiB semi-spaces)
- * unless the user sized it (node --max-semi-space-size / --min-semi-space-size
- * / --semi-space-growth-factor, also through NODE_OPTIONS). Every event makes
- * short-lived garbage and little of it survives, so a grown young generation
- * (up to 2 x 16 MiB, and more MiB of old space that V8 then keeps marking)
- * buys no CPU: at 50 000 events/s it cost ~60 MiB more RSS for the same CPU
- * (measured with bench/pipeline-ceiling.mts; at 20 000/s this setting costs
- * ~5 % more CPU, at 100 000/s none). The growth factor is one of the few heap
- * flags V8 still honours after start-up.
- */
-function tuneYoungGeneration(): void {
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (/--(max|min)-semi-space-size|--semi-space-growth-factor/.test(given)) return;
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
-
 async function main(): Promise<void> {
-  tuneYoungGeneration();
   const argv = process.argv.slice(2);
   const info = requestedInfo(argv);
   if (info === 'help') {
