@@ -89,8 +89,11 @@ interface Batch {
   writer: ProtoWriter | undefined;
 }
 
-/** A writer starts this big; it keeps what it grew to when it goes back to the pool. */
+/** The first writer starts this big; it keeps what it grew to when it goes back to the pool. */
 const WRITER_INITIAL_BYTES = 256 * 1024;
+
+/** The pool lets go, every this many batches, of the writers it never ran out of meanwhile. */
+const POOL_TRIM_BATCHES = 16;
 
 const NODE_TIMERS: NonNullable<ExportQueueOptions['timers']> = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
@@ -121,6 +124,11 @@ export class ExportQueue {
 
   private _open: ProtoWriter;
   private readonly _pool: ProtoWriter[] = [];
+  /** Batches opened since the pool was last trimmed, and the fewest writers it held after one. */
+  private _poolTakes = 0;
+  private _poolLow = Infinity;
+  /** The largest a writer has grown to: later writers start that big (no regrowing after a trim). */
+  private _writerBytes = WRITER_INITIAL_BYTES;
   private _openRecords = 0;
   private _openTimer: unknown;
   private readonly _queued: Batch[] = [];
@@ -270,7 +278,7 @@ export class ExportQueue {
     if (this._openRecords === 0) return undefined;
     const writer = this._open;
     const batch: Batch = { seq: this._nextSeq++, request: this._frame.frame(writer), records: this._openRecords, writer };
-    this._open = this._pool.pop() ?? this._newWriter();
+    this._open = this._takeWriter();
     this._open.pos = this._frame.headRoom;
     this._openRecords = 0;
     this._queued.push(batch);
@@ -279,8 +287,26 @@ export class ExportQueue {
     return batch;
   }
 
+  /**
+   * A writer for the next batch, from the pool if it has one. A burst (the
+   * first seconds, a slow collector) leaves writers in the pool that steady
+   * traffic never takes again, each holding a batch's worth of RSS (~1.2 MB
+   * at 2048 records): every POOL_TRIM_BATCHES batches, the pool lets go of
+   * as many as it never ran out of in that time.
+   */
+  private _takeWriter(): ProtoWriter {
+    const writer = this._pool.pop() ?? this._newWriter();
+    this._poolLow = Math.min(this._poolLow, this._pool.length);
+    if (++this._poolTakes === POOL_TRIM_BATCHES) {
+      this._pool.length -= this._poolLow;
+      this._poolTakes = 0;
+      this._poolLow = Infinity;
+    }
+    return writer;
+  }
+
   private _newWriter(): ProtoWriter {
-    const w = new ProtoWriter(WRITER_INITIAL_BYTES);
+    const w = new ProtoWriter(this._writerBytes);
     w.pos = this._frame.headRoom;
     return w;
   }
@@ -299,6 +325,7 @@ export class ExportQueue {
     const writer = batch.writer;
     if (writer === undefined) return;
     batch.writer = undefined;
+    if (writer.buf.length > this._writerBytes) this._writerBytes = writer.buf.length;
     if (this._pool.length < this._maxInflight + 1) {
       writer.reset();
       this._pool.push(writer);

@@ -258,6 +258,29 @@ describe('ExportQueue', () => {
     expect(sender.sent.map((s) => s.bytes)).toEqual(['abc', 'abc', 'def', 'ghi', 'jkl', 'mno', 'pqr'].map(body));
   });
 
+  it('lets go of the writers a burst left in the pool once steady traffic has not taken them for 16 batches', async () => {
+    const { sender, counts, queue, add } = setup({ maxBatchRecords: 1, maxConcurrentExports: 4 });
+    const pooled = (): number => (queue as unknown as { _pool: unknown[] })._pool.length;
+    const steady = async (batches: number): Promise<void> => {
+      for (let i = 0; i < batches; i++) {
+        add('x'); // one batch, sent at once; answered before the next
+        sender.answer(sender.sent.length - 1, OK);
+        await flush();
+      }
+    };
+    add('abcd'); // a burst: four in flight, each in a writer of its own
+    for (let i = 0; i < 4; i++) sender.answer(i, OK);
+    await flush();
+    expect(pooled()).toBe(4);
+    await steady(12); // the burst's window (16 batches) ends: it needed them all then
+    expect(pooled()).toBe(4);
+    await steady(16); // a window in which three writers always stayed: they go
+    expect(pooled()).toBe(1);
+    await steady(64); // steady traffic takes the last one each batch: it stays
+    expect(pooled()).toBe(1);
+    expect(counts.exportedRecords).toBe(4 + 12 + 16 + 64);
+  });
+
   it('forceFlush sends the open batch now and resolves once nothing is held', async () => {
     const { sender, queue, add, body } = setup();
     add('ab');
