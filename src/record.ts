@@ -42,9 +42,9 @@ import {
 
 export interface FlowDomains {
   /** Names for the source (initiator) address. */
-  src: string[];
+  src: readonly string[];
   /** Names for the destination (responder) address; the first is the one asked. */
-  dst: string[];
+  dst: readonly string[];
 }
 
 export interface FlowRecord {

@@ -6,7 +6,7 @@
  * addresses are evicted first.
  */
 import type { DnsEvent } from '../decode';
-import type { DomainLookup } from './lookup';
+import { NO_NAMES, type DomainLookup } from './lookup';
 import { DnsSkipReason, parseDnsResponse } from './parse';
 
 export interface DnsCacheOptions {
@@ -81,11 +81,11 @@ export class DnsCache implements DomainLookup {
     for (const m of r.mappings) this.add(m.ip, m.names, nowMs + m.ttlSeconds * 1000, nowMs);
   }
 
-  namesFor(ip: string, nowMs: number): string[] {
+  namesFor(ip: string, nowMs: number): readonly string[] {
     const chains = this.byIp.get(ip);
     if (chains === undefined) {
       this.stats.misses++;
-      return [];
+      return NO_NAMES;
     }
     this.dropExpired(ip, chains, nowMs);
     const out: string[] = [];

@@ -5,6 +5,9 @@
  */
 import type { DnsEvent } from '../decode';
 
+/** The answer for an address with no names: one shared, frozen array (no allocation per miss). */
+export const NO_NAMES: readonly string[] = Object.freeze([]);
+
 export interface DomainLookup {
   /**
    * Names the cache holds for `ip` (text form as decode writes it) at time
@@ -12,7 +15,7 @@ export interface DomainLookup {
    * none. The caller may keep the array; implementations must not change it
    * afterwards.
    */
-  namesFor(ip: string, nowMs: number): string[];
+  namesFor(ip: string, nowMs: number): readonly string[];
   /**
    * Learns from one DNS response. Called in ring-buffer order, so an answer
    * is known before any later flow in the same or a later batch.
@@ -23,8 +26,8 @@ export interface DomainLookup {
 
 /** Knows no names. */
 export class NoDomainLookup implements DomainLookup {
-  namesFor(_ip: string, _nowMs: number): string[] {
-    return [];
+  namesFor(_ip: string, _nowMs: number): readonly string[] {
+    return NO_NAMES;
   }
 
   observe(_event: DnsEvent, _nowMs: number): void {}

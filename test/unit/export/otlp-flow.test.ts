@@ -75,8 +75,10 @@ function randomInput(r: Rand, i: number): FlowInput {
   });
   const { events, errors } = decodeBatch(raw);
   if (errors !== 0 || events.length !== 1) throw new Error(`record ${i} did not decode`);
-  const domains: FlowDomains = { src: randomNames(r), dst: randomNames(r) };
-  if (r() < 0.02) domains.dst.unshift(''); // an empty name still maps to something
+  const src = randomNames(r);
+  const dst = randomNames(r);
+  if (r() < 0.02) dst.unshift(''); // an empty name still maps to something
+  const domains: FlowDomains = { src, dst };
   const containerId = r() < 0.3 ? Array.from({ length: 64 }, () => pick(r, [...'0123456789abcdef'])).join('') : r() < 0.05 ? 'pod-ünïcødé' : undefined;
   return { event: events[0] as FlowEvent, domains, timestampNs: 1_700_000_000_000_000_000n + tsNs, containerId };
 }
