@@ -77,9 +77,29 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     });
     expect(records).toHaveLength(last!.emitted as number);
     expect(records.filter((r) => r.eventName === 'tcp.flow.begin')).toHaveLength(probe.flow_begin);
-    // no record twice
-    const keys = new Set(records.map((r) => `${r.eventName} ${r.attributes['source.port']}`));
+    // No record twice. A source port can come back within the run (the
+    // server closes first, so the client's port is free again at once, and
+    // other loopback traffic moves the kernel's port choice), so a record is
+    // its event, source port and timestamp: a record sent twice repeats all three.
+    const keys = new Set(records.map((r) => `${r.eventName} ${r.attributes['source.port']} ${r.timeUnixNano}`));
     expect(keys.size).toBe(records.length);
+    // Every end belongs to a begin at the collector: same ports, and the
+    // begin's timestamp is the end's minus its duration, to within 1 ms (the
+    // kernel's duration is exact; the boot→wall offset of the two timestamps
+    // is taken per batch and moves by a few µs between batches).
+    const beginsByPort = new Map<string, bigint[]>();
+    for (const r of records.filter((x) => x.eventName === 'tcp.flow.begin')) {
+      const k = `${r.attributes['source.port']} ${r.attributes['destination.port']}`;
+      beginsByPort.set(k, [...(beginsByPort.get(k) ?? []), r.timeUnixNano]);
+    }
+    const orphanEnds = records
+      .filter((r) => r.eventName === 'tcp.flow.end')
+      .filter((r) => {
+        const begins = beginsByPort.get(`${r.attributes['source.port']} ${r.attributes['destination.port']}`) ?? [];
+        const beginNs = r.timeUnixNano - BigInt(Math.round((r.attributes['tcp.flow.duration'] as number) * 1e9));
+        return !begins.some((b) => (b > beginNs ? b - beginNs : beginNs - b) <= 1_000_000n);
+      });
+    expect(orphanEnds).toEqual([]);
     console.log(`SIGTERM under load: ${records.length} records, exit in ${stopped.millis} ms, rss ${mem.rssKb} kB (peak ${mem.hwmKb} kB)`);
   });
 
