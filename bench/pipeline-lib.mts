@@ -113,6 +113,35 @@ function walk(
   }
 }
 
+/**
+ * Calls onRequest(buf, from, to) for each request in a file exporter's proto
+ * output (each ExportLogsServiceRequest preceded by its length, 4 bytes
+ * big-endian), reading the file in 16 MiB chunks. Returns the bytes of a
+ * truncated request left at the end (0 when the file ends on a request).
+ */
+export function forEachProtoRequest(path: string, onRequest: (buf: Buffer, from: number, to: number) => void): number {
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.alloc(16 << 20);
+    let carry = Buffer.alloc(0);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return carry.length;
+      const buf = Buffer.concat([carry, chunk.subarray(0, n)]);
+      let pos = 0;
+      while (buf.length - pos >= 4) {
+        const len = buf.readUInt32BE(pos);
+        if (buf.length - pos - 4 < len) break;
+        onRequest(buf, pos + 4, pos + 4 + len);
+        pos += 4 + len;
+      }
+      carry = Buffer.from(buf.subarray(pos));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface FileCount {
   /** Log records in the file. */
   records: number;
@@ -148,26 +177,7 @@ export function countProtoFile(path: string): FileCount {
       });
     });
 
-  const fd = openSync(path, 'r');
-  try {
-    const chunk = Buffer.alloc(16 << 20);
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break; // a truncated last request (carry) is not counted
-      const buf = Buffer.concat([carry, chunk.subarray(0, n)]);
-      let pos = 0;
-      while (buf.length - pos >= 4) {
-        const len = buf.readUInt32BE(pos);
-        if (buf.length - pos - 4 < len) break;
-        onRequest(buf, pos + 4, pos + 4 + len);
-        pos += 4 + len;
-      }
-      carry = Buffer.from(buf.subarray(pos));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  forEachProtoRequest(path, onRequest); // a truncated last request is not counted
   const sorted = times.subarray(0, records).sort();
   let distinct = records > 0 ? 1 : 0;
   for (let i = 1; i < records; i++) if (sorted[i] !== sorted[i - 1]) distinct++;

@@ -33,13 +33,13 @@
  * and bench/out/soak.md; the markdown and PASS/FAIL on stdout; exit 1 on FAIL.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { collectorConfig } from '../test/helpers/collector-config.ts';
 import { freePort } from './kernel-cost.mts';
 import { BUILD, Cgroup, OUT, ROOT, cpuSeconds, ensureDir, log, onCleanup, parseClient, run, sleep, start, type ClientResult, type Started } from './lib.mts';
-import { CLI, collectorBinary, rssMiB, scratchDir } from './pipeline-lib.mts';
+import { CLI, collectorBinary, forEachProtoRequest, rssMiB, scratchDir } from './pipeline-lib.mts';
 
 export const RSS_SLOPE_LIMIT_MIB_PER_MIN = 1;
 export const FD_SPREAD_LIMIT = 2;
@@ -235,27 +235,8 @@ export function countCollectorFile(path: string): CollectorCount {
         });
       });
     });
-  const fd = openSync(path, 'r');
-  try {
-    const chunk = Buffer.alloc(16 << 20);
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break;
-      const buf = Buffer.concat([carry, chunk.subarray(0, n)]);
-      let pos = 0;
-      while (buf.length - pos >= 4) {
-        const len = buf.readUInt32BE(pos);
-        if (buf.length - pos - 4 < len) break;
-        onRequest(buf, pos + 4, pos + 4 + len);
-        pos += 4 + len;
-      }
-      carry = Buffer.from(buf.subarray(pos));
-    }
-    if (carry.length > 0) throw new Error(`${path}: ${carry.length} bytes of a truncated request at the end`);
-  } finally {
-    closeSync(fd);
-  }
+  const truncated = forEachProtoRequest(path, onRequest);
+  if (truncated > 0) throw new Error(`${path}: ${truncated} bytes of a truncated request at the end`);
   const same = (ts: bigint[]): number => {
     const sorted = BigUint64Array.from(ts).sort();
     let n = 0;
