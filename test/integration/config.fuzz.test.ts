@@ -83,10 +83,12 @@ function makeCase(rand: () => number): Case {
     }
   }
   if (rand() < 0.15) argv.splice(Math.floor(rand() * (argv.length + 1)), 0, pick(['--nope', 'positional', '-z', '--exporter', '--', '-h', '--version', '--help=1']));
-  // never a real cgroup: a garbage --cgroup/FLOWTAP_CGROUP, or one that does not exist
+  // never a real cgroup: a garbage --cgroup/FLOWTAP_CGROUP, or one that does not exist.
+  // A blank variable counts as unset (as the SDK reads env), which would fall back to
+  // the host's cgroup root and attach for real, so the variable only gets non-blank ones.
   if (rand() < 0.1) {
     if (rand() < 0.5) argv.unshift(`--cgroup=${pick(CGROUP_VALUES)}`);
-    else env.FLOWTAP_CGROUP = pick(CGROUP_VALUES);
+    else env.FLOWTAP_CGROUP = pick(CGROUP_VALUES.filter((v) => v.trim() !== ''));
   } else {
     argv.unshift(`--cgroup=${MISSING_CGROUP}`);
   }
@@ -124,6 +126,7 @@ function judge(c: Case, o: Outcome): string | undefined {
     // --help/--version win over everything else before them... unless parseArgs refuses the command line first
     if (o.code === 0) return o.stdout.length > 0 && o.stderr === '' ? undefined : 'exit 0 without output';
   }
+  if (/"msg":"ready"/.test(o.stderr)) return 'attached to a real cgroup (the case should never name one)';
   if (o.code !== 2) return `exit ${o.code ?? o.signal}`;
   if (o.stdout !== '') return 'wrote to stdout';
   if (!/^flowtap: [^\n]+\n$/.test(o.stderr)) return 'not exactly one line on stderr';
