@@ -270,14 +270,40 @@ static __always_inline int end_if_known(const struct flowtap_flow_key *k, __u8 r
 	return 1;
 }
 
+/* past_first_fin returns 1 when the packet's socket is in a state it reaches
+ * only after a FIN has passed this socket's hooks: the peer's FIN arrived
+ * (CLOSE_WAIT, CLOSING, LAST_ACK) or its own FIN was sent and acknowledged
+ * (FIN_WAIT2). That FIN's teardown already tried both keys of the socket's
+ * flow, so a later FIN or RST cannot find it: no lookup. Not FIN_WAIT1: it is
+ * set before the socket's FIN leaves, which may wait behind queued data.
+ * Under connection churn this skips the two missed lookups of the second
+ * FIN of every connection. */
+static __always_inline int past_first_fin(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	__u32 state;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP)
+		return 0;
+	state = sk->state;
+	return state == BPF_TCP_CLOSE_WAIT || state == BPF_TCP_CLOSING || state == BPF_TCP_LAST_ACK ||
+	       state == BPF_TCP_FIN_WAIT2;
+}
+
 /* The first FIN or RST of a known flow ends it. The packet is either sent by
  * the initiator (key = packet src -> dst) or by the responder (dst -> src);
  * which direction each key carries depends on the hook. */
-static __always_inline void on_teardown(const struct l3_pkt *p, const struct l4_hdr *h,
-					int ingress)
+static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_pkt *p,
+					const struct l4_hdr *h, int ingress)
 {
 	struct flowtap_flow_key k;
 	__u8 reason = (h->tcp_flags & L4_TCP_RST) ? FLOWTAP_CLOSE_RST : FLOWTAP_CLOSE_FIN;
+
+	if (past_first_fin(skb))
+		return;
 
 	/* sent by the initiator */
 	key_fill(&k, p->saddr, h->sport, p->daddr, h->dport, p->family,
@@ -375,7 +401,7 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	if ((h.tcp_flags & (L4_TCP_SYN | L4_TCP_ACK)) == (L4_TCP_SYN | L4_TCP_ACK))
 		on_synack(skb, &p, &h, ingress);
 	else if (h.tcp_flags & (L4_TCP_FIN | L4_TCP_RST))
-		on_teardown(&p, &h, ingress);
+		on_teardown(skb, &p, &h, ingress);
 
 	if (h.sport == L4_DNS_PORT && !(h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST))) {
 		/* DNS over TCP: a 2-byte length, then the message. Only a message

@@ -5,6 +5,7 @@
  * network namespaces), and the exact set of decoded events is asserted.
  */
 import { createServer, Server, AddressInfo } from 'node:net';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { TestNet } from '../helpers/netns';
@@ -228,6 +229,85 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
       server.kill();
     } finally {
       net.destroy();
+    }
+  });
+
+  it("the server's FIN arrives while the client's own FIN still waits behind unsent data (FIN_WAIT1): the flow ends once, closed by the destination, and the client's later FIN ends nothing", async () => {
+    // Small buffers on both sides: the client fills the server's receive window
+    // and its own send buffer, then shuts down writing; its FIN is queued, not sent.
+    const serverPy = [
+      'import socket, sys',
+      'l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
+      "l.bind(('127.0.0.1', 0)); l.listen(1)",
+      "print(l.getsockname()[1], flush=True)",
+      'c, _ = l.accept()',
+      'sys.stdin.readline(); c.shutdown(socket.SHUT_WR); print("fin", flush=True)',
+      'sys.stdin.readline()',
+      'while c.recv(65536): pass',
+      'c.close(); print("closed", flush=True)',
+    ].join('\n');
+    const clientPy = [
+      'import socket, sys',
+      's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)',
+      "s.connect(('127.0.0.1', int(sys.argv[1]))); s.setblocking(False)",
+      'try:',
+      '    while True: s.send(b"x" * 65536)',
+      'except BlockingIOError: pass',
+      's.shutdown(socket.SHUT_WR); print(s.getsockname()[1], flush=True)',
+      's.setblocking(True)',
+      'while s.recv(65536): pass',
+      'sys.stdin.readline(); s.close()',
+    ].join('\n');
+    const lines = (child: ChildProcess) => {
+      const queue: string[] = [];
+      let wake: (() => void) | undefined;
+      let buf = '';
+      child.stdout!.on('data', (d) => {
+        buf += String(d);
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          queue.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+        wake?.();
+      });
+      return async (): Promise<string> => {
+        const t0 = Date.now();
+        while (queue.length === 0) {
+          if (Date.now() - t0 > 5000) throw new Error('no line from the fixture');
+          await new Promise<void>((r) => { wake = r; setTimeout(r, 50); });
+        }
+        return queue.shift()!;
+      };
+    };
+    const server = spawn('python3', ['-c', serverPy], { stdio: ['pipe', 'pipe', 'pipe'] }); // outside the cgroup
+    try {
+      const serverLine = lines(server);
+      const port = Number(await serverLine());
+      const client = cg.spawn('python3', ['-c', clientPy, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        const clientPort = Number(await lines(client)());
+        await rec.settle(() => rec.begins().length >= 1);
+        const ss = execFileSync('ss', ['-Htn', 'state', 'fin-wait-1', `sport = :${clientPort}`], { encoding: 'utf8' });
+        expect(ss.trim().split('\n').filter(Boolean)).toHaveLength(1); // the client's FIN is queued
+        server.stdin!.write('fin\n');
+        expect(await serverLine()).toBe('fin');
+        await rec.settle(() => rec.ends().length >= 1);
+        expect(rec.ends().map((e) => [e.direction, e.srcPort, e.dstPort, e.closeReason, e.closedBy])).toEqual([['outgoing', clientPort, port, 'fin', 'destination']]);
+        // the server drains: the client's queued data and FIN leave (from CLOSING), ending nothing more
+        server.stdin!.write('go\n');
+        expect(await serverLine()).toBe('closed');
+        client.stdin!.write('go\n');
+        await new Promise((r) => client.once('exit', r));
+        await sleep(300);
+        expect(rec.begins()).toHaveLength(1);
+        expect(rec.ends()).toHaveLength(1);
+        const c = rec.probe.counters();
+        expect([c.flow_begin, c.flow_end, c.flow_table_insert, c.flow_table_delete, c.flow_table_evictions]).toEqual([1, 1, 1, 1, 0]);
+      } finally {
+        client.kill('SIGKILL');
+      }
+    } finally {
+      server.kill('SIGKILL');
     }
   });
 
