@@ -286,7 +286,8 @@ static __always_inline int past_first_fin(struct __sk_buff *skb)
 	if (!sk)
 		return 0;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != IPPROTO_TCP)
+	/* a TCP socket's state: a raw socket's copy of a TCP segment has its own */
+	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != FLOWTAP_SOCK_STREAM)
 		return 0;
 	state = sk->state;
 	return state == BPF_TCP_CLOSE_WAIT || state == BPF_TCP_CLOSING || state == BPF_TCP_LAST_ACK ||
