@@ -32,7 +32,7 @@ export type LatencySource = 'kernel' | 'replay';
 export const SOURCES: LatencySource[] = ['kernel', 'replay'];
 
 export interface LatencySetting {
-  label: 'defaults' | 'low latency' | 'schedule delay only';
+  label: 'defaults' | 'low latency' | 'schedule delay only' | 'delay + short poll';
   /** Environment flowtap gets on top of the runner's. */
   env: Record<string, string>;
   /** Flags for the kernel source only (the synthetic source has no ring buffer to wake). */
@@ -49,6 +49,8 @@ export const SETTINGS: LatencySetting[] = [
   { label: 'low latency', env: lowDelay, kernelArgs: ['--ring-buffer-wakeup-bytes', '0'], sources: ['kernel', 'replay'] },
   // What the wake-up flag adds: the short delay alone, from the kernel.
   { label: 'schedule delay only', env: lowDelay, kernelArgs: [], sources: ['kernel'] },
+  // The short delay with a reader that polls every 5 ms instead of waking per record.
+  { label: 'delay + short poll', env: lowDelay, kernelArgs: ['--ring-buffer-poll-millis', '5'], sources: ['kernel'] },
 ];
 
 export interface LatencyRun {

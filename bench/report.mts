@@ -573,11 +573,11 @@ function renderLatencySummary(p: Put, l: LatencyResult): void {
         `${target ? `≤ ${ms(target)}` : 'none (reported)'} | ${target ? yesNo(s.p99.median <= target) : '—'} |`,
     );
   }
-  const low = by('low latency');
-  if (low && defaults) {
+  for (const s of l.summaries.filter((x) => x.source === source && x.setting !== 'defaults')) {
+    if (!defaults) break;
     p(
-      `| flowtap CPU at ${int(l.rate)} flows/s, low latency vs defaults, cores | ${mm(low.cpuCores, (x) => f(x, 3))} | defaults ${mm(defaults.cpuCores, (x) => f(x, 3))} | ` +
-        `${mmr(settingRatio(l.runs, source, 'low latency', 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
+      `| flowtap CPU at ${int(l.rate)} flows/s, ${s.setting} vs defaults, cores | ${mm(s.cpuCores, (x) => f(x, 3))} | defaults ${mm(defaults.cpuCores, (x) => f(x, 3))} | ` +
+        `${mmr(settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
     );
   }
 }

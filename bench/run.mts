@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       results.queueMemory = await queueMemory({ reps, rate: options.queueMemoryRate });
     },
     latency: async () => {
-      log(`part 4: latency at 1000 flows/s (${reps} reps × 5 source/setting runs × ${options.latencySeconds} s)`);
+      log(`part 4: latency at 1000 flows/s (${reps} reps × 6 source/setting runs × ${options.latencySeconds} s)`);
       results.latency = await exportLatency({ reps, seconds: options.latencySeconds });
     },
   };

@@ -113,6 +113,14 @@ uint32_t WakeupBytesOption(Napi::Object options) {
   throw Napi::TypeError::New(options.Env(), "options.wakeupBytes must be an integer from 0 to 1073741824, " + Got(v));
 }
 
+uint32_t PollIntervalMillisOption(Napi::Object options) {
+  Napi::Value v = options.Get("pollIntervalMillis");
+  if (v.IsUndefined()) return 50;
+  double d;
+  if (GetInteger(v, &d) && d >= 1 && d <= 1000) return static_cast<uint32_t>(d);
+  throw Napi::TypeError::New(options.Env(), "options.pollIntervalMillis must be an integer from 1 to 1000, " + Got(v));
+}
+
 uint64_t MaxPendingBytesOption(Napi::Object options) {
   Napi::Value v = options.Get("maxPendingBytes");
   if (v.IsUndefined()) return kDefaultMaxPendingBytes;
@@ -275,6 +283,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     probe_options.ring_buffer_bytes = RingBufferBytesOption(options);
     probe_options.flow_table_entries = FlowTableEntriesOption(options);
     probe_options.wakeup_bytes = WakeupBytesOption(options);
+    probe_options.poll_interval_ms = PollIntervalMillisOption(options);
     probe_options.max_pending_bytes = MaxPendingBytesOption(options);
     probe_options.filters = FiltersOption(options);
     Napi::Value on_batch = options.Get("onBatch");

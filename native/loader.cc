@@ -28,8 +28,6 @@
 namespace flowtap {
 namespace {
 
-// Also how long the poll thread takes to notice the stop flag.
-constexpr int kPollTimeoutMs = 50;
 // A batch is handed over mid-poll once it holds this much, so one busy poll
 // cannot build an unbounded buffer; a parcel not yet taken grows to this much.
 constexpr size_t kBatchHandOverBytes = 256 * 1024;
@@ -196,6 +194,7 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
   if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.flows, options.flow_table_entries);
   if (err != 0) Fail("configure", -err, "sizing the eBPF maps failed " + Describe(-err));
   probe->flow_table_entries_ = options.flow_table_entries;
+  probe->poll_interval_ms_ = static_cast<int>(options.poll_interval_ms);
   probe->ConfigureFilters(options.filters);
   probe->skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
 
@@ -360,7 +359,7 @@ void Probe::PollLoop() {
   for (;;) {
     WaitForRoom();
     if (stop_.load(std::memory_order_acquire)) break;
-    int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    int n = ring_buffer__poll(rb_, poll_interval_ms_);
     // The kernel wakes this thread only once wakeup_bytes wait (bpf
     // cfg_wakeup_bytes); on a timeout, read whatever is there.
     if (n == 0) n = ring_buffer__consume(rb_);

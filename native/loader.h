@@ -61,8 +61,11 @@ struct ProbeOptions {
   // this is pending, the poll thread stops reading the ring buffer.
   uint64_t max_pending_bytes;
   // Records wait in the ring buffer until this many bytes are there (or the
-  // 50 ms poll timeout); 0 wakes the reader for every record.
+  // poll timeout); 0 wakes the reader for every record.
   uint32_t wakeup_bytes = 65536;
+  // The reader's poll timeout: with wakeup_bytes > 0, how long a record can
+  // wait at low traffic. Also how long the poll thread takes to see a stop.
+  uint32_t poll_interval_ms = 50;
   Filters filters;
 };
 
@@ -218,6 +221,7 @@ class Probe {
   int cgroup_fd_ = -1;
   int num_cpus_ = 0;
   uint32_t flow_table_entries_ = 0;
+  int poll_interval_ms_ = 50;
   uint64_t evictions_ = 0;  // the largest FlowTableEvictions() result so far
   // CIDR map entries (key bytes, verdict), kept from configure to fill.
   std::vector<std::pair<struct flowtap_cidr4_key, uint32_t>> cidr4_entries_;

@@ -197,7 +197,8 @@ async function main(): Promise<void> {
         : new binding.Probe({
             cgroupPath: config.cgroup,
             ringBufferBytes: config.ringBufferBytes,
-      wakeupBytes: config.ringBufferWakeupBytes,
+            wakeupBytes: config.ringBufferWakeupBytes,
+            pollIntervalMillis: config.ringBufferPollMillis,
             flowTableEntries: config.flowTableEntries,
             filters: probeFilters(config),
             onBatch,

@@ -81,6 +81,7 @@ export interface Config {
   ringBufferBytes: number;
   /** Bytes waiting in the ring buffer before the reader is woken; 0 = every record. */
   ringBufferWakeupBytes: number;
+  ringBufferPollMillis: number;
   flowTableEntries: number;
   /** How long SIGTERM/SIGINT may take to detach and flush before exiting anyway. */
   shutdownTimeoutMillis: number;
@@ -326,9 +327,17 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'ring-buffer-wakeup-bytes',
     valueName: '<n>',
     env: ['FLOWTAP_RING_BUFFER_WAKEUP_BYTES'],
-    description: 'wake the reader once this many bytes wait in the ring buffer (else every 50 ms); 0 = for every record (lowest latency, more CPU)',
+    description: 'wake the reader once this many bytes wait in the ring buffer (else at its next poll, --ring-buffer-poll-millis); 0 = for every record (lowest latency, most CPU)',
     default: 65_536,
     parse: integer(0, 1_073_741_824, 'an integer from 0 to 1073741824 (bytes)'),
+  },
+  ringBufferPollMillis: {
+    flag: 'ring-buffer-poll-millis',
+    valueName: '<ms>',
+    env: ['FLOWTAP_RING_BUFFER_POLL_MILLIS'],
+    description: 'the reader reads the ring buffer at least this often: how long a record can wait at low traffic (lower: less latency, a little more CPU)',
+    default: 50,
+    parse: integer(1, 1000, 'an integer from 1 to 1000 (milliseconds)'),
   },
   flowTableEntries: {
     flag: 'flow-table-entries',
@@ -670,6 +679,7 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
     endpoint,
     ringBufferBytes: resolve('ringBufferBytes'),
     ringBufferWakeupBytes: resolve('ringBufferWakeupBytes'),
+    ringBufferPollMillis: resolve('ringBufferPollMillis'),
     flowTableEntries: resolve('flowTableEntries'),
     shutdownTimeoutMillis: resolve('shutdownTimeoutMillis'),
     logLevel: resolve('logLevel'),

@@ -15,6 +15,8 @@ export interface NativeProbeOptions {
   flowTableEntries?: number;
   /** Wake the reader once this many bytes wait (default 65536); 0 = every record. */
   wakeupBytes?: number;
+  /** The reader's poll timeout, 1 to 1000 ms (default 50): how long a record can wait when fewer than wakeupBytes do. */
+  pollIntervalMillis?: number;
   /**
    * Which flows are reported, applied in the kernel (filter.ts). Ports may
    * also be given as single numbers. Absent fields: no such filter.

@@ -328,8 +328,14 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
   });
 });
 
-describe('native addon: options.filters is checked before anything is loaded', () => {
+describe('native addon: options are checked before anything is loaded', () => {
   const binding = loadBinding(join(__dirname, '..', '..'));
+  it.each([0, 1001, 2.5, '50'])('pollIntervalMillis %j → TypeError', (pollIntervalMillis) => {
+    expect(() => new binding.Probe({ cgroupPath: '/nonexistent', pollIntervalMillis: pollIntervalMillis as number, onBatch: () => undefined })).toThrow(
+      /options\.pollIntervalMillis must be an integer from 1 to 1000/,
+    );
+  });
+
   it.each([
     [{ direction: 'up' }, /options\.filters\.direction must be "incoming", "outgoing" or "both", got "up"/],
     [{ excludePorts: [22, [9000, 8000]] }, /options\.filters\.excludePorts\[1\] must be a port/],
