@@ -26,6 +26,10 @@ constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
 constexpr double kMaxRingBufferBytes = 2147483648.0;  // 2^31: the largest power of two in a __u32
 constexpr uint32_t kDefaultFlowTableEntries = 65536;
 constexpr uint32_t kMaxFlowTableEntries = 16u << 20;
+constexpr uint32_t kDefaultWakeupBytes = 65536;
+constexpr uint32_t kMaxWakeupBytes = 1u << 30;
+constexpr uint32_t kDefaultPollIntervalMillis = 50;
+constexpr uint32_t kMaxPollIntervalMillis = 1000;
 // The TSFN queue is unbounded (0): the poll thread never blocks in it and
 // never drops for lack of room. What bounds memory is maxPendingBytes: over
 // it, the poll thread stops reading the ring buffer until JS catches up.
@@ -96,39 +100,35 @@ uint32_t RingBufferBytesOption(Napi::Object options) {
                          std::to_string(static_cast<long>(page)) + "), at most 2147483648, " + Got(v));
 }
 
-uint32_t FlowTableEntriesOption(Napi::Object options) {
-  Napi::Value v = options.Get("flowTableEntries");
-  if (v.IsUndefined()) return kDefaultFlowTableEntries;
+// options.<name>: a whole number from min to max, or dflt when absent. The
+// message names the range (and unit, e.g. " (bytes)", when given).
+double IntegerOption(Napi::Object options, const char *name, double min, double max, double dflt,
+                     const char *unit = "") {
+  Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return dflt;
   double d;
-  if (GetInteger(v, &d) && d >= 1 && d <= kMaxFlowTableEntries) return static_cast<uint32_t>(d);
-  throw Napi::TypeError::New(options.Env(), "options.flowTableEntries must be an integer from 1 to " +
-                                                std::to_string(kMaxFlowTableEntries) + ", " + Got(v));
+  if (GetInteger(v, &d) && d >= min && d <= max) return d;
+  throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be an integer from " +
+                                                std::to_string(static_cast<long long>(min)) + " to " +
+                                                std::to_string(static_cast<long long>(max)) + unit + ", " + Got(v));
+}
+
+uint32_t FlowTableEntriesOption(Napi::Object options) {
+  return static_cast<uint32_t>(IntegerOption(options, "flowTableEntries", 1, kMaxFlowTableEntries, kDefaultFlowTableEntries));
 }
 
 uint32_t WakeupBytesOption(Napi::Object options) {
-  Napi::Value v = options.Get("wakeupBytes");
-  if (v.IsUndefined()) return 65536;
-  double d;
-  if (GetInteger(v, &d) && d >= 0 && d <= 1073741824) return static_cast<uint32_t>(d);
-  throw Napi::TypeError::New(options.Env(), "options.wakeupBytes must be an integer from 0 to 1073741824, " + Got(v));
+  return static_cast<uint32_t>(IntegerOption(options, "wakeupBytes", 0, kMaxWakeupBytes, kDefaultWakeupBytes));
 }
 
 uint32_t PollIntervalMillisOption(Napi::Object options) {
-  Napi::Value v = options.Get("pollIntervalMillis");
-  if (v.IsUndefined()) return 50;
-  double d;
-  if (GetInteger(v, &d) && d >= 1 && d <= 1000) return static_cast<uint32_t>(d);
-  throw Napi::TypeError::New(options.Env(), "options.pollIntervalMillis must be an integer from 1 to 1000, " + Got(v));
+  return static_cast<uint32_t>(
+      IntegerOption(options, "pollIntervalMillis", 1, kMaxPollIntervalMillis, kDefaultPollIntervalMillis));
 }
 
 uint64_t MaxPendingBytesOption(Napi::Object options) {
-  Napi::Value v = options.Get("maxPendingBytes");
-  if (v.IsUndefined()) return kDefaultMaxPendingBytes;
-  double d;
-  if (GetInteger(v, &d) && d >= 1 && d <= kMaxMaxPendingBytes) return static_cast<uint64_t>(d);
-  throw Napi::TypeError::New(options.Env(),
-                             "options.maxPendingBytes must be an integer from 1 to 9007199254740991 "
-                             "(bytes), " + Got(v));
+  return static_cast<uint64_t>(
+      IntegerOption(options, "maxPendingBytes", 1, kMaxMaxPendingBytes, kDefaultMaxPendingBytes, " (bytes)"));
 }
 
 // options.filters.<name>: an array of ports (0..65535) and [first, last] ranges.
