@@ -183,6 +183,25 @@ static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr 
 /* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
 #define FLOWTAP_SOCK_STREAM 1
 
+/* No TCP state: what tcp_sock_state returns for anything but a TCP socket
+ * (BPF_TCP_* states are 1..BPF_TCP_MAX_STATES-1). */
+#define FLOWTAP_NO_TCP_STATE 0
+
+/* tcp_sock_state returns the state of the TCP socket the hook runs for, or
+ * FLOWTAP_NO_TCP_STATE: no socket, not a full socket (a request or timewait
+ * socket), or not TCP (a raw socket's copy of a TCP segment has its own). */
+static __always_inline __u32 tcp_sock_state(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return FLOWTAP_NO_TCP_STATE;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != FLOWTAP_SOCK_STREAM)
+		return FLOWTAP_NO_TCP_STATE;
+	return sk->state;
+}
+
 /* sk_awaits_synack returns 1 when the socket the ingress hook runs for is a
  * TCP socket in SYN_SENT: the only socket a SYN-ACK can be the reply for.
  * The hook runs in tcp_filter() (sk_filter), before TCP processes the
@@ -192,15 +211,7 @@ static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr 
  * attach, or a spoofed one), or a raw socket's copy. */
 static __always_inline int sk_awaits_synack(struct __sk_buff *skb)
 {
-	struct bpf_sock *sk = skb->sk;
-
-	if (!sk)
-		return 0;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return 0;
-	return sk->protocol == IPPROTO_TCP && sk->type == FLOWTAP_SOCK_STREAM &&
-	       sk->state == BPF_TCP_SYN_SENT;
+	return tcp_sock_state(skb) == BPF_TCP_SYN_SENT;
 }
 
 /* A SYN-ACK: the handshake reply. Its destination is the initiator. */
@@ -280,16 +291,8 @@ static __always_inline int end_if_known(const struct flowtap_flow_key *k, __u8 r
  * FIN of every connection. */
 static __always_inline int past_first_fin(struct __sk_buff *skb)
 {
-	struct bpf_sock *sk = skb->sk;
-	__u32 state;
+	__u32 state = tcp_sock_state(skb);
 
-	if (!sk)
-		return 0;
-	sk = bpf_sk_fullsock(sk);
-	/* a TCP socket's state: a raw socket's copy of a TCP segment has its own */
-	if (!sk || sk->protocol != IPPROTO_TCP || sk->type != FLOWTAP_SOCK_STREAM)
-		return 0;
-	state = sk->state;
 	return state == BPF_TCP_CLOSE_WAIT || state == BPF_TCP_CLOSING || state == BPF_TCP_LAST_ACK ||
 	       state == BPF_TCP_FIN_WAIT2;
 }
