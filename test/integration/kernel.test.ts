@@ -7,6 +7,7 @@
 import { createServer, Server, AddressInfo } from 'node:net';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { TestNet } from '../helpers/netns';
 import { loadBinding, NativeProbe } from '../../src/probe';
@@ -258,25 +259,13 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
       'while s.recv(65536): pass',
       'sys.stdin.readline(); s.close()',
     ].join('\n');
+    // the next line a fixture prints (it prints one per step, then waits)
     const lines = (child: ChildProcess) => {
-      const queue: string[] = [];
-      let wake: (() => void) | undefined;
-      let buf = '';
-      child.stdout!.on('data', (d) => {
-        buf += String(d);
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          queue.push(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-        }
-        wake?.();
-      });
+      const it = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
       return async (): Promise<string> => {
-        const t0 = Date.now();
-        while (queue.length === 0) {
-          if (Date.now() - t0 > 5000) throw new Error('no line from the fixture');
-          await new Promise<void>((r) => { wake = r; setTimeout(r, 50); });
-        }
-        return queue.shift()!;
+        const next = await it.next();
+        if (next.done) throw new Error('the fixture exited before its next line');
+        return next.value;
       };
     };
     const server = spawn('python3', ['-c', serverPy], { stdio: ['pipe', 'pipe', 'pipe'] }); // outside the cgroup
