@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import type { NativeBinding, NativeProbe } from '../src/probe.ts';
+import type { NativeBinding, NativeProbe } from '../src/kernel/probe.ts';
 import { BUILD, Cgroup, ROOT, log, onCleanup, parseClient, run, runToEnd, setSysctl, start, summarize, type Summary } from './lib.mts';
 
 export type Workload = 'bulk' | 'churn' | 'dns';

@@ -182,7 +182,7 @@ export function renderMarkdown(r: BenchResults, notes: Record<string, string> = 
     p('## 3. Pipeline: ceiling, memory, export path', '');
     p(
       'User space alone: the real CLI with `--replay synthetic:<rate>` — flow records in the ring-buffer layout of',
-      '`bpf/flowtap.h`, made by `src/replay.ts` at `<rate>` in wall-clock time and lost (counted as `ringbuf_full_flow`)',
+      '`bpf/flowtap.h`, made by `src/kernel/replay.ts` at `<rate>` in wall-clock time and lost (counted as `ringbuf_full_flow`)',
       'when flowtap falls a ring buffer behind — through the production decode → map → export queue → OTLP/gRPC,',
       'pinned to CPU 0 with taskset; the real collector on the last CPU. No kernel programs: parts 1 and 2 measure those.',
       '',

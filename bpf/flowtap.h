@@ -5,7 +5,7 @@
  * ring buffer and of the counter map.
  *
  * When you change a ring-buffer record, bump FLOWTAP_ABI_VERSION and change
- * the TypeScript decoder with it: src/decode.ts (offsets and sizes) — the
+ * the TypeScript decoder with it: src/kernel/decode.ts (offsets and sizes) — the
  * layout test (test/layout.test.ts) compares the sizes/offsets the addon
  * reports with the decoder's constants and fails when they drift apart. The
  * counters, the flow table and the filter maps are shared with the addon only,

@@ -12,28 +12,28 @@
  * exits 0 anyway.
  */
 // First, before anything else loads: it sizes V8's young generation.
-import './young-generation';
+import './runtime/young-generation';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
-import { BootClock, type ClockAnchor } from './clock';
-import { ConfigError, helpText, parseConfig, requestedInfo, type Config } from './config';
-import { ContainerIndex, type CgroupTree } from './container';
-import { DnsCache } from './dns/cache';
-import { filtersActive, probeFilters } from './filter';
+import { BootClock, type ClockAnchor } from './kernel/clock';
+import { ConfigError, helpText, parseConfig, requestedInfo, type Config } from './config/config';
+import { ContainerIndex, type CgroupTree } from './enrich/container';
+import { DnsCache } from './enrich/dns/cache';
+import { filtersActive, probeFilters } from './kernel/filter';
 import { ExportStats } from './export/stats';
-import { OtlpRecordExport } from './export/otlp-sink';
+import { OtlpRecordExport } from './export/otlp/sink';
 import { createRecordExport } from './export/provider';
-import { HealthServer } from './health';
-import { createLog, type Log, type LogLevel } from './log';
-import { describeProbeError, loadBinding, missingCapabilities, type NativeBinding, type NativeProbe } from './probe';
+import { HealthServer } from './runtime/health';
+import { createLog, type Log, type LogLevel } from './runtime/log';
+import { describeProbeError, loadBinding, missingCapabilities, type NativeBinding, type NativeProbe } from './kernel/probe';
 import { Pipeline } from './pipeline';
-import { jsClockAnchor, ReplayProbe, type ReplaySpec } from './replay';
-import { createResource } from './resource';
-import { SCOPE_NAME } from './semconv';
-import { flowtapCounts, SelfTelemetry, type FlowtapCounts, type ProgramRunStats } from './telemetry';
+import { jsClockAnchor, ReplayProbe, type ReplaySpec } from './kernel/replay';
+import { createResource } from './record/resource';
+import { SCOPE_NAME } from './record/semconv';
+import { flowtapCounts, SelfTelemetry, type FlowtapCounts, type ProgramRunStats } from './runtime/telemetry';
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..');
 const STATS_INTERVAL_MILLIS = 60_000;
@@ -49,7 +49,7 @@ function packageVersion(): string {
 }
 
 /** A /proc file's text, or undefined if it cannot be read. */
-/** The cgroup directory walk for container.id (src/container.ts). */
+/** The cgroup directory walk for container.id (src/enrich/container.ts). */
 const cgroupTree: CgroupTree = {
   subdirs(dir: string): string[] {
     try {

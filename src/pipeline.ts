@@ -3,15 +3,15 @@
  * or encodes the mapping directly).
  * No process.* here: the sink, the clock and the DNS lookup come in.
  */
-import { forEachEvent, type DecodedEvent, type FlowEvent } from './decode';
-import type { DomainLookup } from './dns/lookup';
-import type { FlowDomains } from './record';
+import { forEachEvent, type DecodedEvent, type FlowEvent } from './kernel/decode';
+import type { DomainLookup } from './enrich/dns/lookup';
+import type { FlowDomains } from './record/record';
 
 /** Where the pipeline hands each record (export/: the OTLP export queue, or an SDK Logger). */
 export interface RecordSink {
   /**
    * The record of one flow event: mapFlow(event, domains, timestampNs,
-   * containerId) defines it (src/record.ts); a sink may encode it without
+   * containerId) defines it (src/record/record.ts); a sink may encode it without
    * building it. `observedNs` is when its batch was read (wall-clock ns).
    * `event` and `domains` are the pipeline's and valid during the call only:
    * a sink keeps what it needs (the arrays in `domains` it may keep).
@@ -29,7 +29,7 @@ export interface PipelineOptions {
   nowMs: () => number;
   /** Wall-clock ns: the observed timestamp of a batch (ms precision would put it before the event's own time). */
   nowNs: () => bigint;
-  /** container.id of a socket's cgroup id (src/container.ts); none: no container.id. */
+  /** container.id of a socket's cgroup id (src/enrich/container.ts); none: no container.id. */
   containers?: { containerIdFor(cgroupId: bigint): string | undefined };
   /** Told about an event that failed after decoding (counted in processingErrors). */
   onError?: (error: unknown) => void;

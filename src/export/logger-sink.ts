@@ -7,9 +7,9 @@
  */
 import type { HrTime, Logger } from '@opentelemetry/api';
 import type { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { nsToHrTime } from '../clock';
-import type { FlowEvent } from '../decode';
-import { mapFlow, type FlowDomains, type FlowRecord } from '../record';
+import { nsToHrTime } from '../kernel/clock';
+import type { FlowEvent } from '../kernel/decode';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../record/record';
 import type { RecordExport } from './provider';
 
 export class LoggerRecordExport implements RecordExport {

@@ -6,7 +6,7 @@
 import { createNoopMeter, type Attributes, type Counter, type Meter, type MeterProvider } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { ATTR_ERROR_TYPE, ERROR_TYPE_VALUE_QUEUE_FULL, METRIC_OTEL_SDK_PROCESSOR_LOG_PROCESSED } from '../semconv';
+import { ATTR_ERROR_TYPE, ERROR_TYPE_VALUE_QUEUE_FULL, METRIC_OTEL_SDK_PROCESSOR_LOG_PROCESSED } from '../record/semconv';
 
 /** Told what happened to records after they were emitted. */
 export interface ExportObserver {

@@ -1,8 +1,8 @@
 /**
  * Stage 4 of the data path: where records go.
  *   otlp    → the export queue (queue.ts): each record encoded as OTLP
- *             protobuf straight from the flow event (otlp-flow.ts), batched,
- *             sent through the SDK's gRPC export delegate (otlp-grpc.ts),
+ *             protobuf straight from the flow event (flow-encoder.ts), batched,
+ *             sent through the SDK's gRPC export delegate (grpc-sender.ts),
  *             retried while the collector is unreachable, dropped (and
  *             counted) only at the queue's bound
  *   none    → the same, up to the send, which always succeeds
@@ -12,14 +12,14 @@
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import type { Resource } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
-import type { Config } from '../config';
+import type { Config } from '../config/config';
 import type { RecordSink } from '../pipeline';
-import { ConsoleJsonLogRecordExporter, type LineStream } from './console';
+import { ConsoleJsonLogRecordExporter, type LineStream } from './console/console';
 import { LoggerRecordExport } from './logger-sink';
 import { dropCountingMeterProvider, ObservedLogRecordExporter, type ExportObserver } from './observed';
-import { NullSender, OtlpGrpcSender } from './otlp-grpc';
-import { OtlpRecordExport } from './otlp-sink';
-import type { BatchSender } from './queue';
+import { NullSender, OtlpGrpcSender } from './otlp/grpc-sender';
+import { OtlpRecordExport } from './otlp/sink';
+import type { BatchSender } from './otlp/queue';
 
 type OtlpOptions = NonNullable<ConstructorParameters<typeof OTLPLogExporter>[0]>;
 

@@ -3,7 +3,7 @@
  * once per interval, so an unreachable collector gives one line every 30 s,
  * not one per batch.
  */
-import type { Log } from '../log';
+import type { Log } from '../runtime/log';
 import type { ExportObserver } from './observed';
 
 export const WARN_INTERVAL_MILLIS_DEFAULT = 30_000;

@@ -9,8 +9,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { collect, type TestCgroup } from './cgroup';
-import { loadBinding, type NativeProbe, type NativeProbeOptions } from '../../src/probe';
-import { decodeBatch, type DecodedEvent } from '../../src/decode';
+import { loadBinding, type NativeProbe, type NativeProbeOptions } from '../../src/kernel/probe';
+import { decodeBatch, type DecodedEvent } from '../../src/kernel/decode';
 
 export const CRAFT = join(__dirname, '..', 'fixtures', 'craft.py');
 

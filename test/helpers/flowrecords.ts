@@ -3,14 +3,14 @@
  * begin and end (a fractional and a whole duration), no names, several names,
  * a long name (multi-byte protobuf lengths), a non-ASCII name, many names
  * (a record over 1 KiB), a container.id, an end without its begin (no
- * duration). The records are made by the real mapping (src/record.ts).
+ * duration). The records are made by the real mapping (src/record/record.ts).
  */
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import type { FlowEvent } from '../../src/decode';
+import type { FlowEvent } from '../../src/kernel/decode';
 import { LoggerRecordExport } from '../../src/export/logger-sink';
-import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/record';
 
 const BASE_NS = 1_795_836_314_094_503_983n;
 

@@ -6,6 +6,6 @@
 
 /**
  * securityContext.capabilities.add of the flowtap container (after drop:
- * [ALL]): exactly what src/probe.ts REQUIRED_CAPABILITIES names.
+ * [ALL]): exactly what src/kernel/probe.ts REQUIRED_CAPABILITIES names.
  */
 export const SIDECAR_CAPABILITIES = ['BPF', 'NET_ADMIN'] as const;

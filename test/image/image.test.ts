@@ -25,7 +25,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, posix, resolve } from 'node:path';
-import { BINDING_PATH } from '../../src/probe';
+import { BINDING_PATH } from '../../src/kernel/probe';
 import { cgroup2Mount, TestCgroup } from '../helpers/cgroup';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { connectFrom, listen, waitFor } from '../helpers/traffic';

@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BATCH_ENV, ConfigError, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo } from '../../src/config';
+import { BATCH_ENV, ConfigError, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo } from '../../src/config/config';
 import { CLI } from '../helpers/flowtap';
 import { prng } from '../helpers/prng';
 

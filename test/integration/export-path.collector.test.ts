@@ -8,7 +8,7 @@
  * count too (intValue vs doubleValue), with resource and scope.
  */
 import { readFileSync } from 'node:fs';
-import { createResource } from '../../src/resource';
+import { createResource } from '../../src/record/resource';
 import { createLoggerProvider, createRecordExport, type ExporterConfig, type RecordExport } from '../../src/export/provider';
 import { LoggerRecordExport } from '../../src/export/logger-sink';
 import type { ExportObserver } from '../../src/export/observed';

@@ -8,8 +8,8 @@
 import { createServer, Server, Socket, AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
-import { loadBinding, NativeProbe } from '../../src/probe';
-import { decodeBatch, FlowEvent } from '../../src/decode';
+import { loadBinding, NativeProbe } from '../../src/kernel/probe';
+import { decodeBatch, FlowEvent } from '../../src/kernel/decode';
 
 const BURST = join(__dirname, '..', 'fixtures', 'tcp-burst.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -27,7 +27,7 @@ import { CRAFT, ProbeObserver, Sink, sendFrom, sendFromCgroup, type Observed, ty
 import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
 import { TestNet, nftDrop } from '../helpers/netns';
 import { enableBpfStats, waitFor } from '../helpers/traffic';
-import type { DnsEvent, FlowEvent } from '../../src/decode';
+import type { DnsEvent, FlowEvent } from '../../src/kernel/decode';
 
 /** Flow table size for the probe and the CLI: far below the flood's 200 000 flows. */
 const TABLE = 4096;

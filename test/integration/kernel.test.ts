@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { TestNet } from '../helpers/netns';
-import { loadBinding, NativeProbe } from '../../src/probe';
-import { decodeBatch, FlowEvent } from '../../src/decode';
+import { loadBinding, NativeProbe } from '../../src/kernel/probe';
+import { decodeBatch, FlowEvent } from '../../src/kernel/decode';
 
 const NODE = process.execPath;
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');

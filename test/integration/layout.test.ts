@@ -1,11 +1,11 @@
 /**
  * The real native addon (built from bpf/flowtap.h) against the TypeScript
  * decoder's constants: every sizeof/offsetof the addon reports must equal what
- * src/layout.ts reads, and the other way round.
+ * src/kernel/layout.ts reads, and the other way round.
  */
 import { join } from 'node:path';
-import { loadBinding } from '../../src/probe';
-import { LAYOUT, ABI_VERSION } from '../../src/layout';
+import { loadBinding } from '../../src/kernel/probe';
+import { LAYOUT, ABI_VERSION } from '../../src/kernel/layout';
 
 describe('record layout: native addon (C structs) vs TypeScript decoder', () => {
   const binding = loadBinding(join(__dirname, '..', '..'));

@@ -20,7 +20,7 @@ import { TestCgroup } from '../helpers/cgroup';
 import { Sink, ProbeObserver, sendFrom, type Spec, type Observed } from '../helpers/crafted';
 import { TestNet, nftDrop } from '../helpers/netns';
 import { enableBpfStats } from '../helpers/traffic';
-import type { FlowEvent } from '../../src/decode';
+import type { FlowEvent } from '../../src/kernel/decode';
 
 /** Host a's port that never answers: host b drops its SYNs to it. */
 const UNANSWERED = 9;

@@ -1,9 +1,9 @@
-import type { DnsEvent, FlowEvent } from '../../src/decode';
-import type { DomainLookup } from '../../src/dns/lookup';
-import { NoDomainLookup } from '../../src/dns/lookup';
+import type { DnsEvent, FlowEvent } from '../../src/kernel/decode';
+import type { DomainLookup } from '../../src/enrich/dns/lookup';
+import { NoDomainLookup } from '../../src/enrich/dns/lookup';
 import { Pipeline, type RecordSink } from '../../src/pipeline';
-import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record';
-import { dnsRecord, flowRecord, v4 } from './recordfix';
+import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/record';
+import { dnsRecord, flowRecord, v4 } from './record/recordfix';
 
 /** Records what the sink is told, as the reference mapping makes it. */
 class Recorder implements RecordSink {

@@ -3,10 +3,10 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
-import { nsToHrTime } from '../../../src/clock';
+import { nsToHrTime } from '../../../src/kernel/clock';
 import type { ExporterConfig } from '../../../src/export/provider';
 import { createExporter, createLoggerProvider } from '../../../src/export/provider';
-import { ConsoleJsonLogRecordExporter } from '../../../src/export/console';
+import { ConsoleJsonLogRecordExporter } from '../../../src/export/console/console';
 import type { ExportObserver } from '../../../src/export/observed';
 
 const resource = resourceFromAttributes({ 'service.name': 'flowtap' });

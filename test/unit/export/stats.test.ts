@@ -1,5 +1,5 @@
 import { ExportStats } from '../../../src/export/stats';
-import { createLog } from '../../../src/log';
+import { createLog } from '../../../src/runtime/log';
 
 function setup(): { stats: ExportStats; lines: Record<string, unknown>[]; advance: (ms: number) => void } {
   const lines: Record<string, unknown>[] = [];

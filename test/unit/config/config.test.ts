@@ -1,0 +1,408 @@
+import { ConfigError, findCgroup2Mount, helpText, OPTIONS, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+
+const UNIFIED = [
+  '22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw,discard',
+  '24 22 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw',
+  '29 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot',
+  '30 24 0:27 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:10 - bpf bpf rw,mode=700',
+  '',
+].join('\n');
+
+const HYBRID = [
+  '23 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+  '31 23 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755',
+  '32 31 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
+  '33 31 0:30 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd',
+  '34 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory',
+].join('\n');
+
+/** cgroup v1 only: no cgroup2 line at all. */
+const V1_ONLY = [
+  '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+  '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+].join('\n');
+
+const DEFAULTS: Config = {
+  cgroup: '/sys/fs/cgroup',
+  exporter: 'otlp',
+  endpoint: 'http://localhost:4317',
+  ringBufferBytes: 8_388_608,
+  ringBufferWakeupBytes: 65_536,
+  ringBufferPollMillis: 50,
+  flowTableEntries: 65_536,
+  shutdownTimeoutMillis: 5000,
+  logLevel: 'info',
+  dnsCacheNames: OPTIONS.dnsCacheNames.default as number,
+  dnsNamesPerAddress: OPTIONS.dnsNamesPerAddress.default as number,
+  direction: 'both',
+  includePorts: [],
+  excludePorts: [],
+  includeCidrs: [],
+  excludeCidrs: [],
+  metrics: 'otlp',
+  healthAddress: undefined,
+  readyExportFailureSeconds: 60,
+  summaryIntervalSeconds: 0,
+  otlp: { timeoutMillis: 10_000, compression: 'none' },
+  queueMaxRecords: 200_000,
+  replay: undefined,
+  batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxExportBatchSize: 2048 },
+  metricsExport: { intervalMillis: 60_000, timeoutMillis: 30_000, endpoint: 'http://localhost:4317' },
+};
+
+/** The ConfigError message; `mountinfo` null stands for "could not be read". */
+function error(argv: string[], env: Record<string, string> = {}, mountinfo: string | null = UNIFIED): string {
+  try {
+    parseConfig(argv, env, mountinfo ?? undefined);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('no ConfigError');
+}
+
+describe('findCgroup2Mount', () => {
+  it('finds /sys/fs/cgroup on a unified host', () => {
+    expect(findCgroup2Mount(UNIFIED)).toBe('/sys/fs/cgroup');
+  });
+
+  it('finds /sys/fs/cgroup/unified on a hybrid host', () => {
+    expect(findCgroup2Mount(HYBRID)).toBe('/sys/fs/cgroup/unified');
+  });
+
+  it('finds nothing on a cgroup v1 host', () => {
+    expect(findCgroup2Mount(V1_ONLY)).toBeUndefined();
+    expect(findCgroup2Mount('')).toBeUndefined();
+  });
+
+  it('prefers the hierarchy root over a bind-mounted subtree, and unescapes the path', () => {
+    const text = [
+      '40 22 0:26 /kubepods/pod1 /host/pod\\040one rw - cgroup2 cgroup2 rw',
+      '41 22 0:26 / /mnt/cgroup\\040two rw shared:3 master:1 - cgroup2 none rw',
+    ].join('\n');
+    expect(findCgroup2Mount(text)).toBe('/mnt/cgroup two');
+    expect(findCgroup2Mount(text.split('\n')[0])).toBe('/host/pod one');
+  });
+});
+
+describe('parseConfig', () => {
+  it('gives the defaults', () => {
+    expect(parseConfig([], {}, UNIFIED)).toEqual(DEFAULTS);
+    expect(parseConfig([], {}, HYBRID).cgroup).toBe('/sys/fs/cgroup/unified');
+  });
+
+  it('reads every option from its environment variable', () => {
+    const config = parseConfig(
+      [],
+      {
+        FLOWTAP_CGROUP: '/sys/fs/cgroup/pod',
+        OTEL_LOGS_EXPORTER: 'console',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317',
+        FLOWTAP_RING_BUFFER_BYTES: '4096',
+        FLOWTAP_FLOW_TABLE_ENTRIES: '1024',
+        FLOWTAP_RING_BUFFER_POLL_MILLIS: '5',
+        FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '250',
+        FLOWTAP_LOG_LEVEL: 'debug',
+        OTEL_METRICS_EXPORTER: 'otlp',
+        FLOWTAP_HEALTH_ADDRESS: '127.0.0.1:8080',
+        FLOWTAP_READY_EXPORT_FAILURE_SECONDS: '5',
+        FLOWTAP_SUMMARY_INTERVAL_SECONDS: '10',
+      },
+      undefined,
+    );
+    expect(config).toEqual({
+      ...DEFAULTS,
+      cgroup: '/sys/fs/cgroup/pod',
+      exporter: 'console',
+      endpoint: 'https://collector:4317',
+      ringBufferBytes: 4096,
+      flowTableEntries: 1024,
+      ringBufferPollMillis: 5,
+      shutdownTimeoutMillis: 250,
+      logLevel: 'debug',
+      metrics: 'otlp',
+      healthAddress: { host: '127.0.0.1', port: 8080 },
+      readyExportFailureSeconds: 5,
+      summaryIntervalSeconds: 10,
+      metricsExport: { ...DEFAULTS.metricsExport, endpoint: 'https://collector:4317' },
+    });
+  });
+
+  it('reads every option from its flag, both --flag value and --flag=value', () => {
+    const config = parseConfig(
+      [
+        '--cgroup', '/sys/fs/cgroup/x',
+        '--exporter=none',
+        '--endpoint', 'http://10.0.0.1:4317',
+        '--ring-buffer-bytes', '1073741824',
+        '--flow-table-entries=16777216',
+        '--ring-buffer-poll-millis', '1000',
+        '--shutdown-timeout-millis', '1',
+        '--log-level', 'error',
+        '--metrics', 'otlp',
+        '--health-address', '[::1]:0',
+        '--ready-export-failure-seconds=1',
+        '--summary-interval-seconds', '0',
+      ],
+      {},
+      undefined,
+    );
+    expect(config).toEqual({
+      ...DEFAULTS,
+      cgroup: '/sys/fs/cgroup/x',
+      exporter: 'none',
+      endpoint: 'http://10.0.0.1:4317',
+      ringBufferBytes: 1_073_741_824,
+      flowTableEntries: 16_777_216,
+      ringBufferPollMillis: 1000,
+      shutdownTimeoutMillis: 1,
+      logLevel: 'error',
+      metrics: 'otlp',
+      healthAddress: { host: '::1', port: 0 },
+      readyExportFailureSeconds: 1,
+      summaryIntervalSeconds: 0,
+      metricsExport: { ...DEFAULTS.metricsExport, endpoint: 'http://10.0.0.1:4317' },
+    });
+  });
+
+  it('lets a flag beat the environment, and the environment beat the default', () => {
+    const env = { OTEL_LOGS_EXPORTER: 'console', FLOWTAP_CGROUP: '/env', FLOWTAP_LOG_LEVEL: 'warn' };
+    const config = parseConfig(['--exporter', 'none', '--cgroup', '/flag'], env, UNIFIED);
+    expect(config.exporter).toBe('none');
+    expect(config.cgroup).toBe('/flag');
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('does not validate an environment value a flag overrides', () => {
+    expect(parseConfig(['--exporter', 'console'], { OTEL_LOGS_EXPORTER: 'bogus' }, UNIFIED).exporter).toBe('console');
+  });
+
+  it('takes the logs endpoint before the generic one', () => {
+    const env = { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://logs:4317', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' };
+    expect(parseConfig([], env, UNIFIED).endpoint).toBe('http://logs:4317');
+    expect(parseConfig([], { ...env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: '  ' }, UNIFIED).endpoint).toBe('http://all:4317');
+    expect(parseConfig(['--endpoint', 'https://flag:4317'], env, UNIFIED).endpoint).toBe('https://flag:4317');
+  });
+
+  it('treats empty and blank variables as unset, and trims and lower-cases enums', () => {
+    const config = parseConfig([], { OTEL_LOGS_EXPORTER: '', FLOWTAP_LOG_LEVEL: ' WARN ', FLOWTAP_CGROUP: ' ' }, UNIFIED);
+    expect(config.exporter).toBe('otlp');
+    expect(config.logLevel).toBe('warn');
+    expect(config.cgroup).toBe('/sys/fs/cgroup');
+  });
+
+  it('reads and passes on the batch processor and OTLP variables', () => {
+    const config = parseConfig(
+      [],
+      {
+        OTEL_BLRP_SCHEDULE_DELAY: '0',
+        OTEL_BLRP_EXPORT_TIMEOUT: '5000',
+        OTEL_BLRP_MAX_QUEUE_SIZE: '100',
+        OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '100',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+        OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '3000',
+        OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      },
+      UNIFIED,
+    );
+    expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxExportBatchSize: 100 });
+    expect(config.queueMaxRecords).toBe(100);
+    expect(config.otlp).toEqual({ timeoutMillis: 3000, compression: 'gzip' });
+  });
+
+  it('ignores the OTLP variables when not exporting OTLP; the batch ones count for every exporter (none runs the queue)', () => {
+    const env = { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    expect(parseConfig(['--exporter', 'console'], env, UNIFIED).otlp).toEqual(DEFAULTS.otlp);
+    expect(parseConfig(['--exporter', 'none'], { ...env, OTEL_BLRP_SCHEDULE_DELAY: '50' }, UNIFIED).batch.scheduledDelayMillis).toBe(50);
+    expect(error(['--exporter', 'none'], { OTEL_BLRP_MAX_QUEUE_SIZE: 'x' })).toMatch(/OTEL_BLRP_MAX_QUEUE_SIZE/);
+  });
+
+  it('--queue-max-records wins over FLOWTAP_QUEUE_MAX_RECORDS, which wins over OTEL_BLRP_MAX_QUEUE_SIZE', () => {
+    expect(parseConfig([], { OTEL_BLRP_MAX_QUEUE_SIZE: '3000' }, UNIFIED).queueMaxRecords).toBe(3000);
+    expect(parseConfig([], { OTEL_BLRP_MAX_QUEUE_SIZE: '3000', FLOWTAP_QUEUE_MAX_RECORDS: '4000' }, UNIFIED).queueMaxRecords).toBe(4000);
+    expect(parseConfig(['--queue-max-records', '5000'], { FLOWTAP_QUEUE_MAX_RECORDS: '4000' }, UNIFIED).queueMaxRecords).toBe(5000);
+  });
+
+  it('--replay synthetic:<rate> selects the synthetic source', () => {
+    expect(parseConfig(['--replay', 'synthetic:2000'], {}, UNIFIED).replay).toEqual({ kind: 'synthetic', ratePerSecond: 2000 });
+    expect(parseConfig([], { FLOWTAP_REPLAY: 'synthetic:5' }, UNIFIED).replay).toEqual({ kind: 'synthetic', ratePerSecond: 5 });
+  });
+
+  it('ignores --help and --version (the CLI asks requestedInfo first)', () => {
+    expect(parseConfig(['--help', '-V'], {}, UNIFIED)).toEqual(DEFAULTS);
+  });
+
+  describe('bad values name the flag or variable, the value and what was expected', () => {
+    it.each<[string, string[], Record<string, string>, string]>([
+      ['--exporter', ['--exporter', 'foo'], {}, "invalid --exporter 'foo': expected one of otlp, console, none"],
+      ['OTEL_LOGS_EXPORTER', [], { OTEL_LOGS_EXPORTER: 'otlp,console' }, "invalid OTEL_LOGS_EXPORTER 'otlp,console': expected one of otlp, console, none"],
+      ['--endpoint (no scheme)', ['--endpoint', 'collector:4317'], {}, "invalid --endpoint 'collector:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['--endpoint (not a URL)', ['--endpoint', 'http//x'], {}, "invalid --endpoint 'http//x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'grpc://x:4317' }, "invalid OTEL_EXPORTER_OTLP_LOGS_ENDPOINT 'grpc://x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_ENDPOINT', [], { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, "invalid OTEL_EXPORTER_OTLP_ENDPOINT 'ftp://x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['FLOWTAP_RING_BUFFER_BYTES (not a power of two)', [], { FLOWTAP_RING_BUFFER_BYTES: '3' }, "invalid FLOWTAP_RING_BUFFER_BYTES '3': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (too big)', ['--ring-buffer-bytes', '2147483648'], {}, "invalid --ring-buffer-bytes '2147483648': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (too small)', ['--ring-buffer-bytes', '2048'], {}, "invalid --ring-buffer-bytes '2048': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--ring-buffer-bytes (suffix)', ['--ring-buffer-bytes', '8M'], {}, "invalid --ring-buffer-bytes '8M': expected a power of two from 4096 to 1073741824 (bytes)"],
+      ['--flow-table-entries', ['--flow-table-entries', '0'], {}, "invalid --flow-table-entries '0': expected an integer from 1 to 16777216"],
+      ['FLOWTAP_FLOW_TABLE_ENTRIES', [], { FLOWTAP_FLOW_TABLE_ENTRIES: '1.5' }, "invalid FLOWTAP_FLOW_TABLE_ENTRIES '1.5': expected an integer from 1 to 16777216"],
+      ['--ring-buffer-poll-millis', ['--ring-buffer-poll-millis', '0'], {}, "invalid --ring-buffer-poll-millis '0': expected an integer from 1 to 1000 (milliseconds)"],
+      ['FLOWTAP_RING_BUFFER_POLL_MILLIS', [], { FLOWTAP_RING_BUFFER_POLL_MILLIS: '1001' }, "invalid FLOWTAP_RING_BUFFER_POLL_MILLIS '1001': expected an integer from 1 to 1000 (milliseconds)"],
+      ['--shutdown-timeout-millis', ['--shutdown-timeout-millis', '-1'], {}, '--shutdown-timeout-millis needs a value: <ms> (write --shutdown-timeout-millis=<value> for one starting with \'-\')'],
+      ['FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS', [], { FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '5s' }, "invalid FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS '5s': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['--log-level', ['--log-level', 'trace'], {}, "invalid --log-level 'trace': expected one of debug, info, warn, error"],
+      ['FLOWTAP_LOG_LEVEL', [], { FLOWTAP_LOG_LEVEL: 'verbose' }, "invalid FLOWTAP_LOG_LEVEL 'verbose': expected one of debug, info, warn, error"],
+      ['--cgroup (empty)', ['--cgroup='], {}, "invalid --cgroup '': expected a cgroup v2 directory"],
+      ['OTEL_BLRP_SCHEDULE_DELAY', [], { OTEL_BLRP_SCHEDULE_DELAY: '-5' }, "invalid OTEL_BLRP_SCHEDULE_DELAY '-5': expected an integer from 0 to 2147483647 (milliseconds)"],
+      ['OTEL_BLRP_EXPORT_TIMEOUT', [], { OTEL_BLRP_EXPORT_TIMEOUT: '0' }, "invalid OTEL_BLRP_EXPORT_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_BLRP_MAX_QUEUE_SIZE', [], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 100000000"],
+      ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '0' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '0': expected an integer from 1 to 2147483647"],
+      ['batch > queue', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '300000' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '300000': expected at most --queue-max-records (200000)"],
+      ['batch > --queue-max-records', ['--queue-max-records', '10'], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most --queue-max-records (10)"],
+      ['--queue-max-records', ['--queue-max-records', '0'], {}, "invalid --queue-max-records '0': expected an integer from 1 to 100000000"],
+      ['--replay', ['--replay', 'pcap:x'], {}, "invalid --replay 'pcap:x': expected synthetic:<events per second>, from 1 to 10000000"],
+      ['FLOWTAP_REPLAY', [], { FLOWTAP_REPLAY: 'synthetic:0' }, "invalid FLOWTAP_REPLAY 'synthetic:0': expected synthetic:<events per second>, from 1 to 10000000"],
+      ['batch > explicit queue', [], { OTEL_BLRP_MAX_QUEUE_SIZE: '10', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (10)"],
+      ['OTEL_EXPORTER_OTLP_TIMEOUT', [], { OTEL_EXPORTER_OTLP_TIMEOUT: '0' }, "invalid OTEL_EXPORTER_OTLP_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', [], { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' }, "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_EXPORTER_OTLP_COMPRESSION', [], { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, "invalid OTEL_EXPORTER_OTLP_COMPRESSION 'zstd': expected one of gzip, none"],
+      ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', [], { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'deflate' }, "invalid OTEL_EXPORTER_OTLP_LOGS_COMPRESSION 'deflate': expected one of gzip, none"],
+      ['OTEL_EXPORTER_OTLP_PROTOCOL', [], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/protobuf': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['OTEL_RESOURCE_ATTRIBUTES', [], { OTEL_RESOURCE_ATTRIBUTES: 'a=1,b' }, "invalid OTEL_RESOURCE_ATTRIBUTES 'a=1,b': entry \"b\" is not key=value (percent-encode ',' and '=')"],
+      ['an unknown flag', ['--colour'], {}, "unknown option '--colour' (see --help)"],
+      ['a positional argument', ['eth0'], {}, "unexpected argument 'eth0': flowtap takes options only (see --help)"],
+      ['a flag without its value', ['--exporter'], {}, "--exporter needs a value: otlp|console|none (write --exporter=<value> for one starting with '-')"],
+      ['a value for --help', ['--help=yes'], {}, '--help takes no value'],
+      ['--metrics', ['--metrics', 'prometheus'], {}, "invalid --metrics 'prometheus': expected one of otlp, none"],
+      ['OTEL_METRICS_EXPORTER', [], { OTEL_METRICS_EXPORTER: 'otlp,console' }, "invalid OTEL_METRICS_EXPORTER 'otlp,console': expected one of otlp, none"],
+      ['OTEL_METRIC_EXPORT_INTERVAL', [], { OTEL_METRIC_EXPORT_INTERVAL: '0' }, "invalid OTEL_METRIC_EXPORT_INTERVAL '0': expected an integer from 1 to 2147483647 (milliseconds)"],
+      ['OTEL_METRIC_EXPORT_TIMEOUT > interval', [], { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' }, "invalid OTEL_METRIC_EXPORT_TIMEOUT '2000': expected at most OTEL_METRIC_EXPORT_INTERVAL (1000)"],
+      ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'x:4317' }, "invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT 'x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
+      ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['--health-address (no port)', ['--health-address', 'localhost'], {}, "invalid --health-address 'localhost': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['FLOWTAP_HEALTH_ADDRESS (port too big)', [], { FLOWTAP_HEALTH_ADDRESS: ':65536' }, "invalid FLOWTAP_HEALTH_ADDRESS ':65536': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['--health-address (bare IPv6)', ['--health-address', '::1:80'], {}, "invalid --health-address '::1:80': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
+      ['--ready-export-failure-seconds', ['--ready-export-failure-seconds', '0'], {}, "invalid --ready-export-failure-seconds '0': expected an integer from 1 to 2147483 (seconds)"],
+      ['FLOWTAP_SUMMARY_INTERVAL_SECONDS', [], { FLOWTAP_SUMMARY_INTERVAL_SECONDS: '1.5' }, "invalid FLOWTAP_SUMMARY_INTERVAL_SECONDS '1.5': expected an integer from 0 to 2147483 (seconds; 0 turns it off)"],
+    ])('%s', (_name, argv, env, message) => {
+      expect(error(argv, env)).toBe(message);
+    });
+
+    it('says how to fix a missing cgroup v2 mount', () => {
+      const message = 'no cgroup v2 mount found in /proc/self/mountinfo: pass --cgroup <dir> or set FLOWTAP_CGROUP';
+      expect(error([], {}, V1_ONLY)).toBe(message);
+      expect(error([], {}, null)).toBe(message);
+      expect(parseConfig(['--cgroup', '/x'], {}, V1_ONLY).cgroup).toBe('/x');
+    });
+
+    it('keeps every message on one line', () => {
+      expect(error(['--exporter', '--cgroup', 'x'])).not.toContain('\n');
+    });
+  });
+});
+
+describe('--cgroup pod', () => {
+  const UID = '0f3c2b9e-1d2a-4c5b-8e7f-6a5b4c3d2e1f';
+  const OWN = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID.replace(/-/g, '_')}.slice/cri-containerd-abc.scope`;
+  const POD = `/sys/fs/cgroup${OWN.slice(0, OWN.lastIndexOf('/'))}`;
+  const view = { procSelfCgroup: `0::${OWN}\n`, isDirectory: () => true };
+
+  it('resolves to the parent of flowtap\'s own cgroup, from the flag or FLOWTAP_CGROUP', () => {
+    expect(parseConfig(['--cgroup', 'pod'], {}, UNIFIED, view).cgroup).toBe(POD);
+    expect(parseConfig([], { FLOWTAP_CGROUP: 'pod' }, UNIFIED, view).cgroup).toBe(POD);
+    expect(parseConfig([], { FLOWTAP_CGROUP: 'pod', OTEL_RESOURCE_ATTRIBUTES: `k8s.pod.uid=${UID}` }, UNIFIED, view).cgroup).toBe(POD);
+  });
+
+  it('an explicit directory is taken as it is, and never looks at /proc/self/cgroup', () => {
+    const isDirectory = jest.fn(() => true);
+    expect(parseConfig(['--cgroup', '/sys/fs/cgroup/x'], {}, UNIFIED, { procSelfCgroup: undefined, isDirectory }).cgroup).toBe('/sys/fs/cgroup/x');
+    expect(isDirectory).not.toHaveBeenCalled();
+  });
+
+  it('names the flag or the variable in its one-line error', () => {
+    const hidden = { procSelfCgroup: '0::/\n', isDirectory: () => true };
+    let message = '';
+    try {
+      parseConfig([], { FLOWTAP_CGROUP: 'pod' }, UNIFIED, hidden);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^FLOWTAP_CGROUP=pod: flowtap's own cgroup path is hidden/);
+    expect(message).not.toContain('\n');
+    expect(() => parseConfig(['--cgroup', 'pod'], {}, UNIFIED, hidden)).toThrow(/^--cgroup pod: /);
+    // without a view of the system (a caller that passes none), it cannot resolve either
+    expect(() => parseConfig(['--cgroup', 'pod'], {}, UNIFIED)).toThrow(/^--cgroup pod: cannot read \/proc\/self\/cgroup/);
+  });
+
+  it('is described in --help', () => {
+    expect(helpText()).toContain("'pod': the parent of flowtap's own cgroup");
+  });
+});
+
+describe('requestedInfo', () => {
+  it('finds --help and --version before --', () => {
+    expect(requestedInfo([])).toBeUndefined();
+    expect(requestedInfo(['--exporter', 'foo', '-h'])).toBe('help');
+    expect(requestedInfo(['--version'])).toBe('version');
+    expect(requestedInfo(['-V', '--help'])).toBe('help');
+    expect(requestedInfo(['--', '--help'])).toBeUndefined();
+  });
+});
+
+describe('helpText', () => {
+  it('lists every flag with its variables and default, from the option table', () => {
+    const text = helpText();
+    for (const spec of Object.values(OPTIONS)) {
+      expect(text).toContain(`--${spec.flag} ${spec.valueName}`);
+      for (const env of spec.env) expect(text).toContain(env);
+    }
+    expect(text).toContain('env OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, then OTEL_EXPORTER_OTLP_ENDPOINT; default http://localhost:4317');
+    expect(text).toContain('default the cgroup v2 mount root');
+    expect(text).toContain('OTEL_BLRP_MAX_EXPORT_BATCH_SIZE');
+  });
+});
+
+describe('self-telemetry, health and summary options', () => {
+  it('exports metrics by default only with the otlp exporter, to the records\' endpoint', () => {
+    expect(parseConfig([], {}, UNIFIED).metrics).toBe('otlp');
+    expect(parseConfig(['--exporter', 'console'], {}, UNIFIED).metrics).toBe('none');
+    expect(parseConfig(['--exporter', 'none'], {}, UNIFIED).metrics).toBe('none');
+    expect(parseConfig(['--exporter', 'console', '--metrics', 'otlp'], {}, UNIFIED).metrics).toBe('otlp');
+    expect(parseConfig([], { OTEL_METRICS_EXPORTER: 'none' }, UNIFIED).metrics).toBe('none');
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics:4317' };
+    expect(parseConfig([], env, UNIFIED).metricsExport.endpoint).toBe('https://metrics:4317');
+    expect(parseConfig(['--endpoint', 'http://flag:4317'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' }, UNIFIED).metricsExport.endpoint).toBe('http://flag:4317');
+  });
+
+  it('reads OTEL_METRIC_EXPORT_INTERVAL and clamps the default timeout to it', () => {
+    expect(parseConfig([], { OTEL_METRIC_EXPORT_INTERVAL: '500' }, UNIFIED).metricsExport).toEqual({
+      intervalMillis: 500,
+      timeoutMillis: 500,
+      endpoint: 'http://localhost:4317',
+    });
+    expect(parseConfig([], { OTEL_METRIC_EXPORT_INTERVAL: '5000', OTEL_METRIC_EXPORT_TIMEOUT: '100' }, UNIFIED).metricsExport.timeoutMillis).toBe(100);
+  });
+
+  it('ignores the metric variables when metrics are off', () => {
+    const env = { OTEL_METRIC_EXPORT_INTERVAL: 'soon', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'nowhere' };
+    expect(parseConfig(['--metrics', 'none'], env, UNIFIED).metricsExport).toEqual(DEFAULTS.metricsExport);
+  });
+
+  it('parses health addresses', () => {
+    const at = (raw: string) => parseConfig(['--health-address', raw], {}, UNIFIED).healthAddress;
+    expect(at('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(at('localhost:0')).toEqual({ host: 'localhost', port: 0 });
+    expect(at(':9')).toEqual({ host: '', port: 9 });
+    expect(at('[fd00::1]:65535')).toEqual({ host: 'fd00::1', port: 65535 });
+  });
+
+  it('documents every new option in --help', () => {
+    const help = helpText();
+    for (const s of ['--metrics otlp|none', 'OTEL_METRICS_EXPORTER', '--health-address <host:port>', 'FLOWTAP_HEALTH_ADDRESS',
+      '--summary-interval-seconds <s>', '--ready-export-failure-seconds <s>', 'OTEL_METRIC_EXPORT_INTERVAL']) {
+      expect(help).toContain(s);
+    }
+  });
+});

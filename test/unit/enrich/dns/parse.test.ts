@@ -1,0 +1,89 @@
+import * as dnsPacket from 'dns-packet';
+import { parseDnsResponse, canonicalIPv6, normalizeName } from '../../../../src/enrich/dns/parse';
+import { response } from './dnsfix';
+
+describe('parseDnsResponse (dns-packet)', () => {
+  it('maps each address to the asked name, then its CNAME chain in order, with the smallest TTL', () => {
+    const msg = response('WWW.Example.COM.', [
+      { type: 'CNAME', name: 'www.example.com', ttl: 300, data: 'edge.example.net' },
+      { type: 'CNAME', name: 'edge.example.net', ttl: 60, data: 'origin.example.org.' },
+      { type: 'A', name: 'origin.example.org', ttl: 120, data: '198.18.0.5' },
+      { type: 'A', name: 'origin.example.org', ttl: 30, data: '198.18.0.6' },
+    ]);
+    expect(parseDnsResponse(msg)).toEqual({
+      ok: true,
+      mappings: [
+        { ip: '198.18.0.5', names: ['www.example.com', 'edge.example.net', 'origin.example.org'], ttlSeconds: 60 },
+        { ip: '198.18.0.6', names: ['www.example.com', 'edge.example.net', 'origin.example.org'], ttlSeconds: 30 },
+      ],
+    });
+  });
+
+  it('writes AAAA answers in RFC 5952 form (not the library text form)', () => {
+    const msg = response('v6.test', [{ type: 'AAAA', name: 'v6.test', ttl: 10, data: 'fd00:0:0:1::2' }], 'NOERROR', 'AAAA');
+    expect(parseDnsResponse(msg)).toEqual({ ok: true, mappings: [{ ip: 'fd00:0:0:1::2', names: ['v6.test'], ttlSeconds: 10 }] });
+  });
+
+  it('an IPv4-mapped AAAA answer is written as IPv4', () => {
+    const msg = response('m.test', [{ type: 'AAAA', name: 'm.test', ttl: 10, data: '::ffff:198.18.0.9' }], 'NOERROR', 'AAAA');
+    expect(parseDnsResponse(msg)).toEqual({ ok: true, mappings: [{ ip: '198.18.0.9', names: ['m.test'], ttlSeconds: 10 }] });
+  });
+
+  it('ignores answers that are not on the chain of the asked name, and other record types', () => {
+    const msg = response('a.test', [
+      { type: 'A', name: 'a.test', ttl: 10, data: '198.18.0.1' },
+      { type: 'A', name: 'unrelated.test', ttl: 10, data: '198.18.0.2' },
+      { type: 'TXT', name: 'a.test', ttl: 10, data: 'hello' },
+    ]);
+    expect(parseDnsResponse(msg)).toEqual({ ok: true, mappings: [{ ip: '198.18.0.1', names: ['a.test'], ttlSeconds: 10 }] });
+  });
+
+  it('stops at a CNAME loop', () => {
+    const msg = response('x.test', [
+      { type: 'CNAME', name: 'x.test', ttl: 10, data: 'y.test' },
+      { type: 'CNAME', name: 'y.test', ttl: 10, data: 'x.test' },
+    ]);
+    expect(parseDnsResponse(msg)).toEqual({ ok: true, mappings: [] });
+  });
+
+  it.each([
+    ['a query', dnsPacket.encode({ type: 'query', id: 2, questions: [{ type: 'A', name: 'q.test' }] }), 'not_response'],
+    ['NXDOMAIN', response('nx.test', [], 'NXDOMAIN'), 'rcode'],
+    ['random bytes', Buffer.from([1, 2, 3]), 'malformed'],
+    ['empty', Buffer.alloc(0), 'malformed'],
+  ])('rejects %s with reason %s', (_n, msg, reason) => {
+    expect(parseDnsResponse(msg as Buffer)).toEqual({ ok: false, reason });
+  });
+
+  it('rejects a compression-pointer loop as malformed', () => {
+    const msg = Buffer.from(response('a.test', []));
+    // question name at offset 12: replace it with a pointer to itself
+    msg[12] = 0xc0;
+    msg[13] = 12;
+    expect(parseDnsResponse(msg)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('name and address normalisation', () => {
+  it.each([
+    ['Example.COM.', 'example.com'],
+    ['a.b', 'a.b'],
+    ['', undefined],
+    ['a..b', undefined],
+    ['x'.repeat(64) + '.test', undefined],
+    [('a'.repeat(63) + '.').repeat(4) + 'com', undefined],
+  ])('normalizeName(%j) = %j', (inp, out) => expect(normalizeName(inp)).toBe(out));
+
+  it.each([
+    ['fd00:0:0:1::2', 'fd00:0:0:1::2'],
+    ['FD00::1', 'fd00::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['0:0:1:0:0:0:0:1', '0:0:1::1'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['1::2::3', undefined],
+    ['12345::', undefined],
+    ['1:2:3:4:5:6:7', undefined],
+  ])('canonicalIPv6(%j) = %j', (inp, out) => expect(canonicalIPv6(inp)).toBe(out));
+});

@@ -1,0 +1,123 @@
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { decodeBatch, type FlowEvent } from '../../../../src/kernel/decode';
+import { FlowLogRecordEncoder } from '../../../../src/export/otlp/flow-encoder';
+import { LogRecordEncoder, LogsRequestFrame, ProtoWriter } from '../../../../src/export/otlp/proto';
+import { mapFlow, type FlowDomains } from '../../../../src/record/record';
+import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowInputs, type FlowInput } from '../../../helpers/flowrecords';
+import { prng } from '../../../helpers/prng';
+import { flowRecord, v4, v4mapped } from '../../record/recordfix';
+
+const RESOURCE = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' });
+
+/** The request the OTLP export queue sends for `inputs`: the direct encoder into a (growing) writer, framed. */
+function directBytes(inputs: FlowInput[], initialBytes = 64): Buffer {
+  const frame = new LogsRequestFrame(RESOURCE, SCOPE);
+  const w = new ProtoWriter(initialBytes);
+  w.pos = frame.headRoom;
+  const enc = new FlowLogRecordEncoder();
+  for (const f of inputs) enc.encode(w, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+  return Buffer.from(frame.frame(w));
+}
+
+/** One log_records field by the direct encoder, and by the generic encoder of mapFlow's record. */
+function bothFields(f: FlowInput): [Buffer, Buffer] {
+  const direct = new ProtoWriter(16);
+  new FlowLogRecordEncoder().encode(direct, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+  const generic = new ProtoWriter(16);
+  new LogRecordEncoder().encode(generic, mapFlow(f.event, f.domains, f.timestampNs, f.containerId), OBSERVED_NS);
+  return [Buffer.from(direct.view()), Buffer.from(generic.view())];
+}
+
+// --- random flows, decoded from raw ring-buffer records ---------------------------------------------
+
+type Rand = () => number;
+const int = (r: Rand, n: number): number => Math.floor(r() * n);
+const pick = <T,>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)];
+
+/** 16 address bytes: IPv6 with runs of zero groups, or IPv4-mapped. */
+function randomV6(r: Rand): number[] {
+  if (r() < 0.15) return v4mapped(int(r, 256), int(r, 256), int(r, 256), int(r, 256));
+  const groups = Array.from({ length: 8 }, () => (r() < 0.4 ? 0 : r() < 0.5 ? int(r, 16) : int(r, 0x10000)));
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+const LABELS = ['www', 'api', 'example', 'cdn', 'a', 'xn--bcher-kva', 'bücher', 'ünïcødé', '€uro', '𝄞clef', 'x'.repeat(63), 'long-label-for-a-two-byte-length'];
+
+function randomName(r: Rand): string {
+  const n = 1 + int(r, 5);
+  return Array.from({ length: n }, () => pick(r, LABELS)).join('.');
+}
+
+function randomNames(r: Rand): string[] {
+  const n = r() < 0.5 ? 0 : r() < 0.8 ? 1 + int(r, 3) : int(r, 30);
+  return Array.from({ length: n }, () => randomName(r));
+}
+
+function randomInput(r: Rand, i: number): FlowInput {
+  const six = r() < 0.4;
+  const end = r() < 0.5;
+  const tsNs = BigInt(1 + int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000));
+  const durationNs = pick(r, [0n, 1n, 999_999_999n, 1_000_000_000n, 3_000_000_000n, BigInt(int(r, 2 ** 40))]);
+  const beginTsNs = r() < 0.2 ? 0n : r() < 0.1 ? tsNs + 1n : tsNs - durationNs;
+  const raw = flowRecord({
+    type: end ? 2 : 1,
+    tsNs,
+    saddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
+    daddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
+    sport: pick(r, [0, 1, 9, 10, 127, 128, 16383, 16384, 65535, int(r, 65536)]),
+    dport: pick(r, [80, 443, 65535, int(r, 65536)]),
+    family: six ? 6 : 4,
+    direction: 1 + int(r, 2),
+    closeReason: end ? 1 + int(r, 2) : 0,
+    closedBy: end ? 1 + int(r, 2) : 0,
+    cgroupId: BigInt(int(r, 1000)),
+    beginTsNs: end ? beginTsNs : 0n,
+  });
+  const { events, errors } = decodeBatch(raw);
+  if (errors !== 0 || events.length !== 1) throw new Error(`record ${i} did not decode`);
+  const src = randomNames(r);
+  const dst = randomNames(r);
+  if (r() < 0.02) dst.unshift(''); // an empty name still maps to something
+  const domains: FlowDomains = { src, dst };
+  const containerId = r() < 0.3 ? Array.from({ length: 64 }, () => pick(r, [...'0123456789abcdef'])).join('') : r() < 0.05 ? 'pod-ünïcødé' : undefined;
+  return { event: events[0] as FlowEvent, domains, timestampNs: 1_700_000_000_000_000_000n + tsNs, containerId };
+}
+
+describe('FlowLogRecordEncoder: straight from the event', () => {
+  it('writes, byte for byte, what the SDK serializer writes for mapFlow of the same flows', () => {
+    const inputs = variedFlowInputs();
+    expect(directBytes(inputs)).toEqual(sdkBytes(inputs));
+    for (const f of inputs) expect(directBytes([f], 16)).toEqual(sdkBytes([f]));
+  });
+
+  it('covers what the varied flows should: both families, begin and end, names, container.id', () => {
+    const inputs = variedFlowInputs();
+    expect(new Set(inputs.map((f) => f.event.family))).toEqual(new Set([4, 6]));
+    expect(inputs.filter((f) => f.event.type === 'end').map((f) => f.event.closeReason)).toEqual(['fin', 'rst', 'fin']);
+    expect(inputs.some((f) => f.domains.src.length > 1 && f.domains.dst.length > 1)).toBe(true);
+    expect(inputs.filter((f) => f.containerId !== undefined)).toHaveLength(2);
+  });
+
+  it('matches mapFlow + the generic encoder on 3000 random decoded flows (seed 0xf10e)', () => {
+    const r = prng(0xf10e);
+    for (let i = 0; i < 3000; i++) {
+      const f = randomInput(r, i);
+      const [direct, generic] = bothFields(f);
+      if (!direct.equals(generic)) throw new Error(`flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs, f.containerId), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+    }
+  });
+
+  it('matches the SDK serializer on random decoded flows, many to a request (seed 0x5d4)', () => {
+    const r = prng(0x5d4);
+    const inputs = Array.from({ length: 300 }, (_, i) => randomInput(r, i));
+    expect(directBytes(inputs)).toEqual(sdkBytes(inputs));
+  });
+
+  it('writes nothing but the record: a batch of records is their concatenation', () => {
+    const inputs = variedFlowInputs();
+    const w = new ProtoWriter(8);
+    const enc = new FlowLogRecordEncoder();
+    for (const f of inputs) enc.encode(w, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+    expect(Buffer.from(w.view())).toEqual(Buffer.concat(inputs.map((f) => bothFields(f)[1])));
+  });
+});
