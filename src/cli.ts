@@ -246,6 +246,7 @@ async function main(): Promise<void> {
         attached: !stopping,
         pollError,
         exportFailingSinceMs: stats.failingSinceMs,
+        exportUnansweredSinceMs: exportQueue?.oldestUnansweredSinceMs(),
         lastExportSuccessMs: stats.lastSuccessMs,
       }),
     });

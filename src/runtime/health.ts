@@ -4,8 +4,9 @@
  *                 reader runs; 503 once the reader failed.
  *   GET /readyz   200 once flowtap logged "ready", while records can be
  *                 exported: 503 while starting or stopping, after the reader
- *                 failed, or when every export for longer than
- *                 --ready-export-failure-seconds has failed.
+ *                 failed, or when for longer than
+ *                 --ready-export-failure-seconds every export has failed
+ *                 or an export has waited for its answer.
  * Bodies are JSON objects with a `status` field. The decision is the pure
  * function evaluateHealth; HealthServer only serves it.
  */
@@ -26,6 +27,8 @@ export interface HealthInputs {
   exportFailingSinceMs?: number;
   /** When an export last succeeded. */
   lastExportSuccessMs?: number;
+  /** Since when the oldest export still waiting for its answer was sent (undefined: none is). */
+  exportUnansweredSinceMs?: number;
 }
 
 export interface HealthAnswer {
@@ -50,12 +53,21 @@ export function evaluateHealth(
       ...(inputs.pollError === undefined ? {} : { error: inputs.pollError }),
     },
   };
-  const failingMs = inputs.exportFailingSinceMs === undefined ? 0 : Math.max(0, nowMs - inputs.exportFailingSinceMs);
+  // A stall starts at the first failure in a row or at the oldest request
+  // still unanswered, whichever came first: an endpoint that accepts and
+  // never answers counts from its first request, not from that request's
+  // deadline.
+  const failing = inputs.exportFailingSinceMs;
+  const unanswered = inputs.exportUnansweredSinceMs;
+  const stallSinceMs = failing === undefined ? unanswered : unanswered === undefined ? failing : Math.min(failing, unanswered);
+  const failingMs = stallSinceMs === undefined ? 0 : Math.max(0, nowMs - stallSinceMs);
   let reason: string | undefined;
   if (inputs.pollError !== undefined) reason = 'ring-buffer reader failed';
   else if (inputs.stopping) reason = 'stopping';
   else if (!inputs.ready) reason = 'starting';
-  else if (inputs.exportFailingSinceMs !== undefined && failingMs > exportFailureMillis) reason = 'exports failing';
+  else if (stallSinceMs !== undefined && failingMs > exportFailureMillis) {
+    reason = failing !== undefined && failing === stallSinceMs ? 'exports failing' : 'exports unanswered';
+  }
   const readyz: HealthAnswer = {
     ok: reason === undefined,
     body: {

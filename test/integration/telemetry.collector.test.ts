@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
-import type { Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
 import { startFakeCollector, type FakeCollector } from '../helpers/fake-collector';
 import { startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
@@ -266,6 +266,36 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     expect(readyz.body.exportFailingSeconds).toBeGreaterThanOrEqual(1);
     expect(await httpGet(health, '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect(ft.child.exitCode).toBeNull();
+    expect((await ft.stop()).code).toBe(0);
+  });
+
+  it('/readyz counts a stall from the first unanswered request, not from its deadline', async () => {
+    const { server, port } = await listen('127.0.0.1');
+    servers.push(server);
+    // Accepts connections, reads, never answers: the request's own deadline is 20 s away.
+    const silentServer = createServer((sock) => sock.on('error', () => undefined));
+    servers.push(silentServer);
+    await new Promise<void>((r) => silentServer.listen({ host: '127.0.0.1', port: 0 }, r));
+    const silent = { port: (silentServer.address() as AddressInfo).port };
+    const ft = await startFlowtap(
+      ['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${silent.port}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '2'],
+      { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_EXPORTER_OTLP_TIMEOUT: '20000', OTEL_METRICS_EXPORTER: 'none' },
+    );
+    const health = ft.logs().find((l) => l.msg === 'ready')!.healthAddress as string;
+    expect((await httpGet(health, '/readyz')).status).toBe(200);
+    const sentAt = Date.now();
+    await connectFrom(fx.cg, '127.0.0.1', port, 1);
+    let readyz = await httpGet(health, '/readyz');
+    while (readyz.status === 200 && Date.now() < sentAt + 15_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      readyz = await httpGet(health, '/readyz');
+    }
+    const notReadyAfterMs = Date.now() - sentAt;
+    expect(readyz).toMatchObject({ status: 503, body: { status: 'not ready', reason: 'exports unanswered' } });
+    // 2 s of stall plus the batch delay and polling; far from the 20 s deadline (plus 2 s) it took before.
+    expect(notReadyAfterMs).toBeGreaterThanOrEqual(2_000);
+    expect(notReadyAfterMs).toBeLessThan(6_000);
+    expect(await httpGet(health, '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
     expect((await ft.stop()).code).toBe(0);
   });
 

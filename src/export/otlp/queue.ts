@@ -64,6 +64,8 @@ export interface ExportQueueOptions {
   maxConcurrentExports?: number;
   retry?: Partial<RetryOptions>;
   observer?: ExportObserver;
+  /** Wall-clock ms, for when a request was sent (oldestUnansweredSinceMs). Default Date.now. */
+  nowMs?: () => number;
   /** Injected for tests. */
   timers?: {
     setTimeout(fn: () => void, ms: number): unknown;
@@ -87,6 +89,8 @@ interface Batch {
   records: number;
   /** The writer `request` is a view of, while it is; undefined once compacted into a buffer of its own. */
   writer: ProtoWriter | undefined;
+  /** When its current send started (wall-clock ms), while it is in flight. */
+  sentAtMs?: number;
 }
 
 /** The first writer starts this big; it keeps what it grew to when it goes back to the pool. */
@@ -121,6 +125,9 @@ export class ExportQueue {
   private readonly _retry: RetryOptions;
   private readonly _observer: ExportObserver;
   private readonly _timers: NonNullable<ExportQueueOptions['timers']>;
+  private readonly _nowMs: () => number;
+  /** The batches whose send has not been answered yet (at most maxConcurrentExports). */
+  private readonly _inflightBatches = new Set<Batch>();
 
   private _open: ProtoWriter;
   private readonly _pool: ProtoWriter[] = [];
@@ -157,6 +164,7 @@ export class ExportQueue {
     this._retry = { ...RETRY_DEFAULTS, ...options.retry };
     this._observer = options.observer ?? NO_OBSERVER;
     this._timers = options.timers ?? NODE_TIMERS;
+    this._nowMs = options.nowMs ?? Date.now;
     this._open = this._newWriter();
   }
 
@@ -332,6 +340,19 @@ export class ExportQueue {
     }
   }
 
+  /**
+   * When the oldest send still waiting for its answer started (wall-clock
+   * ms); undefined when none is. A receiver that accepts a request and never
+   * answers shows here from the first second, not only at the deadline.
+   */
+  oldestUnansweredSinceMs(): number | undefined {
+    let oldest: number | undefined;
+    for (const b of this._inflightBatches) {
+      if (b.sentAtMs !== undefined && (oldest === undefined || b.sentAtMs < oldest)) oldest = b.sentAtMs;
+    }
+    return oldest;
+  }
+
   /** Starts sends while there is room; while the receiver fails, only one at a time. */
   private _pump(): void {
     while (this._queued.length > 0 && this._backoffTimer === undefined && !this._closed) {
@@ -343,6 +364,8 @@ export class ExportQueue {
       this._inflight++;
       this._inflightRecords += batch.records;
       this._inflightBytes += batch.request.length;
+      batch.sentAtMs = this._nowMs();
+      this._inflightBatches.add(batch);
       void this._sender.send(batch.request, batch.records).then(
         (result) => this._settle(batch, result),
         (e: unknown) => this._settle(batch, { ok: false, retryable: true, error: e instanceof Error ? e : new Error(String(e)) }),
@@ -351,6 +374,8 @@ export class ExportQueue {
   }
 
   private _settle(batch: Batch, result: SendResult): void {
+    this._inflightBatches.delete(batch);
+    batch.sentAtMs = undefined;
     this._inflight--;
     this._inflightRecords -= batch.records;
     this._inflightBytes -= batch.request.length;

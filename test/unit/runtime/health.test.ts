@@ -29,6 +29,18 @@ describe('evaluateHealth', () => {
     expect(evaluateHealth(failing, 70_001, 60_000).readyz).toMatchObject({ ok: false, body: { reason: 'exports failing', exportFailingSeconds: 60 } });
     expect(evaluateHealth(failing, 70_001, 60_000).healthz.ok).toBe(true);
   });
+
+  it('counts a stall from the first unanswered request, not from its deadline', () => {
+    // An endpoint that accepts and never answers: no failure yet, one request waiting since 10 s.
+    const waiting = { ...RUNNING, exportUnansweredSinceMs: 10_000 };
+    expect(evaluateHealth(waiting, 20_000, 10_000).readyz).toMatchObject({ ok: true, body: { exportFailingSeconds: 10 } });
+    expect(evaluateHealth(waiting, 20_001, 10_000).readyz).toMatchObject({ ok: false, body: { reason: 'exports unanswered', exportFailingSeconds: 10 } });
+    // Failures in a row that began before the request now waiting: the earlier start counts, named as failing.
+    const both = { ...RUNNING, exportFailingSinceMs: 5_000, exportUnansweredSinceMs: 12_000 };
+    expect(evaluateHealth(both, 15_001, 10_000).readyz).toMatchObject({ ok: false, body: { reason: 'exports failing', exportFailingSeconds: 10 } });
+    // A request answered long ago and one waiting briefly: ready.
+    expect(evaluateHealth({ ...RUNNING, exportUnansweredSinceMs: 19_000, lastExportSuccessMs: 1_000 }, 20_000, 10_000).readyz.ok).toBe(true);
+  });
 });
 
 function get(address: string, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string | undefined }> {

@@ -115,6 +115,30 @@ function setup(over: Partial<ExportQueueOptions> = {}) {
 }
 
 describe('ExportQueue', () => {
+  it('reports when the oldest unanswered send started, until it is answered', async () => {
+    let now = 1_000;
+    const { timers, sender, queue, add } = setup({ nowMs: () => now });
+    expect(queue.oldestUnansweredSinceMs()).toBeUndefined();
+    add('abc'); // a full batch: sent at once
+    expect(sender.sent.length).toBe(1);
+    expect(queue.oldestUnansweredSinceMs()).toBe(1_000);
+    now = 4_000;
+    add('def');
+    expect(sender.sent.length).toBe(2);
+    expect(queue.oldestUnansweredSinceMs()).toBe(1_000);
+    sender.answer(0, OK);
+    await flush();
+    expect(queue.oldestUnansweredSinceMs()).toBe(4_000);
+    sender.answer(1, UNAVAILABLE);
+    await flush();
+    // Back in the queue for a retry after a backoff: nothing waits for an answer meanwhile.
+    expect(queue.oldestUnansweredSinceMs()).toBeUndefined();
+    now = 9_000;
+    timers.advance(60_000);
+    expect(sender.sent.length).toBe(3);
+    expect(queue.oldestUnansweredSinceMs()).toBe(9_000);
+  });
+
   it('sends a batch once it holds maxBatchRecords, and a partial one after the schedule delay', async () => {
     const { timers, sender, counts, queue, add, body } = setup();
     add('abcd');
