@@ -25,6 +25,34 @@ export function containerIdFromCgroupPath(path: string): string | undefined {
   return undefined;
 }
 
+/** A pod UID as the API server writes it (RFC 4122, lower case). */
+const uidPattern = (sep: string): string => [8, 4, 4, 4, 12].map((n) => `[0-9a-f]{${n}}`).join(sep);
+/**
+ * The kubelet's pod cgroup in one path component, for every QoS class:
+ * systemd driver `kubepods-pod<uid>.slice` (Guaranteed),
+ * `kubepods-burstable-pod<uid>.slice`, `kubepods-besteffort-pod<uid>.slice`,
+ * the UID's dashes written as underscores (systemd reserves '-' as the slice
+ * separator); cgroupfs driver `pod<uid>` under kubepods/, kubepods/burstable/
+ * or kubepods/besteffort/.
+ */
+const POD_COMPONENT = new RegExp(`^(?:kubepods-(?:burstable-|besteffort-)?pod(${uidPattern('_')})\\.slice|pod(${uidPattern('-')}))$`);
+
+/**
+ * k8s.pod.uid named by a kubelet pod cgroup in `path` (the deepest one), or
+ * undefined. Only below a kubepods component: a `pod<uid>` directory
+ * elsewhere is not the kubelet's.
+ */
+export function podUidFromCgroupPath(path: string): string | undefined {
+  const parts = path.split('/');
+  const kube = parts.findIndex((p) => p === 'kubepods' || p === 'kubepods.slice');
+  if (kube < 0) return undefined;
+  for (let i = parts.length - 1; i > kube; i--) {
+    const m = POD_COMPONENT.exec(parts[i]);
+    if (m) return (m[1] ?? m[2]).replace(/_/g, '-');
+  }
+  return undefined;
+}
+
 /** The directory walk, injected (node:fs in production, a fake in tests). */
 export interface CgroupTree {
   /** Sub-directories of dir (names only); [] when it cannot be read. */

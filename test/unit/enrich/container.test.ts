@@ -1,4 +1,4 @@
-import { containerIdFromCgroupPath, ContainerIndex, CgroupTree } from '../../../src/enrich/container';
+import { containerIdFromCgroupPath, ContainerIndex, CgroupTree, podUidFromCgroupPath } from '../../../src/enrich/container';
 
 const ID = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'b'.repeat(8);
 
@@ -17,6 +17,26 @@ describe('containerIdFromCgroupPath', () => {
     ['63 hex digits', `/docker/${ID.slice(1)}`, undefined],
     ['upper case is not a runtime ID', `/docker/${ID.toUpperCase()}`, undefined],
   ])('%s', (_n, path, want) => expect(containerIdFromCgroupPath(path)).toBe(want));
+});
+
+describe('podUidFromCgroupPath', () => {
+  const U = '0f3c2b9e-1d2a-4c5b-8e7f-6a5b4c3d2e1f';
+  const S = U.replace(/-/g, '_');
+  it.each([
+    ['systemd, Guaranteed', `/kubepods.slice/kubepods-pod${S}.slice/cri-containerd-${ID}.scope`, U],
+    ['systemd, Burstable', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${S}.slice/cri-containerd-${ID}.scope`, U],
+    ['systemd, BestEffort', `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${S}.slice/crio-${ID}.scope`, U],
+    ['systemd, the pod cgroup itself', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${S}.slice`, U],
+    ['cgroupfs, Guaranteed', `/kubepods/pod${U}/${ID}`, U],
+    ['cgroupfs, Burstable', `/kubepods/burstable/pod${U}/${ID}`, U],
+    ['cgroupfs, BestEffort', `/kubepods/besteffort/pod${U}/${ID}`, U],
+    ['under a nested kubelet root (kind, k3s)', `/kubelet.slice/kubelet-kubepods.slice/kubepods.slice/kubepods-pod${S}.slice/x`, U],
+    ['no kubepods component', `/system.slice/pod${U}/${ID}`, undefined],
+    ['the QoS slice only', '/kubepods.slice/kubepods-burstable.slice', undefined],
+    ['systemd spelling with dashes is not the kubelet\'s', `/kubepods.slice/kubepods-pod${U}.slice`, undefined],
+    ['a short UID', `/kubepods/pod${U.slice(1)}`, undefined],
+    ['upper case', `/kubepods/pod${U.toUpperCase()}`, undefined],
+  ])('%s', (_n, path, want) => expect(podUidFromCgroupPath(path)).toBe(want));
 });
 
 describe('ContainerIndex', () => {
