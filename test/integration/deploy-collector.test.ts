@@ -29,11 +29,15 @@ interface Result {
 }
 
 async function validate(...configs: string[]): Promise<Result> {
+  return validateWithEnv({}, ...configs);
+}
+
+async function validateWithEnv(env: Record<string, string>, ...configs: string[]): Promise<Result> {
   const binary = await collectorBinary();
   const args = ['validate', ...configs.flatMap((c) => ['--config', c])];
-  // Only PATH: the configs' ${env:...} defaults must be enough to validate.
+  // Only PATH (and what a test names): the configs' ${env:...} defaults must be enough to validate.
   return new Promise((res) => {
-    execFile(binary, args, { env: { PATH: process.env.PATH ?? '' }, timeout: 30000 }, (err, stdout, stderr) => {
+    execFile(binary, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30000 }, (err, stdout, stderr) => {
       res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: `${stdout}${stderr}` });
     });
   });
@@ -65,6 +69,25 @@ describe('collector configs, validated by the real OpenTelemetry Collector (otel
     const r = await validate(join(COLLECTOR_DIR, 'elasticsearch.yaml'), ES_VERSION_SKEW_FIX);
     expect(r.output).toBe('');
     expect(r.code).toBe(0);
+  });
+
+  it('deploy/collector/kubernetes.yaml is valid for the real k8s_attributes processor, with the node name the downward API gives', async () => {
+    const components = await new Promise<string>(async (res, rej) =>
+      execFile(await collectorBinary(), ['components'], (err, stdout) => (err ? rej(err) : res(stdout))),
+    );
+    expect(components).toMatch(/- name: k8s_attributes\n\s+module: github\.com\/open-telemetry\/opentelemetry-collector-contrib\/processor\/k8sattributesprocessor /);
+    const file = join(COLLECTOR_DIR, 'kubernetes.yaml');
+    const r = await validateWithEnv({ K8S_NODE_NAME: 'node-1' }, file);
+    expect(r.output).toBe('');
+    expect(r.code).toBe(0);
+    // The processor really reads the block: without the node name its filter is refused.
+    const unset = await validate(file);
+    expect(unset.code).not.toBe(0);
+    expect(unset.output).toContain('K8S_NODE_NAME');
+    // Pod association on the two Resource keys flowtap writes, in this order.
+    const text = readFileSync(file, 'utf8');
+    const names = [...text.matchAll(/from: resource_attribute\n\s+name: (\S+)/g)].map((m) => m[1]);
+    expect(names).toEqual(['k8s.pod.uid', 'container.id']);
   });
 
   it('the check is real: a misspelt exporter key, an unknown component and a missing endpoint are refused', async () => {
