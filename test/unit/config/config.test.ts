@@ -1,4 +1,4 @@
-import { ConfigError, findCgroup2Mount, helpText, OPTIONS, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import { ConfigError, findCgroup2Mount, helpText, loadConfig, OPTIONS, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
 
 const UNIFIED = [
   '22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw,discard',
@@ -404,5 +404,93 @@ describe('self-telemetry, health and summary options', () => {
       '--summary-interval-seconds <s>', '--ready-export-failure-seconds <s>', 'OTEL_METRIC_EXPORT_INTERVAL']) {
       expect(help).toContain(s);
     }
+  });
+});
+
+describe('bad configuration at start', () => {
+  const files: Record<string, string> = { '/etc/tls/ca.pem': '-----BEGIN CERTIFICATE-----\n', '/etc/tls/empty.pem': '' };
+  /** A readFile over `files` that fails as node:fs does. */
+  const readFile = (p: string): Buffer => {
+    if (p === '/etc/tls') throw Object.assign(new Error('EISDIR: illegal operation on a directory'), { code: 'EISDIR' });
+    if (p === '/etc/tls/secret.pem') throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    if (!(p in files)) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
+    return Buffer.from(files[p]);
+  };
+  const system = { procSelfCgroup: undefined, isDirectory: () => false, readFile };
+  const err = (argv: string[], env: Record<string, string>): string => {
+    try {
+      parseConfig(argv, env, UNIFIED, system);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('no ConfigError');
+  };
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/etc/tls/missing.pem', "cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '/etc/tls/missing.pem': no such file"],
+    ['OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', '/etc/tls/secret.pem', "cannot read OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE '/etc/tls/secret.pem': permission denied"],
+    ['OTEL_EXPORTER_OTLP_CLIENT_KEY', '/etc/tls', "cannot read OTEL_EXPORTER_OTLP_CLIENT_KEY '/etc/tls': a directory, not a file"],
+    ['OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', '/etc/tls/empty.pem', "cannot use OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE '/etc/tls/empty.pem': the file is empty"],
+  ])('a TLS file that cannot be read: %s', (name, file, message) => {
+    expect(err([], { [name]: file })).toBe(message);
+  });
+
+  it('reads the TLS files that take effect, and accepts readable ones', () => {
+    const env = { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/tls/ca.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/tls/ca.pem' };
+    expect(parseConfig([], env, UNIFIED, system).exporter).toBe('otlp');
+    // the signal-specific one wins: the generic one does not take effect (with metrics off; they would read it)
+    const both = { OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/tls/ca.pem', OTEL_EXPORTER_OTLP_CERTIFICATE: '/nope' };
+    expect(parseConfig(['--metrics', 'none'], both, UNIFIED, system).exporter).toBe('otlp');
+    expect(err([], both)).toBe("cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '/nope': no such file");
+    // the metrics export reads its own (and the generic) ones
+    expect(err(['--exporter', 'console', '--metrics', 'otlp'], { OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE: '/nope' })).toBe(
+      "cannot read OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE '/nope': no such file",
+    );
+    // no OTLP export: nothing read
+    expect(parseConfig(['--exporter', 'console'], { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nope' }, UNIFIED, system).exporter).toBe('console');
+  });
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'garbage', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 is not key=value'],
+    ['OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'api-key=s3cret,Bearer t0ken', 'invalid OTEL_EXPORTER_OTLP_LOGS_HEADERS: entry 2 of 2 is not key=value'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', '=s3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has no valid header name before the ='],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'bad key=s3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has no valid header name before the ='],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'authorization=%zzs3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has a value that is not percent-encoded'],
+  ])('malformed headers %s=%j: named, the value never shown', (name, raw, start) => {
+    const message = err([], { [name]: raw });
+    expect(message.startsWith(start)).toBe(true);
+    expect(message).not.toContain('s3cret');
+    expect(message).not.toContain('t0ken');
+  });
+
+  it('accepts well-formed headers', () => {
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_HEADERS: 'api-key=abc, authorization=Bearer%20x,' }, UNIFIED).exporter).toBe('otlp');
+  });
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_INSECURE', 'maybe'],
+    ['OTEL_EXPORTER_OTLP_LOGS_INSECURE', '1'],
+  ])('a bad boolean %s=%s', (name, raw) => {
+    expect(err([], { [name]: raw })).toBe(`invalid ${name} '${raw}': expected true or false`);
+  });
+
+  it('accepts the booleans in any case', () => {
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_INSECURE: 'TRUE', OTEL_EXPORTER_OTLP_LOGS_INSECURE: 'false' }, UNIFIED).exporter).toBe('otlp');
+  });
+
+  it('never echoes the credentials of a bad endpoint', () => {
+    expect(err(['--endpoint', 'ftp://user:pa55@collector:21'], {})).toBe(
+      "invalid --endpoint 'ftp://***@collector:21': expected an http:// or https:// URL, e.g. http://localhost:4317",
+    );
+    expect(err([], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'grpc://me:pa55@x' })).not.toContain('pa55');
+  });
+
+  it('says where each value came from: the flag, the variable, or the flag for a default', () => {
+    const { sources } = loadConfig(['--exporter', 'none'], { FLOWTAP_CGROUP: '/sys/fs/cgroup/x', FLOWTAP_HEALTH_ADDRESS: ':0' }, UNIFIED);
+    expect(sources.cgroup).toBe('FLOWTAP_CGROUP');
+    expect(sources.exporter).toBe('--exporter');
+    expect(sources.healthAddress).toBe('FLOWTAP_HEALTH_ADDRESS');
+    expect(sources.ringBufferBytes).toBe('--ring-buffer-bytes');
   });
 });

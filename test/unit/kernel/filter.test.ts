@@ -124,10 +124,10 @@ describe('filter options in the configuration', () => {
       includeCidrs: ['198.18.0.0/15'],
       excludeCidrs: ['10.0.0.0/8', 'fd00::/8'],
     });
-    const c = parseConfig(['--direction', 'OUTGOING', '--exclude-ports', '9090', '--include-cidrs', ''], env, MOUNTINFO);
+    const c = parseConfig(['--direction', 'OUTGOING', '--exclude-ports', '9090', '--include-cidrs', '10.0.0.0/8'], env, MOUNTINFO);
     expect(c.direction).toBe('outgoing');
     expect(c.excludePorts).toEqual([[9090, 9090]]);
-    expect(c.includeCidrs).toEqual([]); // an empty flag clears the variable
+    expect(c.includeCidrs).toEqual(['10.0.0.0/8']);
     expect(c.includePorts).toEqual([[443, 443]]);
     expect(filtersActive(probeFilters(c))).toBe(true);
   });
@@ -138,6 +138,9 @@ describe('filter options in the configuration', () => {
     [['--include-cidrs', '10.0.0.1/8'], {}, /^invalid --include-cidrs '10\.0\.0\.1\/8': .*did you mean 10\.0\.0\.0\/8/],
     [[], { FLOWTAP_EXCLUDE_CIDRS: 'fd00::/200' }, /^invalid FLOWTAP_EXCLUDE_CIDRS/],
     [['--direction', 'in'], {}, /^invalid --direction 'in': expected one of incoming, outgoing, both/],
+    // an empty flag is refused (an empty variable is unset): most often a shell variable that expanded to nothing
+    [['--include-ports', ''], {}, /^invalid --include-ports '': expected comma-separated ports and ranges, e\.g\. 22,8000-8100, not an empty list/],
+    [['--exclude-cidrs', ' '], {}, /^invalid --exclude-cidrs ' ': expected comma-separated IPv4\/IPv6 prefixes.*, not an empty list \(leave --exclude-cidrs out for no filter\)$/],
     [[], { FLOWTAP_DIRECTION: 'up' }, /^invalid FLOWTAP_DIRECTION/],
   ])('%j %j: a one-line ConfigError naming it', (argv, env, re) => {
     let error: unknown;
