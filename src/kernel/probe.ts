@@ -249,8 +249,9 @@ export function missingCapabilities(procSelfStatus: string | undefined): string[
  * → exit 2. The addon's messages already say what failed and why; this adds
  * the flag or the capabilities when they are missing from it. `missing`
  * (missingCapabilities) turns a refusal into one line naming what is missing.
+ * `cgroupSource` is where the cgroup came from: --cgroup or FLOWTAP_CGROUP.
  */
-export function describeProbeError(error: unknown, cgroupPath: string, missing: readonly string[] = []): ProbeFailure {
+export function describeProbeError(error: unknown, cgroupPath: string, missing: readonly string[] = [], cgroupSource = '--cgroup'): ProbeFailure {
   const e = (error ?? {}) as NativeError;
   const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(error);
   if (e.code !== undefined && PERMISSION_CODES.has(e.code)) {
@@ -267,7 +268,7 @@ export function describeProbeError(error: unknown, cgroupPath: string, missing: 
   }
   if (e.step === 'open_cgroup' || e.step?.startsWith('attach') === true) {
     // One line even for a path with a newline in it.
-    const line = `--cgroup ${cgroupPath}: ${message}`.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const line = `${cgroupSource} ${cgroupPath}: ${message}`.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
     return { exitCode: 2, message: line };
   }
   return { exitCode: 2, message: `${message} [step ${e.step ?? 'unknown'}, ${e.code ?? 'no errno'}]` };

@@ -25,6 +25,12 @@ describe('describeProbeError', () => {
     expect(describeProbeError(nativeError('/proc is not a cgroup v2 directory (it is on proc)', 'EINVAL', 'open_cgroup'), '/proc').exitCode).toBe(2);
   });
 
+  it('a bad FLOWTAP_CGROUP: names the variable', () => {
+    expect(describeProbeError(nativeError('cgroup path /nope does not exist', 'ENOENT', 'open_cgroup'), '/nope', [], 'FLOWTAP_CGROUP').message).toBe(
+      'FLOWTAP_CGROUP /nope: cgroup path /nope does not exist',
+    );
+  });
+
   it('anything else: exit 2 with step and errno', () => {
     expect(describeProbeError(nativeError('the kernel rejected the eBPF programs (EINVAL):', 'EINVAL', 'load'), '/x')).toEqual({
       exitCode: 2,
