@@ -94,17 +94,19 @@ uint8_t U8Option(Napi::Object object, const std::string &what, const char *name)
   return static_cast<uint8_t>(WholeOption(object, what, name, 255.0, "uint8"));
 }
 
-// <what>.<name>: a Buffer of whole `unit`-byte items (exactly `count` of them when count > 0).
+// <what>.<name>: a Buffer of whole `unit`-byte items, exactly `count` of them
+// when count is not kAnyCount.
+constexpr size_t kAnyCount = static_cast<size_t>(-1);
 std::vector<uint8_t> BytesOption(Napi::Object object, const std::string &what, const char *name, size_t unit,
-                                 size_t count = 0) {
+                                 size_t count = kAnyCount) {
   Napi::Value v = object.Get(name);
   if (v.IsBuffer()) {
     Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
-    if (b.Length() % unit == 0 && (count == 0 || b.Length() == unit * count))
+    if (b.Length() % unit == 0 && (count == kAnyCount || b.Length() == unit * count))
       return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
   }
-  std::string size = count > 0 ? "of " + std::to_string(unit * count) + " bytes"
-                               : "of a multiple of " + std::to_string(unit) + " bytes";
+  std::string size = count != kAnyCount ? "of " + std::to_string(unit * count) + " bytes"
+                                        : "of a multiple of " + std::to_string(unit) + " bytes";
   throw Napi::TypeError::New(object.Env(), what + "." + name + " must be a Buffer " + size + ", " +
                                                (v.IsBuffer() ? "got " + std::to_string(v.As<Napi::Buffer<uint8_t>>().Length()) + " bytes" : Got(v)));
 }

@@ -1,7 +1,7 @@
 // loader.h — the libbpf side of the addon: open, configure, load and attach the
 // flowtap programs to one cgroup, read the ring buffer on a poll thread, and
 // hand whole batches of records to a sink. No N-API here: binding.cc is the only
-// file that makes JS values (STYLE.md habit 5).
+// file that makes JS values.
 #ifndef FLOWTAP_NATIVE_LOADER_H
 #define FLOWTAP_NATIVE_LOADER_H
 

@@ -14,7 +14,7 @@
 import { firstEnv } from './argv';
 import type { Env } from './env';
 import { ConfigError, invalid } from './error';
-import { LIMITS } from './limits';
+import { LIMITS, type Limit } from './limits';
 import { COMPRESSIONS, type BatchConfig, type MetricsExportConfig, type OtlpConfig } from './types';
 import { boolean, endpoint, integer, oneOf, type Parser } from './values';
 
@@ -24,6 +24,8 @@ export interface EnvSpec<T> {
   env: readonly string[];
   description: string;
   default: T;
+  /** The range of a numeric variable (limits.ts). */
+  limit?: Limit;
   parse: Parser<T>;
 }
 
@@ -32,18 +34,21 @@ export const BATCH_ENV: { readonly [K in keyof BatchConfig]: EnvSpec<BatchConfig
     env: ['OTEL_BLRP_SCHEDULE_DELAY'],
     description: 'ms between two exports',
     default: LIMITS.scheduledDelayMillis.default,
+    limit: LIMITS.scheduledDelayMillis,
     parse: integer(LIMITS.scheduledDelayMillis),
   },
   exportTimeoutMillis: {
     env: ['OTEL_BLRP_EXPORT_TIMEOUT'],
     description: 'ms one export may take',
     default: LIMITS.exportTimeoutMillis.default,
+    limit: LIMITS.exportTimeoutMillis,
     parse: integer(LIMITS.exportTimeoutMillis),
   },
   maxExportBatchSize: {
     env: ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE'],
     description: 'records per export, at most --queue-max-records (flowtap default; the SDK default is 512)',
     default: LIMITS.maxExportBatchSize.default,
+    limit: LIMITS.maxExportBatchSize,
     parse: integer(LIMITS.maxExportBatchSize),
   },
 };
@@ -53,6 +58,7 @@ export const OTLP_ENV: { readonly [K in keyof OtlpConfig]: EnvSpec<OtlpConfig[K]
     env: ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
     description: 'ms one OTLP request may take',
     default: LIMITS.otlpTimeoutMillis.default,
+    limit: LIMITS.otlpTimeoutMillis,
     parse: integer(LIMITS.otlpTimeoutMillis),
   },
   compression: {
@@ -69,12 +75,14 @@ export const METRICS_ENV: { readonly [K in keyof MetricsExportConfig]: EnvSpec<M
     env: ['OTEL_METRIC_EXPORT_INTERVAL'],
     description: 'ms between two metric exports',
     default: LIMITS.metricExportIntervalMillis.default,
+    limit: LIMITS.metricExportIntervalMillis,
     parse: integer(LIMITS.metricExportIntervalMillis),
   },
   timeoutMillis: {
     env: ['OTEL_METRIC_EXPORT_TIMEOUT'],
     description: 'ms one metric export may take, at most OTEL_METRIC_EXPORT_INTERVAL',
     default: LIMITS.metricExportTimeoutMillis.default,
+    limit: LIMITS.metricExportTimeoutMillis,
     parse: integer(LIMITS.metricExportTimeoutMillis),
   },
   endpoint: {

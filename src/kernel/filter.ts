@@ -231,7 +231,7 @@ export function kernelFilters(f: ProbeFilters): KernelFilters {
   const portSkip = Buffer.alloc(L.PORT_SKIP_BYTES);
   const portFilter = f.includePorts.length > 0 || f.excludePorts.length > 0 ? 1 : 0;
   if (portFilter === 1) {
-    const skip = new Uint8Array(65_536).fill(f.includePorts.length > 0 ? 1 : 0);
+    const skip = new Uint8Array(L.PORT_SKIP_BYTES * 8).fill(f.includePorts.length > 0 ? 1 : 0);
     for (const [first, last] of f.includePorts) skip.fill(0, first, last + 1);
     for (const [first, last] of f.excludePorts) skip.fill(1, first, last + 1);
     // u64 words in host (little-endian) order: bit p of the bitmap is bit (p & 7) of byte p >> 3.

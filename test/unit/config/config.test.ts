@@ -1,4 +1,5 @@
-import { ConfigError, findCgroup2Mount, helpText, loadConfig, OPTIONS, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import { BATCH_ENV, ConfigError, findCgroup2Mount, helpText, loadConfig, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import { describeLimit, LIMITS, type Limit } from '../../../src/config/limits';
 
 const UNIFIED = [
   '22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw,discard',
@@ -492,5 +493,39 @@ describe('bad configuration at start', () => {
     expect(sources.exporter).toBe('--exporter');
     expect(sources.healthAddress).toBe('FLOWTAP_HEALTH_ADDRESS');
     expect(sources.ringBufferBytes).toBe('--ring-buffer-bytes');
+  });
+});
+
+describe('every numeric option and variable at its bounds (limits.ts)', () => {
+  const numeric = [
+    ...Object.values(OPTIONS).map((s) => ({ names: [`--${s.flag}`, ...s.env], limit: s.limit })),
+    ...[...Object.values(BATCH_ENV), ...Object.values(OTLP_ENV), ...Object.values(METRICS_ENV)].map((s) => ({ names: [...s.env], limit: s.limit })),
+  ].filter((o): o is { names: string[]; limit: Limit } => o.limit !== undefined);
+
+  it('covers the table', () => {
+    expect(numeric.map((o) => o.names[0])).toEqual(expect.arrayContaining(['--ring-buffer-bytes', '--flow-table-entries', '--ring-buffer-poll-millis', 'OTEL_BLRP_SCHEDULE_DELAY']));
+    expect(numeric.length).toBe(16);
+  });
+
+  it.each(numeric.flatMap((o) => o.names.map((name) => [name, o.limit] as const)))('%s: min and max taken, one past each refused', (name, limit) => {
+    // A batch larger than the queue, or a metric timeout longer than the interval, is refused for another reason: keep the others out of the way.
+    const room = { OTEL_BLRP_MAX_QUEUE_SIZE: String(LIMITS.queueMaxRecords.max), OTEL_METRIC_EXPORT_INTERVAL: String(LIMITS.metricExportIntervalMillis.max) };
+    const withValue = (v: number): [string[], Record<string, string>] => {
+      const env: Record<string, string> = name === 'OTEL_BLRP_MAX_QUEUE_SIZE' || name === 'OTEL_METRIC_EXPORT_INTERVAL' ? {} : { ...room };
+      if (name === 'OTEL_BLRP_MAX_QUEUE_SIZE' || name.startsWith('--queue') || name === 'FLOWTAP_QUEUE_MAX_RECORDS') env.OTEL_BLRP_MAX_EXPORT_BATCH_SIZE = '1';
+      if (name === 'OTEL_METRIC_EXPORT_INTERVAL') env.OTEL_METRIC_EXPORT_TIMEOUT = '1';
+      return name.startsWith('--') ? [[`${name}=${v}`], env] : [[], { ...env, [name]: String(v) }];
+    };
+    const past = limit.powerOfTwo === true ? [limit.min / 2, limit.max * 2] : [limit.min - 1, limit.max + 1];
+    for (const v of [limit.min, limit.max]) {
+      // a batch is also at most the queue, whose largest is below the batch's own limit
+      if (name === 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE' && v > LIMITS.queueMaxRecords.max) {
+        expect(error(...withValue(v))).toBe(`invalid ${name} '${v}': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (${LIMITS.queueMaxRecords.max})`);
+      } else {
+        expect(() => parseConfig(...withValue(v), UNIFIED)).not.toThrow();
+      }
+    }
+    for (const v of past.filter((p) => p >= 0)) expect(error(...withValue(v))).toBe(`invalid ${name} '${v}': expected ${describeLimit(limit)}`);
+    if (limit.min === 0) expect(error(...withValue(-1))).toMatch(name.startsWith('--') ? /needs a value|invalid/ : /^invalid /);
   });
 });
