@@ -1,4 +1,5 @@
 /** The --help text, made from the option table and the SDK variables. */
+import { describeLimit } from './limits';
 import { OPTIONS, type OptionSpec } from './options';
 import { BATCH_ENV, METRICS_ENV, OTLP_ENV, type EnvSpec } from './sdk-env';
 
@@ -8,7 +9,7 @@ export function helpText(): string {
   for (const spec of Object.values(OPTIONS) as OptionSpec<unknown>[]) {
     const dflt = spec.defaultText ?? String(spec.default);
     rows.push([`--${spec.flag} ${spec.valueName}`, spec.description]);
-    rows.push(['', `env ${spec.env.join(', then ')}; default ${dflt}`]);
+    rows.push(['', `env ${spec.env.join(', then ')}; default ${dflt}${spec.limit === undefined ? '' : `; ${describeLimit(spec.limit)}`}`]);
   }
   rows.push(['-h, --help', 'show this help and exit']);
   rows.push(['-V, --version', 'show the version and exit']);

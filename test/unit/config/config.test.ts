@@ -529,3 +529,11 @@ describe('every numeric option and variable at its bounds (limits.ts)', () => {
     if (limit.min === 0) expect(error(...withValue(-1))).toMatch(name.startsWith('--') ? /needs a value|invalid/ : /^invalid /);
   });
 });
+
+describe('helpText and the limits', () => {
+  it('shows the range of every numeric option, from the same table the values are checked against', () => {
+    const help = helpText();
+    expect(help).toContain('env FLOWTAP_RING_BUFFER_BYTES; default 8388608; a power of two from 4096 to 1073741824 (bytes)');
+    expect(help).toContain('env FLOWTAP_RING_BUFFER_POLL_MILLIS; default 50; an integer from 1 to 1000 (milliseconds)');
+  });
+});
