@@ -29,7 +29,8 @@ const { DnsCache } = dist('dns/cache.js');
 const { BootClock } = dist('clock.js');
 const { ReplayProbe, jsClockAnchor } = dist('replay.js');
 const { createResource } = dist('resource.js');
-const { createLoggerProvider, createRecordExport } = dist('export/provider.js');
+const { createRecordExport } = dist('export/provider.js');
+const { createLoggerProvider } = dist('export/reference-sdk.js');
 const { LoggerRecordExport } = dist('export/logger-sink.js');
 
 const [path, rateArg, secondsArg, endpoint, batchArg, profileFile] = process.argv.slice(2);

@@ -25,17 +25,18 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Sizes below are defaults; the loader sets them before load. */
+/* Map sizes of 1 are placeholders: the loader sets every size before load,
+ * from user space's settings (src/config/limits.ts has the defaults). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 1);
 } events SEC(".maps");
 
 /* Once-per-flow table: one entry per flow per observation point
  * (both ends inside the cgroup = two entries, opposite directions). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1);
 	__type(key, struct flowtap_flow_key);
 	__type(value, struct flowtap_flow_value);
 } flows SEC(".maps");
@@ -59,18 +60,18 @@ struct {
 	__type(value, __u32);
 } cidr6 SEC(".maps");
 
-/* Filter settings, set by the loader before load. The verifier treats rodata
- * as constants and removes the code behind a check that is off: with no
- * filter (cfg_filter = 0) the SYN-ACK path pays one load and no lookup. */
-const volatile __u8 cfg_filter = 0; /* 1: some filter below is on */
-const volatile __u8 cfg_directions =
-	FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
-const volatile __u8 cfg_port_filter = 0;  /* 1: consult cfg_port_skip */
-const volatile __u8 cfg_cidr4_filter = 0; /* 1: look IPv4 peers up in cidr4 */
-const volatile __u8 cfg_cidr6_filter = 0; /* 1: look IPv6 peers up in cidr6 */
-const volatile __u8 cfg_cidr_unmatched = FLOWTAP_VERDICT_REPORT;
+/* Filter settings: the loader writes every one before load, as user space
+ * computed them (src/kernel/filter.ts). The verifier treats rodata as
+ * constants and removes the code behind a check that is off: with no filter
+ * (cfg_filter = 0) the SYN-ACK path pays one load and no lookup. */
+const volatile __u8 cfg_filter;        /* 1: some filter below is on */
+const volatile __u8 cfg_directions;    /* FLOWTAP_DIR_BIT of each direction reported */
+const volatile __u8 cfg_port_filter;   /* 1: consult cfg_port_skip */
+const volatile __u8 cfg_cidr4_filter;  /* 1: look IPv4 peers up in cidr4 */
+const volatile __u8 cfg_cidr6_filter;  /* 1: look IPv6 peers up in cidr6 */
+const volatile __u8 cfg_cidr_unmatched; /* enum flowtap_verdict of a peer no prefix matches */
 /* Bit p set: flows whose responder port is p are left out. */
-const volatile __u64 cfg_port_skip[65536 / 64];
+const volatile __u64 cfg_port_skip[FLOWTAP_PORT_SKIP_WORDS];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -80,10 +81,11 @@ struct {
 } counters SEC(".maps");
 
 /* Wake the reader only once this many bytes wait in the ring buffer (it
- * polls every 50 ms anyway): each wake-up is an irq_work self-interrupt, and
- * waking per record made the slow path ~3.6x dearer under connection churn
- * (docs/benchmarks.md). 0 = wake for every record (lowest latency). */
-const volatile __u32 cfg_wakeup_bytes = 65536;
+ * polls at its poll interval anyway): each wake-up is an irq_work
+ * self-interrupt, and waking per record made the slow path ~3.6x dearer under
+ * connection churn (docs/benchmarks.md). 0 = wake for every record (lowest
+ * latency). Set by the loader before load. */
+const volatile __u32 cfg_wakeup_bytes;
 
 static __always_inline __u64 submit_flags(void)
 {

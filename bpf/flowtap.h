@@ -150,11 +150,15 @@ enum flowtap_counter {
  * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,
  * `cidr6`) that user space fills after load and before attach. */
 
+/* Words of the rodata port bitmap cfg_port_skip: one bit per TCP port. */
+#define FLOWTAP_PORT_SKIP_WORDS (65536 / 64)
+
 /* Bit of a direction (enum flowtap_direction) in the rodata cfg_directions. */
 #define FLOWTAP_DIR_BIT(dir) (1u << (dir))
 
 /* What a flow whose peer address falls under a prefix gets. User space stores
- * the final verdict for each prefix, so the longest match decides alone. */
+ * the final verdict for each prefix, so the longest match decides alone
+ * (src/kernel/filter.ts works them out). */
 enum flowtap_verdict {
 	FLOWTAP_VERDICT_REPORT = 1,
 	FLOWTAP_VERDICT_SKIP = 2,

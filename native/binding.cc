@@ -1,13 +1,11 @@
-// binding.cc — the only file that includes napi.h and makes JS values
-// (STYLE.md habit 5). It checks arguments, turns loader failures into Errors
+// binding.cc — the only file that includes napi.h and makes JS values. It
+// checks the types of its arguments, turns loader failures into Errors
 // with .code/.errno/.step, and carries batches from the poll thread to
 // onBatch through one thread-safe function. The JS API it exports is the
 // NativeBinding interface the TypeScript side declares.
 #include <napi.h>
 
-#include <arpa/inet.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstddef>
@@ -22,20 +20,10 @@
 
 namespace {
 
-constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
-constexpr double kMaxRingBufferBytes = 2147483648.0;  // 2^31: the largest power of two in a __u32
-constexpr uint32_t kDefaultFlowTableEntries = 65536;
-constexpr uint32_t kMaxFlowTableEntries = 16u << 20;
-constexpr uint32_t kDefaultWakeupBytes = 65536;
-constexpr uint32_t kMaxWakeupBytes = 1u << 30;
-constexpr uint32_t kDefaultPollIntervalMillis = 50;
-constexpr uint32_t kMaxPollIntervalMillis = 1000;
 // The TSFN queue is unbounded (0): the poll thread never blocks in it and
 // never drops for lack of room. What bounds memory is maxPendingBytes: over
 // it, the poll thread stops reading the ring buffer until JS catches up.
 constexpr size_t kUnboundedQueue = 0;
-constexpr uint64_t kDefaultMaxPendingBytes = 64u << 20;
-constexpr double kMaxMaxPendingBytes = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
 
 const char *const kCounterNames[] = {FLOWTAP_COUNTER_NAMES};
 static_assert(sizeof kCounterNames / sizeof kCounterNames[0] == FLOWTAP_CNT__MAX,
@@ -77,160 +65,71 @@ bool GetInteger(Napi::Value value, double *out) {
   return true;
 }
 
-std::string CgroupPathOption(Napi::Object options) {
-  Napi::Value v = options.Get("cgroupPath");
-  std::string path = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (path.empty())
-    throw Napi::TypeError::New(options.Env(), "options.cgroupPath must be a non-empty string, " +
-                                                  (v.IsString() ? "got an empty string" : Got(v)));
-  return path;
-}
+// The options arrive checked and complete (src/kernel/probe.ts probeOptions,
+// with every default and limit from src/config/limits.ts): here only their
+// types are checked, so that a wrong one is a TypeError naming it, never a
+// silently truncated value.
 
-uint32_t RingBufferBytesOption(Napi::Object options) {
-  Napi::Value v = options.Get("ringBufferBytes");
-  if (v.IsUndefined()) return kDefaultRingBufferBytes;
-  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-  double d;
-  if (GetInteger(v, &d) && d >= page && d <= kMaxRingBufferBytes) {
-    uint64_t n = static_cast<uint64_t>(d);
-    if ((n & (n - 1)) == 0 && n % static_cast<uint64_t>(page) == 0) return static_cast<uint32_t>(n);
-  }
-  throw Napi::TypeError::New(
-      options.Env(), "options.ringBufferBytes must be a power of two and a multiple of the page size (" +
-                         std::to_string(static_cast<long>(page)) + "), at most 2147483648, " + Got(v));
-}
-
-// options.<name>: a whole number from min to max, or dflt when absent. The
-// message names the range (and unit, e.g. " (bytes)", when given).
-double IntegerOption(Napi::Object options, const char *name, double min, double max, double dflt,
-                     const char *unit = "") {
+// options.<name>: a string.
+std::string StringOption(Napi::Object options, const char *name) {
   Napi::Value v = options.Get(name);
-  if (v.IsUndefined()) return dflt;
+  if (!v.IsString()) throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be a string, " + Got(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// <what>.<name>: a whole number that fits the C type (0 to max).
+double WholeOption(Napi::Object object, const std::string &what, const char *name, double max, const char *type) {
+  Napi::Value v = object.Get(name);
   double d;
-  if (GetInteger(v, &d) && d >= min && d <= max) return d;
-  throw Napi::TypeError::New(options.Env(), std::string("options.") + name + " must be an integer from " +
-                                                std::to_string(static_cast<long long>(min)) + " to " +
-                                                std::to_string(static_cast<long long>(max)) + unit + ", " + Got(v));
+  if (GetInteger(v, &d) && d >= 0 && d <= max) return d;
+  throw Napi::TypeError::New(object.Env(), what + "." + name + " must be a " + type + " (a whole number from 0 to " +
+                                               std::to_string(static_cast<unsigned long long>(max)) + "), " + Got(v));
 }
 
-uint32_t FlowTableEntriesOption(Napi::Object options) {
-  return static_cast<uint32_t>(IntegerOption(options, "flowTableEntries", 1, kMaxFlowTableEntries, kDefaultFlowTableEntries));
+uint32_t U32Option(Napi::Object object, const std::string &what, const char *name) {
+  return static_cast<uint32_t>(WholeOption(object, what, name, 4294967295.0, "uint32"));
 }
 
-uint32_t WakeupBytesOption(Napi::Object options) {
-  return static_cast<uint32_t>(IntegerOption(options, "wakeupBytes", 0, kMaxWakeupBytes, kDefaultWakeupBytes));
+uint8_t U8Option(Napi::Object object, const std::string &what, const char *name) {
+  return static_cast<uint8_t>(WholeOption(object, what, name, 255.0, "uint8"));
 }
 
-uint32_t PollIntervalMillisOption(Napi::Object options) {
-  return static_cast<uint32_t>(
-      IntegerOption(options, "pollIntervalMillis", 1, kMaxPollIntervalMillis, kDefaultPollIntervalMillis));
-}
-
-uint64_t MaxPendingBytesOption(Napi::Object options) {
-  return static_cast<uint64_t>(
-      IntegerOption(options, "maxPendingBytes", 1, kMaxMaxPendingBytes, kDefaultMaxPendingBytes, " (bytes)"));
-}
-
-// options.filters.<name>: an array of ports (0..65535) and [first, last] ranges.
-std::vector<flowtap::PortRange> PortsFilter(Napi::Object filters, const char *name) {
-  std::vector<flowtap::PortRange> out;
-  Napi::Value v = filters.Get(name);
-  if (v.IsUndefined()) return out;
-  const std::string what = std::string("options.filters.") + name;
-  if (!v.IsArray()) throw Napi::TypeError::New(filters.Env(), what + " must be an array, " + Got(v));
-  Napi::Array list = v.As<Napi::Array>();
-  auto port = [](Napi::Value p, double *d) { return GetInteger(p, d) && *d >= 0 && *d <= 65535; };
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value item = list.Get(i);
-    double first, last;
-    if (port(item, &first)) {
-      last = first;
-    } else if (!(item.IsArray() && item.As<Napi::Array>().Length() == 2 &&
-                 port(item.As<Napi::Array>().Get(0u), &first) &&
-                 port(item.As<Napi::Array>().Get(1u), &last) && first <= last)) {
-      throw Napi::TypeError::New(filters.Env(), what + "[" + std::to_string(i) +
-                                                    "] must be a port (0 to 65535) or a [first, last] "
-                                                    "range of them, first <= last");
-    }
-    out.push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(last)});
+// <what>.<name>: a Buffer of whole `unit`-byte items, exactly `count` of them
+// when count is not kAnyCount.
+constexpr size_t kAnyCount = static_cast<size_t>(-1);
+std::vector<uint8_t> BytesOption(Napi::Object object, const std::string &what, const char *name, size_t unit,
+                                 size_t count = kAnyCount) {
+  Napi::Value v = object.Get(name);
+  if (v.IsBuffer()) {
+    Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+    if (b.Length() % unit == 0 && (count == kAnyCount || b.Length() == unit * count))
+      return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
   }
-  return out;
+  std::string size = count != kAnyCount ? "of " + std::to_string(unit * count) + " bytes"
+                                        : "of a multiple of " + std::to_string(unit) + " bytes";
+  throw Napi::TypeError::New(object.Env(), what + "." + name + " must be a Buffer " + size + ", " +
+                                               (v.IsBuffer() ? "got " + std::to_string(v.As<Napi::Buffer<uint8_t>>().Length()) + " bytes" : Got(v)));
 }
 
-// options.filters.<name>: an array of "address/length" strings (IPv4 or IPv6;
-// a bare address is one host). Host bits must be zero.
-std::vector<flowtap::Cidr> CidrsFilter(Napi::Object filters, const char *name) {
-  std::vector<flowtap::Cidr> out;
-  Napi::Value v = filters.Get(name);
-  if (v.IsUndefined()) return out;
-  const std::string what = std::string("options.filters.") + name;
-  if (!v.IsArray()) throw Napi::TypeError::New(filters.Env(), what + " must be an array, " + Got(v));
-  Napi::Array list = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    Napi::Value item = list.Get(i);
-    std::string text = item.IsString() ? item.As<Napi::String>().Utf8Value() : "";
-    size_t slash = text.find('/');
-    std::string addr = text.substr(0, slash);
-    flowtap::Cidr c{};
-    bool ok = false;
-    int max_len = 0;
-    if (inet_pton(AF_INET, addr.c_str(), c.addr.data()) == 1) {
-      c.family = 4;
-      max_len = 32;
-      ok = true;
-    } else if (inet_pton(AF_INET6, addr.c_str(), c.addr.data()) == 1) {
-      c.family = 6;
-      max_len = 128;
-      ok = true;
-    }
-    long len = max_len;
-    if (ok && slash != std::string::npos) {
-      std::string digits = text.substr(slash + 1);
-      ok = !digits.empty() && digits.size() <= 3 &&
-           digits.find_first_not_of("0123456789") == std::string::npos;
-      if (ok) len = std::stol(digits);
-      ok = ok && len <= max_len;
-    }
-    if (ok) {
-      c.prefix_len = static_cast<uint8_t>(len);
-      // host bits must be zero
-      for (int bit = static_cast<int>(len); bit < max_len && ok; bit++)
-        ok = !(c.addr[bit / 8] & (0x80 >> (bit % 8)));
-    }
-    if (!ok)
-      throw Napi::TypeError::New(filters.Env(), what + "[" + std::to_string(i) +
-                                                    "] must be an IPv4 or IPv6 prefix "
-                                                    "\"address/length\" with zero host bits, " +
-                                                    (item.IsString() ? "got \"" + text + "\"" : Got(item)));
-    out.push_back(c);
-  }
-  return out;
-}
-
-// options.filters: which flows are reported (see flowtap::Filters).
-flowtap::Filters FiltersOption(Napi::Object options) {
-  flowtap::Filters f;
+// options.filters: the kernel's filter settings (src/kernel/filter.ts kernelFilters).
+flowtap::KernelFilters FiltersOption(Napi::Object options) {
   Napi::Value v = options.Get("filters");
-  if (v.IsUndefined()) return f;
   if (!v.IsObject() || v.IsArray() || v.IsFunction())
-    throw Napi::TypeError::New(options.Env(), "options.filters must be an object when given, " + Got(v));
-  Napi::Object filters = v.As<Napi::Object>();
-  Napi::Value dir = filters.Get("direction");
-  std::string d = dir.IsString() ? dir.As<Napi::String>().Utf8Value() : "";
-  if (dir.IsUndefined() || d == "both")
-    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
-  else if (d == "incoming")
-    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING);
-  else if (d == "outgoing")
-    f.directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
-  else
-    throw Napi::TypeError::New(options.Env(), "options.filters.direction must be \"incoming\", "
-                                              "\"outgoing\" or \"both\", " +
-                                                  (dir.IsString() ? "got \"" + d + "\"" : Got(dir)));
-  f.include_ports = PortsFilter(filters, "includePorts");
-  f.exclude_ports = PortsFilter(filters, "excludePorts");
-  f.include_cidrs = CidrsFilter(filters, "includeCidrs");
-  f.exclude_cidrs = CidrsFilter(filters, "excludeCidrs");
+    throw Napi::TypeError::New(options.Env(), "options.filters must be an object, " + Got(v));
+  Napi::Object o = v.As<Napi::Object>();
+  const std::string what = "options.filters";
+  flowtap::KernelFilters f;
+  f.filter = U8Option(o, what, "filter");
+  f.directions = U8Option(o, what, "directions");
+  f.port_filter = U8Option(o, what, "portFilter");
+  f.port_skip = BytesOption(o, what, "portSkip", sizeof(uint64_t), FLOWTAP_PORT_SKIP_WORDS);
+  f.cidr4_filter = U8Option(o, what, "cidr4Filter");
+  f.cidr6_filter = U8Option(o, what, "cidr6Filter");
+  f.cidr_unmatched = U8Option(o, what, "cidrUnmatched");
+  f.cidr4_keys = BytesOption(o, what, "cidr4Keys", sizeof(struct flowtap_cidr4_key));
+  f.cidr4_values = BytesOption(o, what, "cidr4Values", sizeof(uint32_t), f.cidr4_keys.size() / sizeof(struct flowtap_cidr4_key));
+  f.cidr6_keys = BytesOption(o, what, "cidr6Keys", sizeof(struct flowtap_cidr6_key));
+  f.cidr6_values = BytesOption(o, what, "cidr6Values", sizeof(uint32_t), f.cidr6_keys.size() / sizeof(struct flowtap_cidr6_key));
   return f;
 }
 
@@ -279,12 +178,13 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
                                           Got(info.Length() ? info[0] : env.Undefined()));
     Napi::Object options = info[0].As<Napi::Object>();
     flowtap::ProbeOptions probe_options;
-    probe_options.cgroup_path = CgroupPathOption(options);
-    probe_options.ring_buffer_bytes = RingBufferBytesOption(options);
-    probe_options.flow_table_entries = FlowTableEntriesOption(options);
-    probe_options.wakeup_bytes = WakeupBytesOption(options);
-    probe_options.poll_interval_ms = PollIntervalMillisOption(options);
-    probe_options.max_pending_bytes = MaxPendingBytesOption(options);
+    probe_options.cgroup_path = StringOption(options, "cgroupPath");
+    probe_options.ring_buffer_bytes = U32Option(options, "options", "ringBufferBytes");
+    probe_options.flow_table_entries = U32Option(options, "options", "flowTableEntries");
+    probe_options.wakeup_bytes = U32Option(options, "options", "wakeupBytes");
+    probe_options.poll_interval_ms = U32Option(options, "options", "pollIntervalMillis");
+    probe_options.max_pending_bytes =
+        static_cast<uint64_t>(WholeOption(options, "options", "maxPendingBytes", 9007199254740991.0, "safe integer"));
     probe_options.filters = FiltersOption(options);
     Napi::Value on_batch = options.Get("onBatch");
     if (!on_batch.IsFunction())
@@ -560,8 +460,17 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FLOWTAP_OFFSET(flowtap_dns_event, family);
   FLOWTAP_OFFSET(flowtap_dns_event, cgroup_id);
   FLOWTAP_OFFSET(flowtap_dns_event, data);
+  FLOWTAP_SIZE(flowtap_cidr4_key);
+  FLOWTAP_OFFSET(flowtap_cidr4_key, addr);
+  FLOWTAP_SIZE(flowtap_cidr6_key);
+  FLOWTAP_OFFSET(flowtap_cidr6_key, addr);
 #undef FLOWTAP_SIZE
 #undef FLOWTAP_OFFSET
+  put("FLOWTAP_DIR_INCOMING", FLOWTAP_DIR_INCOMING);
+  put("FLOWTAP_DIR_OUTGOING", FLOWTAP_DIR_OUTGOING);
+  put("FLOWTAP_VERDICT_REPORT", FLOWTAP_VERDICT_REPORT);
+  put("FLOWTAP_VERDICT_SKIP", FLOWTAP_VERDICT_SKIP);
+  put("cfg_port_skip", FLOWTAP_PORT_SKIP_WORDS * sizeof(uint64_t));
   put("FLOWTAP_DNS_MAX", FLOWTAP_DNS_MAX);
   return out;
 }

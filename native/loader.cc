@@ -136,26 +136,6 @@ size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
 // Entries read per batched lookup of the flow table.
 constexpr uint32_t kFlowTableChunk = 4096;
 
-// c with the bits past its prefix cleared.
-Cidr Masked(Cidr c) {
-  for (size_t i = 0; i < c.addr.size(); i++) {
-    int keep = static_cast<int>(c.prefix_len) - static_cast<int>(i) * 8;
-    if (keep <= 0) c.addr[i] = 0;
-    else if (keep < 8) c.addr[i] &= static_cast<uint8_t>(0xff << (8 - keep));
-  }
-  return c;
-}
-
-bool SameCidr(const Cidr &a, const Cidr &b) {
-  return a.family == b.family && a.prefix_len == b.prefix_len && a.addr == b.addr;
-}
-
-// True when every address under inner is under outer (both masked).
-bool Contains(const Cidr &outer, const Cidr &inner) {
-  if (outer.family != inner.family || outer.prefix_len > inner.prefix_len) return false;
-  return SameCidr(outer, Masked(Cidr{inner.family, outer.prefix_len, inner.addr}));
-}
-
 }  // namespace
 
 std::string ErrnoName(int err) {
@@ -276,76 +256,51 @@ void Probe::OpenCgroup(const std::string &path) {
   }
 }
 
-// Owner thread, between open and load. Sets the filter rodata and sizes the
-// CIDR tries. The kernel does one longest-prefix lookup per SYN-ACK, so each
-// prefix of either list stores the final verdict for the addresses whose
-// longest match it is: reported when some include prefix covers it (or there
-// is none) and no exclude prefix does. Addresses no prefix matches get
-// cfg_cidr_unmatched: left out as soon as there is an include list.
-void Probe::ConfigureFilters(const Filters &f) {
+// Owner thread, between open and load. Writes the filter rodata as given and
+// sizes the CIDR tries for the entries (the verdicts were worked out in
+// src/kernel/filter.ts).
+void Probe::ConfigureFilters(const KernelFilters &f) {
   auto *ro = skel_->rodata;
+  static_assert(sizeof ro->cfg_port_skip == FLOWTAP_PORT_SKIP_WORDS * sizeof(uint64_t),
+                "cfg_port_skip is FLOWTAP_PORT_SKIP_WORDS words");
+  ro->cfg_filter = f.filter;
   ro->cfg_directions = f.directions;
-
-  if (!f.include_ports.empty() || !f.exclude_ports.empty()) {
-    std::vector<bool> skip(65536, !f.include_ports.empty());
-    for (const PortRange &r : f.include_ports)
-      for (uint32_t p = r.first; p <= r.last; p++) skip[p] = false;
-    for (const PortRange &r : f.exclude_ports)
-      for (uint32_t p = r.first; p <= r.last; p++) skip[p] = true;
-    for (uint32_t p = 0; p < 65536; p++)
-      if (skip[p]) ro->cfg_port_skip[p >> 6] |= uint64_t{1} << (p & 63);
-    ro->cfg_port_filter = 1;
-  }
-
-  std::vector<Cidr> include, exclude, prefixes;
-  for (const Cidr &c : f.include_cidrs) include.push_back(Masked(c));
-  for (const Cidr &c : f.exclude_cidrs) exclude.push_back(Masked(c));
-  for (const std::vector<Cidr> *list : {&include, &exclude})
-    for (const Cidr &c : *list) {
-      bool seen = false;
-      for (const Cidr &q : prefixes) seen = seen || SameCidr(q, c);
-      if (!seen) prefixes.push_back(c);
-    }
-  for (const Cidr &p : prefixes) {
-    bool included = include.empty(), excluded = false;
-    for (const Cidr &q : include) included = included || Contains(q, p);
-    for (const Cidr &q : exclude) excluded = excluded || Contains(q, p);
-    uint32_t verdict = included && !excluded ? FLOWTAP_VERDICT_REPORT : FLOWTAP_VERDICT_SKIP;
-    if (p.family == 4) {
-      struct flowtap_cidr4_key k = {p.prefix_len, {}};
-      memcpy(k.addr, p.addr.data(), sizeof k.addr);
-      cidr4_entries_.emplace_back(k, verdict);
-    } else {
-      struct flowtap_cidr6_key k = {p.prefix_len, {}};
-      memcpy(k.addr, p.addr.data(), sizeof k.addr);
-      cidr6_entries_.emplace_back(k, verdict);
-    }
-  }
-  ro->cfg_cidr_unmatched = include.empty() ? FLOWTAP_VERDICT_REPORT : FLOWTAP_VERDICT_SKIP;
-  ro->cfg_cidr4_filter = !cidr4_entries_.empty();
-  ro->cfg_cidr6_filter = !cidr6_entries_.empty();
-  ro->cfg_filter = ro->cfg_directions != (FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) |
-                                          FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING)) ||
-                   ro->cfg_port_filter || ro->cfg_cidr4_filter || ro->cfg_cidr6_filter ||
-                   ro->cfg_cidr_unmatched != FLOWTAP_VERDICT_REPORT;
+  ro->cfg_port_filter = f.port_filter;
+  memcpy(const_cast<__u64 *>(ro->cfg_port_skip), f.port_skip.data(), sizeof ro->cfg_port_skip);
+  ro->cfg_cidr4_filter = f.cidr4_filter;
+  ro->cfg_cidr6_filter = f.cidr6_filter;
+  ro->cfg_cidr_unmatched = f.cidr_unmatched;
+  cidr4_keys_ = f.cidr4_keys;
+  cidr4_values_ = f.cidr4_values;
+  cidr6_keys_ = f.cidr6_keys;
+  cidr6_values_ = f.cidr6_values;
   // An LPM trie needs at least one entry of room even when unused.
-  int err = bpf_map__set_max_entries(skel_->maps.cidr4, std::max<size_t>(1, cidr4_entries_.size()));
-  if (err == 0)
-    err = bpf_map__set_max_entries(skel_->maps.cidr6, std::max<size_t>(1, cidr6_entries_.size()));
+  size_t n4 = cidr4_keys_.size() / sizeof(struct flowtap_cidr4_key);
+  size_t n6 = cidr6_keys_.size() / sizeof(struct flowtap_cidr6_key);
+  int err = bpf_map__set_max_entries(skel_->maps.cidr4, std::max<size_t>(1, n4));
+  if (err == 0) err = bpf_map__set_max_entries(skel_->maps.cidr6, std::max<size_t>(1, n6));
   if (err != 0) Fail("configure", -err, "sizing the CIDR filter maps failed " + Describe(-err));
 }
 
 // Owner thread, after load and before attach.
 void Probe::FillCidrMaps() {
-  for (const auto &e : cidr4_entries_) {
-    int err = bpf_map__update_elem(skel_->maps.cidr4, &e.first, sizeof e.first, &e.second,
-                                   sizeof e.second, BPF_ANY);
-    if (err != 0) Fail("filters", -err, "filling the IPv4 CIDR filter failed " + Describe(-err));
-  }
-  for (const auto &e : cidr6_entries_) {
-    int err = bpf_map__update_elem(skel_->maps.cidr6, &e.first, sizeof e.first, &e.second,
-                                   sizeof e.second, BPF_ANY);
-    if (err != 0) Fail("filters", -err, "filling the IPv6 CIDR filter failed " + Describe(-err));
+  struct {
+    struct bpf_map *map;
+    const std::vector<uint8_t> &keys;
+    const std::vector<uint8_t> &values;
+    size_t key_size;
+    const char *what;
+  } tries[] = {
+      {skel_->maps.cidr4, cidr4_keys_, cidr4_values_, sizeof(struct flowtap_cidr4_key), "IPv4"},
+      {skel_->maps.cidr6, cidr6_keys_, cidr6_values_, sizeof(struct flowtap_cidr6_key), "IPv6"},
+  };
+  for (const auto &t : tries) {
+    for (size_t i = 0; i * t.key_size < t.keys.size(); i++) {
+      int err = bpf_map__update_elem(t.map, &t.keys[i * t.key_size], t.key_size, &t.values[i * sizeof(uint32_t)],
+                                     sizeof(uint32_t), BPF_ANY);
+      if (err != 0)
+        Fail("filters", -err, std::string("filling the ") + t.what + " CIDR filter failed " + Describe(-err));
+    }
   }
 }
 

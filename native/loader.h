@@ -1,7 +1,7 @@
 // loader.h — the libbpf side of the addon: open, configure, load and attach the
 // flowtap programs to one cgroup, read the ring buffer on a poll thread, and
 // hand whole batches of records to a sink. No N-API here: binding.cc is the only
-// file that makes JS values (STYLE.md habit 5).
+// file that makes JS values.
 #ifndef FLOWTAP_NATIVE_LOADER_H
 #define FLOWTAP_NATIVE_LOADER_H
 
@@ -25,48 +25,42 @@ struct bpf_link;
 
 namespace flowtap {
 
-// An inclusive range of TCP ports.
-struct PortRange {
-  uint16_t first;
-  uint16_t last;
+// The kernel's filter settings, byte for byte as user space computed them
+// (src/kernel/filter.ts kernelFilters, where the include/exclude verdicts are
+// worked out): the rodata values of bpf/flowtap.bpf.c and the entries of the
+// two LPM tries. A flow left out never enters the flow table and is counted
+// as "filtered".
+struct KernelFilters {
+  uint8_t filter;          // cfg_filter
+  uint8_t directions;      // cfg_directions
+  uint8_t port_filter;     // cfg_port_filter
+  uint8_t cidr4_filter;    // cfg_cidr4_filter
+  uint8_t cidr6_filter;    // cfg_cidr6_filter
+  uint8_t cidr_unmatched;  // cfg_cidr_unmatched
+  std::vector<uint8_t> port_skip;  // cfg_port_skip: FLOWTAP_PORT_SKIP_WORDS u64 words
+  // struct flowtap_cidr{4,6}_key back to back, and one u32 verdict per key.
+  std::vector<uint8_t> cidr4_keys;
+  std::vector<uint8_t> cidr4_values;
+  std::vector<uint8_t> cidr6_keys;
+  std::vector<uint8_t> cidr6_values;
 };
 
-// An IPv4 or IPv6 prefix: the address in network order (IPv4 in the first 4
-// bytes) and its length in bits (at most 32 or 128).
-struct Cidr {
-  uint8_t family;  // 4 or 6
-  uint8_t prefix_len;
-  std::array<uint8_t, 16> addr;
-};
-
-// Which flows are reported (docs/configuration.md). Applied in the kernel to
-// each SYN-ACK; a flow left out never enters the flow table and is counted
-// as "filtered". Empty include lists mean "everything"; exclude always wins.
-struct Filters {
-  // FLOWTAP_DIR_BIT of each direction reported.
-  uint8_t directions = FLOWTAP_DIR_BIT(FLOWTAP_DIR_INCOMING) | FLOWTAP_DIR_BIT(FLOWTAP_DIR_OUTGOING);
-  // Matched against the responder's port.
-  std::vector<PortRange> include_ports;
-  std::vector<PortRange> exclude_ports;
-  // Matched against the peer's address (the end that is not the watched socket).
-  std::vector<Cidr> include_cidrs;
-  std::vector<Cidr> exclude_cidrs;
-};
-
+// Every value is given, checked by the caller (src/config/limits.ts holds the
+// defaults and limits); nothing here has a default of its own.
 struct ProbeOptions {
   std::string cgroup_path;      // a cgroup v2 directory; watched recursively
-  uint32_t ring_buffer_bytes;   // power of two, multiple of the page size
+  uint32_t ring_buffer_bytes;   // a power of two; libbpf rounds it up to the page size
   uint32_t flow_table_entries;  // max entries of the LRU flow table
   // Bytes handed to the sink but not yet taken (Probe::Take). While more than
   // this is pending, the poll thread stops reading the ring buffer.
   uint64_t max_pending_bytes;
   // Records wait in the ring buffer until this many bytes are there (or the
   // poll timeout); 0 wakes the reader for every record.
-  uint32_t wakeup_bytes = 65536;
+  uint32_t wakeup_bytes;
   // The reader's poll timeout: with wakeup_bytes > 0, how long a record can
   // wait at low traffic. Also how long the poll thread takes to see a stop.
-  uint32_t poll_interval_ms = 50;
-  Filters filters;
+  uint32_t poll_interval_ms;
+  KernelFilters filters;
 };
 
 // A failure of one step. step is one of "open_cgroup", "open", "configure",
@@ -157,7 +151,7 @@ class Probe {
   Probe &operator=(const Probe &) = delete;
 
   // Owner thread; idempotent; does not wait. Detaches both programs and sets
-  // the stop flag. The poll thread notices within one poll timeout (50 ms),
+  // the stop flag. The poll thread notices within one poll timeout,
   // drains the ring buffer, hands over the final parcels without waiting on
   // max_pending_bytes, calls on_done and ends. Maps stay readable.
   void Stop();
@@ -201,7 +195,7 @@ class Probe {
   Probe(BatchSink on_batch, ErrorSink on_error, DoneSink on_done);
 
   void OpenCgroup(const std::string &path);      // owner thread
-  void ConfigureFilters(const Filters &filters); // owner thread, before load
+  void ConfigureFilters(const KernelFilters &filters);  // owner thread, before load
   void FillCidrMaps();                            // owner thread, after load
   uint32_t WalkFlowTable();                       // owner thread
   void Detach();                                  // owner thread
@@ -221,11 +215,10 @@ class Probe {
   int cgroup_fd_ = -1;
   int num_cpus_ = 0;
   uint32_t flow_table_entries_ = 0;
-  int poll_interval_ms_ = 50;
+  int poll_interval_ms_ = 0;
   uint64_t evictions_ = 0;  // the largest FlowTableEvictions() result so far
-  // CIDR map entries (key bytes, verdict), kept from configure to fill.
-  std::vector<std::pair<struct flowtap_cidr4_key, uint32_t>> cidr4_entries_;
-  std::vector<std::pair<struct flowtap_cidr6_key, uint32_t>> cidr6_entries_;
+  // CIDR map entries (keys back to back, u32 values), kept from configure to fill.
+  std::vector<uint8_t> cidr4_keys_, cidr4_values_, cidr6_keys_, cidr6_values_;
   struct flowtap_bpf *skel_ = nullptr;
   bool loaded_ = false;
   struct bpf_link *ingress_link_ = nullptr;

@@ -10,7 +10,7 @@ import type { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { nsToHrTime } from '../kernel/clock';
 import type { FlowEvent } from '../kernel/decode';
 import { mapFlow, type FlowDomains, type FlowRecord } from '../record/record';
-import type { RecordExport } from './provider';
+import type { RecordExport } from './record-export';
 
 export class LoggerRecordExport implements RecordExport {
   private readonly _provider: LoggerProvider;

@@ -31,6 +31,18 @@ export const DNS_FLAG_EGRESS = 4;
 /** FLOWTAP_DNS_MAX */
 export const DNS_MAX = 1232;
 
+/** enum flowtap_verdict: what a CIDR filter prefix gives a flow */
+export const VERDICT_REPORT = 1;
+export const VERDICT_SKIP = 2;
+
+/** struct flowtap_cidr4_key / flowtap_cidr6_key: prefixlen (u32), then the address */
+export const CIDR4_KEY_SIZE = 8;
+export const CIDR6_KEY_SIZE = 20;
+export const CIDR_KEY_ADDR = 4;
+
+/** The rodata port bitmap cfg_port_skip: one bit per port. */
+export const PORT_SKIP_BYTES = 65_536 / 8;
+
 /** struct flowtap_hdr */
 export const HDR_SIZE = 16;
 export const HDR_TS_NS = 0;
@@ -62,8 +74,9 @@ export const DNS_DATA = 32;
 
 /**
  * The same numbers keyed the way the addon's layout() reports them:
- * "<struct>" is sizeof, "<struct>.<field>" is offsetof, FLOWTAP_DNS_MAX the
- * constant. Padding fields are left out: the decoder never reads them.
+ * "<struct>" is sizeof, "<struct>.<field>" is offsetof, FLOWTAP_* the
+ * constants, cfg_port_skip the bytes of that rodata array. Padding fields
+ * are left out: the decoder never reads them.
  */
 export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   flowtap_hdr: HDR_SIZE,
@@ -71,6 +84,16 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   'flowtap_hdr.type': HDR_TYPE,
   'flowtap_hdr.version': HDR_VERSION,
   'flowtap_hdr.size': HDR_SIZE_FIELD,
+
+  flowtap_cidr4_key: CIDR4_KEY_SIZE,
+  'flowtap_cidr4_key.addr': CIDR_KEY_ADDR,
+  flowtap_cidr6_key: CIDR6_KEY_SIZE,
+  'flowtap_cidr6_key.addr': CIDR_KEY_ADDR,
+  FLOWTAP_DIR_INCOMING: DIR_INCOMING,
+  FLOWTAP_DIR_OUTGOING: DIR_OUTGOING,
+  FLOWTAP_VERDICT_REPORT: VERDICT_REPORT,
+  FLOWTAP_VERDICT_SKIP: VERDICT_SKIP,
+  cfg_port_skip: PORT_SKIP_BYTES,
 
   flowtap_flow_event: FLOW_SIZE,
   'flowtap_flow_event.hdr': 0,

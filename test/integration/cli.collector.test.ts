@@ -170,12 +170,45 @@ describe('flowtap CLI bad input', () => {
     [['--exclude-ports', '22,ssh'], {}, /--exclude-ports/],
     [[], { FLOWTAP_INCLUDE_CIDRS: '10.0.0.1/8' }, /FLOWTAP_INCLUDE_CIDRS .*did you mean 10\.0\.0\.0\/8/],
     [['--direction', 'sideways'], {}, /--direction/],
+    [['--include-ports', ''], {}, /^flowtap: invalid --include-ports '': .*not an empty list/],
+    [[], { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent-flowtap/ca.pem' }, /^flowtap: cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '\/nonexistent-flowtap\/ca\.pem': no such file$/],
+    [[], { OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/proc/self' }, /^flowtap: cannot read OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY '\/proc\/self': a directory, not a file$/],
+    [[], { OTEL_EXPORTER_OTLP_HEADERS: 'garbage' }, /^flowtap: invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 is not key=value/],
+    [[], { OTEL_EXPORTER_OTLP_INSECURE: 'maybe' }, /^flowtap: invalid OTEL_EXPORTER_OTLP_INSECURE 'maybe': expected true or false$/],
   ])('%j %j exits 2 with one line naming it', async (args, env, re) => {
     const r = await runFlowtap(args as string[], env as Record<string, string>);
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(re);
+  });
+
+  it('a cgroup that cannot be opened is reported under the name it came from', async () => {
+    const missing = '/sys/fs/cgroup/does-not-exist-flowtap';
+    const fromEnv = await runFlowtap(['--exporter', 'none'], { FLOWTAP_CGROUP: missing });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toBe(`flowtap: FLOWTAP_CGROUP ${missing}: cgroup path ${missing} does not exist\n`);
+    const fromFlag = await runFlowtap(['--exporter', 'none', '--cgroup', missing], { FLOWTAP_CGROUP: '/elsewhere' });
+    expect(fromFlag.stderr).toBe(`flowtap: --cgroup ${missing}: cgroup path ${missing} does not exist\n`);
+  });
+
+  it('credentials in the endpoint and the headers never reach a log line', async () => {
+    const dead = await listen('127.0.0.1'); // a port with nothing behind it once closed
+    const deadPort = (dead.address() as AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const ft = await startFlowtap(['--replay', 'synthetic:200', '--endpoint', `http://flowtap:s3cret-pw@127.0.0.1:${deadPort}`, '--log-level', 'debug'], {
+      ...FAST_EXPORT,
+      OTEL_EXPORTER_OTLP_TIMEOUT: '300',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret-token',
+    });
+    const t0 = Date.now();
+    while (!ft.logs().some((l) => l.level === 'warn') && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+    const ready = ft.logs().find((l) => l.msg === 'ready');
+    expect(ready?.endpoint).toBe(`http://***@127.0.0.1:${deadPort}`);
+    expect(ft.logs().some((l) => l.level === 'warn')).toBe(true); // the failing export was logged...
+    expect(ft.stderr()).not.toContain('s3cret'); // ...without the password or the token
   });
 
   it('a path that is not a cgroup v2 directory is refused clearly (exit 2)', async () => {

@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createResource } from '../../src/record/resource';
-import { createLoggerProvider, createRecordExport, type ExporterConfig, type RecordExport } from '../../src/export/provider';
+import { createRecordExport, type ExporterConfig, type RecordExport } from '../../src/export/provider';
+import { createLoggerProvider } from '../../src/export/reference-sdk';
 import { LoggerRecordExport } from '../../src/export/logger-sink';
 import type { ExportObserver } from '../../src/export/observed';
 import { startCollector, type RunningCollector } from '../helpers/collector';

@@ -10,7 +10,7 @@ import type { FlowEvent } from '../../kernel/decode';
 import type { FlowDomains } from '../../record/record';
 import { FlowLogRecordEncoder } from './flow-encoder';
 import { LogsRequestFrame, type ResourceLike, type ScopeLike } from './proto';
-import type { RecordExport } from '../provider';
+import type { RecordExport } from '../record-export';
 import { ExportQueue, type ExportQueueOptions } from './queue';
 
 export interface OtlpRecordExportOptions extends Omit<ExportQueueOptions, 'frame'> {

@@ -1,4 +1,5 @@
-import { ConfigError, findCgroup2Mount, helpText, OPTIONS, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import { BATCH_ENV, ConfigError, findCgroup2Mount, helpText, loadConfig, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import { describeLimit, LIMITS, type Limit } from '../../../src/config/limits';
 
 const UNIFIED = [
   '22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw,discard',
@@ -404,5 +405,135 @@ describe('self-telemetry, health and summary options', () => {
       '--summary-interval-seconds <s>', '--ready-export-failure-seconds <s>', 'OTEL_METRIC_EXPORT_INTERVAL']) {
       expect(help).toContain(s);
     }
+  });
+});
+
+describe('bad configuration at start', () => {
+  const files: Record<string, string> = { '/etc/tls/ca.pem': '-----BEGIN CERTIFICATE-----\n', '/etc/tls/empty.pem': '' };
+  /** A readFile over `files` that fails as node:fs does. */
+  const readFile = (p: string): Buffer => {
+    if (p === '/etc/tls') throw Object.assign(new Error('EISDIR: illegal operation on a directory'), { code: 'EISDIR' });
+    if (p === '/etc/tls/secret.pem') throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    if (!(p in files)) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
+    return Buffer.from(files[p]);
+  };
+  const system = { procSelfCgroup: undefined, isDirectory: () => false, readFile };
+  const err = (argv: string[], env: Record<string, string>): string => {
+    try {
+      parseConfig(argv, env, UNIFIED, system);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('no ConfigError');
+  };
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/etc/tls/missing.pem', "cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '/etc/tls/missing.pem': no such file"],
+    ['OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', '/etc/tls/secret.pem', "cannot read OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE '/etc/tls/secret.pem': permission denied"],
+    ['OTEL_EXPORTER_OTLP_CLIENT_KEY', '/etc/tls', "cannot read OTEL_EXPORTER_OTLP_CLIENT_KEY '/etc/tls': a directory, not a file"],
+    ['OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', '/etc/tls/empty.pem', "cannot use OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE '/etc/tls/empty.pem': the file is empty"],
+  ])('a TLS file that cannot be read: %s', (name, file, message) => {
+    expect(err([], { [name]: file })).toBe(message);
+  });
+
+  it('reads the TLS files that take effect, and accepts readable ones', () => {
+    const env = { OTEL_EXPORTER_OTLP_CERTIFICATE: '/etc/tls/ca.pem', OTEL_EXPORTER_OTLP_CLIENT_KEY: '/etc/tls/ca.pem' };
+    expect(parseConfig([], env, UNIFIED, system).exporter).toBe('otlp');
+    // the signal-specific one wins: the generic one does not take effect (with metrics off; they would read it)
+    const both = { OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: '/etc/tls/ca.pem', OTEL_EXPORTER_OTLP_CERTIFICATE: '/nope' };
+    expect(parseConfig(['--metrics', 'none'], both, UNIFIED, system).exporter).toBe('otlp');
+    expect(err([], both)).toBe("cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '/nope': no such file");
+    // the metrics export reads its own (and the generic) ones
+    expect(err(['--exporter', 'console', '--metrics', 'otlp'], { OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE: '/nope' })).toBe(
+      "cannot read OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE '/nope': no such file",
+    );
+    // no OTLP export: nothing read
+    expect(parseConfig(['--exporter', 'console'], { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nope' }, UNIFIED, system).exporter).toBe('console');
+  });
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'garbage', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 is not key=value'],
+    ['OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'api-key=s3cret,Bearer t0ken', 'invalid OTEL_EXPORTER_OTLP_LOGS_HEADERS: entry 2 of 2 is not key=value'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', '=s3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has no valid header name before the ='],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'bad key=s3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has no valid header name before the ='],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'authorization=%zzs3cret', 'invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 has a value that is not percent-encoded'],
+  ])('malformed headers %s=%j: named, the value never shown', (name, raw, start) => {
+    const message = err([], { [name]: raw });
+    expect(message.startsWith(start)).toBe(true);
+    expect(message).not.toContain('s3cret');
+    expect(message).not.toContain('t0ken');
+  });
+
+  it('accepts well-formed headers', () => {
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_HEADERS: 'api-key=abc, authorization=Bearer%20x,' }, UNIFIED).exporter).toBe('otlp');
+  });
+
+  it.each([
+    ['OTEL_EXPORTER_OTLP_INSECURE', 'maybe'],
+    ['OTEL_EXPORTER_OTLP_LOGS_INSECURE', '1'],
+  ])('a bad boolean %s=%s', (name, raw) => {
+    expect(err([], { [name]: raw })).toBe(`invalid ${name} '${raw}': expected true or false`);
+  });
+
+  it('accepts the booleans in any case', () => {
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_INSECURE: 'TRUE', OTEL_EXPORTER_OTLP_LOGS_INSECURE: 'false' }, UNIFIED).exporter).toBe('otlp');
+  });
+
+  it('never echoes the credentials of a bad endpoint', () => {
+    expect(err(['--endpoint', 'ftp://user:pa55@collector:21'], {})).toBe(
+      "invalid --endpoint 'ftp://***@collector:21': expected an http:// or https:// URL, e.g. http://localhost:4317",
+    );
+    expect(err([], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'grpc://me:pa55@x' })).not.toContain('pa55');
+  });
+
+  it('says where each value came from: the flag, the variable, or the flag for a default', () => {
+    const { sources } = loadConfig(['--exporter', 'none'], { FLOWTAP_CGROUP: '/sys/fs/cgroup/x', FLOWTAP_HEALTH_ADDRESS: ':0' }, UNIFIED);
+    expect(sources.cgroup).toBe('FLOWTAP_CGROUP');
+    expect(sources.exporter).toBe('--exporter');
+    expect(sources.healthAddress).toBe('FLOWTAP_HEALTH_ADDRESS');
+    expect(sources.ringBufferBytes).toBe('--ring-buffer-bytes');
+  });
+});
+
+describe('every numeric option and variable at its bounds (limits.ts)', () => {
+  const numeric = [
+    ...Object.values(OPTIONS).map((s) => ({ names: [`--${s.flag}`, ...s.env], limit: s.limit })),
+    ...[...Object.values(BATCH_ENV), ...Object.values(OTLP_ENV), ...Object.values(METRICS_ENV)].map((s) => ({ names: [...s.env], limit: s.limit })),
+  ].filter((o): o is { names: string[]; limit: Limit } => o.limit !== undefined);
+
+  it('covers the table', () => {
+    expect(numeric.map((o) => o.names[0])).toEqual(expect.arrayContaining(['--ring-buffer-bytes', '--flow-table-entries', '--ring-buffer-poll-millis', 'OTEL_BLRP_SCHEDULE_DELAY']));
+    expect(numeric.length).toBe(16);
+  });
+
+  it.each(numeric.flatMap((o) => o.names.map((name) => [name, o.limit] as const)))('%s: min and max taken, one past each refused', (name, limit) => {
+    // A batch larger than the queue, or a metric timeout longer than the interval, is refused for another reason: keep the others out of the way.
+    const room = { OTEL_BLRP_MAX_QUEUE_SIZE: String(LIMITS.queueMaxRecords.max), OTEL_METRIC_EXPORT_INTERVAL: String(LIMITS.metricExportIntervalMillis.max) };
+    const withValue = (v: number): [string[], Record<string, string>] => {
+      const env: Record<string, string> = name === 'OTEL_BLRP_MAX_QUEUE_SIZE' || name === 'OTEL_METRIC_EXPORT_INTERVAL' ? {} : { ...room };
+      if (name === 'OTEL_BLRP_MAX_QUEUE_SIZE' || name.startsWith('--queue') || name === 'FLOWTAP_QUEUE_MAX_RECORDS') env.OTEL_BLRP_MAX_EXPORT_BATCH_SIZE = '1';
+      if (name === 'OTEL_METRIC_EXPORT_INTERVAL') env.OTEL_METRIC_EXPORT_TIMEOUT = '1';
+      return name.startsWith('--') ? [[`${name}=${v}`], env] : [[], { ...env, [name]: String(v) }];
+    };
+    const past = limit.powerOfTwo === true ? [limit.min / 2, limit.max * 2] : [limit.min - 1, limit.max + 1];
+    for (const v of [limit.min, limit.max]) {
+      // a batch is also at most the queue, whose largest is below the batch's own limit
+      if (name === 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE' && v > LIMITS.queueMaxRecords.max) {
+        expect(error(...withValue(v))).toBe(`invalid ${name} '${v}': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (${LIMITS.queueMaxRecords.max})`);
+      } else {
+        expect(() => parseConfig(...withValue(v), UNIFIED)).not.toThrow();
+      }
+    }
+    for (const v of past.filter((p) => p >= 0)) expect(error(...withValue(v))).toBe(`invalid ${name} '${v}': expected ${describeLimit(limit)}`);
+    if (limit.min === 0) expect(error(...withValue(-1))).toMatch(name.startsWith('--') ? /needs a value|invalid/ : /^invalid /);
+  });
+});
+
+describe('helpText and the limits', () => {
+  it('shows the range of every numeric option, from the same table the values are checked against', () => {
+    const help = helpText();
+    expect(help).toContain('env FLOWTAP_RING_BUFFER_BYTES; default 8388608; a power of two from 4096 to 1073741824 (bytes)');
+    expect(help).toContain('env FLOWTAP_RING_BUFFER_POLL_MILLIS; default 50; an integer from 1 to 1000 (milliseconds)');
   });
 });

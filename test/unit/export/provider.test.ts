@@ -5,7 +5,7 @@ import { InMemoryLogRecordExporter, type LogRecordExporter, type ReadableLogReco
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { nsToHrTime } from '../../../src/kernel/clock';
 import type { ExporterConfig } from '../../../src/export/provider';
-import { createExporter, createLoggerProvider } from '../../../src/export/provider';
+import { createExporter, createLoggerProvider } from '../../../src/export/reference-sdk';
 import { ConsoleJsonLogRecordExporter } from '../../../src/export/console/console';
 import type { ExportObserver } from '../../../src/export/observed';
 

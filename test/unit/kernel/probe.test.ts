@@ -1,6 +1,7 @@
 import * as path from 'node:path';
-import { describeProbeError, loadBinding, missingCapabilities, type NativeError } from '../../../src/kernel/probe';
+import { describeProbeError, loadBinding, missingCapabilities, probeOptions, type AddonProbeOptions, type NativeError, type NativeProbeOptions } from '../../../src/kernel/probe';
 import { LAYOUT } from '../../../src/kernel/layout';
+import { LIMITS } from '../../../src/config/limits';
 
 function nativeError(message: string, code: string, step: string): NativeError {
   return Object.assign(new Error(message), { code, step, errno: 1 });
@@ -24,6 +25,12 @@ describe('describeProbeError', () => {
     expect(describeProbeError(nativeError('/proc is not a cgroup v2 directory (it is on proc)', 'EINVAL', 'open_cgroup'), '/proc').exitCode).toBe(2);
   });
 
+  it('a bad FLOWTAP_CGROUP: names the variable', () => {
+    expect(describeProbeError(nativeError('cgroup path /nope does not exist', 'ENOENT', 'open_cgroup'), '/nope', [], 'FLOWTAP_CGROUP').message).toBe(
+      'FLOWTAP_CGROUP /nope: cgroup path /nope does not exist',
+    );
+  });
+
   it('anything else: exit 2 with step and errno', () => {
     expect(describeProbeError(nativeError('the kernel rejected the eBPF programs (EINVAL):', 'EINVAL', 'load'), '/x')).toEqual({
       exitCode: 2,
@@ -39,8 +46,29 @@ describe('loadBinding', () => {
   it('loads build/flowtap.node below the package root', () => {
     const seen: string[] = [];
     const b = loadBinding('/opt/flowtap', (id) => (seen.push(id), fake));
-    expect(b).toBe(fake);
+    expect(b.abiVersion).toBe(fake.abiVersion);
+    expect(b.counterNames).toBe(fake.counterNames);
+    expect(b.layout()).toEqual(fake.layout());
     expect(seen).toEqual([path.join('/opt/flowtap', 'build', 'flowtap.node')]);
+  });
+
+  it("hands the addon's Probe checked, complete options, and refuses bad ones before it sees them", () => {
+    const given: AddonProbeOptions[] = [];
+    const made = { counters: () => ({}) };
+    const addon = {
+      ...fake,
+      Probe: function Probe(o: AddonProbeOptions) {
+        given.push(o);
+        return made;
+      },
+    };
+    const b = loadBinding('/opt/flowtap', () => addon);
+    const onBatch = () => undefined;
+    expect(new b.Probe({ cgroupPath: '/cg', onBatch })).toBe(made);
+    expect(given).toHaveLength(1);
+    expect(given[0]).toMatchObject({ cgroupPath: '/cg', ringBufferBytes: LIMITS.ringBufferBytes.default, onBatch });
+    expect(() => new b.Probe({ cgroupPath: '/cg', ringBufferBytes: 3, onBatch })).toThrow(TypeError);
+    expect(given).toHaveLength(1);
   });
 
   it('refuses an addon built from another record ABI', () => {
@@ -90,5 +118,69 @@ describe('describeProbeError with the missing capabilities', () => {
 
   it('an error that is not about permission is unchanged', () => {
     expect(describeProbeError(nativeError('cgroup path /nope does not exist', 'ENOENT', 'open_cgroup'), '/nope', ['CAP_BPF']).exitCode).toBe(2);
+  });
+});
+
+describe('probeOptions', () => {
+  const base: NativeProbeOptions = { cgroupPath: '/cg', onBatch: () => undefined };
+  const typeError = (o: Partial<NativeProbeOptions> & Record<string, unknown>): string => {
+    try {
+      probeOptions({ ...base, ...o } as NativeProbeOptions);
+    } catch (e) {
+      expect(e).toBeInstanceOf(TypeError);
+      return (e as Error).message;
+    }
+    throw new Error('no TypeError');
+  };
+
+  it('fills in every default from limits.ts', () => {
+    const o = probeOptions(base);
+    expect(o).toMatchObject({
+      cgroupPath: '/cg',
+      ringBufferBytes: LIMITS.ringBufferBytes.default,
+      flowTableEntries: LIMITS.flowTableEntries.default,
+      wakeupBytes: LIMITS.ringBufferWakeupBytes.default,
+      pollIntervalMillis: LIMITS.ringBufferPollMillis.default,
+      maxPendingBytes: LIMITS.maxPendingBytes.default,
+    });
+    expect(o.ringBufferBytes).toBe(8 * 1024 * 1024);
+    expect(o.filters.filter).toBe(0);
+  });
+
+  it.each<[keyof NativeProbeOptions, keyof typeof LIMITS, string]>([
+    ['ringBufferBytes', 'ringBufferBytes', 'a power of two from 4096 to 1073741824 (bytes)'],
+    ['flowTableEntries', 'flowTableEntries', 'an integer from 1 to 16777216'],
+    ['wakeupBytes', 'ringBufferWakeupBytes', 'an integer from 0 to 1073741824 (bytes)'],
+    ['pollIntervalMillis', 'ringBufferPollMillis', 'an integer from 1 to 1000 (milliseconds)'],
+    ['maxPendingBytes', 'maxPendingBytes', 'an integer from 1 to 9007199254740991 (bytes)'],
+  ])('%s: takes min and max, refuses one past each', (name, limit, expected) => {
+    const { min, max } = LIMITS[limit] as { min: number; max: number };
+    expect(probeOptions({ ...base, [name]: min })[name as keyof AddonProbeOptions]).toBe(min);
+    expect(probeOptions({ ...base, [name]: max })[name as keyof AddonProbeOptions]).toBe(max);
+    const below = LIMITS[limit] === LIMITS.ringBufferBytes ? min / 2 : min - 1;
+    const above = LIMITS[limit] === LIMITS.ringBufferBytes ? max * 2 : max + 1;
+    expect(typeError({ [name]: below })).toBe(`options.${name} must be ${expected}, got ${below}`);
+    if (Number.isSafeInteger(above)) expect(typeError({ [name]: above })).toBe(`options.${name} must be ${expected}, got ${above}`);
+    expect(typeError({ [name]: 2.5 })).toMatch(new RegExp(`^options\\.${name} must be`));
+    expect(typeError({ [name]: '64' })).toBe(`options.${name} must be ${expected}, got "64"`);
+  });
+
+  it('ring buffer: a power of two only', () => {
+    expect(typeError({ ringBufferBytes: 4096 * 3 })).toMatch(/must be a power of two/);
+  });
+
+  it('checks the cgroup path and the filters, naming each', () => {
+    expect(typeError({ cgroupPath: '' })).toBe('options.cgroupPath must be a non-empty string, got an empty string');
+    expect(typeError({ filters: [] as never })).toBe('options.filters must be an object when given, got an array');
+    expect(typeError({ filters: { direction: 'up' as never } })).toBe('options.filters.direction must be "incoming", "outgoing" or "both", got "up"');
+    expect(typeError({ filters: { includePorts: [0] } })).toMatch(/^options\.filters\.includePorts\[0\] must be a port \(1 to 65535\)/);
+    expect(typeError({ filters: { includePorts: [65536] } })).toMatch(/^options\.filters\.includePorts\[0\]/);
+    expect(typeError({ filters: { excludePorts: [[9000, 8000]] } })).toMatch(/^options\.filters\.excludePorts\[0\]/);
+    expect(typeError({ filters: { excludeCidrs: ['10.0.0.0/8', 'fd00::/129'] } })).toMatch(
+      /^options\.filters\.excludeCidrs\[1\] must be an IPv4 or IPv6 prefix .*got "fd00::\/129" \('fd00::\/129': the prefix length must be 0 to 128\)$/,
+    );
+    const o = probeOptions({ ...base, filters: { includePorts: [1, [65535, 65535]], excludeCidrs: ['::/0'] } });
+    expect(o.filters.portFilter).toBe(1);
+    expect(o.filters.cidr6Filter).toBe(1);
   });
 });

@@ -1,0 +1,61 @@
+/**
+ * What flowtap reads from the host's file system at start and while it runs:
+ * /proc files, directory checks, the cgroup tree (for container.id), TLS
+ * files, its own package.json. Each is a small function the CLI passes to
+ * the pure parts that need it.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import type { SystemView } from '../config/config';
+import type { CgroupTree } from '../enrich/container';
+
+/** A file's text, or undefined if it cannot be read. */
+export function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** What the configuration reads from the system: /proc/self/cgroup, directories, TLS files. */
+export function systemView(): SystemView {
+  return { procSelfCgroup: readText('/proc/self/cgroup'), isDirectory, readFile: (file) => readFileSync(file) };
+}
+
+/** The cgroup directory walk for container.id (src/enrich/container.ts). */
+export const cgroupTree: CgroupTree = {
+  subdirs(dir: string): string[] {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      return [];
+    }
+  },
+  inode(dir: string): bigint | undefined {
+    try {
+      return statSync(dir, { bigint: true }).ino;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** The version in `packageRoot`/package.json, or "unknown". */
+export function packageVersion(packageRoot: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
