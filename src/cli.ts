@@ -20,12 +20,13 @@ import { OtlpRecordExport } from './export/otlp/sink';
 import { ExportStats } from './export/stats';
 import { BootClock } from './kernel/clock';
 import { describeProbeError, missingCapabilities, type NativeProbe } from './kernel/probe';
+import { ReattachingProbe } from './kernel/reattaching-probe';
 import { Pipeline } from './pipeline';
 import { createResource } from './record/resource';
 import { SCOPE_NAME } from './record/semconv';
 import { routeDiagnostics } from './runtime/diagnostics';
 import { HealthServer } from './runtime/health';
-import { cgroupTree, packageVersion, readText, systemView } from './runtime/host';
+import { cgroupProcessCount, cgroupTree, packageVersion, readText, systemView } from './runtime/host';
 import { createLog, type Log } from './runtime/log';
 import { safeCounters, safeProgramStats, startMonitor } from './runtime/monitor';
 import { destination, healthListenFailure, readyFields } from './runtime/ready';
@@ -65,11 +66,17 @@ async function main(): Promise<void> {
 
   // Probe: load and attach the kernel programs (or start the replay).
   const state: { ready: boolean; stopping: boolean; pollError?: string } = { ready: false, stopping: false };
-  let probe: NativeProbe;
+  let probe: NativeProbe | ReattachingProbe;
   try {
-    probe = openEventSource(config, source, (batch, n) => pipeline.onBatch(batch, n), (e) => {
+    const onError = (e: Error): void => {
       state.pollError = e.message;
       log.error('probe error', { error: e, step: (e as { step?: string }).step });
+    };
+    probe = openEventSource(config, source, (batch, n) => pipeline.onBatch(batch, n), onError, {
+      inode: (dir) => cgroupTree.inode(dir),
+      onRemoved: (cgroup) => log.warn('watched cgroup removed: nothing is seen until a cgroup stands at its path again', { cgroup }),
+      onAttached: (cgroup) => log.info('watched cgroup is back: programs attached again', { cgroup, cgroupProcesses: cgroupProcessCount(cgroup) }),
+      onAttachFailed: (cgroup, error) => log.warn('attaching to the watched cgroup again failed; retrying', { cgroup, error }),
     });
   } catch (e) {
     await records.shutdown().catch(() => undefined);
@@ -83,6 +90,7 @@ async function main(): Promise<void> {
   const health = await startHealth({ config, sources }, () => ({
     ...state,
     attached: !state.stopping,
+    cgroupRemovedSinceMs: probe instanceof ReattachingProbe ? probe.removedSinceMs : undefined,
     exportFailingSinceMs: stats.failingSinceMs,
     exportUnansweredSinceMs: exportQueue?.oldestUnansweredSinceMs(),
     lastExportSuccessMs: stats.lastSuccessMs,
@@ -111,7 +119,7 @@ async function main(): Promise<void> {
     void stop('stdout closed');
   });
 
-  log.info('ready', readyFields(config, version, health?.address()));
+  log.info('ready', readyFields(config, version, health?.address(), config.replay === undefined ? cgroupProcessCount(config.cgroup) : undefined));
   state.ready = true;
 }
 

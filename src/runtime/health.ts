@@ -4,7 +4,9 @@
  *                 reader runs; 503 once the reader failed.
  *   GET /readyz   200 once flowtap logged "ready", while records can be
  *                 exported: 503 while starting or stopping, after the reader
- *                 failed, or when for longer than
+ *                 failed, while the watched cgroup is gone (until the
+ *                 programs are attached to the cgroup at its path again),
+ *                 or when for longer than
  *                 --ready-export-failure-seconds every export has failed
  *                 or an export has waited for its answer.
  * Bodies are JSON objects with a `status` field. The decision is the pure
@@ -27,6 +29,8 @@ export interface HealthInputs {
   exportFailingSinceMs?: number;
   /** When an export last succeeded. */
   lastExportSuccessMs?: number;
+  /** Since when the watched cgroup has been gone (undefined while it stands and the programs are attached to it). */
+  cgroupRemovedSinceMs?: number;
   /** Since when the oldest export still waiting for its answer was sent (undefined: none is). */
   exportUnansweredSinceMs?: number;
 }
@@ -65,6 +69,7 @@ export function evaluateHealth(
   if (inputs.pollError !== undefined) reason = 'ring-buffer reader failed';
   else if (inputs.stopping) reason = 'stopping';
   else if (!inputs.ready) reason = 'starting';
+  else if (inputs.cgroupRemovedSinceMs !== undefined) reason = 'watched cgroup removed';
   else if (stallSinceMs !== undefined && failingMs > exportFailureMillis) {
     reason = failing !== undefined && failing === stallSinceMs ? 'exports failing' : 'exports unanswered';
   }

@@ -51,6 +51,26 @@ export const cgroupTree: CgroupTree = {
   },
 };
 
+/** Directories walked at most when counting a cgroup tree's processes. */
+const MAX_COUNTED_CGROUPS = 100_000;
+
+/**
+ * Processes in the cgroup tree at `root` (cgroup.procs of it and of every
+ * cgroup below it), or undefined when `root` cannot be read. The `ready` line
+ * shows it, so an empty or wrong cgroup shows at start.
+ */
+export function cgroupProcessCount(root: string): number | undefined {
+  if (readText(path.join(root, 'cgroup.procs')) === undefined) return undefined;
+  let count = 0;
+  const queue = [root];
+  for (let n = 0; n < queue.length && n < MAX_COUNTED_CGROUPS; n++) {
+    const procs = readText(path.join(queue[n], 'cgroup.procs')) ?? '';
+    for (const line of procs.split('\n')) if (line !== '') count++;
+    for (const sub of cgroupTree.subdirs(queue[n])) queue.push(path.join(queue[n], sub));
+  }
+  return count;
+}
+
 /** The version in `packageRoot`/package.json, or "unknown". */
 export function packageVersion(packageRoot: string): string {
   try {

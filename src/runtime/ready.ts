@@ -8,10 +8,16 @@ import { redactUrl } from '../config/values';
 import { filtersActive, probeFilters } from '../kernel/filter';
 
 /** The fields of the `ready` line. */
-export function readyFields(config: Config, version: string, healthAddress: string | undefined): Record<string, unknown> {
+export function readyFields(
+  config: Config,
+  version: string,
+  healthAddress: string | undefined,
+  cgroupProcesses: number | undefined,
+): Record<string, unknown> {
   return {
     version,
     cgroup: config.cgroup,
+    cgroupProcesses,
     exporter: config.exporter,
     endpoint: config.exporter === 'otlp' ? redactUrl(config.endpoint) : undefined,
     ringBufferBytes: config.ringBufferBytes,

@@ -30,6 +30,12 @@ describe('evaluateHealth', () => {
     expect(evaluateHealth(failing, 70_001, 60_000).healthz.ok).toBe(true);
   });
 
+  it('not ready while the watched cgroup is gone; live meanwhile', () => {
+    const h = evaluateHealth({ ...RUNNING, cgroupRemovedSinceMs: 1_000 }, 2_000, 60_000);
+    expect(h.readyz).toMatchObject({ ok: false, body: { status: 'not ready', reason: 'watched cgroup removed' } });
+    expect(h.healthz.ok).toBe(true);
+  });
+
   it('counts a stall from the first unanswered request, not from its deadline', () => {
     // An endpoint that accepts and never answers: no failure yet, one request waiting since 10 s.
     const waiting = { ...RUNNING, exportUnansweredSinceMs: 10_000 };
