@@ -88,10 +88,11 @@ test: build collector kubetools
 test-unit: build
 	npx jest --runInBand test/unit
 
-# The container image: deploy/image/build.sh (podman, debootstrapped Debian +
-# Node.js 24 bases; installs podman and debootstrap when missing), then the
-# image's ENTRYPOINT + CMD run chrooted with only CAP_BPF + CAP_NET_ADMIN
-# (test/image/image.test.ts prints the size and the timings).
+# The container image: deploy/image/build.sh (podman, a debootstrapped Debian +
+# Node.js 24 build image; installs podman and debootstrap when missing), then
+# the image's ENTRYPOINT + CMD run chrooted as its non-root user with only
+# CAP_BPF + CAP_NET_ADMIN (test/image/image.test.ts prints the size and the
+# timings).
 image-test: build collector
 	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand test/image
 
