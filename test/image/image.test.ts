@@ -20,8 +20,9 @@
  *     (containerd and CRI-O with allowPrivilegeEscalation: false)
  *   - permitted set empty before the exec, no no_new_privs (the file
  *     capabilities alone; `docker run --user`)
- * Real kernel programs, real loopback TCP connections from a process in
- * that cgroup, the real collector.
+ * And mutual TLS with the collector TLS Secret laid out and mounted as the
+ * Helm chart mounts it. Real kernel programs, real loopback TCP connections
+ * from a process in that cgroup, the real collector.
  *
  * Unlike a runtime it keeps the host's PID, UTS, IPC, network and cgroup
  * namespaces, and starts in / rather than in the image's WorkingDir (capsh
@@ -31,12 +32,13 @@
  *                         instead of building one
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, copyFileSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, posix, resolve } from 'node:path';
 import { BINDING_PATH } from '../../src/kernel/probe';
 import { cgroup2Mount, TestCgroup } from '../helpers/cgroup';
 import { FLOWTAP_USER } from '../helpers/kube';
+import { makePki } from '../helpers/pki';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { connectFrom, listen, waitFor } from '../helpers/traffic';
 
@@ -50,6 +52,8 @@ const NEEDED_MASK = '0000008000001000';
 const MAX_IMAGE_BYTES = 160e6;
 const CONNECTIONS = 5;
 const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '50' };
+/** Where the Helm chart mounts the collector TLS Secret (values.yaml tls.mountPath). */
+const TLS_MOUNT = '/etc/flowtap/tls';
 
 interface BuildReport {
   image: string;
@@ -173,6 +177,8 @@ interface RunOptions {
   env?: Record<string, string>;
   /** Host directory mounted read-only at the CMD's --cgroup directory; none when absent. */
   hostCgroup?: string;
+  /** Another host directory mounted read-only in the image (as a Secret volume is). */
+  volume?: { source: string; target: string };
 }
 
 describe('container image: deploy/Dockerfile built by podman from a debootstrapped build image, ENTRYPOINT + CMD run chrooted as its non-root user with only CAP_BPF + CAP_NET_ADMIN in the bounding set (real kernel programs, real collector)', () => {
@@ -189,6 +195,8 @@ describe('container image: deploy/Dockerfile built by podman from a debootstrapp
   let server: Server;
   let port: number;
   const running = new Set<ChildProcess>();
+  /** Directories made in the root filesystem for mount points (the first one mkdir made of each), removed after each test. */
+  const madeMountPoints = new Set<string>();
   let cg: TestCgroup | undefined;
 
   beforeAll(async () => {
@@ -225,6 +233,8 @@ describe('container image: deploy/Dockerfile built by podman from a debootstrapp
   afterEach(async () => {
     for (const c of running) c.kill('SIGKILL');
     running.clear();
+    for (const dir of madeMountPoints) rmSync(dir, { recursive: true, force: true });
+    madeMountPoints.clear();
     await cg?.destroy();
     cg = undefined;
   });
@@ -280,9 +290,11 @@ describe('container image: deploy/Dockerfile built by podman from a debootstrapp
     const env = { ...envObject(config.Env ?? []), ...options.env };
     const shell = resolveInImage(rootfs, entrypoint[0], env.PATH);
     const target = options.hostCgroup === undefined ? '' : cmdCgroupDir();
-    // The mount point, made as a runtime makes it, and only while something is mounted there.
+    // The mount points, made as a runtime makes them, and only while something is mounted there.
     if (target !== '') mkdirSync(join(rootfs, target), { recursive: true });
     else if (!imageHasCgroupDir) rmSync(join(rootfs, cmdCgroupDir()), { recursive: true, force: true });
+    const made = options.volume ? mkdirSync(join(rootfs, options.volume.target), { recursive: true }) : undefined;
+    if (made !== undefined) madeMountPoints.add(made);
     const drop = allCapabilities().filter((c) => !options.keep.includes(c));
     const [uid, gid] = options.root ? [0, 0] : imageUser();
     const permitted = options.permitted ?? true;
@@ -295,15 +307,15 @@ describe('container image: deploy/Dockerfile built by podman from a debootstrapp
       `--shell=${shell}`,
       '--',
     ];
-    // $1 root filesystem, $2 host cgroup2 mount, $3 host cgroup dir for the CMD (or ''), $4 where;
-    // the rest capsh's arguments, the entrypoint's arguments last.
+    // $1 root filesystem, $2 host cgroup2 mount, $3 host cgroup dir for the CMD (or ''), $4 where,
+    // $5 another volume (or ''), $6 where; the rest capsh's arguments, the entrypoint's arguments last.
     // The environment is the image's (its PATH too): the host's tools are looked up on the host's PATH.
     const script = `set -e
 image_path=$PATH
 PATH=${HOST_PATH}
 capsh=$(command -v capsh)
-r=$1 cg2=$2 src=$3 dst=$4
-shift 4
+r=$1 cg2=$2 src=$3 dst=$4 vsrc=$5 vdst=$6
+shift 6
 mount --bind "$r" "$r"
 mount -t proc proc "$r/proc"
 mount --rbind /dev "$r/dev"
@@ -312,12 +324,13 @@ mount --bind "$cg2" "$r/sys/fs/cgroup"
 mount -o remount,bind,ro "$r/sys/fs/cgroup"
 mount --bind /sys/fs/bpf "$r/sys/fs/bpf"
 if [ -n "$src" ]; then mount --bind "$src" "$r$dst"; mount -o remount,bind,ro "$r$dst"; fi
+if [ -n "$vsrc" ]; then mount --bind "$vsrc" "$r$vdst"; mount -o remount,bind,ro "$r$vdst"; fi
 mount -o remount,bind,ro "$r"
 PATH=$image_path
 exec "$capsh" --chroot="$r" "$@"`;
     const child = spawn(
       hostCommand('unshare'),
-      ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', rootfs, cgroup2Mount(), options.hostCgroup ?? '', target, ...capsh, ...entrypoint.slice(1), ...cmd],
+      ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', rootfs, cgroup2Mount(), options.hostCgroup ?? '', target, options.volume?.source ?? '', options.volume?.target ?? '', ...capsh, ...entrypoint.slice(1), ...cmd],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     running.add(child);
@@ -484,6 +497,47 @@ exec "$capsh" --chroot="$r" "$@"`;
     for (const r of begins) {
       expect(r.attributes['destination.port']).toBe(port);
       expect(r.resource['service.name']).toBe('flowtap');
+    }
+  });
+
+  it("mutual TLS to the real collector as the Helm chart configures it: the Secret's ca.crt, tls.crt and tls.key (mode 0444) mounted read-only, named by OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY; exactly the records arrive", async () => {
+    const pki = makePki();
+    const secret = mkdtempSync('/var/tmp/flowtap-image-secret-');
+    let mtls: RunningCollector | undefined;
+    try {
+      // A Secret volume: the Secret's keys as files, defaultMode 0444, in a directory others may enter.
+      chmodSync(secret, 0o755);
+      for (const [key, file] of [['ca.crt', pki.ca], ['tls.crt', pki.clientCert], ['tls.key', pki.clientKey]] as const) {
+        copyFileSync(file, join(secret, key));
+        chmodSync(join(secret, key), 0o444);
+      }
+      mtls = await startCollector({ tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca } });
+      cg = new TestCgroup('image-mtls');
+      const ft = runImage({
+        keep: NEEDED,
+        hostCgroup: cg.path,
+        volume: { source: secret, target: TLS_MOUNT },
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: mtls.endpoint,
+          OTEL_EXPORTER_OTLP_CERTIFICATE: `${TLS_MOUNT}/ca.crt`,
+          OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: `${TLS_MOUNT}/tls.crt`,
+          OTEL_EXPORTER_OTLP_CLIENT_KEY: `${TLS_MOUNT}/tls.key`,
+          ...FAST_EXPORT,
+        },
+      });
+      await ft.ready;
+      expect(mtls.endpoint).toMatch(/^https:/);
+      const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
+      expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
+      const isBegin = (r: { eventName: string }) => r.eventName === 'tcp.flow.begin';
+      await mtls.waitForLogRecords(isBegin, 15_000, CONNECTIONS);
+      await stop(ft);
+      expect(sortedPorts(mtls.readLogRecords().filter(isBegin))).toEqual(conns.map((c) => c.localPort).sort(byNumber));
+      expect(ft.logs().filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+    } finally {
+      await mtls?.close();
+      rmSync(secret, { recursive: true, force: true });
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 
