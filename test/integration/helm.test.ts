@@ -227,6 +227,7 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
     [['--set', 'tls.enabled=true', '--set', 'tls.secretName=s'], 'collector.endpoint: "http://flowtap-collector:4317" is not https://, which tls.enabled needs'],
     [['--set', 'tls.enabled=true', '--set', 'tls.secretName=s', '--set', 'collector.endpoint=https://c:4317', '--set', 'tls.clientKey='], 'tls.clientCert, tls.clientKey: give both'],
     [['--set', 'health.port=70000'], 'health.port: 70000 is not a port'],
+    [['--set', 'runAsUser=0'], 'runAsUser: 0 is root; flowtap runs as a non-root user'],
   ])('refuses values that cannot work: %j -> one line naming the value', async (args, message) => {
     const r = await template(args);
     expect(r.code).not.toBe(0);

@@ -41,6 +41,9 @@ value that is wrong.
 {{- fail "tls.clientCert, tls.clientKey: give both (mutual TLS) or neither" -}}
 {{- end -}}
 {{- end -}}
+{{- if lt (int .Values.runAsUser) 1 -}}
+{{- fail (printf "runAsUser: %v is root; flowtap runs as a non-root user (its capabilities come from the node executable's file capabilities)" .Values.runAsUser) -}}
+{{- end -}}
 {{- if and .Values.health.enabled (or (lt (int .Values.health.port) 1) (gt (int .Values.health.port) 65535)) -}}
 {{- fail (printf "health.port: %v is not a port (1-65535)" .Values.health.port) -}}
 {{- end -}}
