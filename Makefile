@@ -33,7 +33,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench image-test soak
+.PHONY: all deps build bpf native ts collector kubetools helm test test-unit accuracy run clean lint bench image-test soak
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -56,6 +56,10 @@ collector: tools/.deps-stamp
 # kubernetes-validate + kustomize for the manifest test (test/integration/deploy-kubernetes.test.ts)
 kubetools: tools/.deps-stamp
 	deploy/setup/kubetools.sh > /dev/null
+
+# helm v4 for the Helm chart test (test/integration/helm.test.ts)
+helm: tools/.deps-stamp
+	deploy/setup/helm.sh > /dev/null
 
 # --- build: bpf -> native -> TypeScript ----------------------------------
 $(BUILD)/flowtap.bpf.o: $(BPF_SRC) $(BPF_HDR) tools/.deps-stamp
@@ -82,16 +86,17 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools helm
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit
 
-# The container image: deploy/image/build.sh (podman, debootstrapped Debian +
-# Node.js 24 bases; installs podman and debootstrap when missing), then the
-# image's ENTRYPOINT + CMD run chrooted with only CAP_BPF + CAP_NET_ADMIN
-# (test/image/image.test.ts prints the size and the timings).
+# The container image: deploy/image/build.sh (podman, a debootstrapped Debian +
+# Node.js 24 build image; installs podman and debootstrap when missing), then
+# the image's ENTRYPOINT + CMD run chrooted as its non-root user with only
+# CAP_BPF + CAP_NET_ADMIN (test/image/image.test.ts prints the size and the
+# timings).
 image-test: build collector
 	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand test/image
 

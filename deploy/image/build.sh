@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds deploy/Dockerfile with podman from the locally made base images
-# (deploy/image/base.sh), as `make image-test` does; no registry but Debian's
-# and npm's is needed. Progress goes to stderr; stdout gets one JSON line:
+# Builds deploy/Dockerfile with podman from the locally made build image
+# (deploy/image/base.sh prints it first: the Dockerfile's BUILD_IMAGE), as
+# `make image-test` does; no registry but Debian's and npm's is needed.
+# Progress goes to stderr; stdout gets one JSON line:
 #   {"image":...,"id":...,"sizeBytes":...,"baseSeconds":...,"buildSeconds":...}
 # (sizeBytes: podman image inspect's Size, the uncompressed image). podman's
 # full output is in build/image-build.log.
@@ -35,7 +36,7 @@ say "bases ready in $(seconds "$t0" "$t1") s; building $image"
 mkdir -p "$root/build"
 log="$root/build/image-build.log"
 if ! podman build --isolation=chroot --pull=never "${ca_args[@]}" \
-  --build-arg "BUILD_IMAGE=${bases[0]}" --build-arg "RUNTIME_IMAGE=${bases[1]}" \
+  --build-arg "BUILD_IMAGE=${bases[0]}" \
   -f "$root/deploy/Dockerfile" -t "$image" "$root" 2>&1 |
   tee "$log" | grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] )?STEP [0-9]+/[0-9]+: (FROM|RUN|COPY)' >&2; then
   say "podman build failed; the end of $log:"

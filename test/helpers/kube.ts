@@ -1,7 +1,8 @@
 /**
- * What the Kubernetes manifests in deploy/kubernetes promise about the
- * flowtap container, shared by the test that validates them and the test
- * that runs the real CLI the way they run it.
+ * What the Kubernetes manifests in deploy/kubernetes and the Helm chart in
+ * deploy/helm/flowtap promise about the flowtap container, shared by the
+ * tests that validate them and the tests that run the real CLI and image the
+ * way they run it.
  */
 
 /**
@@ -9,3 +10,6 @@
  * [ALL]): exactly what src/kernel/probe.ts REQUIRED_CAPABILITIES names.
  */
 export const SIDECAR_CAPABILITIES = ['BPF', 'NET_ADMIN'] as const;
+
+/** The image's USER (deploy/Dockerfile), uid and gid: runAsUser / runAsGroup of the flowtap container. */
+export const FLOWTAP_USER = 65532;

@@ -6,30 +6,18 @@
  * flowtap: the capabilities, the read-only host cgroup mount, the downward-API
  * resource attributes and the collector Service they point at.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SIDECAR_CAPABILITIES } from '../helpers/kube';
+import { SIDECAR_CAPABILITIES, FLOWTAP_USER } from '../helpers/kube';
+import { KUBERNETES_VERSIONS, kubeTools, kustomizeBuild, passedCount, readYamlDocuments, validate as validateWith, type Obj } from '../helpers/kubetools';
 
 const ROOT = resolve(__dirname, '..', '..');
 const KUBE_DIR = join(ROOT, 'deploy', 'kubernetes');
-/** The oldest Kubernetes the manifests are for (native sidecars: 1.29) and the newest the validator knows. */
-const KUBERNETES_VERSIONS = ['1.29.0', '1.37.0'];
 /** The manifests; kustomization.yaml is checked by kustomize, otel-collector.yaml by deploy-collector.test.ts. */
 const MANIFESTS = readdirSync(KUBE_DIR)
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'otel-collector.yaml')
   .sort();
-
-type Obj = Record<string, any>;
-
-function run(cmd: string, args: string[], cwd = ROOT): Promise<{ code: number; output: string }> {
-  return new Promise((res) => {
-    execFile(cmd, args, { cwd, timeout: 60000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: `${stdout}${stderr}` });
-    });
-  });
-}
 
 describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation, real kustomize)', () => {
   let tools: string;
@@ -38,16 +26,14 @@ describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation,
   let docs: Record<string, Obj[]>;
 
   beforeAll(() => {
-    tools = process.env.FLOWTAP_KUBETOOLS || execFileSync(join(ROOT, 'deploy', 'setup', 'kubetools.sh'), { encoding: 'utf8' }).trim().split('\n').pop()!;
+    tools = kubeTools();
     tmp = mkdtempSync(join(tmpdir(), 'flowtap-kube-'));
-    const script = 'import sys, json, yaml; json.dump({f: list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]}, sys.stdout)';
-    const byPath = JSON.parse(execFileSync(join(tools, 'python'), ['-c', script, ...MANIFESTS], { cwd: KUBE_DIR, encoding: 'utf8' })) as Record<string, Obj[]>;
-    docs = byPath;
+    docs = readYamlDocuments(tools, MANIFESTS, KUBE_DIR);
   }, 300_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   function validate(version: string, files: string[], strict = true) {
-    return run(join(tools, 'kubernetes-validate'), [...(strict ? ['--strict'] : []), '-k', version, ...files], KUBE_DIR);
+    return validateWith(tools, version, files, { strict, cwd: KUBE_DIR });
   }
 
   function find(kind: string, name: string): Obj {
@@ -65,12 +51,11 @@ describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation,
     const r = await validate(version, MANIFESTS);
     expect(r.output).not.toMatch(/ERROR|WARN/);
     expect(r.code).toBe(0);
-    const passed = r.output.split('\n').filter((l) => l.includes(' passed for resource ')).length;
-    expect(passed).toBe(Object.values(docs).flat().length);
+    expect(passedCount(r.output)).toBe(Object.values(docs).flat().length);
   });
 
   it('kustomize renders kustomization.yaml into valid objects, all in the flowtap namespace, with the collector config generated from otel-collector.yaml', async () => {
-    const built = await run(join(tools, 'kustomize'), ['build', KUBE_DIR]);
+    const built = await kustomizeBuild(tools, KUBE_DIR);
     expect(built.code).toBe(0);
     const rendered = join(tmp, 'rendered.yaml');
     writeFileSync(rendered, built.output);
@@ -117,10 +102,11 @@ describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation,
     const flowtap = () => (pod()[list] as Obj[]).find((c) => c.name === 'flowtap')!;
     const env = (n: string) => (flowtap().env as Obj[]).find((e) => e.name === n);
 
-    it('runs as root with only the capabilities the CLI needs, no privilege escalation, a read-only root', () => {
+    it("runs as the image's non-root user with only the capabilities the CLI needs, no privilege escalation, a read-only root", () => {
       expect(flowtap().securityContext).toEqual({
-        runAsUser: 0,
-        runAsNonRoot: false,
+        runAsNonRoot: true,
+        runAsUser: FLOWTAP_USER,
+        runAsGroup: FLOWTAP_USER,
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: true,
         capabilities: { drop: ['ALL'], add: [...SIDECAR_CAPABILITIES] },
