@@ -53,6 +53,10 @@ function oneLine(message: string): string {
 export const EXPORTERS = ['otlp', 'console', 'none'] as const;
 export type Exporter = (typeof EXPORTERS)[number];
 
+/** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL values flowtap sends records with; grpc is the default (docs/configuration.md says why). */
+export const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
 export const COMPRESSIONS = ['gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
@@ -66,7 +70,9 @@ export interface BatchConfig {
 }
 
 export interface OtlpConfig {
-  /** OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT: ms one gRPC export may take. */
+  /** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL. */
+  protocol: Protocol;
+  /** OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT: ms one OTLP request may take. */
   timeoutMillis: number;
   /** OTEL_EXPORTER_OTLP_(LOGS_)COMPRESSION. */
   compression: Compression;
@@ -76,7 +82,7 @@ export interface Config {
   /** cgroup v2 directory watched, recursively (`--cgroup pod` already resolved to a directory). */
   cgroup: string;
   exporter: Exporter;
-  /** OTLP/gRPC endpoint URL (otlp exporter only). */
+  /** Where records go (otlp exporter only): the gRPC endpoint, or the full OTLP/HTTP URL (…/v1/logs). */
   endpoint: string;
   ringBufferBytes: number;
   /** Bytes waiting in the ring buffer before the reader is woken; 0 = every record. */
@@ -145,6 +151,8 @@ export interface DefaultContext {
   mountinfo: string | undefined;
   /** The records' exporter, once resolved (the --metrics default follows it). */
   exporter?: Exporter;
+  /** The records' OTLP protocol, once resolved (the --metrics default follows it). */
+  protocol?: Protocol;
 }
 
 /** What `--cgroup pod` reads from the system (see podcgroup.ts); the CLI passes it in. */
@@ -311,7 +319,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'endpoint',
     valueName: '<url>',
     env: ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'],
-    description: 'OTLP/gRPC endpoint of the collector',
+    description: 'OTLP endpoint of the collector: gRPC, or with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf the URL records are POSTed to',
     default: 'http://localhost:4317',
     parse: parseEndpoint,
   },
@@ -428,8 +436,8 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     valueName: 'otlp|none',
     env: ['OTEL_METRICS_EXPORTER'],
     description: "flowtap's own metrics (counts of flows, exports, drops, DNS cache), OTLP/gRPC to the same endpoint",
-    default: (ctx) => (ctx.exporter === 'otlp' ? 'otlp' : 'none'),
-    defaultText: 'otlp with --exporter otlp, else none',
+    default: (ctx) => (ctx.exporter === 'otlp' && ctx.protocol !== 'http/protobuf' ? 'otlp' : 'none'),
+    defaultText: 'otlp with --exporter otlp over grpc, else none',
     parse: oneOf(METRICS_EXPORTERS),
   },
   healthAddress: {
@@ -519,6 +527,12 @@ export const BATCH_ENV: { readonly [K in keyof BatchConfig]: EnvSpec<BatchConfig
 };
 
 export const OTLP_ENV: { readonly [K in keyof OtlpConfig]: EnvSpec<OtlpConfig[K]> } = {
+  protocol: {
+    env: ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'],
+    description: 'grpc or http/protobuf (http/protobuf: OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/logs appended, default http://localhost:4318)',
+    default: 'grpc',
+    parse: oneOf(PROTOCOLS),
+  },
   timeoutMillis: {
     env: ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
     description: 'ms one OTLP request may take',
@@ -558,8 +572,7 @@ export const METRICS_ENV: { readonly [K in keyof MetricsExportConfig]: EnvSpec<M
   },
 };
 
-/** flowtap speaks OTLP over gRPC only; a different protocol must not be ignored silently. */
-const PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
+/** flowtap's own metrics go over gRPC only; a different protocol must not be ignored silently. */
 const METRICS_PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
 
 /** The first of `names` set to a non-blank value, with its name. */
@@ -574,6 +587,25 @@ function firstEnv(env: Env, names: readonly string[]): { name: string; raw: stri
 function resolveEnv<T>(spec: EnvSpec<T>, env: Env): T {
   const found = firstEnv(env, spec.env);
   return found === undefined ? spec.default : spec.parse(found.raw, found.name);
+}
+
+/** The OTLP/HTTP receiver's port by specification; OTEL_EXPORTER_OTLP_ENDPOINT's default for http/protobuf. */
+export const OTLP_HTTP_ENDPOINT_DEFAULT = 'http://localhost:4318';
+const OTLP_HTTP_LOGS_PATH = 'v1/logs';
+
+/**
+ * The records' protocol and where they go, by the OTLP exporter
+ * specification's rules: for grpc the endpoint as resolved; for
+ * http/protobuf, --endpoint and OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are the
+ * URL as given, OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318)
+ * is a base URL that gets /v1/logs appended. `fromFlagOrLogsEnv`: the
+ * endpoint came from --endpoint or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT.
+ */
+export function otlpLogsTransport(env: Env, endpoint: string, fromFlagOrLogsEnv: boolean): { protocol: Protocol; endpoint: string } {
+  const protocol = resolveEnv(OTLP_ENV.protocol, env);
+  if (protocol === 'grpc' || fromFlagOrLogsEnv) return { protocol, endpoint };
+  const base = envString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')?.trim() ?? OTLP_HTTP_ENDPOINT_DEFAULT;
+  return { protocol, endpoint: `${base.endsWith('/') ? base : `${base}/`}${OTLP_HTTP_LOGS_PATH}` };
 }
 
 /** What the command line asks for before any option is validated. */
@@ -672,7 +704,13 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
 
   const exporter = resolve('exporter');
   ctx.exporter = exporter;
-  const endpoint = resolve('endpoint');
+  let endpoint = resolve('endpoint');
+  let protocol: Protocol = 'grpc';
+  if (exporter === 'otlp') {
+    const fromFlagOrLogsEnv = typeof flags[OPTIONS.endpoint.flag] === 'string' || envString(env, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT') !== undefined;
+    ({ protocol, endpoint } = otlpLogsTransport(env, endpoint, fromFlagOrLogsEnv));
+    ctx.protocol = protocol;
+  }
   const config: Config = {
     cgroup,
     exporter,
@@ -696,7 +734,7 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
     summaryIntervalSeconds: resolve('summaryIntervalSeconds'),
     queueMaxRecords: resolve('queueMaxRecords'),
     replay: resolve('replay'),
-    otlp: { timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default },
+    otlp: { protocol, timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default },
     batch: {
       scheduledDelayMillis: BATCH_ENV.scheduledDelayMillis.default,
       exportTimeoutMillis: BATCH_ENV.exportTimeoutMillis.default,
@@ -720,21 +758,18 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
   }
   if (exporter === 'otlp') {
     config.otlp = {
+      protocol,
       timeoutMillis: resolveEnv(OTLP_ENV.timeoutMillis, env),
       compression: resolveEnv(OTLP_ENV.compression, env),
     };
-    const protocol = firstEnv(env, PROTOCOL_ENV);
-    if (protocol !== undefined && protocol.raw.toLowerCase() !== 'grpc') {
-      throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
-    }
   }
-  if (config.metrics === 'otlp') config.metricsExport = metricsExport(env, endpoint);
+  if (config.metrics === 'otlp') config.metricsExport = metricsExport(env, protocol === 'grpc' ? endpoint : undefined);
   resourceAttributes(env);
   return config;
 }
 
 /** OTEL_METRIC_EXPORT_* and the metrics endpoint (default: the records' endpoint). */
-function metricsExport(env: Env, recordsEndpoint: string): MetricsExportConfig {
+function metricsExport(env: Env, recordsEndpoint: string | undefined): MetricsExportConfig {
   const intervalMillis = resolveEnv(METRICS_ENV.intervalMillis, env) ?? METRICS_INTERVAL_DEFAULT;
   const timeout = firstEnv(env, METRICS_ENV.timeoutMillis.env);
   let timeoutMillis = resolveEnv(METRICS_ENV.timeoutMillis, env) ?? METRICS_TIMEOUT_DEFAULT;
@@ -746,10 +781,14 @@ function metricsExport(env: Env, recordsEndpoint: string): MetricsExportConfig {
     timeoutMillis = intervalMillis;
   }
   const protocol = firstEnv(env, METRICS_PROTOCOL_ENV);
-  if (protocol !== undefined && protocol.raw.toLowerCase() !== 'grpc') {
-    throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
+  if (protocol !== undefined && protocol.raw.trim().toLowerCase() !== 'grpc') {
+    throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)');
   }
-  return { intervalMillis, timeoutMillis, endpoint: resolveEnv(METRICS_ENV.endpoint, env) ?? recordsEndpoint };
+  const endpoint = resolveEnv(METRICS_ENV.endpoint, env) ?? recordsEndpoint;
+  if (endpoint === undefined) {
+    throw new ConfigError('--metrics otlp with records over http/protobuf needs OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: a gRPC endpoint for the metrics (flowtap exports them over gRPC only)');
+  }
+  return { intervalMillis, timeoutMillis, endpoint };
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES, parsed; a ConfigError when malformed. */

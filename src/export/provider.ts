@@ -2,7 +2,9 @@
  * Stage 4 of the data path: where records go.
  *   otlp    → the export queue (queue.ts): each record encoded as OTLP
  *             protobuf straight from the flow event (flow-encoder.ts), batched,
- *             sent through the SDK's gRPC export delegate (grpc-sender.ts),
+ *             sent through the SDK's gRPC export delegate (grpc-sender.ts)
+ *             or, with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, its HTTP
+ *             one (http-sender.ts),
  *             retried while the collector is unreachable, dropped (and
  *             counted) only at the queue's bound
  *   none    → the same, up to the send, which always succeeds
@@ -18,6 +20,7 @@ import { ConsoleJsonLogRecordExporter, type LineStream } from './console/console
 import { LoggerRecordExport } from './logger-sink';
 import { dropCountingMeterProvider, ObservedLogRecordExporter, type ExportObserver } from './observed';
 import { NullSender, OtlpGrpcSender } from './otlp/grpc-sender';
+import { OtlpHttpSender } from './otlp/http-sender';
 import { OtlpRecordExport } from './otlp/sink';
 import type { BatchSender } from './otlp/queue';
 
@@ -57,16 +60,18 @@ export function createRecordExport(
   return new OtlpRecordExport({
     resource,
     scope,
-    sender:
-      sender ??
-      (config.exporter === 'otlp'
-        ? new OtlpGrpcSender({ url: config.endpoint, timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression })
-        : new NullSender()),
+    sender: sender ?? (config.exporter === 'otlp' ? createOtlpSender(config) : new NullSender()),
     maxQueueRecords: config.queueMaxRecords,
     maxBatchRecords: config.batch.maxExportBatchSize,
     scheduledDelayMillis: config.batch.scheduledDelayMillis,
     observer,
   });
+}
+
+/** The OTLP transport for the protocol `config` asks for. */
+export function createOtlpSender(config: Pick<Config, 'endpoint' | 'otlp'>): BatchSender {
+  const options = { url: config.endpoint, timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression };
+  return config.otlp.protocol === 'http/protobuf' ? new OtlpHttpSender(options) : new OtlpGrpcSender(options);
 }
 
 /** The SDK exporter `config` asks for; undefined for 'none'. */

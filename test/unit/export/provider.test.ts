@@ -15,7 +15,7 @@ function config(over: Partial<ExporterConfig> = {}): ExporterConfig {
   return {
     exporter: 'console',
     endpoint: 'http://127.0.0.1:1',
-    otlp: { timeoutMillis: 1000, compression: 'none' },
+    otlp: { protocol: 'grpc', timeoutMillis: 1000, compression: 'none' },
     queueMaxRecords: 2048,
     batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxExportBatchSize: 512 },
     ...over,
