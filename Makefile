@@ -33,7 +33,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench image-test soak
+.PHONY: all deps build bpf native ts collector kubetools victorialogs test test-unit accuracy run clean lint bench image-test soak screenshots
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -52,6 +52,10 @@ deps: tools/.deps-stamp tools/node-path node_modules/.package-lock.json
 
 collector: tools/.deps-stamp
 	deploy/setup/collector.sh > /dev/null
+
+# VictoriaLogs, the log store of the end-to-end query test (test/integration/victorialogs.collector.test.ts)
+victorialogs: tools/.deps-stamp
+	deploy/setup/victorialogs.sh > /dev/null
 
 # kubernetes-validate + kustomize for the manifest test (test/integration/deploy-kubernetes.test.ts)
 kubetools: tools/.deps-stamp
@@ -82,8 +86,8 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools victorialogs
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_VICTORIALOGS="$$(deploy/setup/victorialogs.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit
