@@ -186,7 +186,11 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
       collector.child.kill('SIGTERM');
       await exited;
     }
-    server?.kill();
+    if (server !== undefined && server.exitCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill();
+      await exited;
+    }
     await dns?.stop();
     await Promise.all([direct?.close(), viaCollector?.close()]);
     await cg?.destroy();
