@@ -2,13 +2,13 @@
 # Makes docs/images/victorialogs.png: flowtap's records in VictoriaLogs' own web
 # UI (vmui), from a real run. Needs root (flowtap attaches its programs to a
 # throwaway cgroup) and a build (make build). Installs Debian's chromium when
-# it is missing; builds VictoriaLogs with deploy/setup/victorialogs.sh.
+# it is missing; builds VictoriaLogs with deploy/setup/victorialogs.sh. Needs
+# dnsmasq (deploy/setup/deps.sh installs it for the tests).
 #
 #   deploy/setup/screenshot-victorialogs.sh [output.png]
 #
-# The traffic stays on loopback: a client in the cgroup fetches from a local
-# HTTP server a few times (outgoing flows), and a local client fetches from a
-# server in the cgroup (incoming flows). flowtap sends its records straight to
+# The traffic stays on loopback (127.0.0.0/8): DNS names from a local dnsmasq,
+# TCP to local echo servers (see below). flowtap sends its records straight to
 # VictoriaLogs over OTLP/HTTP.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -54,22 +54,44 @@ until grep -qs '"msg":"ready"' "$work/flowtap.log"; do
   sleep 0.1
 done
 
-# In the cgroup: a server (incoming flows) and a client (outgoing flows).
-in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
-python3 -m http.server "$web_port" --bind 127.0.0.1 --directory "$root/docs" > /dev/null 2>&1 &
+# The traffic, all on loopback: a DNS server (dnsmasq) for a small zone, a TCP
+# echo server for each name, and a client in the cgroup that resolves each name
+# through it and connects (outgoing flows, named from the answers); and a
+# server in the cgroup that a client outside connects to (incoming flows).
+net="127.$((RANDOM % 200 + 20)).0"
+cat > "$work/dnsmasq.conf" <<CONF
+no-resolv
+no-hosts
+no-poll
+bind-interfaces
+listen-address=$net.53
+port=53
+local-ttl=300
+user=root
+pid-file=$work/dnsmasq.pid
+host-record=www.shop.test,$net.2
+host-record=api.shop.test,$net.3
+host-record=db.shop.test,$net.4
+CONF
+dnsmasq --keep-in-foreground --conf-file="$work/dnsmasq.conf" 2> "$work/dnsmasq.log" &
 pids+=($!)
-in_cg python3 -m http.server "$in_port" --bind 127.0.0.1 --directory "$root/docs" > /dev/null 2>&1 &
-pids+=($!)
-until curl -sf -o /dev/null "http://127.0.0.1:$web_port/" && curl -sf -o /dev/null "http://127.0.0.1:$in_port/"; do sleep 0.1; done
-for page in README.md queries.md configuration.md reliability.md dns.md; do
-  in_cg curl -s -o /dev/null "http://127.0.0.1:$web_port/$page" || true
-  curl -s -o /dev/null "http://127.0.0.1:$in_port/$page" || true
+fixtures="$root/test/fixtures"
+for n in 2 3 4; do
+  "$node" "$fixtures/tcp-server.js" "$net.$n" "$web_port" > /dev/null &
+  pids+=($!)
 done
-in_cg curl -s -o /dev/null "http://127.0.0.1:$web_port/accuracy.md" || true
-# At least 11 flows (the fetches; the readiness probe of the server in the cgroup adds one),
-# a begin and an end record each: wait
-# out flowtap's batch delay and VictoriaLogs' flush.
-want=22
+in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
+in_cg "$node" "$fixtures/tcp-server.js" 127.0.0.1 "$in_port" > /dev/null &
+pids+=($!)
+sleep 0.5
+"$node" "$fixtures/tcp-client.js" 127.0.0.1 "$in_port" 3 > /dev/null
+for name in api.shop.test www.shop.test api.shop.test db.shop.test www.shop.test www.shop.test; do
+  in_cg "$node" "$fixtures/resolve-connect.js" "$net.53" "$name" 4 "$web_port" | grep -q '"ok":true' ||
+    { echo "could not resolve and connect to $name" >&2; cat "$work/dnsmasq.log" >&2; exit 1; }
+done
+# 9 flows, a begin and an end record each: wait out flowtap's batch delay and
+# VictoriaLogs' flush.
+want=18
 count=0
 for _ in $(seq 100); do
   count="$(curl -s "http://127.0.0.1:$vl_port/select/logsql/query" --data-urlencode 'query=_time:1h | stats count() n' | sed -n 's/.*"n":"\([0-9]*\)".*/\1/p')"
@@ -77,7 +99,7 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 echo "VictoriaLogs holds ${count:-0} records (expected $want)" >&2
-[[ "${count:-0}" -ge $want ]] || { echo "not all records reached VictoriaLogs" >&2; cat "$work/flowtap.log" >&2; exit 1; }
+[[ "${count:-0}" -eq $want ]] || { echo "not the records of every flow reached VictoriaLogs" >&2; cat "$work/flowtap.log" >&2; exit 1; }
 
 query="${SCREENSHOT_QUERY:-*}"
 url="http://127.0.0.1:$vl_port/select/vmui/#/?query=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1]))' "$query")&g0.range_input=15m&view=${SCREENSHOT_VIEW:-json}"
