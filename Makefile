@@ -5,6 +5,7 @@
 #   make accuracy  run the accuracy scenarios (packet capture as the oracle) and rewrite docs/accuracy.md
 #   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
 #   make image-test  build the container image (deploy/Dockerfile) with podman from local bases, run it chrooted
+#   make screenshots  docs/images/*.png from a real run (flowtap's records in VictoriaLogs' web UI)
 #   make soak    a 10-minute run at a steady rate on the real kernel path: flat memory/fds, nothing lost (SOAK_SECONDS=600)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -33,7 +34,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools helm test test-unit accuracy run clean lint bench image-test soak
+.PHONY: all deps build bpf native ts collector kubetools helm victorialogs test test-unit accuracy run clean lint bench image-test soak screenshots screenshot-victorialogs
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -52,6 +53,10 @@ deps: tools/.deps-stamp tools/node-path node_modules/.package-lock.json
 
 collector: tools/.deps-stamp
 	deploy/setup/collector.sh > /dev/null
+
+# VictoriaLogs, the log store of the end-to-end query test (test/integration/victorialogs.collector.test.ts)
+victorialogs: tools/.deps-stamp
+	deploy/setup/victorialogs.sh > /dev/null
 
 # kubernetes-validate + kustomize for the manifest test (test/integration/deploy-kubernetes.test.ts)
 kubetools: tools/.deps-stamp
@@ -86,8 +91,8 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools helm
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools helm victorialogs
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" FLOWTAP_VICTORIALOGS="$$(deploy/setup/victorialogs.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit
@@ -127,6 +132,13 @@ bench: build collector $(BENCH_BUILD)/empty.bpf.o $(BENCH_BUILD)/loadgen
 # what "flat" means). Results: bench/out/soak.{json,md}; exit 1 on FAIL.
 soak: build collector $(BENCH_BUILD)/loadgen
 	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" $(NODE) --disable-warning=MODULE_TYPELESS_PACKAGE_JSON bench/soak.mts
+
+# docs/images/victorialogs.png from a real run: flowtap → VictoriaLogs over
+# OTLP/HTTP, its web UI shot with headless Chromium (installed when missing).
+screenshot-victorialogs: build
+	deploy/setup/screenshot-victorialogs.sh docs/images/victorialogs.png
+
+screenshots: screenshot-victorialogs
 
 clean:
 	rm -rf $(BUILD) dist

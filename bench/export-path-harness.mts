@@ -46,7 +46,7 @@ const observer = {
 const config = {
   exporter: 'otlp',
   endpoint,
-  otlp: { timeoutMillis: 10_000, compression: 'none' },
+  otlp: { protocol: 'grpc', timeoutMillis: 10_000, compression: 'none' },
   queueMaxRecords: 200_000,
   batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxExportBatchSize: Number(batchArg) },
 };

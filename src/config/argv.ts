@@ -79,6 +79,8 @@ export interface OptionReader {
   value<K extends keyof FlagOptions>(key: K, ctx: DefaultContext): FlagOptions[K];
   /** "--flag", or the variable the value came from; "--flag" for a default. */
   source(key: keyof FlagOptions): string;
+  /** The flag or variable the value came from; undefined for a default. */
+  givenBy(key: keyof FlagOptions): string | undefined;
 }
 
 /** Parses argv (without node and script; --help/--version accepted and ignored) and reads options from it and `env`. */
@@ -99,6 +101,9 @@ export function readOptions(argv: readonly string[], env: Env): OptionReader {
     source(key) {
       const spec = OPTIONS[key] as OptionSpec<unknown>;
       return found(spec)?.name ?? `--${spec.flag}`;
+    },
+    givenBy(key) {
+      return found(OPTIONS[key] as OptionSpec<unknown>)?.name;
     },
   };
 }

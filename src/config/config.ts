@@ -14,7 +14,7 @@ import { envString, type Env } from './env';
 import { ConfigError } from './error';
 import { OPTIONS } from './options';
 import { POD_CGROUP } from './podcgroup';
-import { batchConfig, checkTransport, metricsExport, metricsExportDefaults, otlpConfig, OTLP_DEFAULTS, type ReadFile } from './sdk-env';
+import { batchConfig, checkTransport, logsEndpoint, metricsExport, metricsExportDefaults, otlpConfig, OTLP_DEFAULTS, type ReadFile } from './sdk-env';
 import type { Config, ConfigSources, FlagOptions } from './types';
 
 export { requestedInfo, type InfoRequest } from './argv';
@@ -51,16 +51,20 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   const givenCgroup = options.value('cgroup', { mountinfo });
   const cgroup = givenCgroup === POD_CGROUP ? podCgroup(sources.cgroup, mountinfo, system, resourceAttributes(env)['k8s.pod.uid']) : givenCgroup;
   const exporter = options.value('exporter', { mountinfo });
-  const ctx = { mountinfo, exporter };
-  const flagOptions = Object.fromEntries(keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)])) as unknown as FlagOptions;
-
-  // SDK variables are checked only where they take effect; the batch ones
-  // do for every exporter ('none' runs the export queue up to the send).
-  const batch = batchConfig(env, flagOptions.queueMaxRecords, sources.queueMaxRecords);
+  // SDK variables are checked only where they take effect: the OTLP ones
+  // with --exporter otlp.
   const otlp = exporter === 'otlp' ? otlpConfig(env) : OTLP_DEFAULTS;
+  const ctx = { mountinfo, exporter, protocol: otlp.protocol };
+  const flagOptions = Object.fromEntries(keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)])) as unknown as FlagOptions;
+  flagOptions.endpoint = logsEndpoint(env, otlp.protocol, flagOptions.endpoint, options.givenBy('endpoint'));
+
+  // The batch variables take effect for every exporter ('none' runs the export queue up to the send).
+  const batch = batchConfig(env, flagOptions.queueMaxRecords, sources.queueMaxRecords);
   if (exporter === 'otlp') checkTransport(env, 'LOGS', system?.readFile);
-  const metrics = flagOptions.metrics === 'otlp' ? metricsExport(env, flagOptions.endpoint) : metricsExportDefaults(flagOptions.endpoint);
+  const metricsDefaultEndpoint = otlp.protocol === 'grpc' ? flagOptions.endpoint : undefined;
   if (flagOptions.metrics === 'otlp') checkTransport(env, 'METRICS', system?.readFile);
+  const metrics =
+    flagOptions.metrics === 'otlp' ? metricsExport(env, metricsDefaultEndpoint) : metricsExportDefaults(flagOptions.endpoint);
   resourceAttributes(env);
   return { config: { ...flagOptions, otlp, batch, metricsExport: metrics }, sources };
 }

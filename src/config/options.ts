@@ -11,7 +11,7 @@ import { LOG_LEVELS } from '../runtime/log';
 import { defaultCgroup } from './cgroup';
 import { invalid } from './error';
 import { LIMITS, type Limit } from './limits';
-import { EXPORTERS, METRICS_EXPORTERS, type Exporter, type FlagOptions } from './types';
+import { EXPORTERS, METRICS_EXPORTERS, type Exporter, type FlagOptions, type Protocol } from './types';
 import { directory, endpoint, filterList, hostPort, integer, oneOf, type Parser } from './values';
 
 /** What a default may depend on. */
@@ -20,6 +20,8 @@ export interface DefaultContext {
   mountinfo: string | undefined;
   /** The records' exporter, once resolved (the --metrics default follows it). */
   exporter?: Exporter;
+  /** The records' OTLP protocol, once resolved (the --metrics default follows it). */
+  protocol?: Protocol;
 }
 
 /** One flag, its environment variables (first set wins) and its default. */
@@ -69,7 +71,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'endpoint',
     valueName: '<url>',
     env: ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'],
-    description: 'OTLP/gRPC endpoint of the collector',
+    description: 'OTLP endpoint of the collector: gRPC, or with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf the URL records are POSTed to',
     default: 'http://localhost:4317',
     parse: endpoint,
   },
@@ -193,8 +195,8 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     valueName: 'otlp|none',
     env: ['OTEL_METRICS_EXPORTER'],
     description: "flowtap's own metrics (counts of flows, exports, drops, DNS cache), OTLP/gRPC to the same endpoint",
-    default: (ctx) => (ctx.exporter === 'otlp' ? 'otlp' : 'none'),
-    defaultText: 'otlp with --exporter otlp, else none',
+    default: (ctx) => (ctx.exporter === 'otlp' && ctx.protocol !== 'http/protobuf' ? 'otlp' : 'none'),
+    defaultText: 'otlp with --exporter otlp over grpc, else none',
     parse: oneOf(METRICS_EXPORTERS),
   },
   healthAddress: {

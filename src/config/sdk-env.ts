@@ -15,7 +15,7 @@ import { firstEnv } from './argv';
 import type { Env } from './env';
 import { ConfigError, invalid } from './error';
 import { LIMITS, type Limit } from './limits';
-import { COMPRESSIONS, type BatchConfig, type MetricsExportConfig, type OtlpConfig } from './types';
+import { COMPRESSIONS, PROTOCOLS, type BatchConfig, type MetricsExportConfig, type OtlpConfig, type Protocol } from './types';
 import { boolean, endpoint, integer, oneOf, type Parser } from './values';
 
 /** One SDK environment variable (no flag). */
@@ -54,6 +54,12 @@ export const BATCH_ENV: { readonly [K in keyof BatchConfig]: EnvSpec<BatchConfig
 };
 
 export const OTLP_ENV: { readonly [K in keyof OtlpConfig]: EnvSpec<OtlpConfig[K]> } = {
+  protocol: {
+    env: ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'],
+    description: 'grpc or http/protobuf (http/protobuf: OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/logs appended, default http://localhost:4318)',
+    default: 'grpc',
+    parse: oneOf(PROTOCOLS),
+  },
   timeoutMillis: {
     env: ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
     description: 'ms one OTLP request may take',
@@ -113,19 +119,45 @@ export function batchConfig(env: Env, queueMaxRecords: number, queueSource: stri
 
 /** The OTLP settings of the records' export (read only when it is OTLP). */
 export function otlpConfig(env: Env): OtlpConfig {
-  return { timeoutMillis: resolveEnv(OTLP_ENV.timeoutMillis, env), compression: resolveEnv(OTLP_ENV.compression, env) };
+  return {
+    protocol: resolveEnv(OTLP_ENV.protocol, env),
+    timeoutMillis: resolveEnv(OTLP_ENV.timeoutMillis, env),
+    compression: resolveEnv(OTLP_ENV.compression, env),
+  };
 }
 
 /** The OTLP settings of the records' export when it is not OTLP: the defaults, unread. */
-export const OTLP_DEFAULTS: OtlpConfig = { timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default };
+export const OTLP_DEFAULTS: OtlpConfig = {
+  protocol: OTLP_ENV.protocol.default,
+  timeoutMillis: OTLP_ENV.timeoutMillis.default,
+  compression: OTLP_ENV.compression.default,
+};
+
+/** The OTLP/HTTP receiver's port by specification; OTEL_EXPORTER_OTLP_ENDPOINT's default for http/protobuf. */
+export const OTLP_HTTP_ENDPOINT_DEFAULT = 'http://localhost:4318';
+const OTLP_HTTP_LOGS_PATH = 'v1/logs';
+
+/**
+ * Where the records go, by the OTLP exporter specification's rules: for grpc
+ * the endpoint as resolved; for http/protobuf, --endpoint and
+ * OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are the URL as given, while
+ * OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318) is a base URL
+ * that gets /v1/logs appended. `givenBy`: the flag or variable the
+ * resolved endpoint came from (undefined: the default).
+ */
+export function logsEndpoint(env: Env, protocol: Protocol, endpoint: string, givenBy: string | undefined): string {
+  if (protocol === 'grpc' || givenBy === '--endpoint' || givenBy === 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT') return endpoint;
+  const base = firstEnv(env, ['OTEL_EXPORTER_OTLP_ENDPOINT'])?.raw.trim() ?? OTLP_HTTP_ENDPOINT_DEFAULT;
+  return `${base.endsWith('/') ? base : `${base}/`}${OTLP_HTTP_LOGS_PATH}`;
+}
 
 /** The metric export settings when metrics are off: the defaults, unread. */
 export function metricsExportDefaults(recordsEndpoint: string): MetricsExportConfig {
   return { intervalMillis: LIMITS.metricExportIntervalMillis.default, timeoutMillis: LIMITS.metricExportTimeoutMillis.default, endpoint: recordsEndpoint };
 }
 
-/** OTEL_METRIC_EXPORT_* and the metrics endpoint (default: the records' endpoint). */
-export function metricsExport(env: Env, recordsEndpoint: string): MetricsExportConfig {
+/** OTEL_METRIC_EXPORT_* and the metrics endpoint (default: the records' endpoint when they go over gRPC). */
+export function metricsExport(env: Env, recordsEndpoint: string | undefined): MetricsExportConfig {
   const intervalMillis = resolveEnv(METRICS_ENV.intervalMillis, env) ?? LIMITS.metricExportIntervalMillis.default;
   const timeout = firstEnv(env, METRICS_ENV.timeoutMillis.env);
   let timeoutMillis = resolveEnv(METRICS_ENV.timeoutMillis, env) ?? LIMITS.metricExportTimeoutMillis.default;
@@ -136,7 +168,13 @@ export function metricsExport(env: Env, recordsEndpoint: string): MetricsExportC
     }
     timeoutMillis = intervalMillis;
   }
-  return { intervalMillis, timeoutMillis, endpoint: resolveEnv(METRICS_ENV.endpoint, env) ?? recordsEndpoint };
+  const endpoint = resolveEnv(METRICS_ENV.endpoint, env) ?? recordsEndpoint;
+  if (endpoint === undefined) {
+    throw new ConfigError(
+      '--metrics otlp with records over http/protobuf needs OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: a gRPC endpoint for the metrics (flowtap exports them over gRPC only)',
+    );
+  }
+  return { intervalMillis, timeoutMillis, endpoint };
 }
 
 /** Which OTLP export: the records (LOGS) or flowtap's own metrics (METRICS). */
@@ -154,15 +192,20 @@ const TLS_FILES = ['CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE'] as const;
 export type ReadFile = (path: string) => Buffer;
 
 /**
- * The transport variables of one OTLP export: the protocol (flowtap speaks
- * gRPC only, so another must not be ignored silently), the headers, the
- * insecure flag and the TLS files (`readFile` reads them; without it they
- * are not opened).
+ * The transport variables of one OTLP export: the metrics' protocol
+ * (flowtap exports its own metrics over gRPC only, so another must not be
+ * ignored silently; the records' protocol is OTLP_ENV.protocol), the
+ * headers, the insecure flag and the TLS files (`readFile` reads them;
+ * without it they are not opened).
  */
 export function checkTransport(env: Env, signal: OtlpSignal, readFile: ReadFile | undefined): void {
-  const protocol = firstEnv(env, signalEnv(signal, 'PROTOCOL'));
-  if (protocol !== undefined && protocol.raw.toLowerCase() !== 'grpc') {
-    throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
+  const protocol = signal === 'METRICS' ? firstEnv(env, signalEnv(signal, 'PROTOCOL')) : undefined;
+  if (protocol !== undefined && protocol.raw.trim().toLowerCase() !== 'grpc') {
+    throw invalid(
+      protocol.name,
+      protocol.raw,
+      'grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)',
+    );
   }
   const headers = firstEnv(env, signalEnv(signal, 'HEADERS'));
   if (headers !== undefined) checkHeaders(headers.name, headers.raw);

@@ -9,6 +9,10 @@ export type { HostPort } from './values';
 export const EXPORTERS = ['otlp', 'console', 'none'] as const;
 export type Exporter = (typeof EXPORTERS)[number];
 
+/** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL values flowtap sends records with; grpc is the default (docs/configuration.md says why). */
+export const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
 export const COMPRESSIONS = ['gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
@@ -25,7 +29,9 @@ export interface BatchConfig {
 }
 
 export interface OtlpConfig {
-  /** OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT: ms one gRPC export may take. */
+  /** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL. */
+  protocol: Protocol;
+  /** OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT: ms one OTLP request may take. */
   timeoutMillis: number;
   /** OTEL_EXPORTER_OTLP_(LOGS_)COMPRESSION. */
   compression: Compression;
@@ -45,7 +51,7 @@ export interface FlagOptions {
   /** cgroup v2 directory watched, recursively (`--cgroup pod` already resolved to a directory). */
   cgroup: string;
   exporter: Exporter;
-  /** OTLP/gRPC endpoint URL (otlp exporter only). */
+  /** Where records go (otlp exporter only): the gRPC endpoint, or the full OTLP/HTTP URL (…/v1/logs). */
   endpoint: string;
   ringBufferBytes: number;
   /** Bytes waiting in the ring buffer before the reader is woken; 0 = every record. */

@@ -2,7 +2,9 @@
  * Stage 4 of the data path: where records go.
  *   otlp    → the export queue (queue.ts): each record encoded as OTLP
  *             protobuf straight from the flow event (flow-encoder.ts), batched,
- *             sent through the SDK's gRPC export delegate (grpc-sender.ts),
+ *             sent through the SDK's gRPC export delegate (grpc-sender.ts)
+ *             or, with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, its HTTP
+ *             one (http-sender.ts),
  *             retried while the collector is unreachable, dropped (and
  *             counted) only at the queue's bound
  *   none    → the same, up to the send, which always succeeds
@@ -16,6 +18,7 @@ import { batchLoggerProvider } from './logger-provider';
 import { LoggerRecordExport } from './logger-sink';
 import type { ExportObserver } from './observed';
 import { NullSender, OtlpGrpcSender } from './otlp/grpc-sender';
+import { OtlpHttpSender } from './otlp/http-sender';
 import type { BatchSender } from './otlp/queue';
 import { OtlpRecordExport } from './otlp/sink';
 import type { RecordExport, Scope } from './record-export';
@@ -42,14 +45,16 @@ export function createRecordExport(
   return new OtlpRecordExport({
     resource,
     scope,
-    sender:
-      sender ??
-      (config.exporter === 'otlp'
-        ? new OtlpGrpcSender({ url: config.endpoint, timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression })
-        : new NullSender()),
+    sender: sender ?? (config.exporter === 'otlp' ? createOtlpSender(config) : new NullSender()),
     maxQueueRecords: config.queueMaxRecords,
     maxBatchRecords: config.batch.maxExportBatchSize,
     scheduledDelayMillis: config.batch.scheduledDelayMillis,
     observer,
   });
+}
+
+/** The OTLP transport for the protocol `config` asks for. */
+export function createOtlpSender(config: Pick<Config, 'endpoint' | 'otlp'>): BatchSender {
+  const options = { url: config.endpoint, timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression };
+  return config.otlp.protocol === 'http/protobuf' ? new OtlpHttpSender(options) : new OtlpGrpcSender(options);
 }

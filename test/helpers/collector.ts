@@ -444,7 +444,7 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 // --- small I/O helpers --------------------------------------------------------------------------
 
 /** `count` distinct ports the kernel considers free on 127.0.0.1 right now. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },

@@ -52,6 +52,7 @@ describe('collector configs, validated by the real OpenTelemetry Collector (otel
 
   it.each([
     ['deploy/collector/loki.yaml'],
+    ['deploy/collector/victorialogs.yaml'],
     ['deploy/collector/gateway.yaml'],
     ['otel-collector.yaml'],
     ['deploy/kubernetes/otel-collector.yaml'],

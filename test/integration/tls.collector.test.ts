@@ -48,10 +48,13 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
     await cg.destroy();
   });
 
-  /** Runs flowtap against `collector` with `env`, makes one connection, returns flowtap and a predicate for its records. */
-  async function oneFlow(collector: RunningCollector, env: Record<string, string>, extraArgs: string[] = []) {
+  /**
+   * Runs flowtap against `collector` (its gRPC endpoint, or `endpoint`: --endpoint's value) with `env`, makes one
+   * connection, returns flowtap and a predicate for its records.
+   */
+  async function oneFlow(collector: RunningCollector, env: Record<string, string>, extraArgs: string[] = [], endpoint = collector.endpoint) {
     const run = `tls-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, ...extraArgs], {
+    const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', endpoint, ...extraArgs], {
       OTEL_BLRP_SCHEDULE_DELAY: '100',
       OTEL_METRIC_EXPORT_INTERVAL: '300',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
@@ -79,6 +82,32 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
     expect(ft.child.exitCode).toBeNull();
     expect((await ft.stop()).code).toBe(0);
     expect(tls.readLogRecords().filter(ours)).toEqual([]);
+  });
+
+  it('OTLP/HTTP over TLS: https:// with OTEL_EXPORTER_OTLP_CERTIFICATE arrives; mTLS takes the client certificate too', async () => {
+    const http = { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca };
+    expect(tls.httpEndpoint).toMatch(/^https:/);
+    // --endpoint is the URL as given, as OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is.
+    const plain = await oneFlow(tls, http, [], `${tls.httpEndpoint}/v1/logs`);
+    await tls.waitForLogRecords((r) => plain.ours(r) && r.eventName === 'tcp.flow.end');
+    expect((await plain.ft.stop()).code).toBe(0);
+    expect(plain.ft.logs().filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+
+    const mutual = await oneFlow(
+      mtls,
+      { ...http, OTEL_EXPORTER_OTLP_CLIENT_KEY: pki.clientKey, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: pki.clientCert },
+      [],
+      `${mtls.httpEndpoint}/v1/logs`,
+    );
+    await mtls.waitForLogRecords((r) => mutual.ours(r) && r.eventName === 'tcp.flow.end');
+    expect((await mutual.ft.stop()).code).toBe(0);
+
+    // An unknown CA over HTTP too: refused, warned, nothing arrives.
+    const untrusted = await oneFlow(tls, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, SHORT_SHUTDOWN, `${tls.httpEndpoint}/v1/logs`);
+    const warning = await waitFor('a warning', () => untrusted.ft.logs().find((l) => l.msg === 'records not exported'));
+    expect(String(warning.error)).toMatch(/certificate/i);
+    expect((await untrusted.ft.stop()).code).toBe(0);
+    expect(tls.readLogRecords().filter(untrusted.ours)).toEqual([]);
   });
 
   it('mTLS: the client certificate from OTEL_EXPORTER_OTLP_CLIENT_KEY/_CLIENT_CERTIFICATE is accepted; without it nothing arrives', async () => {

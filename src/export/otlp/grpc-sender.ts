@@ -14,6 +14,7 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufLogsSerializer, type IExportLogsServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import { displayUrl } from './http-sender';
 import type { BatchSender, SendResult } from './queue';
 
 /** One request as the delegate sees it. */
@@ -54,6 +55,21 @@ const RETRYABLE = new Set<number>([
 export function isRetryableGrpcError(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code !== 'number' || RETRYABLE.has(code);
+}
+
+/**
+ * grpc-js says UNAVAILABLE "... Protocol error" when the peer's answer is not
+ * HTTP/2: an HTTP/1.1 server, most often the collector's OTLP/HTTP port.
+ * Retrying would meet the same answer, so this is a configuration error.
+ */
+export function wrongProtocolError(error: unknown, url: string): Error | undefined {
+  const e = error as { code?: unknown; details?: unknown; message?: unknown } | undefined;
+  const text = `${String(e?.details ?? '')} ${String(e?.message ?? '')}`;
+  if (e?.code !== GRPC_STATUS.UNAVAILABLE || !text.includes('Protocol error')) return undefined;
+  return new Error(
+    `OTLP/gRPC ${displayUrl(url)} did not answer in HTTP/2: it looks like an OTLP/HTTP port (4318 by default); ` +
+      'set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or use the OTLP/gRPC port (4317 by default)',
+  );
 }
 
 export interface OtlpGrpcSenderOptions {
@@ -154,7 +170,8 @@ export class OtlpGrpcSender implements BatchSender {
           } else {
             const error = result.error ?? new Error('export failed');
             if ((error as { code?: unknown }).code === GRPC_STATUS.UNAVAILABLE) this._stale = true;
-            resolve({ ok: false, retryable: isRetryableGrpcError(error), error });
+            const wrong = wrongProtocolError(error, this._options.url);
+            resolve(wrong === undefined ? { ok: false, retryable: isRetryableGrpcError(error), error } : { ok: false, retryable: false, error: wrong });
           }
         });
       } catch (e) {

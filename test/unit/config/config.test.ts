@@ -44,7 +44,7 @@ const DEFAULTS: Config = {
   healthAddress: undefined,
   readyExportFailureSeconds: 60,
   summaryIntervalSeconds: 0,
-  otlp: { timeoutMillis: 10_000, compression: 'none' },
+  otlp: { protocol: 'grpc', timeoutMillis: 10_000, compression: 'none' },
   queueMaxRecords: 200_000,
   replay: undefined,
   batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxExportBatchSize: 2048 },
@@ -209,7 +209,58 @@ describe('parseConfig', () => {
     );
     expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxExportBatchSize: 100 });
     expect(config.queueMaxRecords).toBe(100);
-    expect(config.otlp).toEqual({ timeoutMillis: 3000, compression: 'gzip' });
+    expect(config.otlp).toEqual({ protocol: 'grpc', timeoutMillis: 3000, compression: 'gzip' });
+  });
+
+  describe('OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL and the endpoint rules of the OTLP exporter specification', () => {
+    const parse = (argv: string[], env: Record<string, string>) => {
+      const c = parseConfig(argv, { OTEL_METRICS_EXPORTER: 'none', ...env }, UNIFIED);
+      return [c.otlp.protocol, c.endpoint];
+    };
+
+    it('grpc by default: the endpoint as given, default http://localhost:4317', () => {
+      expect(parse([], {})).toEqual(['grpc', 'http://localhost:4317']);
+      expect(parse([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' })).toEqual(['grpc', 'http://c:4317']);
+    });
+
+    it('http/protobuf: OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318) gets /v1/logs appended', () => {
+      const http = { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+      expect(parse([], http)).toEqual(['http/protobuf', 'http://localhost:4318/v1/logs']);
+      expect(parse([], { ...http, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toEqual(['http/protobuf', 'http://c:4318/v1/logs']);
+      expect(parse([], { ...http, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://vl:9428/insert/opentelemetry/' })).toEqual([
+        'http/protobuf',
+        'https://vl:9428/insert/opentelemetry/v1/logs',
+      ]);
+    });
+
+    it('http/protobuf: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT and --endpoint are used as given', () => {
+      const http = { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'HTTP/Protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://generic:4318' };
+      expect(parse([], { ...http, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c:4318/custom' })).toEqual(['http/protobuf', 'http://c:4318/custom']);
+      expect(parse(['--endpoint', 'http://flag:9428/insert/opentelemetry/v1/logs'], http)).toEqual([
+        'http/protobuf',
+        'http://flag:9428/insert/opentelemetry/v1/logs',
+      ]);
+    });
+
+    it('the logs variable wins over the generic one', () => {
+      expect(parse([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' })).toEqual([
+        'grpc',
+        'http://localhost:4317',
+      ]);
+    });
+
+    it("flowtap's own metrics stay on gRPC: off by default with http/protobuf; on only with a gRPC endpoint of their own", () => {
+      const http = { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' };
+      expect(parseConfig([], http, UNIFIED).metrics).toBe('none');
+      expect(error(['--metrics', 'otlp'], http)).toBe(
+        '--metrics otlp with records over http/protobuf needs OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: a gRPC endpoint for the metrics (flowtap exports them over gRPC only)',
+      );
+      const c = parseConfig(['--metrics', 'otlp'], { ...http, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://c:4317' }, UNIFIED);
+      expect([c.metrics, c.metricsExport.endpoint, c.endpoint]).toEqual(['otlp', 'http://c:4317', 'http://localhost:4318/v1/logs']);
+      expect(error(['--metrics', 'otlp'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })).toMatch(
+        /^invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http\/protobuf': expected grpc \(flowtap exports its own metrics over gRPC only/,
+      );
+    });
   });
 
   it('ignores the OTLP variables when not exporting OTLP; the batch ones count for every exporter (none runs the queue)', () => {
@@ -269,7 +320,8 @@ describe('parseConfig', () => {
       ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', [], { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' }, "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)"],
       ['OTEL_EXPORTER_OTLP_COMPRESSION', [], { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, "invalid OTEL_EXPORTER_OTLP_COMPRESSION 'zstd': expected one of gzip, none"],
       ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', [], { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'deflate' }, "invalid OTEL_EXPORTER_OTLP_LOGS_COMPRESSION 'deflate': expected one of gzip, none"],
-      ['OTEL_EXPORTER_OTLP_PROTOCOL', [], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/protobuf': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['OTEL_EXPORTER_OTLP_PROTOCOL', [], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/json': expected one of grpc, http/protobuf"],
+      ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'udp' }, "invalid OTEL_EXPORTER_OTLP_LOGS_PROTOCOL 'udp': expected one of grpc, http/protobuf"],
       ['OTEL_RESOURCE_ATTRIBUTES', [], { OTEL_RESOURCE_ATTRIBUTES: 'a=1,b' }, "invalid OTEL_RESOURCE_ATTRIBUTES 'a=1,b': entry \"b\" is not key=value (percent-encode ',' and '=')"],
       ['an unknown flag', ['--colour'], {}, "unknown option '--colour' (see --help)"],
       ['a positional argument', ['eth0'], {}, "unexpected argument 'eth0': flowtap takes options only (see --help)"],
@@ -280,7 +332,7 @@ describe('parseConfig', () => {
       ['OTEL_METRIC_EXPORT_INTERVAL', [], { OTEL_METRIC_EXPORT_INTERVAL: '0' }, "invalid OTEL_METRIC_EXPORT_INTERVAL '0': expected an integer from 1 to 2147483647 (milliseconds)"],
       ['OTEL_METRIC_EXPORT_TIMEOUT > interval', [], { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' }, "invalid OTEL_METRIC_EXPORT_TIMEOUT '2000': expected at most OTEL_METRIC_EXPORT_INTERVAL (1000)"],
       ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'x:4317' }, "invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT 'x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports OTLP over gRPC only)"],
+      ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)"],
       ['--health-address (no port)', ['--health-address', 'localhost'], {}, "invalid --health-address 'localhost': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
       ['FLOWTAP_HEALTH_ADDRESS (port too big)', [], { FLOWTAP_HEALTH_ADDRESS: ':65536' }, "invalid FLOWTAP_HEALTH_ADDRESS ':65536': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
       ['--health-address (bare IPv6)', ['--health-address', '::1:80'], {}, "invalid --health-address '::1:80': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],

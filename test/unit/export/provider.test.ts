@@ -6,6 +6,9 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { nsToHrTime } from '../../../src/kernel/clock';
 import type { ExporterConfig } from '../../../src/export/provider';
 import { createExporter, createLoggerProvider } from '../../../src/export/reference-sdk';
+import { createOtlpSender } from '../../../src/export/provider';
+import { OtlpGrpcSender } from '../../../src/export/otlp/grpc-sender';
+import { OtlpHttpSender } from '../../../src/export/otlp/http-sender';
 import { ConsoleJsonLogRecordExporter } from '../../../src/export/console/console';
 import type { ExportObserver } from '../../../src/export/observed';
 
@@ -15,7 +18,7 @@ function config(over: Partial<ExporterConfig> = {}): ExporterConfig {
   return {
     exporter: 'console',
     endpoint: 'http://127.0.0.1:1',
-    otlp: { timeoutMillis: 1000, compression: 'none' },
+    otlp: { protocol: 'grpc', timeoutMillis: 1000, compression: 'none' },
     queueMaxRecords: 2048,
     batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxExportBatchSize: 512 },
     ...over,
@@ -144,5 +147,15 @@ describe('createLoggerProvider', () => {
     emit(provider2, 6); // 4 fit in the queue, 2 are dropped
     expect(observer2.droppedRecords).toBe(2);
     await provider2.shutdown().catch(() => undefined);
+  });
+});
+
+describe('createOtlpSender', () => {
+  it('the transport follows the protocol', async () => {
+    const grpc = createOtlpSender(config({ exporter: 'otlp' }));
+    const http = createOtlpSender(config({ exporter: 'otlp', otlp: { protocol: 'http/protobuf', timeoutMillis: 1000, compression: 'gzip' } }));
+    expect(grpc).toBeInstanceOf(OtlpGrpcSender);
+    expect(http).toBeInstanceOf(OtlpHttpSender);
+    await Promise.all([grpc.shutdown(), http.shutdown()]);
   });
 });
