@@ -37,10 +37,8 @@ export function openEventSource(
   onBatch: (batch: Buffer, records: number) => void,
   onError: (error: Error) => void,
 ): NativeProbe {
-  if (kind.binding === undefined || config.replay !== undefined) {
-    if (config.replay === undefined) throw new Error('no event source: neither the addon nor --replay');
-    return new ReplayProbe({ spec: config.replay, ringBufferBytes: config.ringBufferBytes, onBatch });
-  }
+  if (config.replay !== undefined) return new ReplayProbe({ spec: config.replay, ringBufferBytes: config.ringBufferBytes, onBatch });
+  if (kind.binding === undefined) throw new Error('no event source: the addon was not loaded');
   return new kind.binding.Probe({
     cgroupPath: config.cgroup,
     ringBufferBytes: config.ringBufferBytes,
