@@ -47,10 +47,8 @@ export function openEventSource(
   onError: (error: Error) => void,
   follow: CgroupFollow,
 ): NativeProbe | ReattachingProbe {
-  if (kind.binding === undefined || config.replay !== undefined) {
-    if (config.replay === undefined) throw new Error('no event source: neither the addon nor --replay');
-    return new ReplayProbe({ spec: config.replay, ringBufferBytes: config.ringBufferBytes, onBatch });
-  }
+  if (config.replay !== undefined) return new ReplayProbe({ spec: config.replay, ringBufferBytes: config.ringBufferBytes, onBatch });
+  if (kind.binding === undefined) throw new Error('no event source: the addon was not loaded');
   const Probe = kind.binding.Probe;
   const filters = probeFilters(config);
   const open = (): NativeProbe =>
