@@ -26,6 +26,7 @@ import { filtersActive, probeFilters } from './kernel/filter';
 import { ExportStats } from './export/stats';
 import { OtlpRecordExport } from './export/otlp/sink';
 import { createRecordExport } from './export/provider';
+import { createSpanExport, spansEndpoint, withSpans } from './export/spans';
 import { HealthServer } from './runtime/health';
 import { createLog, type Log, type LogLevel } from './runtime/log';
 import { describeProbeError, loadBinding, missingCapabilities, type NativeBinding, type NativeProbe } from './kernel/probe';
@@ -34,6 +35,7 @@ import { jsClockAnchor, ReplayProbe, type ReplaySpec } from './kernel/replay';
 import { createResource } from './record/resource';
 import { SCOPE_NAME } from './record/semconv';
 import { flowtapCounts, SelfTelemetry, type FlowtapCounts, type ProgramRunStats } from './runtime/telemetry';
+import { exportState, stoppedFields, summaryFields, totalsOf } from './runtime/summary';
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..');
 const STATS_INTERVAL_MILLIS = 60_000;
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
     else log.warn('node warning', fields);
   });
   const version = packageVersion();
+  const startedMs = Date.now();
 
   // --replay runs no kernel programs, so it needs no addon; its clocks come from JS.
   let binding: NativeBinding | undefined;
@@ -174,8 +177,12 @@ async function main(): Promise<void> {
     nowMs: Date.now,
     destination: config.exporter === 'otlp' ? config.endpoint : config.exporter,
   });
-  const records = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
-  const exportQueue = records instanceof OtlpRecordExport ? records.queue : undefined;
+  const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
+  const exportQueue = logRecords instanceof OtlpRecordExport ? logRecords.queue : undefined;
+  // --spans otlp: each ended flow also as a span, counted apart from the records.
+  const spanStats = new ExportStats({ log, nowMs: Date.now, destination: spansEndpoint(config), items: 'spans' });
+  const spans = createSpanExport(config, resource, { name: SCOPE_NAME, version }, spanStats);
+  const records = withSpans(logRecords, spans);
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
   const pipeline = new Pipeline({
     sink: records,
@@ -259,8 +266,24 @@ async function main(): Promise<void> {
     }
   }
 
+  // The summary: what changed since the last one, in a few numbers (every counter: the debug lines, the metrics).
+  const spanTotals = () =>
+    spans === undefined
+      ? undefined
+      : { exportedRecords: spanStats.exportedRecords, failedRecords: spanStats.failedRecords, droppedRecords: spanStats.droppedRecords };
+  let lastTotals = totalsOf(counts());
+  let lastSpanTotals = spanTotals();
   const summaryTimer =
-    config.summaryIntervalSeconds > 0 ? setInterval(() => log.info('summary', { ...counts() }), config.summaryIntervalSeconds * 1000) : undefined;
+    config.summaryIntervalSeconds > 0
+      ? setInterval(() => {
+          const now = totalsOf(counts());
+          const nowSpans = spanTotals();
+          const spanDelta = nowSpans === undefined || lastSpanTotals === undefined ? undefined : { prev: lastSpanTotals, now: nowSpans };
+          log.info('summary', summaryFields(lastTotals, now, config.summaryIntervalSeconds, exportState(stats.failingSinceMs), spanDelta));
+          lastTotals = now;
+          lastSpanTotals = nowSpans;
+        }, config.summaryIntervalSeconds * 1000)
+      : undefined;
 
   let lastLoss = lossTotal(safeCounters(probe));
   const warnLoss = (): void => {
@@ -309,7 +332,9 @@ async function main(): Promise<void> {
     }
     recordsFlushed = true;
     warnLoss(); // a loss since the last check is never left unsaid
-    log.info('stopped', { ...counts() });
+    const final = counts();
+    log.debug('counters', { ...final });
+    log.info('stopped', stoppedFields(totalsOf(final), Math.round((Date.now() - startedMs) / 100) / 10, spanTotals()));
     // The last metrics carry the final counts, the same as the stopped line.
     await telemetry?.shutdown();
     await health?.close();
@@ -335,6 +360,7 @@ async function main(): Promise<void> {
     replay: config.replay === undefined ? undefined : `synthetic:${config.replay.ratePerSecond}`,
     filters: filtersActive(probeFilters(config)) ? probeFilters(config) : undefined,
     metrics: config.metrics === 'otlp' ? config.metricsExport.endpoint : 'none',
+    spans: spans === undefined ? 'none' : spansEndpoint(config),
     healthAddress: health?.address(),
     summaryIntervalSeconds: config.summaryIntervalSeconds > 0 ? config.summaryIntervalSeconds : undefined,
   });

@@ -25,6 +25,7 @@ import { envString, type Env } from './env';
 import { parseReplaySpec, MAX_REPLAY_RATE, type ReplaySpec } from '../kernel/replay';
 import { parseResourceAttributes } from '../record/resource';
 import { DIRECTIONS, FilterSyntaxError, parseCidrList, parsePortList, type DirectionFilter, type PortRange } from '../kernel/filter';
+import { CONSOLE_FORMATS, type ConsoleFormat } from '../export/console/console';
 import { cgroup2Mounts, findPodCgroup, PodCgroupError, POD_CGROUP } from './podcgroup';
 
 /**
@@ -52,6 +53,9 @@ function oneLine(message: string): string {
 
 export const EXPORTERS = ['otlp', 'console', 'none'] as const;
 export type Exporter = (typeof EXPORTERS)[number];
+
+export const SPAN_EXPORTERS = ['otlp', 'none'] as const;
+export type SpanExporter = (typeof SPAN_EXPORTERS)[number];
 
 export const COMPRESSIONS = ['gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -116,6 +120,12 @@ export interface Config {
   queueMaxRecords: number;
   /** A synthetic event source instead of the kernel programs (benchmarks, tests); undefined: the kernel. */
   replay: ReplaySpec | undefined;
+  /** Each ended flow also as a span, over OTLP (src/export/spans.ts); 'none': no spans. */
+  spans: SpanExporter;
+  /** Where spans go; undefined: the records' endpoint. */
+  spansEndpoint: string | undefined;
+  /** `--exporter console`: JSON lines (for programs) or aligned text (for a person). */
+  consoleFormat: ConsoleFormat;
   otlp: OtlpConfig;
   batch: BatchConfig;
   metricsExport: MetricsExportConfig;
@@ -453,7 +463,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'summary-interval-seconds',
     valueName: '<s>',
     env: ['FLOWTAP_SUMMARY_INTERVAL_SECONDS'],
-    description: "log a 'summary' line with every counter this often (0: never)",
+    description: "log a 'summary' line this often: flows begun and ended, records exported, failed and dropped since the last one, and whether exports work (0: never)",
     default: 0,
     defaultText: '0 (off)',
     parse: integer(0, MAX_SECONDS, `an integer from 0 to ${MAX_SECONDS} (seconds; 0 turns it off)`),
@@ -476,6 +486,33 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     default: undefined,
     defaultText: 'off (events come from the kernel)',
     parse: parseReplay,
+  },
+  spans: {
+    flag: 'spans',
+    valueName: 'otlp|none',
+    env: ['OTEL_TRACES_EXPORTER'],
+    description:
+      'also export each ended flow as one span (CLIENT outgoing, SERVER incoming; error status on a reset) over OTLP/gRPC; ' +
+      'a flow still open has no span until it ends',
+    default: 'none',
+    parse: oneOf(SPAN_EXPORTERS),
+  },
+  spansEndpoint: {
+    flag: 'spans-endpoint',
+    valueName: '<url>',
+    env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+    description: 'OTLP/gRPC endpoint the spans go to',
+    default: undefined,
+    defaultText: 'the --endpoint',
+    parse: parseEndpoint,
+  },
+  consoleFormat: {
+    flag: 'console-format',
+    valueName: 'json|text',
+    env: ['FLOWTAP_CONSOLE_FORMAT'],
+    description: '--exporter console: one JSON object per record, or one aligned line a person reads (time, event, direction, flow, duration, reason)',
+    default: 'json',
+    parse: oneOf(CONSOLE_FORMATS),
   },
 };
 
@@ -696,6 +733,9 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
     summaryIntervalSeconds: resolve('summaryIntervalSeconds'),
     queueMaxRecords: resolve('queueMaxRecords'),
     replay: resolve('replay'),
+    spans: resolve('spans'),
+    spansEndpoint: resolve('spansEndpoint'),
+    consoleFormat: resolve('consoleFormat'),
     otlp: { timeoutMillis: OTLP_ENV.timeoutMillis.default, compression: OTLP_ENV.compression.default },
     batch: {
       scheduledDelayMillis: BATCH_ENV.scheduledDelayMillis.default,
@@ -718,7 +758,7 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
         `expected at most ${source('queueMaxRecords')} (${config.queueMaxRecords})`,
     );
   }
-  if (exporter === 'otlp') {
+  if (exporter === 'otlp' || config.spans === 'otlp') {
     config.otlp = {
       timeoutMillis: resolveEnv(OTLP_ENV.timeoutMillis, env),
       compression: resolveEnv(OTLP_ENV.compression, env),
@@ -782,8 +822,10 @@ export function helpText(): string {
   return [
     'Usage: flowtap [options]',
     '',
-    'Watches the TCP flows of a cgroup v2 subtree with eBPF and exports each flow',
-    'start as an OpenTelemetry log record (OTLP/gRPC).',
+    'Watches the TCP flows of a cgroup v2 subtree with eBPF and exports two',
+    'OpenTelemetry log records per flow (OTLP/gRPC): one when it begins, one when',
+    'it ends (duration, how it closed). With --spans otlp, each ended flow is also',
+    'one span.',
     '',
     'Options:',
     ...lines,

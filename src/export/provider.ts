@@ -23,7 +23,7 @@ import type { BatchSender } from './otlp/queue';
 
 type OtlpOptions = NonNullable<ConstructorParameters<typeof OTLPLogExporter>[0]>;
 
-export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch' | 'queueMaxRecords'>;
+export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch' | 'queueMaxRecords'> & Partial<Pick<Config, 'consoleFormat'>>;
 
 /** A record sink with the lifecycle of an SDK provider. */
 export interface RecordExport extends RecordSink {
@@ -79,7 +79,7 @@ export function createExporter(config: ExporterConfig, out: LineStream): LogReco
         compression: config.otlp.compression as OtlpOptions['compression'],
       });
     case 'console':
-      return new ConsoleJsonLogRecordExporter(out);
+      return new ConsoleJsonLogRecordExporter(out, config.consoleFormat);
     case 'none':
       return undefined;
   }
