@@ -280,6 +280,7 @@ async function main(): Promise<void> {
           const nowSpans = spanTotals();
           const spanDelta = nowSpans === undefined || lastSpanTotals === undefined ? undefined : { prev: lastSpanTotals, now: nowSpans };
           log.info('summary', summaryFields(lastTotals, now, config.summaryIntervalSeconds, exportState(stats.failingSinceMs), spanDelta));
+          log.debug('counters', { ...counts() });
           lastTotals = now;
           lastSpanTotals = nowSpans;
         }, config.summaryIntervalSeconds * 1000)

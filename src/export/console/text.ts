@@ -2,9 +2,9 @@
  * `--console-format text`: one aligned line per record, for a person at a
  * terminal (the JSON lines are for programs):
  *
- *   TIME                      EVENT DIRECTION PROCESS         FLOW                                                  DURATION  BYTES  REASON
- *   2026-12-02T18:37:26.123Z  begin outgoing  -               198.18.0.5:43512 → 198.19.0.34:443 (example.com)
- *   2026-12-02T18:37:26.373Z  end   outgoing  -               198.18.0.5:43512 → 198.19.0.34:443 (example.com)   250.0 ms         fin by destination
+ *   TIME                     EVENT DIRECTION PROCESS         FLOW                                                   DURATION  BYTES REASON
+ *   2026-12-02T18:54:44.657Z begin outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080
+ *   2026-12-02T18:54:44.784Z end   outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080                      127.0 ms        fin by destination
  *
  * PROCESS is '-' until records say which process a flow belongs to; BYTES is
  * empty until they carry byte counts. A flow wider than its column pushes the
