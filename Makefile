@@ -33,7 +33,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools test test-unit accuracy run clean lint bench image-test soak
+.PHONY: all deps build bpf native ts collector kubetools jaeger test test-unit accuracy run clean lint bench image-test soak
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -56,6 +56,11 @@ collector: tools/.deps-stamp
 # kubernetes-validate + kustomize for the manifest test (test/integration/deploy-kubernetes.test.ts)
 kubetools: tools/.deps-stamp
 	deploy/setup/kubetools.sh > /dev/null
+
+# Jaeger (all-in-one, in-memory) for the spans test (test/integration/spans.jaeger.test.ts);
+# built once from Go modules into ~/.cache/flowtap/ by deploy/setup/jaeger.sh
+jaeger: tools/.deps-stamp
+	deploy/setup/jaeger.sh > /dev/null
 
 # --- build: bpf -> native -> TypeScript ----------------------------------
 $(BUILD)/flowtap.bpf.o: $(BPF_SRC) $(BPF_HDR) tools/.deps-stamp
@@ -82,8 +87,8 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools jaeger
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_JAEGER="$$(deploy/setup/jaeger.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit

@@ -444,7 +444,7 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 // --- small I/O helpers --------------------------------------------------------------------------
 
 /** `count` distinct ports the kernel considers free on 127.0.0.1 right now. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: count },
@@ -461,7 +461,7 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function portAccepts(port: number): Promise<boolean> {
+export function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolveAccepts) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.setTimeout(500);
