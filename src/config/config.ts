@@ -598,6 +598,7 @@ export const METRICS_ENV: { readonly [K in keyof MetricsExportConfig]: EnvSpec<M
 /** flowtap speaks OTLP over gRPC only; a different protocol must not be ignored silently. */
 const PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
 const METRICS_PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
+const TRACES_PROTOCOL_ENV = ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
 
 /** The first of `names` set to a non-blank value, with its name. */
 function firstEnv(env: Env, names: readonly string[]): { name: string; raw: string } | undefined {
@@ -768,6 +769,12 @@ export function parseConfig(argv: readonly string[], env: Env, mountinfo?: strin
       throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
     }
   }
+  if (config.spans === 'otlp') {
+    const protocol = firstEnv(env, TRACES_PROTOCOL_ENV);
+    if (protocol !== undefined && protocol.raw.toLowerCase() !== 'grpc') {
+      throw invalid(protocol.name, protocol.raw, 'grpc (flowtap exports OTLP over gRPC only)');
+    }
+  }
   if (config.metrics === 'otlp') config.metricsExport = metricsExport(env, endpoint);
   resourceAttributes(env);
   return config;
@@ -833,7 +840,7 @@ export function helpText(): string {
     'OpenTelemetry SDK variables read:',
     ...sdkLines,
     '  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: resource (service.name defaults to flowtap)',
-    '  OTEL_EXPORTER_OTLP_[LOGS_]HEADERS, _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE, _INSECURE',
+    '  OTEL_EXPORTER_OTLP_[LOGS_|TRACES_]HEADERS, _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE, _INSECURE',
     '',
     'Exit status: 0 after SIGTERM/SIGINT, 1 without the privilege to load the',
     'programs (CAP_BPF and CAP_NET_ADMIN), 2 on bad input.',

@@ -5,7 +5,7 @@
  * through the HTTP query API, as a person's browser would.
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePorts, portAccepts } from './collector';
@@ -70,44 +70,8 @@ export interface RunningJaeger {
   close(): Promise<void>;
 }
 
-function config(otlpPort: number, httpPort: number, grpcPort: number): string {
-  // Jaeger's own all-in-one configuration, cut to what the test needs and on
-  // free ports; its own metrics (a listener on :8888) off.
-  return `service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: []
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-extensions:
-  jaeger_query:
-    storage:
-      traces: memstore
-    http:
-      endpoint: 127.0.0.1:${httpPort}
-    grpc:
-      endpoint: 127.0.0.1:${grpcPort}
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 100000
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:${otlpPort}
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-`;
-}
+/** Jaeger's configuration for tests: the ports come in through the environment. */
+const CONFIG = join(REPO_ROOT, 'deploy', 'setup', 'jaeger.yaml');
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -118,9 +82,8 @@ export async function startJaeger(startTimeoutMillis = 60_000): Promise<RunningJ
   const binary = await jaegerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'flowtap-jaeger-'));
   const [otlpPort, httpPort, grpcPort] = await freePorts(3);
-  const configPath = join(dir, 'config.yaml');
-  writeFileSync(configPath, config(otlpPort, httpPort, grpcPort));
-  const child = spawn(binary, ['--config', configPath], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env, JAEGER_OTLP_GRPC_PORT: String(otlpPort), JAEGER_QUERY_HTTP_PORT: String(httpPort), JAEGER_QUERY_GRPC_PORT: String(grpcPort) };
+  const child = spawn(binary, ['--config', CONFIG], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const tail: string[] = [];
   const onOutput = (chunk: Buffer): void => {

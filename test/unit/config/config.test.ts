@@ -437,6 +437,11 @@ describe('spans and console format options', () => {
     expect(error([], { OTEL_TRACES_EXPORTER: 'zipkin' })).toBe("invalid OTEL_TRACES_EXPORTER 'zipkin': expected one of otlp, none");
     expect(error(['--spans-endpoint', 'jaeger:4317'])).toBe("invalid --spans-endpoint 'jaeger:4317': expected an http:// or https:// URL, e.g. http://localhost:4317");
     expect(error(['--console-format', 'yaml'])).toBe("invalid --console-format 'yaml': expected one of json, text");
+    expect(error(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })).toBe(
+      "invalid OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http/protobuf': expected grpc (flowtap exports OTLP over gRPC only)",
+    );
+    // spans off: their protocol variable is not read
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, UNIFIED).spans).toBe('none');
   });
 
   it('are in --help', () => {
