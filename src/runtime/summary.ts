@@ -60,9 +60,9 @@ export function summaryFields(
     export: state,
   };
   if (spans !== undefined) {
-    fields.spansExported = spans.now.exportedRecords - spans.prev.exportedRecords;
-    fields.spansFailed = spans.now.failedRecords - spans.prev.failedRecords;
-    fields.spansDropped = spans.now.droppedRecords - spans.prev.droppedRecords;
+    fields.exportedSpans = spans.now.exportedRecords - spans.prev.exportedRecords;
+    fields.failedSpans = spans.now.failedRecords - spans.prev.failedRecords;
+    fields.droppedSpans = spans.now.droppedRecords - spans.prev.droppedRecords;
   }
   return fields;
 }

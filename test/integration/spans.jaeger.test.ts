@@ -163,6 +163,15 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
 
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
+    // the short stopped line counts the spans apart from the records: 5 flows, 5 spans, 10 records
+    expect(ft.logs().find((l) => l.msg === 'stopped')).toMatchObject({
+      flowsBegun: 5,
+      flowsEnded: 5,
+      exportedRecords: 10,
+      exportedSpans: 5,
+      failedSpans: 0,
+      droppedSpans: 0,
+    });
     inside.kill();
   });
 });

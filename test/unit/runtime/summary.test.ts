@@ -22,7 +22,7 @@ describe('summary and stopped lines', () => {
   it('adds the spans when spans are exported', () => {
     const t = totalsOf(counts(1, 1, 2, 0, 0));
     const spans = { prev: { exportedRecords: 4, failedRecords: 0, droppedRecords: 1 }, now: { exportedRecords: 10, failedRecords: 2, droppedRecords: 1 } };
-    expect(summaryFields(t, t, 5, 'failing', spans)).toMatchObject({ begun: 0, export: 'failing', spansExported: 6, spansFailed: 2, spansDropped: 0 });
+    expect(summaryFields(t, t, 5, 'failing', spans)).toMatchObject({ begun: 0, export: 'failing', exportedSpans: 6, failedSpans: 2, droppedSpans: 0 });
   });
 
   it('export state follows the failing streak', () => {
