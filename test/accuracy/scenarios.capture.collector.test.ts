@@ -164,7 +164,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
       const stopped = await ft.stop();
       expect(stopped.code).toBe(0);
       await sleep(300); // the collector's file flush
-      const stoppedLine = ft.logs().find((l) => l.msg === 'counters') as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
+      const stoppedLine = ft.logs().filter((l) => l.msg === 'counters').pop() as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
       const probe = stoppedLine?.probe ?? {};
       const seen = scenarioRecords(coll, s.id);
       const comparison = compare(expected, seen);

@@ -110,7 +110,8 @@ export function runFlowtap(
  */
 export function finalLines(ft: RunningFlowtap): { counters: Record<string, any>; stopped: Record<string, any> } {
   const logs = ft.logs();
-  const counters = logs.find((l) => l.msg === 'counters');
+  // the last one: with --summary-interval-seconds, one comes after each summary too
+  const counters = logs.filter((l) => l.msg === 'counters').pop();
   const stopped = logs.find((l) => l.msg === 'stopped');
   if (counters === undefined || stopped === undefined) {
     throw new Error(`no 'counters' (--log-level debug?) or no 'stopped' line; stderr ends: ${ft.stderr().slice(-2000)}`);
