@@ -26,7 +26,7 @@ import { filtersActive, probeFilters } from './kernel/filter';
 import { ExportStats } from './export/stats';
 import { OtlpRecordExport } from './export/otlp/sink';
 import { createRecordExport } from './export/provider';
-import { createSpanExport, spansEndpoint, withSpans } from './export/spans';
+import { createSpanExport, spansEndpointForLog, withSpans } from './export/spans';
 import { HealthServer } from './runtime/health';
 import { createLog, type Log, type LogLevel } from './runtime/log';
 import { describeProbeError, loadBinding, missingCapabilities, type NativeBinding, type NativeProbe } from './kernel/probe';
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
   const exportQueue = logRecords instanceof OtlpRecordExport ? logRecords.queue : undefined;
   // --spans otlp: each ended flow also as a span, counted apart from the records.
-  const spanStats = new ExportStats({ log, nowMs: Date.now, destination: spansEndpoint(config), items: 'spans' });
+  const spanStats = new ExportStats({ log, nowMs: Date.now, destination: spansEndpointForLog(config), items: 'spans' });
   const spans = createSpanExport(config, resource, { name: SCOPE_NAME, version }, spanStats);
   const records = withSpans(logRecords, spans);
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
@@ -361,7 +361,7 @@ async function main(): Promise<void> {
     replay: config.replay === undefined ? undefined : `synthetic:${config.replay.ratePerSecond}`,
     filters: filtersActive(probeFilters(config)) ? probeFilters(config) : undefined,
     metrics: config.metrics === 'otlp' ? config.metricsExport.endpoint : 'none',
-    spans: spans === undefined ? 'none' : spansEndpoint(config),
+    spans: spans === undefined ? 'none' : spansEndpointForLog(config),
     healthAddress: health?.address(),
     summaryIntervalSeconds: config.summaryIntervalSeconds > 0 ? config.summaryIntervalSeconds : undefined,
   });

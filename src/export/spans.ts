@@ -19,6 +19,20 @@ export function spansEndpoint(config: SpansConfig): string {
   return config.spansEndpoint ?? config.endpoint;
 }
 
+/** The spans' endpoint as log lines show it: user and password in the URL, if any, replaced by '***'. */
+export function spansEndpointForLog(config: SpansConfig): string {
+  const url = spansEndpoint(config);
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '***';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url; // parseConfig accepts only valid URLs
+  }
+}
+
 /** The transport of the spans: OTLP/gRPC, TraceService/Export. */
 export function spanSender(config: SpansConfig): BatchSender {
   return new OtlpGrpcSender({
