@@ -34,7 +34,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools helm victorialogs test test-unit accuracy run clean lint bench image-test soak screenshots screenshot-victorialogs
+.PHONY: all deps build bpf native ts collector kubetools helm victorialogs jaeger test test-unit accuracy run clean lint bench image-test soak screenshots screenshot-victorialogs
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -66,6 +66,11 @@ kubetools: tools/.deps-stamp
 helm: tools/.deps-stamp
 	deploy/setup/helm.sh > /dev/null
 
+# Jaeger (all-in-one, in-memory) for the spans test (test/integration/spans.jaeger.test.ts);
+# built once from Go modules into ~/.cache/flowtap/ by deploy/setup/jaeger.sh
+jaeger: tools/.deps-stamp
+	deploy/setup/jaeger.sh > /dev/null
+
 # --- build: bpf -> native -> TypeScript ----------------------------------
 $(BUILD)/flowtap.bpf.o: $(BPF_SRC) $(BPF_HDR) tools/.deps-stamp
 	@mkdir -p $(BUILD)
@@ -91,8 +96,8 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools helm victorialogs
-	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" FLOWTAP_VICTORIALOGS="$$(deploy/setup/victorialogs.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
+test: build collector kubetools helm victorialogs jaeger
+	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" FLOWTAP_VICTORIALOGS="$$(deploy/setup/victorialogs.sh)" FLOWTAP_JAEGER="$$(deploy/setup/jaeger.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build
 	npx jest --runInBand test/unit

@@ -165,7 +165,7 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
       const base = collectorRecords(collector);
       const ft = start(
         process.execPath,
-        [join(ROOT, 'dist', 'cli.js'), '--cgroup', cg.path, '--exporter', 'otlp', '--endpoint', `http://127.0.0.1:${grpcPort}`],
+        [join(ROOT, 'dist', 'cli.js'), '--cgroup', cg.path, '--exporter', 'otlp', '--endpoint', `http://127.0.0.1:${grpcPort}`, '--log-level', 'debug'],
         mon,
       );
       await ft.waitFor(/"msg":"ready"/);
@@ -189,8 +189,9 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
           const stopped = ft
             .stderr()
             .split('\n')
-            .filter((l) => l.includes('"msg":"stopped"'))
-            .map((l) => JSON.parse(l) as { exportedRecords: number; droppedRecords: number; failedRecords: number; probe: Record<string, number> })[0];
+            .filter((l) => l.includes('"msg":"counters"')) // every counter, logged (debug) just before "stopped"
+            .map((l) => JSON.parse(l) as { exportedRecords: number; droppedRecords: number; failedRecords: number; probe: Record<string, number> })
+            .pop();
           // What flowtap flushed at exit reaches the collector's log shortly after.
           const exported = stopped?.exportedRecords ?? 0;
           let last = -1;

@@ -100,7 +100,7 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<{ st
   const n = cpus().length;
   const { dir, remove } = scratchDir(`ceiling-${rate}`);
   const collector = await startFileCollector(dir, { format: 'proto', flushIntervalMillis: 200, cpus: n > 1 ? String(n - 1) : undefined });
-  const ft = await startFlowtap(replaySource(rate), collector.endpoint, { cpus: String(FLOWTAP_CPU), args: ['--summary-interval-seconds', '1'] });
+  const ft = await startFlowtap(replaySource(rate), collector.endpoint, { cpus: String(FLOWTAP_CPU), args: ['--summary-interval-seconds', '1', '--log-level', 'debug'] });
   const commands = [collector.command, ft.command.replace(`synthetic:${rate}`, 'synthetic:<rate>')];
   const pid = ft.process.child.pid!;
   await sleep(1000); // warm-up: JIT, first connection
@@ -122,10 +122,12 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<{ st
   remove();
 
   const logs = ft.logs();
-  const stopped = logs.find((l) => l.msg === 'stopped') as Record<string, any> | undefined;
+  // every counter: the debug `counters` lines (one per summary interval, the last one at exit, before `stopped`)
+  const counterLines = logs.filter((l) => l.msg === 'counters') as Record<string, any>[];
+  const stopped = logs.some((l) => l.msg === 'stopped') ? counterLines[counterLines.length - 1] : undefined;
   const timedOut = logs.find((l) => l.msg === 'shutdown timed out: exiting without flushing') as Record<string, any> | undefined;
   const end = stopped ?? timedOut ?? {};
-  const summaries = logs.filter((l) => l.msg === 'summary') as Record<string, any>[];
+  const summaries = counterLines;
   const secondHalf = summaries.slice(Math.floor(summaries.length / 2));
   const maxLag = secondHalf.reduce((m, l) => Math.max(m, Number(l.emitted) - Number(l.exportedRecords)), 0);
 

@@ -403,7 +403,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
 
   // flowtap on a throwaway cgroup
   const cg = new Cgroup('soak');
-  const flowtapArgs = ['--trace-gc', CLI, '--cgroup', cg.path, '--endpoint', endpoint, '--summary-interval-seconds', String(o.sampleSeconds)];
+  const flowtapArgs = ['--trace-gc', CLI, '--cgroup', cg.path, '--endpoint', endpoint, '--summary-interval-seconds', String(o.sampleSeconds), '--log-level', 'debug'];
   const ft = start(process.execPath, flowtapArgs, { env: { ...process.env, OTEL_RESOURCE_ATTRIBUTES: 'bench.run=soak' } });
   await ft.waitFor(/"msg":"ready"/, 20_000);
   const pid = ft.child.pid!;
@@ -413,7 +413,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   let t0 = performance.now();
   const sample = (): Sample => {
     const gc = lastGc(ft.stdout());
-    const summary = logs().filter((l) => l.msg === 'summary').pop() ?? {};
+    const summary = logs().filter((l) => l.msg === 'counters').pop() ?? {}; // every counter, once per summary interval
     const s: Sample = {
       t: Math.round((performance.now() - t0) / 100) / 10,
       rssMiB: rssMiB(pid),
@@ -475,7 +475,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   sample();
   const code = await ft.stop('SIGTERM', 20_000);
   if (code !== 0) throw new Error(`flowtap exited ${code}: ${ft.stderr().slice(-2000)}`);
-  const stopped = logs().find((l) => l.msg === 'stopped') ?? {};
+  const stopped = logs().some((l) => l.msg === 'stopped') ? (logs().filter((l) => l.msg === 'counters').pop() ?? {}) : {};
   await server.stop();
   // the collector flushes its files on SIGTERM
   await collector.stop('SIGTERM', 30_000);

@@ -16,6 +16,7 @@ import { ConfigError, helpText, loadConfig, requestedInfo, type Config, type Loa
 import { ContainerIndex } from './enrich/container';
 import { DnsCache } from './enrich/dns/cache';
 import { createRecordExport } from './export/provider';
+import { createSpanExport, spansEndpointForLog, withSpans } from './export/spans';
 import { OtlpRecordExport } from './export/otlp/sink';
 import { ExportStats } from './export/stats';
 import { BootClock } from './kernel/clock';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   routeDiagnostics(log, config.logLevel);
   watchProcess(log);
   const version = packageVersion(PACKAGE_ROOT);
+  const startedMs = Date.now();
 
   // Clock and event source: the addon (not needed with --replay).
   const source = attempt(() => loadEventSource(config), 1);
@@ -51,8 +53,13 @@ async function main(): Promise<void> {
   // Export, enrichment and the pipeline that joins them.
   const resource = await createResource(process.env);
   const stats = new ExportStats({ log, nowMs: Date.now, destination: destination(config) });
-  const records = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
-  const exportQueue = records instanceof OtlpRecordExport ? records.queue : undefined;
+  const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
+  const exportQueue = logRecords instanceof OtlpRecordExport ? logRecords.queue : undefined;
+  // --spans otlp: each ended flow also as a span, counted apart from the records.
+  const spanStats = new ExportStats({ log, nowMs: Date.now, destination: spansEndpointForLog(config), items: 'spans' });
+  const spans = createSpanExport(config, resource, { name: SCOPE_NAME, version }, spanStats);
+  const spanTotals = () => (spans === undefined ? undefined : spanStats);
+  const records = withSpans(logRecords, spans);
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
   const pipeline = new Pipeline({
     sink: records,
@@ -95,7 +102,15 @@ async function main(): Promise<void> {
     exportUnansweredSinceMs: exportQueue?.oldestUnansweredSinceMs(),
     lastExportSuccessMs: stats.lastSuccessMs,
   }));
-  const monitor = startMonitor({ log, probe, counts, summaryIntervalSeconds: config.summaryIntervalSeconds, sweep: () => dnsCache.sweep(Date.now()) });
+  const monitor = startMonitor({
+    log,
+    probe,
+    counts,
+    summaryIntervalSeconds: config.summaryIntervalSeconds,
+    sweep: () => dnsCache.sweep(Date.now()),
+    failingSinceMs: () => stats.failingSinceMs,
+    spanTotals,
+  });
 
   // Wait for a signal (or a closed stdout), then shut down in order.
   const stop = shutdownSequence({
@@ -107,6 +122,9 @@ async function main(): Promise<void> {
     telemetry,
     health,
     counts,
+    spanTotals,
+    startedMs,
+    nowMs: Date.now,
     pendingRecords: () => pipeline.stats.emitted - stats.exportedRecords - stats.failedRecords - stats.droppedRecords,
     onStopping: () => (state.stopping = true),
     exit: (code) => process.exit(code),
@@ -119,7 +137,8 @@ async function main(): Promise<void> {
     void stop('stdout closed');
   });
 
-  log.info('ready', readyFields(config, version, health?.address(), config.replay === undefined ? cgroupProcessCount(config.cgroup) : undefined));
+  const cgroupProcesses = config.replay === undefined ? cgroupProcessCount(config.cgroup) : undefined;
+  log.info('ready', readyFields(config, version, health?.address(), cgroupProcesses, spans === undefined ? undefined : spansEndpointForLog(config)));
   state.ready = true;
 }
 

@@ -53,7 +53,8 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   const exporter = options.value('exporter', { mountinfo });
   // SDK variables are checked only where they take effect: the OTLP ones
   // with --exporter otlp.
-  const otlp = exporter === 'otlp' ? otlpConfig(env) : OTLP_DEFAULTS;
+  const spans = options.value('spans', { mountinfo });
+  const otlp = exporter === 'otlp' || spans === 'otlp' ? otlpConfig(env) : OTLP_DEFAULTS;
   const ctx = { mountinfo, exporter, protocol: otlp.protocol };
   const flagOptions = Object.fromEntries(keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)])) as unknown as FlagOptions;
   flagOptions.endpoint = logsEndpoint(env, otlp.protocol, flagOptions.endpoint, options.givenBy('endpoint'));
@@ -61,6 +62,7 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   // The batch variables take effect for every exporter ('none' runs the export queue up to the send).
   const batch = batchConfig(env, flagOptions.queueMaxRecords, sources.queueMaxRecords);
   if (exporter === 'otlp') checkTransport(env, 'LOGS', system?.readFile);
+  if (spans === 'otlp') checkTransport(env, 'TRACES', system?.readFile);
   const metricsDefaultEndpoint = otlp.protocol === 'grpc' ? flagOptions.endpoint : undefined;
   if (flagOptions.metrics === 'otlp') checkTransport(env, 'METRICS', system?.readFile);
   const metrics =

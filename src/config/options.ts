@@ -11,7 +11,8 @@ import { LOG_LEVELS } from '../runtime/log';
 import { defaultCgroup } from './cgroup';
 import { invalid } from './error';
 import { LIMITS, type Limit } from './limits';
-import { EXPORTERS, METRICS_EXPORTERS, type Exporter, type FlagOptions, type Protocol } from './types';
+import { CONSOLE_FORMATS } from '../export/console/console';
+import { EXPORTERS, METRICS_EXPORTERS, SPAN_EXPORTERS, type Exporter, type FlagOptions, type Protocol } from './types';
 import { directory, endpoint, filterList, hostPort, integer, oneOf, type Parser } from './values';
 
 /** What a default may depend on. */
@@ -221,7 +222,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'summary-interval-seconds',
     valueName: '<s>',
     env: ['FLOWTAP_SUMMARY_INTERVAL_SECONDS'],
-    description: "log a 'summary' line with every counter this often (0: never)",
+    description: "log a 'summary' line this often: flows begun and ended, records exported, failed and dropped since the last one, and whether exports work (0: never)",
     default: LIMITS.summaryIntervalSeconds.default,
     defaultText: '0 (off)',
     limit: LIMITS.summaryIntervalSeconds,
@@ -246,6 +247,33 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     default: undefined,
     defaultText: 'off (events come from the kernel)',
     parse: parseReplay,
+  },
+  spans: {
+    flag: 'spans',
+    valueName: 'otlp|none',
+    env: ['OTEL_TRACES_EXPORTER'],
+    description:
+      'also export each ended flow as one span (CLIENT outgoing, SERVER incoming; error status on a reset) over OTLP/gRPC; ' +
+      'a flow still open has no span until it ends',
+    default: 'none',
+    parse: oneOf(SPAN_EXPORTERS),
+  },
+  spansEndpoint: {
+    flag: 'spans-endpoint',
+    valueName: '<url>',
+    env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+    description: 'OTLP/gRPC endpoint the spans go to',
+    default: undefined,
+    defaultText: 'the --endpoint',
+    parse: endpoint,
+  },
+  consoleFormat: {
+    flag: 'console-format',
+    valueName: 'json|text',
+    env: ['FLOWTAP_CONSOLE_FORMAT'],
+    description: '--exporter console: one JSON object per record, or one aligned line a person reads (time, event, direction, flow, duration, reason)',
+    default: 'json',
+    parse: oneOf(CONSOLE_FORMATS),
   },
 };
 

@@ -177,8 +177,8 @@ export function metricsExport(env: Env, recordsEndpoint: string | undefined): Me
   return { intervalMillis, timeoutMillis, endpoint };
 }
 
-/** Which OTLP export: the records (LOGS) or flowtap's own metrics (METRICS). */
-export type OtlpSignal = 'LOGS' | 'METRICS';
+/** Which OTLP export: the records (LOGS), the flows as spans (TRACES) or flowtap's own metrics (METRICS). */
+export type OtlpSignal = 'LOGS' | 'TRACES' | 'METRICS';
 
 /** The signal-specific variable, then the generic one: OTEL_EXPORTER_OTLP_LOGS_HEADERS, OTEL_EXPORTER_OTLP_HEADERS. */
 export function signalEnv(signal: OtlpSignal, suffix: string): readonly string[] {
@@ -192,19 +192,20 @@ const TLS_FILES = ['CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE'] as const;
 export type ReadFile = (path: string) => Buffer;
 
 /**
- * The transport variables of one OTLP export: the metrics' protocol
- * (flowtap exports its own metrics over gRPC only, so another must not be
+ * The transport variables of one OTLP export: the protocol of the metrics
+ * and spans (flowtap exports those over gRPC only, so another must not be
  * ignored silently; the records' protocol is OTLP_ENV.protocol), the
  * headers, the insecure flag and the TLS files (`readFile` reads them;
  * without it they are not opened).
  */
 export function checkTransport(env: Env, signal: OtlpSignal, readFile: ReadFile | undefined): void {
-  const protocol = signal === 'METRICS' ? firstEnv(env, signalEnv(signal, 'PROTOCOL')) : undefined;
+  const protocol = signal === 'LOGS' ? undefined : firstEnv(env, signalEnv(signal, 'PROTOCOL'));
   if (protocol !== undefined && protocol.raw.trim().toLowerCase() !== 'grpc') {
+    const what = signal === 'METRICS' ? ['its own metrics', 'METRICS', '--metrics none'] : ['spans', 'TRACES', '--spans none'];
     throw invalid(
       protocol.name,
       protocol.raw,
-      'grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)',
+      `grpc (flowtap exports ${what[0]} over gRPC only; set OTEL_EXPORTER_OTLP_${what[1]}_PROTOCOL=grpc or ${what[2]})`,
     );
   }
   const headers = firstEnv(env, signalEnv(signal, 'HEADERS'));

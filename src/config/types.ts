@@ -1,5 +1,6 @@
 /** What the configuration is: the typed values flowtap runs with. */
 import type { DirectionFilter, PortRange } from '../kernel/filter';
+import type { ConsoleFormat } from '../export/console/console';
 import type { ReplaySpec } from '../kernel/replay';
 import type { LogLevel } from '../runtime/log';
 import type { HostPort } from './values';
@@ -12,6 +13,9 @@ export type Exporter = (typeof EXPORTERS)[number];
 /** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL values flowtap sends records with; grpc is the default (docs/configuration.md says why). */
 export const PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
+
+export const SPAN_EXPORTERS = ['otlp', 'none'] as const;
+export type SpanExporter = (typeof SPAN_EXPORTERS)[number];
 
 export const COMPRESSIONS = ['gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -91,6 +95,12 @@ export interface FlagOptions {
   queueMaxRecords: number;
   /** A synthetic event source instead of the kernel programs (benchmarks, tests); undefined: the kernel. */
   replay: ReplaySpec | undefined;
+  /** Each ended flow also as a span, over OTLP (src/export/spans.ts); 'none': no spans. */
+  spans: SpanExporter;
+  /** Where spans go; undefined: the records' endpoint. */
+  spansEndpoint: string | undefined;
+  /** `--exporter console`: JSON lines (for programs) or aligned text (for a person). */
+  consoleFormat: ConsoleFormat;
 }
 
 export interface Config extends FlagOptions {

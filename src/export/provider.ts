@@ -25,7 +25,7 @@ import type { RecordExport, Scope } from './record-export';
 
 export type { RecordExport, Scope } from './record-export';
 
-export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch' | 'queueMaxRecords'>;
+export type ExporterConfig = Pick<Config, 'exporter' | 'endpoint' | 'otlp' | 'batch' | 'queueMaxRecords'> & Partial<Pick<Config, 'consoleFormat'>>;
 
 /**
  * Where records go for `config`. `observer` hears every export result and
@@ -40,7 +40,7 @@ export function createRecordExport(
   sender?: BatchSender,
 ): RecordExport {
   if (config.exporter === 'console') {
-    return new LoggerRecordExport(batchLoggerProvider(config, resource, new ConsoleJsonLogRecordExporter(out), observer), scope);
+    return new LoggerRecordExport(batchLoggerProvider(config, resource, new ConsoleJsonLogRecordExporter(out, config.consoleFormat), observer), scope);
   }
   return new OtlpRecordExport({
     resource,

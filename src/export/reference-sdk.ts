@@ -26,7 +26,7 @@ export function createExporter(config: ExporterConfig, out: LineStream): LogReco
         compression: config.otlp.compression as OtlpOptions['compression'],
       });
     case 'console':
-      return new ConsoleJsonLogRecordExporter(out);
+      return new ConsoleJsonLogRecordExporter(out, config.consoleFormat);
     case 'none':
       return undefined;
   }

@@ -1,7 +1,7 @@
 /**
  * Counts what happened to emitted records and warns about failures at most
  * once per interval, so an unreachable collector gives one line every 30 s,
- * not one per batch.
+ * not one per batch; says once when exports succeed again.
  */
 import type { Log } from '../runtime/log';
 import type { ExportObserver } from './observed';
@@ -15,6 +15,8 @@ export interface ExportStatsOptions {
   warnIntervalMillis?: number;
   /** Included in warnings (the OTLP endpoint). */
   destination?: string;
+  /** What is counted, in warnings: records (default), spans. */
+  items?: string;
 }
 
 export class ExportStats implements ExportObserver {
@@ -35,6 +37,7 @@ export class ExportStats implements ExportObserver {
   private readonly _nowMs: () => number;
   private readonly _intervalMs: number;
   private readonly _destination: string | undefined;
+  private readonly _items: string;
   private _lastWarnMs = -Infinity;
   private _failedSinceWarn = 0;
   private _droppedSinceWarn = 0;
@@ -46,12 +49,22 @@ export class ExportStats implements ExportObserver {
     this._nowMs = options.nowMs;
     this._intervalMs = options.warnIntervalMillis ?? WARN_INTERVAL_MILLIS_DEFAULT;
     this._destination = options.destination;
+    this._items = options.items ?? 'records';
   }
 
   exported(count: number): void {
     this.exportedRecords += count;
-    this.lastSuccessMs = this._nowMs();
-    this.failingSinceMs = undefined;
+    const now = this._nowMs();
+    this.lastSuccessMs = now;
+    if (this.failingSinceMs !== undefined) {
+      // One line when exports work again, however many warnings came before.
+      this._log.info('exports recovered', {
+        destination: this._destination,
+        items: this._items,
+        failingSeconds: Math.round((now - this.failingSinceMs) / 100) / 10,
+      });
+      this.failingSinceMs = undefined;
+    }
   }
 
   failed(count: number, error: Error | undefined): void {
@@ -80,7 +93,7 @@ export class ExportStats implements ExportObserver {
     const now = this._nowMs();
     if (now - this._lastWarnMs < this._intervalMs) return;
     this._lastWarnMs = now;
-    this._log.warn('records not exported', {
+    this._log.warn(`${this._items} not exported`, {
       destination: this._destination,
       failedRecords: this._failedSinceWarn,
       droppedRecords: this._droppedSinceWarn,

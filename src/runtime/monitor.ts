@@ -1,9 +1,10 @@
 /**
  * What flowtap says while it runs: a warning when the probe's loss counters
- * rise, the periodic `stats` (debug) and `summary` lines, and the DNS cache
+ * rise, the periodic `stats` (debug) and `summary` (runtime/summary.ts) lines, and the DNS cache
  * sweep. Timers are started here and stopped by stop().
  */
 import type { NativeProbe } from '../kernel/probe';
+import { exportState, summaryFields, totalsOf, type SpanTotals } from './summary';
 import type { FlowtapCounts, ProgramRunStats } from './telemetry';
 import type { Log } from './log';
 
@@ -42,6 +43,10 @@ export interface MonitorOptions {
   summaryIntervalSeconds: number;
   /** Called with the clock at each stats tick (the DNS cache sweep). */
   sweep: () => void;
+  /** Since when every record export has failed (ExportStats); undefined while they work. */
+  failingSinceMs: () => number | undefined;
+  /** What the span export counted; undefined without spans. */
+  spanTotals: () => SpanTotals | undefined;
 }
 
 export interface Monitor {
@@ -60,7 +65,20 @@ export function startMonitor(o: MonitorOptions): Monitor {
     if (loss > lastLoss) o.log.warn('events lost before decoding', { lost: loss - lastLoss, probe: counters });
     lastLoss = loss;
   };
-  const summary = o.summaryIntervalSeconds > 0 ? setInterval(() => o.log.info('summary', { ...o.counts() }), o.summaryIntervalSeconds * 1000) : undefined;
+  // The summary: what changed since the last one, in a few numbers (every counter: the debug lines, the metrics).
+  let lastTotals = totalsOf(o.counts());
+  let lastSpanTotals = o.spanTotals();
+  const summarize = (): void => {
+    const counts = o.counts();
+    const now = totalsOf(counts);
+    const nowSpans = o.spanTotals();
+    const spanDelta = nowSpans === undefined || lastSpanTotals === undefined ? undefined : { prev: lastSpanTotals, now: nowSpans };
+    o.log.info('summary', summaryFields(lastTotals, now, o.summaryIntervalSeconds, exportState(o.failingSinceMs()), spanDelta));
+    o.log.debug('counters', { ...counts });
+    lastTotals = now;
+    lastSpanTotals = nowSpans;
+  };
+  const summary = o.summaryIntervalSeconds > 0 ? setInterval(summarize, o.summaryIntervalSeconds * 1000) : undefined;
   const stats = setInterval(() => {
     warnLoss();
     // Addresses never looked up again would keep their expired names until

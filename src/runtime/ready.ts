@@ -13,6 +13,7 @@ export function readyFields(
   version: string,
   healthAddress: string | undefined,
   cgroupProcesses: number | undefined,
+  spans: string | undefined,
 ): Record<string, unknown> {
   return {
     version,
@@ -26,6 +27,7 @@ export function readyFields(
     replay: config.replay === undefined ? undefined : `synthetic:${config.replay.ratePerSecond}`,
     filters: filtersActive(probeFilters(config)) ? probeFilters(config) : undefined,
     metrics: config.metrics === 'otlp' ? redactUrl(config.metricsExport.endpoint) : 'none',
+    spans: spans ?? 'none',
     healthAddress,
     summaryIntervalSeconds: config.summaryIntervalSeconds > 0 ? config.summaryIntervalSeconds : undefined,
   };

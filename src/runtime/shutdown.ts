@@ -10,6 +10,7 @@ import type { RecordExport } from '../export/provider';
 import type { NativeProbe } from '../kernel/probe';
 import type { Log } from './log';
 import type { Monitor } from './monitor';
+import { stoppedFields, totalsOf, type SpanTotals } from './summary';
 import type { FlowtapCounts } from './telemetry';
 
 export interface ShutdownParts {
@@ -21,6 +22,11 @@ export interface ShutdownParts {
   telemetry: { shutdown(): Promise<void> } | undefined;
   health: { close(): Promise<void> } | undefined;
   counts: () => FlowtapCounts;
+  /** What the span export counted; undefined without spans. */
+  spanTotals: () => SpanTotals | undefined;
+  /** When flowtap started (wall-clock ms), for the uptime in the `stopped` line. */
+  startedMs: number;
+  nowMs: () => number;
   /** Records emitted but neither exported, failed nor dropped. */
   pendingRecords: () => number;
   /** Told once stopping begins (the health server's readiness). */
@@ -63,7 +69,10 @@ export function shutdownSequence(p: ShutdownParts): (reason: string) => Promise<
     }
     recordsFlushed = true;
     p.monitor.warnLoss(); // a loss since the last check is never left unsaid
-    p.log.info('stopped', { ...p.counts() });
+    // A short line for a person; every counter in the debug line before it (and the last metrics).
+    const final = p.counts();
+    p.log.debug('counters', { ...final });
+    p.log.info('stopped', stoppedFields(totalsOf(final), Math.round((p.nowMs() - p.startedMs) / 100) / 10, p.spanTotals()));
     await p.telemetry?.shutdown();
     await p.health?.close();
     clearTimeout(deadline);

@@ -139,7 +139,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
     let ft: RunningFlowtap | undefined;
     try {
       const before = await s.before?.(cg);
-      ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', coll.endpoint], {
+      ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', coll.endpoint, '--log-level', 'debug'], {
         ...EXPORT_ENV,
         OTEL_RESOURCE_ATTRIBUTES: `${SCENARIO_ATTR}=${s.id}`,
       });
@@ -164,7 +164,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
       const stopped = await ft.stop();
       expect(stopped.code).toBe(0);
       await sleep(300); // the collector's file flush
-      const stoppedLine = ft.logs().find((l) => l.msg === 'stopped') as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
+      const stoppedLine = ft.logs().filter((l) => l.msg === 'counters').pop() as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
       const probe = stoppedLine?.probe ?? {};
       const seen = scenarioRecords(coll, s.id);
       const comparison = compare(expected, seen);

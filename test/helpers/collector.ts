@@ -461,7 +461,7 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function portAccepts(port: number): Promise<boolean> {
+export function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolveAccepts) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.setTimeout(500);

@@ -102,3 +102,33 @@ export function runFlowtap(
     child.on('exit', (code) => resolve({ code, stdout: out, stderr: err }));
   });
 }
+
+/**
+ * What a stopped flowtap logged last: `counters`, every counter (a debug
+ * line: run it with --log-level debug), and `stopped`, the short info line
+ * (uptime and totals). Throws, with the end of stderr, when either is missing.
+ */
+export function finalLines(ft: RunningFlowtap): { counters: Record<string, any>; stopped: Record<string, any> } {
+  const logs = ft.logs();
+  // the last one: with --summary-interval-seconds, one comes after each summary too
+  const counters = logs.filter((l) => l.msg === 'counters').pop();
+  const stopped = logs.find((l) => l.msg === 'stopped');
+  if (counters === undefined || stopped === undefined) {
+    throw new Error(`no 'counters' (--log-level debug?) or no 'stopped' line; stderr ends: ${ft.stderr().slice(-2000)}`);
+  }
+  return { counters, stopped };
+}
+
+/** The `stopped` line must be the short one, with exactly these totals of the `counters` line. */
+export function expectStoppedMatches(counters: Record<string, any>, stopped: Record<string, any>): void {
+  const { time: _t, level: _l, msg: _m, uptimeSeconds, ...totals } = stopped;
+  expect(typeof uptimeSeconds).toBe('number');
+  expect(totals).toEqual({
+    flowsBegun: counters.probe.flow_begin ?? 0,
+    flowsEnded: counters.probe.flow_end ?? 0,
+    exportedRecords: counters.exportedRecords,
+    failedRecords: counters.failedRecords,
+    droppedRecords: counters.droppedRecords,
+    ...(stopped.exportedSpans === undefined ? {} : { exportedSpans: stopped.exportedSpans, failedSpans: stopped.failedSpans, droppedSpans: stopped.droppedSpans }),
+  });
+}

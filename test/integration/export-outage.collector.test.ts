@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startCollector, type RunningCollector } from '../helpers/collector';
-import { killAllFlowtaps, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, killAllFlowtaps, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
 
 const RATE = 2000;
 const SPACING_NS = 1_000_000_000n / BigInt(RATE);
@@ -63,14 +63,15 @@ function gaps(times: bigint[]): { missing: number; at: [bigint, bigint][] } {
   return { missing, at };
 }
 
+/** Every counter at the end (the debug `counters` line), once the short `stopped` line was checked against it. */
 function stoppedLine(ft: RunningFlowtap): Record<string, any> {
-  const stopped = ft.logs().find((l) => l.msg === 'stopped');
-  if (stopped === undefined) throw new Error(`no 'stopped' line; stderr: ${ft.stderr().slice(-2000)}`);
-  return stopped;
+  const { counters, stopped } = finalLines(ft);
+  expectStoppedMatches(counters, stopped);
+  return counters;
 }
 
 async function startReplay(collector: RunningCollector): Promise<RunningFlowtap> {
-  const ft = await startFlowtap(['--replay', `synthetic:${RATE}`, '--endpoint', collector.endpoint, '--metrics', 'none'], {
+  const ft = await startFlowtap(['--replay', `synthetic:${RATE}`, '--endpoint', collector.endpoint, '--metrics', 'none', '--log-level', 'debug'], {
     OTEL_BLRP_SCHEDULE_DELAY: '200',
   });
   await collector.waitForLogRecords(RATE, 15_000); // flowing
@@ -117,6 +118,11 @@ describe('collector outages: flowtap CLI (--replay) → real OpenTelemetry Colle
     expect(warnings.length).toBeGreaterThanOrEqual(1);
     expect(warnings.length).toBeLessThanOrEqual(Math.ceil(OUTAGE_MILLIS / 30_000) + 1);
     expect(warnings.every((w) => Number(w.failedRecords) === 0 && Number(w.droppedRecords) === 0)).toBe(true);
+    // and said once that exports work again, after about the outage
+    const recovered = ft.logs().filter((l) => l.msg === 'exports recovered');
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]).toMatchObject({ level: 'info', destination: collector.endpoint, items: 'records' });
+    expect(Number(recovered[0].failingSeconds)).toBeGreaterThanOrEqual((OUTAGE_MILLIS / 1000) * 0.9);
   }, OUTAGE_MILLIS + 90_000);
 
   it('kill -9 of the collector mid-stream: flowtap loses nothing; only records the collector acknowledged and had not yet written are missing', async () => {

@@ -6,7 +6,7 @@
  * succeed on a retry is counted as failed, and nothing else is lost.
  */
 import { startFakeCollector, type FakeCollector } from '../helpers/fake-collector';
-import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
 
 const RESOURCE_EXHAUSTED = 8;
 const UNAVAILABLE = 14;
@@ -16,16 +16,16 @@ const INVALID_ARGUMENT = 3;
 type Stopped = Record<string, any>;
 
 async function runAgainst(fake: FakeCollector, seconds: number): Promise<{ stopped: Stopped; warnings: Record<string, unknown>[] }> {
-  const ft = await startFlowtap(['--replay', 'synthetic:500', '--endpoint', fake.endpoint, '--metrics', 'none'], {
+  const ft = await startFlowtap(['--replay', 'synthetic:500', '--endpoint', fake.endpoint, '--metrics', 'none', '--log-level', 'debug'], {
     OTEL_BLRP_SCHEDULE_DELAY: '100',
   });
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const { code } = await ft.stop();
   expect(code).toBe(0);
-  const logs = ft.logs();
-  const stopped = logs.find((l) => l.msg === 'stopped') as Stopped;
-  expect(stopped).toBeDefined();
-  return { stopped, warnings: logs.filter((l) => l.level === 'warn') };
+  // every counter: the debug line before the short `stopped` one
+  const { counters, stopped } = finalLines(ft);
+  expectStoppedMatches(counters, stopped);
+  return { stopped: counters as Stopped, warnings: ft.logs().filter((l) => l.level === 'warn') };
 }
 
 describe('flowtap CLI → a gRPC server that fails on purpose (--replay, real gRPC)', () => {

@@ -10,7 +10,7 @@ import { createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { startCollector, RunningCollector, CollectedLogRecord } from '../helpers/collector';
-import { startFlowtap, killAllFlowtaps } from '../helpers/flowtap';
+import { finalLines, startFlowtap, killAllFlowtaps } from '../helpers/flowtap';
 import { TestLan, LanHost } from '../helpers/netns';
 import { startDnsmasq, Dnsmasq } from '../helpers/dnsmasq';
 
@@ -85,7 +85,7 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
     const id = `run${++run}`;
     const cg = new TestCgroup('filter');
     try {
-      const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, ...args], {
+      const ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, '--log-level', 'debug', ...args], {
         OTEL_BLRP_SCHEDULE_DELAY: '100',
         OTEL_RESOURCE_ATTRIBUTES: `${RUN_ATTR}=${id}`,
         ...env,
@@ -99,7 +99,7 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
       const stopped = await ft.stop();
       expect(stopped.code).toBe(0);
       await sleep(300);
-      const line = ft.logs().find((l) => l.msg === 'stopped') as { probe: Record<string, number> };
+      const line = finalLines(ft).counters as { probe: Record<string, number> };
       return { records: collector.readLogRecords().filter((r) => r.resource[RUN_ATTR] === id), probe: line.probe };
     } finally {
       await cg.destroy();

@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { CRAFT, ProbeObserver, Sink, sendFrom, sendFromCgroup, type Observed, type Spec } from '../helpers/crafted';
-import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
 import { TestNet, nftDrop } from '../helpers/netns';
 import { enableBpfStats, waitFor } from '../helpers/traffic';
 import type { DnsEvent, FlowEvent } from '../../src/kernel/decode';
@@ -430,7 +430,7 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     // in rounds of 25 000; RSS is read after each, once every record of the round is out
     const COUNT = 200_000;
     const ROUNDS = 8;
-    const ft = await startFlowtap(['--cgroup', cg.path, '--exporter', 'console', '--flow-table-entries', String(TABLE)]);
+    const ft = await startFlowtap(['--cgroup', cg.path, '--exporter', 'console', '--flow-table-entries', String(TABLE), '--log-level', 'debug']);
     const rssKb = () => Number(/^VmRSS:\s*(\d+) kB/m.exec(readFileSync(`/proc/${ft.child.pid}/status`, 'utf8'))![1]);
     // the CLI's records, reduced to the flow they name
     const cliBegins: string[] = [];
@@ -499,7 +499,9 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     expect(ft.child.exitCode).toBeNull();
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
-    const last = ft.logs().find((l) => l.msg === 'stopped')!;
+    const { counters: last, stopped: short } = finalLines(ft);
+    expectStoppedMatches(last, short);
+    expect(short).toMatchObject({ flowsBegun: COUNT, exportedRecords: COUNT });
     const p = last.probe as Record<string, number>;
     expect(p).toMatchObject({ flow_begin: COUNT, flow_table_insert: COUNT, ringbuf_full_flow: 0, flow_table_full: 0, handoff_dropped_records: 0 });
     expect(p.flow_table_insert - p.flow_table_delete - p.flow_table_evictions).toBeLessThanOrEqual(TABLE); // the CLI's table

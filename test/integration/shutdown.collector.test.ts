@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { TestCgroup } from '../helpers/cgroup';
 import { type CollectedLogRecord } from '../helpers/collector';
-import { startFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, startFlowtap } from '../helpers/flowtap';
 import { burstFrom, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
 /** Programs attached to `path` (bpftool's view). */
@@ -46,7 +46,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const { server, port } = await listen('127.0.0.1');
     servers.push(server);
     const run = `sigterm-${process.pid}-${Date.now()}`;
-    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--log-level', 'debug'], {
       OTEL_BLRP_SCHEDULE_DELAY: '200',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
     });
@@ -59,7 +59,8 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     expect(stopped.code).toBe(0);
     expect(stopped.millis).toBeLessThan(5000);
 
-    const last = ft.logs().find((l) => l.msg === 'stopped');
+    const { counters: last, stopped: short } = finalLines(ft);
+    expectStoppedMatches(last, short);
     expect(last).toBeDefined();
     const probe = last!.probe as Record<string, number>;
     // the kernel put every event it saw in the ring buffer, and all of them were read and emitted
@@ -116,7 +117,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const { server, port } = await listen('127.0.0.1');
     servers.push(server);
     const run = `overload-${process.pid}-${Date.now()}`;
-    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--ring-buffer-bytes', '4096'], {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--ring-buffer-bytes', '4096', '--log-level', 'debug'], {
       OTEL_BLRP_SCHEDULE_DELAY: '100',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
     });
@@ -132,7 +133,8 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
 
     const stopped = await ft.stop('SIGTERM');
     expect(stopped.code).toBe(0);
-    const last = ft.logs().find((l) => l.msg === 'stopped')!;
+    const { counters: last, stopped: short } = finalLines(ft);
+    expectStoppedMatches(last, short);
     const probe = last.probe as Record<string, number>;
     const records = await waitFor('every exported record at the collector', () => {
       const r = fx.collector.readLogRecords().filter(ofRun(run));

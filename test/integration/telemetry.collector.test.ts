@@ -13,7 +13,7 @@ import { request } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
 import { startFakeCollector, type FakeCollector } from '../helpers/fake-collector';
-import { startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
 import { connectFrom, enableBpfStats, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
 function httpGet(address: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -72,7 +72,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     let ft: RunningFlowtap;
     try {
       ft = await startFlowtap(
-        ['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0'],
+        ['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0', '--log-level', 'debug'],
         { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}` },
       );
       const ready = ft.logs().find((l) => l.msg === 'ready')!;
@@ -87,18 +87,23 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       await fx.collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'tcp.flow.end', 10_000, 5);
       // readiness now also reports the last successful export
       expect((await httpGet(health, '/readyz')).body.lastExportSuccess).toEqual(expect.any(String));
-      const summary = await waitFor('a summary line counting every record', () =>
-        ft.logs().find((l) => l.msg === 'summary' && l.exportedRecords === 10),
-      );
-      expect(summary).toMatchObject({ level: 'info', flows: 10, emitted: 10, failedRecords: 0, droppedRecords: 0 });
-      expect((summary.probe as Record<string, number>).flow_begin).toBe(5);
+      // the summary lines count what happened in each interval: together, the 5 flows and their 10 records
+      const sum = (key: string) => ft.logs().filter((l) => l.msg === 'summary').reduce((n, l) => n + Number(l[key]), 0);
+      await waitFor('summary lines counting every record', () => (sum('exported') === 10 ? true : undefined));
+      expect({ begun: sum('begun'), ended: sum('ended'), failed: sum('failed'), dropped: sum('dropped') }).toEqual({ begun: 5, ended: 5, failed: 0, dropped: 0 });
+      for (const l of ft.logs().filter((x) => x.msg === 'summary')) {
+        expect(Object.keys(l)).toEqual(['time', 'level', 'msg', 'seconds', 'begun', 'ended', 'exported', 'failed', 'dropped', 'export']);
+        expect(l).toMatchObject({ level: 'info', seconds: 1, export: 'ok' });
+      }
     } finally {
       stopStats();
     }
 
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
-    const last = ft.logs().find((l) => l.msg === 'stopped')!;
+    const { counters: last, stopped: short } = finalLines(ft);
+    expectStoppedMatches(last, short);
+    expect(short).toMatchObject({ flowsBegun: 5, flowsEnded: 5, exportedRecords: 10, failedRecords: 0, droppedRecords: 0 });
     const probe = last.probe as Record<string, number>;
     // summary lines came about once a second, not more often
     const summaries = ft.logs().filter((l) => l.msg === 'summary');
@@ -157,7 +162,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     const fake: FakeCollector = await startFakeCollector((call) => (call < 3 ? UNAVAILABLE : 0));
     try {
       const run = `retried-${process.pid}-${Date.now()}`;
-      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fake.endpoint], {
+      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fake.endpoint, '--log-level', 'debug'], {
         OTEL_BLRP_SCHEDULE_DELAY: '100',
         OTEL_METRIC_EXPORT_INTERVAL: '300',
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: fx.collector.endpoint,
@@ -174,7 +179,8 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       expect(retriedAtReceiver).toBeGreaterThanOrEqual(3); // the first batch, three times
       // every record arrived once
       expect(fake.accepted).toHaveLength(10);
-      const stopped = ft.logs().find((l) => l.msg === 'stopped')!;
+      const { counters: stopped, stopped: short } = finalLines(ft);
+      expectStoppedMatches(stopped, short);
       expect(stopped).toMatchObject({ exportedRecords: 10, failedRecords: 0, droppedRecords: 0, queueRecords: 0, queueBytes: 0 });
       expect(stopped.retriedRecords).toBe(retriedAtReceiver);
 
@@ -206,7 +212,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     try {
       await down.stop();
       const run = `down-${process.pid}-${Date.now()}`;
-      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', down.endpoint, '--summary-interval-seconds', '1'], {
+      const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', down.endpoint, '--summary-interval-seconds', '1', '--log-level', 'debug'], {
         OTEL_BLRP_SCHEDULE_DELAY: '100',
         OTEL_METRIC_EXPORT_INTERVAL: '300',
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: fx.collector.endpoint,
@@ -226,9 +232,13 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       await down.restart();
       await down.waitForLogRecords((r) => r.resource['test.run'] === run, 20_000, 10);
       expect((await ft.stop()).code).toBe(0);
-      const stopped = ft.logs().find((l) => l.msg === 'stopped')!;
+      const { counters: stopped, stopped: short } = finalLines(ft);
+      expectStoppedMatches(stopped, short);
       expect(stopped).toMatchObject({ exportedRecords: 10, failedRecords: 0, droppedRecords: 0, queueRecords: 0 });
       expect(stopped.retriedRecords as number).toBeGreaterThanOrEqual(retriedWhileDown);
+      // a person reading the log saw the exports failing, then one line when they worked again
+      expect(ft.logs().some((l) => l.msg === 'summary' && l.export === 'failing')).toBe(true);
+      expect(ft.logs().filter((l) => l.msg === 'exports recovered')).toEqual([expect.objectContaining({ level: 'info', destination: down.endpoint, items: 'records' })]);
       // the collector that was down got every record once
       const records = down.readLogRecords().filter((r) => r.resource['test.run'] === run);
       expect(records).toHaveLength(10);

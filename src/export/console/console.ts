@@ -4,11 +4,16 @@
  *   {"timestamp":"<ISO-8601, 9 fractional digits>","eventName":"tcp.flow.begin","severityNumber":9,
  *    "body":"...","attributes":{...},"resource":{...}}
  * Exactly these keys, so the output can be diffed and parsed line by line.
+ * With format 'text', one aligned line per record instead (text.ts).
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeToIso } from '../../kernel/clock';
+import { recordToText, TEXT_HEADER } from './text';
+
+export const CONSOLE_FORMATS = ['json', 'text'] as const;
+export type ConsoleFormat = (typeof CONSOLE_FORMATS)[number];
 
 /** The part of a Writable the exporter uses. */
 export interface LineStream {
@@ -41,9 +46,14 @@ export class ConsoleJsonLogRecordExporter implements LogRecordExporter {
   // The resource is the same object for every record of a provider.
   private _resource: Resource | undefined;
   private _resourceJson = '';
+  private readonly _format: ConsoleFormat;
+  /** Text: the header goes before the first record. */
+  private _headerDue: boolean;
 
-  constructor(out: LineStream) {
+  constructor(out: LineStream, format: ConsoleFormat = 'json') {
     this._out = out;
+    this._format = format;
+    this._headerDue = format === 'text';
   }
 
   export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
@@ -57,7 +67,15 @@ export class ConsoleJsonLogRecordExporter implements LogRecordExporter {
       return;
     }
     let text = '';
+    if (this._headerDue && logs.length > 0) {
+      this._headerDue = false;
+      text = `${TEXT_HEADER}\n`;
+    }
     for (const record of logs) {
+      if (this._format === 'text') {
+        text += `${recordToText(record, hrTimeToIso(record.hrTime))}\n`;
+        continue;
+      }
       if (record.resource !== this._resource) {
         this._resource = record.resource;
         this._resourceJson = JSON.stringify(record.resource.attributes);

@@ -13,9 +13,10 @@
  */
 import { ExportResultCode } from '@opentelemetry/core';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
-import { ProtobufLogsSerializer, type IExportLogsServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import type { ISerializer } from '@opentelemetry/otlp-transformer';
 import { displayUrl } from './http-sender';
 import type { BatchSender, SendResult } from './queue';
+import { LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
 
 /** One request as the delegate sees it. */
 interface EncodedRequest {
@@ -78,34 +79,35 @@ export interface OtlpGrpcSenderOptions {
   /** Deadline of one request. */
   timeoutMillis: number;
   compression: 'gzip' | 'none';
+  /** What is sent: log records (default) or spans. */
+  signal?: OtlpSignal;
 }
 
 type GrpcOptions = Parameters<typeof convertLegacyOtlpGrpcOptions>[0];
 
-const GRPC_SERVICE = 'LogsExportService';
-const GRPC_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
-const COMPONENT_TYPE = 'otlp_grpc_log_exporter';
 /** The queue limits concurrency itself; the delegate's limit must never bite first. */
 const DELEGATE_CONCURRENCY = 1024;
 
-type Delegate = ReturnType<typeof createOtlpGrpcExportDelegate<EncodedRequest, IExportLogsServiceResponse>>;
+type Delegate = ReturnType<typeof createOtlpGrpcExportDelegate<EncodedRequest, PartialSuccess | undefined>>;
 
 export class OtlpGrpcSender implements BatchSender {
   private readonly _options: OtlpGrpcSenderOptions;
-  private readonly _serializer: ISerializer<EncodedRequest, IExportLogsServiceResponse>;
+  private readonly _signal: OtlpSignal;
+  private readonly _serializer: ISerializer<EncodedRequest, PartialSuccess | undefined>;
   private _delegate: Delegate;
   /** The delegate's gRPC channel gave UNAVAILABLE: the next send gets a new one. */
   private _stale = false;
   private readonly _retired = new Set<Promise<void>>();
   /** The response of the request whose callback runs next (the delegate decodes it just before). */
-  private _lastResponse: IExportLogsServiceResponse | undefined;
+  private _lastResponse: PartialSuccess | undefined;
 
   constructor(options: OtlpGrpcSenderOptions) {
     this._options = options;
+    const signal = (this._signal = options.signal ?? LOGS_SIGNAL);
     this._serializer = {
       serializeRequest: (request) => request.bytes,
       deserializeResponse: (data) => {
-        const response = ProtobufLogsSerializer.deserializeResponse(data);
+        const response = signal.partialSuccess(data);
         this._lastResponse = response;
         return response;
       },
@@ -123,14 +125,14 @@ export class OtlpGrpcSender implements BatchSender {
           compression: o.compression as GrpcOptions['compression'],
           concurrencyLimit: DELEGATE_CONCURRENCY,
         },
-        'LOGS',
+        this._signal.sdkSignal,
       ),
       this._serializer,
-      COMPONENT_TYPE,
-      { name: 'log', countItems: (request) => request.records },
+      this._signal.componentType,
+      { name: this._signal.itemName, countItems: (request) => request.records },
       undefined, // no SDK self-observability metrics: flowtap counts exports itself (ExportStats)
-      GRPC_SERVICE,
-      GRPC_PATH,
+      this._signal.grpcService,
+      this._signal.grpcPath,
     );
   }
 
@@ -160,11 +162,10 @@ export class OtlpGrpcSender implements BatchSender {
           const response = this._lastResponse;
           this._lastResponse = undefined;
           if (result.code === ExportResultCode.SUCCESS) {
-            const partial = response?.partialSuccess;
-            const rejected = Number(partial?.rejectedLogRecords ?? 0);
+            const rejected = response?.rejected ?? 0;
             resolve(
               rejected > 0
-                ? { ok: true, rejected, error: new Error(`collector rejected ${rejected} records: ${partial?.errorMessage ?? ''}`) }
+                ? { ok: true, rejected, error: new Error(`collector rejected ${rejected} ${this._signal.itemsText}: ${response?.errorMessage ?? ''}`) }
                 : { ok: true },
             );
           } else {

@@ -47,6 +47,9 @@ const DEFAULTS: Config = {
   otlp: { protocol: 'grpc', timeoutMillis: 10_000, compression: 'none' },
   queueMaxRecords: 200_000,
   replay: undefined,
+  spans: 'none',
+  spansEndpoint: undefined,
+  consoleFormat: 'json',
   batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxExportBatchSize: 2048 },
   metricsExport: { intervalMillis: 60_000, timeoutMillis: 30_000, endpoint: 'http://localhost:4317' },
 };
@@ -587,5 +590,47 @@ describe('helpText and the limits', () => {
     const help = helpText();
     expect(help).toContain('env FLOWTAP_RING_BUFFER_BYTES; default 8388608; a power of two from 4096 to 1073741824 (bytes)');
     expect(help).toContain('env FLOWTAP_RING_BUFFER_POLL_MILLIS; default 50; an integer from 1 to 1000 (milliseconds)');
+  });
+});
+
+describe('spans and console format options', () => {
+  it('spans are off by default; OTEL_TRACES_EXPORTER or --spans turns them on, to the records\' endpoint unless told otherwise', () => {
+    expect(parseConfig([], {}, UNIFIED)).toMatchObject({ spans: 'none', spansEndpoint: undefined });
+    expect(parseConfig([], { OTEL_TRACES_EXPORTER: 'otlp' }, UNIFIED)).toMatchObject({ spans: 'otlp', spansEndpoint: undefined });
+    expect(parseConfig(['--spans', 'none'], { OTEL_TRACES_EXPORTER: 'otlp' }, UNIFIED).spans).toBe('none');
+    expect(
+      parseConfig(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://jaeger:4317' }, UNIFIED),
+    ).toMatchObject({ spans: 'otlp', spansEndpoint: 'http://jaeger:4317' });
+    expect(parseConfig(['--spans', 'otlp', '--spans-endpoint', 'http://127.0.0.1:14317'], {}, UNIFIED).spansEndpoint).toBe('http://127.0.0.1:14317');
+  });
+
+  it('spans with a console exporter still read the OTLP timeout and compression', () => {
+    const c = parseConfig(['--exporter', 'console', '--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TIMEOUT: '1234', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, UNIFIED);
+    expect(c.otlp).toEqual({ protocol: 'grpc', timeoutMillis: 1234, compression: 'gzip' });
+  });
+
+  it('--console-format json (default) or text', () => {
+    expect(parseConfig([], {}, UNIFIED).consoleFormat).toBe('json');
+    expect(parseConfig(['--console-format', 'text'], {}, UNIFIED).consoleFormat).toBe('text');
+    expect(parseConfig([], { FLOWTAP_CONSOLE_FORMAT: 'TEXT' }, UNIFIED).consoleFormat).toBe('text');
+  });
+
+  it('names the flag or variable on a bad value', () => {
+    expect(error(['--spans', 'jaeger'])).toBe("invalid --spans 'jaeger': expected one of otlp, none");
+    expect(error([], { OTEL_TRACES_EXPORTER: 'zipkin' })).toBe("invalid OTEL_TRACES_EXPORTER 'zipkin': expected one of otlp, none");
+    expect(error(['--spans-endpoint', 'jaeger:4317'])).toBe("invalid --spans-endpoint 'jaeger:4317': expected an http:// or https:// URL, e.g. http://localhost:4317");
+    expect(error(['--console-format', 'yaml'])).toBe("invalid --console-format 'yaml': expected one of json, text");
+    expect(error(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })).toBe(
+      "invalid OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http/protobuf': expected grpc (flowtap exports spans over gRPC only; set OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc or --spans none)",
+    );
+    // spans off: their protocol variable is not read
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, UNIFIED).spans).toBe('none');
+  });
+
+  it('are in --help', () => {
+    const help = helpText();
+    for (const s of ['--spans otlp|none', 'OTEL_TRACES_EXPORTER', '--spans-endpoint <url>', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', '--console-format json|text', 'FLOWTAP_CONSOLE_FORMAT']) {
+      expect(help).toContain(s);
+    }
   });
 });

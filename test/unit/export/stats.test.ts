@@ -65,3 +65,31 @@ describe('ExportStats failing streak (for /readyz)', () => {
     expect(stats.lastSuccessMs).toBe(1_005_000);
   });
 });
+
+describe('ExportStats recovery line', () => {
+  it('says once, at info, when exports succeed again after failures, and how long they failed', () => {
+    const { stats, lines, advance } = setup();
+    stats.exported(5);
+    expect(lines).toEqual([]); // nothing to recover from
+    stats.retrying(5, new Error('14 UNAVAILABLE'));
+    advance(12_340);
+    stats.retrying(5, new Error('14 UNAVAILABLE'));
+    advance(1000);
+    stats.exported(5);
+    stats.exported(5);
+    const recovered = lines.filter((l) => l.msg === 'exports recovered');
+    expect(recovered).toEqual([
+      expect.objectContaining({ level: 'info', destination: 'http://collector:4317', items: 'records', failingSeconds: 13.3 }),
+    ]);
+    expect(lines.map((l) => l.msg)).toEqual(['records not exported', 'exports recovered']);
+  });
+
+  it('names spans when it counts spans', () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLog({ write: (s: string) => lines.push(JSON.parse(s)) }, 'info');
+    const stats = new ExportStats({ log, nowMs: () => 0, items: 'spans' });
+    stats.failed(2, new Error('x'));
+    stats.exported(1);
+    expect(lines.map((l) => [l.msg, l.items])).toEqual([['spans not exported', undefined], ['exports recovered', 'spans']]);
+  });
+});

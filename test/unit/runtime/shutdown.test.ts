@@ -21,7 +21,11 @@ function parts(timeoutMillis: number, hang = false) {
     records: { forceFlush: hang ? () => new Promise<void>(() => undefined) : step('records.forceFlush'), shutdown: step('records.shutdown'), emitFlow: () => undefined },
     telemetry: { shutdown: step('telemetry.shutdown') },
     health: { close: step('health.close') },
-    counts: () => ({ emitted: 3 }) as unknown as FlowtapCounts,
+    counts: () =>
+      ({ emitted: 3, exportedRecords: 4, failedRecords: 1, droppedRecords: 0, probe: { flow_begin: 3, flow_end: 2 } }) as unknown as FlowtapCounts,
+    spanTotals: () => undefined,
+    startedMs: 1_000,
+    nowMs: () => 13_340,
     pendingRecords: () => 2,
     onStopping: () => steps.push('stopping'),
     exit: (code) => {
@@ -50,6 +54,9 @@ describe('shutdownSequence', () => {
     ]);
     expect(lines.map((l) => l.msg)).toEqual(['stopping', 'stopped']);
     expect(lines[0].reason).toBe('SIGTERM');
+    // A short line: the uptime and the totals (every counter is in the debug 'counters' line).
+    const { time: _t, level: _l, msg: _m, ...stopped } = lines[1];
+    expect(stopped).toEqual({ uptimeSeconds: 12.3, flowsBegun: 3, flowsEnded: 2, exportedRecords: 4, failedRecords: 1, droppedRecords: 0 });
   });
 
   it('a second request exits at once, without flushing', async () => {

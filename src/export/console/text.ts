@@ -1,0 +1,92 @@
+/**
+ * `--console-format text`: one aligned line per record, for a person at a
+ * terminal (the JSON lines are for programs):
+ *
+ *   TIME                     EVENT DIRECTION PROCESS         FLOW                                                   DURATION  BYTES REASON
+ *   2026-12-02T18:54:44.657Z begin outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080
+ *   2026-12-02T18:54:44.784Z end   outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080                      127.0 ms        fin by destination
+ *
+ * PROCESS is '-' until records say which process a flow belongs to; BYTES is
+ * empty until they carry byte counts. A flow wider than its column pushes the
+ * rest of its line right; every other column keeps its width.
+ */
+import type { AnyValue, Attributes } from '@opentelemetry/api';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { hostPort } from '../../record/record';
+import {
+  ATTR_DESTINATION_ADDRESS,
+  ATTR_DESTINATION_PORT,
+  ATTR_SOURCE_ADDRESS,
+  ATTR_SOURCE_PORT,
+  ATTR_TCP_FLOW_CLOSE_REASON,
+  ATTR_TCP_FLOW_CLOSED_BY,
+  ATTR_TCP_FLOW_DESTINATION_DOMAINS,
+  ATTR_TCP_FLOW_DIRECTION,
+  ATTR_TCP_FLOW_DURATION,
+  EVENT_TCP_FLOW_BEGIN,
+  EVENT_TCP_FLOW_END,
+} from '../../record/semconv';
+
+/** Column widths (the last column, REASON, has none). */
+const W = { time: 24, event: 5, direction: 9, process: 15, flow: 52, duration: 10, bytes: 6 } as const;
+
+const EVENT_WORDS: Record<string, string> = { [EVENT_TCP_FLOW_BEGIN]: 'begin', [EVENT_TCP_FLOW_END]: 'end' };
+
+/** The header line, without the newline. */
+export const TEXT_HEADER = line(['TIME', 'EVENT', 'DIRECTION', 'PROCESS', 'FLOW', 'DURATION', 'BYTES', 'REASON']);
+
+function line([time, event, direction, process, flow, duration, bytes, reason]: string[]): string {
+  return [
+    time.padEnd(W.time),
+    event.padEnd(W.event),
+    direction.padEnd(W.direction),
+    process.padEnd(W.process),
+    flow.padEnd(W.flow),
+    duration.padStart(W.duration),
+    bytes.padStart(W.bytes),
+    reason,
+  ]
+    .join(' ')
+    .trimEnd();
+}
+
+const str = (v: AnyValue | undefined): string => (v === undefined || v === null ? '' : String(v));
+
+/** A duration in seconds as a person reads it: 12 µs, 3.4 ms, 250.0 ms, 2.00 s, 1 m 05 s. */
+export function formatDuration(seconds: number): string {
+  if (seconds < 0.001) return `${Math.round(seconds * 1e6)} µs`;
+  if (seconds < 1) return `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(2)} s`;
+  const whole = Math.round(seconds);
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, '0');
+  return h > 0 ? `${h} h ${String(m).padStart(2, '0')} m` : `${m} m ${s} s`;
+}
+
+/** `src:port → dst:port (name)`, the name when DNS gave one. */
+function flowText(a: Attributes): string {
+  const names = a[ATTR_TCP_FLOW_DESTINATION_DOMAINS];
+  const name = Array.isArray(names) && names.length > 0 ? ` (${String(names[0])})` : '';
+  const src = hostPort(str(a[ATTR_SOURCE_ADDRESS]), Number(a[ATTR_SOURCE_PORT]));
+  const dst = hostPort(str(a[ATTR_DESTINATION_ADDRESS]), Number(a[ATTR_DESTINATION_PORT]));
+  return `${src} → ${dst}${name}`;
+}
+
+/** The text line of one record, without the newline. `isoTime` is its timestamp (ISO-8601, 9 digits). */
+export function recordToText(record: Pick<ReadableLogRecord, 'eventName' | 'attributes'>, isoTime: string): string {
+  const a = record.attributes;
+  const duration = a[ATTR_TCP_FLOW_DURATION];
+  const reason = a[ATTR_TCP_FLOW_CLOSE_REASON];
+  const by = a[ATTR_TCP_FLOW_CLOSED_BY];
+  return line([
+    `${isoTime.slice(0, 23)}Z`, // milliseconds
+    EVENT_WORDS[record.eventName ?? ''] ?? str(record.eventName),
+    str(a[ATTR_TCP_FLOW_DIRECTION]),
+    '-',
+    flowText(a),
+    typeof duration === 'number' ? formatDuration(duration) : '',
+    '',
+    reason === undefined ? '' : by === undefined ? str(reason) : `${str(reason)} by ${str(by)}`,
+  ]);
+}

@@ -1,0 +1,58 @@
+/**
+ * What differs between sending log records and sending spans over OTLP: the
+ * service and path, the SDK's signal name (it picks the signal's own
+ * OTEL_EXPORTER_OTLP_<SIGNAL>_* variables by it), and how the response counts
+ * rejected items. A transport (grpc-sender.ts) takes one of these.
+ */
+import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+
+/** A partial success the receiver reported: items it accepted the request but rejected. */
+export interface PartialSuccess {
+  rejected: number;
+  errorMessage: string | undefined;
+}
+
+export interface OtlpSignal {
+  /** The SDK's signal identifier: LOGS or TRACES. */
+  readonly sdkSignal: 'LOGS' | 'TRACES';
+  /** gRPC service name and method path. */
+  readonly grpcService: string;
+  readonly grpcPath: string;
+  /** OTLP/HTTP path under the endpoint (specification default). */
+  readonly httpPath: string;
+  /** The SDK's component type and item name, for its own bookkeeping. */
+  readonly componentType: string;
+  readonly itemName: 'log' | 'span';
+  /** The items in flowtap's own messages: records, spans. */
+  readonly itemsText: string;
+  /** What an export response says of rejected items; undefined when it says nothing. */
+  partialSuccess(response: Uint8Array): PartialSuccess | undefined;
+}
+
+export const LOGS_SIGNAL: OtlpSignal = {
+  sdkSignal: 'LOGS',
+  grpcService: 'LogsExportService',
+  grpcPath: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+  httpPath: '/v1/logs',
+  componentType: 'otlp_grpc_log_exporter',
+  itemName: 'log',
+  itemsText: 'records',
+  partialSuccess(response) {
+    const partial = ProtobufLogsSerializer.deserializeResponse(response).partialSuccess;
+    return partial === undefined ? undefined : { rejected: Number(partial.rejectedLogRecords ?? 0), errorMessage: partial.errorMessage };
+  },
+};
+
+export const TRACES_SIGNAL: OtlpSignal = {
+  sdkSignal: 'TRACES',
+  grpcService: 'TraceExportService',
+  grpcPath: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  httpPath: '/v1/traces',
+  componentType: 'otlp_grpc_span_exporter',
+  itemName: 'span',
+  itemsText: 'spans',
+  partialSuccess(response) {
+    const partial = ProtobufTraceSerializer.deserializeResponse(response).partialSuccess;
+    return partial === undefined ? undefined : { rejected: Number(partial.rejectedSpans ?? 0), errorMessage: partial.errorMessage };
+  },
+};
