@@ -1,16 +1,15 @@
 /**
  * Runs the real CLI (node dist/cli.js) as a child process, as a user would,
- * and waits for its "ready" log line.
+ * and waits for its "ready" log line. The tests and the benchmarks (bench/)
+ * both start flowtap here; the processes are tracked (processes.ts).
  */
-import { spawn, ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from './processes.ts';
+import { CLI } from './repo.ts';
 
-export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+export { CLI };
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
 
 /** SIGKILLs every flowtap a test started and did not stop (call in afterEach). */
 export function killAllFlowtaps(): void {
@@ -20,21 +19,33 @@ export function killAllFlowtaps(): void {
 
 export interface RunningFlowtap {
   child: ChildProcess;
+  /** The command line as started (prefix, node, node options, CLI, arguments). */
+  command: string;
   stdout(): string;
   stderr(): string;
   /** Parsed JSON log lines from stderr. */
   logs(): Record<string, unknown>[];
-  /** SIGTERM; resolves with the exit code and how long it took. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; millis: number }>;
+  /**
+   * Sends `signal` (SIGTERM by default); resolves with the exit code and how long it took. After `timeoutMillis`
+   * (default 15000) it SIGKILLs flowtap and rejects.
+   */
+  stop(signal?: NodeJS.Signals, timeoutMillis?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; millis: number }>;
 }
 
 /**
  * `prefix` runs the CLI through another command that execs it in the end
- * (e.g. capsh ... -- -c 'exec "$0" "$@"'), so the child is still flowtap.
+ * (e.g. capsh ... -- -c 'exec "$0" "$@"', or taskset -c 0), so the child is
+ * still flowtap. `nodeArgs` go to node before the CLI (e.g. --trace-gc).
  */
-export function startFlowtap(args: string[], env: Record<string, string> = {}, readyTimeoutMs = 15000, prefix: string[] = []): Promise<RunningFlowtap> {
-  const [cmd, ...cmdArgs] = [...prefix, process.execPath, CLI, ...args];
-  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startFlowtap(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  readyTimeoutMs = 15000,
+  prefix: string[] = [],
+  nodeArgs: string[] = [],
+): Promise<RunningFlowtap> {
+  const argv = [...prefix, process.execPath, ...nodeArgs, CLI, ...args];
+  const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.on('exit', () => live.delete(child));
   let out = '';
@@ -44,6 +55,7 @@ export function startFlowtap(args: string[], env: Record<string, string> = {}, r
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const running: RunningFlowtap = {
     child,
+    command: argv.join(' '),
     stdout: () => out,
     stderr: () => err,
     logs: () =>
@@ -51,12 +63,15 @@ export function startFlowtap(args: string[], env: Record<string, string> = {}, r
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMillis = 15000) {
       const t0 = Date.now();
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`flowtap did not exit within 15 s of ${signal}; stderr: ${err}`)), 15000);
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          rej(new Error(`flowtap did not exit within ${timeoutMillis} ms of ${signal}; stderr: ${err}`));
+        }, timeoutMillis);
       });
       try {
         const r = await Promise.race([exited, timeout]);

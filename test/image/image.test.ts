@@ -21,7 +21,8 @@
  *   FLOWTAP_IMAGE=<name>  test that image (already in podman's storage)
  *                         instead of building one
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, posix, resolve } from 'node:path';

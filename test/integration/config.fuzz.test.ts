@@ -17,7 +17,7 @@
  *
  * The seed is printed; FLOWTAP_FUZZ_SEED=<n> replays a run.
  */
-import { spawn } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

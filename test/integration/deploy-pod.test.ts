@@ -11,7 +11,8 @@
  * only the manifest's capabilities with no_new_privs
  * (allowPrivilegeEscalation: false).
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { createServer, Server, AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmdirSync, existsSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
