@@ -23,6 +23,8 @@ export default class ProcessReapingEnvironment extends NodeEnvironment {
   }
 
   override async teardown(): Promise<void> {
+    // exits already under way (a process killed in afterAll) are reported by the event loop: let them arrive first
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const killed = await killTracked(0, this.global);
     for (const p of killed) process.stderr.write(`test file done: killed what it left running: ${p.command}\n`);
     for (const what of removeLeftovers(this.global)) process.stderr.write(`test file done: removed what it left behind: ${what}\n`);
