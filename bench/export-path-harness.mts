@@ -25,10 +25,10 @@ if (!process.env.NO_GF1) setFlagsFromString('--semi-space-growth-factor=1');
 const require = createRequire(import.meta.url);
 const dist = (m: string): any => require(join(ROOT, 'dist', m));
 const { Pipeline } = dist('pipeline.js');
-const { DnsCache } = dist('dns/cache.js');
-const { BootClock } = dist('clock.js');
-const { ReplayProbe, jsClockAnchor } = dist('replay.js');
-const { createResource } = dist('resource.js');
+const { DnsCache } = dist('enrich/dns/cache.js');
+const { BootClock } = dist('kernel/clock.js');
+const { ReplayProbe, jsClockAnchor } = dist('kernel/replay.js');
+const { createResource } = dist('record/resource.js');
 const { createLoggerProvider, createRecordExport } = dist('export/provider.js');
 const { LoggerRecordExport } = dist('export/logger-sink.js');
 
