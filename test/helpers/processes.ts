@@ -42,7 +42,8 @@ export function registry(global: object = globalThis): Registry {
   return g[KEY];
 }
 
-const running = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
+/** Started (one that could not be spawned has no pid) and not yet exited. */
+const running = (c: ChildProcess): boolean => c.pid !== undefined && c.exitCode === null && c.signalCode === null;
 
 /** Adds a child started elsewhere to the registry; it leaves it when it exits. Returns the child. */
 export function track(child: ChildProcess, command: string): ChildProcess {
@@ -50,8 +51,8 @@ export function track(child: ChildProcess, command: string): ChildProcess {
   const entry: TrackedProcess = { child, command, sequence: reg.next++ };
   reg.live.add(entry);
   const forget = () => reg.live.delete(entry);
+  // Only 'exit': an 'error' listener here would hide a failed spawn from a caller that has none.
   child.once('exit', forget);
-  child.once('error', forget); // could not be spawned: no 'exit' follows
   return child;
 }
 
