@@ -29,10 +29,11 @@
  * Kernel-side work done in the load generator's context (BPF programs,
  * conntrack hooks, packet taps) is not in it; it shows in the rate.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectorConfig } from '../test/helpers/collector-config.ts';
-import { freePort } from './kernel-cost.mts';
+import { collectorBinary, startCollector, type RunningCollector } from '../test/helpers/collector.ts';
+import { startFlowtap } from '../test/helpers/flowtap.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import {
   BUILD,
   Cgroup,
@@ -48,7 +49,6 @@ import {
   sleep,
   start,
   summarize,
-  type Started,
   type Summary,
 } from './lib.mts';
 
@@ -117,12 +117,10 @@ export interface ConnRateResult {
   collectorVersion: string;
 }
 
-const COLLECTOR_READY = /Everything is ready/;
-
 /** Records the collector's debug exporter has logged so far. */
-function collectorRecords(c: Started): number {
+function collectorRecords(c: RunningCollector): number {
   let n = 0;
-  for (const m of c.stderr().matchAll(/"log records": (\d+)/g)) n += Number(m[1]);
+  for (const m of readFileSync(c.outputPath, 'utf8').matchAll(/"log records": (\d+)/g)) n += Number(m[1]);
   return n;
 }
 
@@ -137,8 +135,7 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
   const mon = { cpus: opts.monitorCpus };
   const wl = { cpus: opts.workloadCpus };
   const loadgen = join(BUILD, 'loadgen');
-  const collectorBin = run(join(ROOT, 'deploy', 'setup', 'collector.sh'), []).trim().split('\n').pop()!;
-  const collectorVersion = run(collectorBin, ['--version']).trim();
+  const collectorVersion = run(collectorBinary(), ['--version']).trim();
 
   // bpftrace's tracepoints need tracefs; mount it for the run if it is not.
   if (!existsSync('/sys/kernel/tracing/events')) {
@@ -146,13 +143,9 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
     onCleanup(() => run('umount', ['/sys/kernel/tracing']));
   }
 
-  const grpcPort = await freePort();
-  const configPath = join(dir, 'collector.yaml');
   // otlp → batch → debug: the debug exporter logs each batch's record count, which is
   // how records are counted; flowtap's own metrics (when it exports them) land there too.
-  writeFileSync(configPath, collectorConfig({ grpcPort, batch: true, logs: { kind: 'debug' }, metrics: { kind: 'debug' } }));
-  const collector = start(collectorBin, ['--config', configPath], mon);
-  await collector.waitFor(COLLECTOR_READY);
+  const collector = await startCollector({ batch: true, logs: 'debug', metrics: 'debug', cpus: opts.monitorCpus, scratchBase: dir });
   const serverPort = await freePort();
   const server = start(loadgen, ['tcp-server', String(serverPort)], wl);
   await server.waitFor(/ready/);
@@ -163,12 +156,12 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
 
     flowtap: async () => {
       const base = collectorRecords(collector);
-      const ft = start(
-        process.execPath,
-        [join(ROOT, 'dist', 'cli.js'), '--cgroup', cg.path, '--exporter', 'otlp', '--endpoint', `http://127.0.0.1:${grpcPort}`, '--log-level', 'debug'],
-        mon,
+      const ft = await startFlowtap(
+        ['--cgroup', cg.path, '--exporter', 'otlp', '--endpoint', collector.endpoint, '--log-level', 'debug'],
+        {},
+        30_000,
+        opts.monitorCpus === undefined ? [] : ['taskset', '-c', opts.monitorCpus],
       );
-      await ft.waitFor(/"msg":"ready"/);
       return {
         pid: ft.child.pid,
         catchUp: async (connections) => {
@@ -205,7 +198,7 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
           const captured = collectorRecords(collector) - base;
           const p = stopped?.probe ?? {};
           const lost = (p.ringbuf_full_flow ?? 0) + (p.flow_table_full ?? 0) + (p.handoff_dropped_records ?? 0) + (stopped?.droppedRecords ?? 0) + (stopped?.failedRecords ?? 0);
-          if (process.env.BENCH_DEBUG) process.stderr.write(`--- flowtap stderr\n${ft.stderr().slice(-3000)}\n--- collector stderr\n${collector.stderr().slice(-3000)}\n`);
+          if (process.env.BENCH_DEBUG) process.stderr.write(`--- flowtap stderr\n${ft.stderr().slice(-3000)}\n--- collector stderr\n${collector.stderrTail()}\n`);
           return {
             captured,
             lost,
@@ -281,14 +274,14 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
         try {
           await sleep(500);
           const cpu0 = monitor.pid ? cpuSeconds(monitor.pid) : 0;
-          const col0 = cpuSeconds(collector.child.pid!);
+          const col0 = cpuSeconds(collector.pid!);
           const client = cg.start(loadgen, ['tcp-client', String(serverPort), String(opts.seconds), String(opts.workers)], wl);
           const r = parseClient(await runToEnd(client, 'tcp-client'));
           const t0 = Date.now();
           await monitor.catchUp(r.done);
           const catchUpSeconds = (Date.now() - t0) / 1000;
           const cpu1 = monitor.pid ? cpuSeconds(monitor.pid) : 0;
-          const col1 = cpuSeconds(collector.child.pid!);
+          const col1 = cpuSeconds(collector.pid!);
           const got = await monitor.stop();
           const result: ConnRateRun = {
             mode,
@@ -317,7 +310,7 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
   } finally {
     cg.remove();
     await server.stop();
-    await collector.stop();
+    await collector.close();
   }
 
   const summaries = MODES.map((mode): ConnRateSummary => {

@@ -23,10 +23,10 @@
  *           every answer is copied to the ring buffer.
  */
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { NativeBinding, NativeProbe } from '../src/kernel/probe.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { BUILD, Cgroup, ROOT, log, onCleanup, parseClient, run, runToEnd, setSysctl, start, summarize, type Summary } from './lib.mts';
 
 export type Workload = 'bulk' | 'churn' | 'dns';
@@ -75,17 +75,6 @@ const sub = (a: RunStats, b: RunStats): RunStats => ({ runTimeNs: a.runTimeNs - 
 const subPair = (a: HookPair, b: HookPair): HookPair => ({ ingress: sub(a.ingress, b.ingress), egress: sub(a.egress, b.egress) });
 const nsPerRun = (p: HookPair): number => (p.ingress.runTimeNs + p.egress.runTimeNs) / (p.ingress.runCount + p.egress.runCount);
 const hookNs = (s: RunStats): number => s.runTimeNs / s.runCount;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The empty programs, loaded once and pinned; attach/detach per repetition. */
 class EmptyPrograms {
@@ -154,7 +143,7 @@ export interface KernelCostOptions {
 
 export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: KernelCostRep[]; summaries: KernelCostSummary[] }> {
   const require = createRequire(import.meta.url);
-  const { loadBinding } = require(join(ROOT, 'dist', 'probe.js')) as { loadBinding: (root: string) => NativeBinding };
+  const { loadBinding } = require(join(ROOT, 'dist', 'kernel', 'probe.js')) as { loadBinding: (root: string) => NativeBinding };
   const binding = loadBinding(ROOT);
   const loadgen = join(BUILD, 'loadgen');
 

@@ -25,7 +25,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { BUILD, Cgroup, cpuSeconds, log, parseClient, runToEnd, shownCommand, start, summarize, type Started, type Summary } from './lib.mts';
-import { freePort } from './kernel-cost.mts';
+import { freePort } from '../test/helpers/ports.ts';
 import { percentile, replaySource, scratchDir, sleep, startFileCollector, startFlowtap } from './pipeline-lib.mts';
 
 export type LatencySource = 'kernel' | 'replay';
@@ -154,8 +154,8 @@ async function runOnce(
   });
   const flowtapSource = source === 'kernel' ? ['--cgroup', load.cgroup.path] : replaySource(RATE);
   const ft = await startFlowtap(flowtapSource, collector.endpoint, { cpus: '0', env: setting.env, args: source === 'kernel' ? setting.kernelArgs : [] });
-  const commands = [collector.command, source === 'kernel' ? ft.command.replace(load.cgroup.path, '<cg>') : ft.command];
-  const pid = ft.process.child.pid!;
+  const commands = [collector.command, source === 'kernel' ? ft.shown.replace(load.cgroup.path, '<cg>') : ft.shown];
+  const pid = ft.child.pid!;
   let client: Started | undefined;
   if (source === 'kernel') {
     const args = ['tcp-client', String(load.serverPort), String(WARMUP_SECONDS + seconds), String(CLIENT_WORKERS), String(RATE)];
@@ -175,7 +175,7 @@ async function runOnce(
   }
   await sleep(1500); // the last records of the window arrive (defaults: up to 1 s later)
   follower.stop();
-  await ft.process.stop('SIGTERM', 20_000);
+  await ft.stop('SIGTERM', 20_000);
   await collector.stop();
   remove();
   const run: LatencyRun = {

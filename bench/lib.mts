@@ -7,11 +7,14 @@
  * attached program, a mount) is undone through `onCleanup`, in reverse order,
  * when the step ends — and, if the runner dies first, from the exit handler.
  */
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inCgroup, TestCgroup } from '../test/helpers/cgroup.ts';
+import { killTrackedSync, spawn } from '../test/helpers/processes.ts';
+import { ROOT } from '../test/helpers/repo.ts';
 
-export const ROOT = join(import.meta.dirname, '..');
+export { ROOT };
 /** Raw results and per-part files; BENCH_OUT moves them (e.g. for a trial run beside someone else's). */
 export const OUT = process.env.BENCH_OUT || join(ROOT, 'bench', 'out');
 export const BUILD = join(ROOT, 'build', 'bench');
@@ -126,18 +129,8 @@ export function cpuTimes(cpu: number): { busy: number; total: number } {
 
 // --- cgroups and the processes in them ---------------------------------------------------------------
 
-export function cgroup2Mount(): string {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep >= 0 && line.slice(sep + 3).split(' ')[0] === 'cgroup2') return line.split(' ')[4];
-  }
-  throw new Error('no cgroup2 mount in /proc/self/mountinfo');
-}
-
-const liveChildren = new Set<ChildProcess>();
-onCleanup(() => {
-  for (const c of liveChildren) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+// Every process started here (test/helpers/processes.ts tracks them) ends with the run.
+onCleanup(() => killTrackedSync());
 
 export interface Started {
   child: ChildProcess;
@@ -166,20 +159,24 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** A command as a shell line: the variables of `env` that differ from this process's, then argv, quoted where needed. */
+export function quotedCommand(env: NodeJS.ProcessEnv, argv: string[]): string {
+  const extraEnv = Object.entries(env)
+    .filter(([k, v]) => v !== undefined && process.env[k] !== v)
+    .map(([k, v]) => `${k}=${v}`);
+  return [...extraEnv, ...argv].map((w) => (/^[\w@%+=:,./<>-]+$/.test(w) ? w : `'${w}'`)).join(' ');
+}
+
 export function start(command: string, commandArgs: string[], opts: StartOptions = {}): Started {
   const cmd = command;
   const [c, a] = opts.cpus ? ['taskset', ['-c', opts.cpus, command, ...commandArgs]] : [command, commandArgs];
-  const extraEnv = Object.entries(opts.env ?? {})
-    .filter(([k, v]) => v !== undefined && process.env[k] !== v)
-    .map(([k, v]) => `${k}=${v}`);
-  const commandLine = [...extraEnv, c, ...a].map((w) => (/^[\w@%+=:,./<>-]+$/.test(w) ? w : `'${w}'`)).join(' ');
-  const [file, argv] = opts.cgroupDir ? ['/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroupDir, c, ...a]] : [c, a];
+  const commandLine = quotedCommand(opts.env ?? {}, [c, ...a]);
+  const [file, argv] = opts.cgroupDir ? inCgroup(opts.cgroupDir, c, a) : [c, a];
   let outFd: number | undefined;
   if (opts.stdoutFile) outFd = openSync(opts.stdoutFile, 'w');
   const spawnOpts: SpawnOptions = { stdio: ['ignore', outFd ?? 'pipe', 'pipe'], env: opts.env ?? process.env };
   const child = spawn(file, argv, spawnOpts);
   if (outFd !== undefined) closeSync(outFd);
-  liveChildren.add(child);
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];
@@ -190,12 +187,10 @@ export function start(command: string, commandArgs: string[], opts: StartOptions
     child.on('error', (e) => {
       // could not be spawned: no 'close' follows
       err += `${cmd}: ${e.message}\n`;
-      liveChildren.delete(child);
       poke();
       resolve(127);
     });
     child.on('close', (code, signal) => {
-      liveChildren.delete(child);
       poke();
       resolve(code ?? (signal ? 128 : null));
     });
@@ -239,32 +234,15 @@ export function start(command: string, commandArgs: string[], opts: StartOptions
   return started;
 }
 
-/** A throwaway cgroup v2 directory, removed (its processes killed) at cleanup. */
+/** A throwaway cgroup v2 directory (test/helpers/cgroup.ts), removed (its processes killed) at cleanup. */
 export class Cgroup {
   readonly path: string;
   readonly remove: () => void;
 
   constructor(label: string) {
-    this.path = join(cgroup2Mount(), `flowtap-bench-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-    mkdirSync(this.path);
-    const path = this.path;
-    this.remove = onCleanup(() => {
-      for (let i = 0; i < 100 && existsSync(path); i++) {
-        for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-        try {
-          rmdirSync(path);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-        }
-      }
-    });
+    const cgroup = new TestCgroup(`bench-${label}`);
+    this.path = cgroup.path;
+    this.remove = onCleanup(() => cgroup.destroySync());
   }
 
   start(cmd: string, args: string[], opts: Omit<StartOptions, 'cgroupDir'> = {}): Started {

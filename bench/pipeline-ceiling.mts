@@ -101,10 +101,10 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<{ st
   const { dir, remove } = scratchDir(`ceiling-${rate}`);
   const collector = await startFileCollector(dir, { format: 'proto', flushIntervalMillis: 200, cpus: n > 1 ? String(n - 1) : undefined });
   const ft = await startFlowtap(replaySource(rate), collector.endpoint, { cpus: String(FLOWTAP_CPU), args: ['--summary-interval-seconds', '1', '--log-level', 'debug'] });
-  const commands = [collector.command, ft.command.replace(`synthetic:${rate}`, 'synthetic:<rate>')];
-  const pid = ft.process.child.pid!;
+  const commands = [collector.command, ft.shown.replace(`synthetic:${rate}`, 'synthetic:<rate>')];
+  const pid = ft.child.pid!;
   await sleep(1000); // warm-up: JIT, first connection
-  const collectorPid = collector.process.child.pid!;
+  const collectorPid = collector.pid;
   const cpu0 = cpuSeconds(pid);
   const ccpu0 = cpuSeconds(collectorPid);
   const host0 = cpuTimes(FLOWTAP_CPU);
@@ -116,7 +116,7 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<{ st
   const host1 = cpuTimes(FLOWTAP_CPU);
   const t1 = Date.now();
   const rssSamples = rss.stop();
-  await ft.process.stop('SIGTERM', 20_000);
+  await ft.stop('SIGTERM', 20_000);
   await collector.stop();
   const counted = countProtoFile(collector.file);
   remove();

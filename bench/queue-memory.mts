@@ -12,7 +12,7 @@
  * default queue faster (20 000/s): the memory per held record is the same.
  *
  */
-import { freePort } from './kernel-cost.mts';
+import { freePort } from '../test/helpers/ports.ts';
 import { log, summarize, type Summary } from './lib.mts';
 import { replaySource, rssMiB, sleep, startFlowtap } from './pipeline-lib.mts';
 
@@ -43,7 +43,7 @@ export interface QueueMemoryResult {
 async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun; command: string }> {
   const deadPort = await freePort(); // nothing listens there
   const ft = await startFlowtap(replaySource(rate), `http://127.0.0.1:${deadPort}`, { cpus: '0', args: ['--summary-interval-seconds', '1', '--log-level', 'debug'] });
-  const pid = ft.process.child.pid!;
+  const pid = ft.child.pid!;
   const held = (l: any): number => Number(l.emitted) - Number(l.exportedRecords) - Number(l.failedRecords) - Number(l.droppedRecords);
   const samples: { rss: number; held: number; dropped: number }[] = [];
   const seen = new Set<unknown>();
@@ -55,7 +55,7 @@ async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun
     seen.add(summary.time);
     samples.push({ rss: rssMiB(pid), held: held(summary), dropped: Number(summary.droppedRecords) });
   }
-  await ft.process.stop('SIGTERM', 20_000);
+  await ft.stop('SIGTERM', 20_000);
   const first = samples[0];
   const fullAt = samples.findIndex((x) => x.dropped > 0);
   const full = samples[fullAt > 0 ? fullAt - 1 : samples.length - 1];
@@ -68,7 +68,7 @@ async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun
     bytesPerHeldRecord: ((full.rss - first.rss) * 2 ** 20) / (full.held - first.held),
     droppedAfterFull: last.dropped,
   };
-  return { run, command: ft.command.replace('<port>', '<port nobody listens on>') };
+  return { run, command: ft.shown.replace('<port>', '<port nobody listens on>') };
 }
 
 export async function queueMemory(opts: { reps: number; rate: number }): Promise<QueueMemoryResult> {

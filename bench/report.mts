@@ -664,7 +664,7 @@ function renderMethod(p: Put, r: BenchResults): void {
       '```sh',
       `build/bench/loadgen tcp-server <port>                                   # outside the cgroup, whole part`,
       `build/bench/loadgen tcp-client <port> ${o.connSeconds} ${o.workers}                         # in <cg>: the measurement`,
-      '$(deploy/setup/collector.sh) --config bench/out/conn-rate-<placement>/collector.yaml   # otlp → batch → debug (basic, no log sampling)',
+      '$(deploy/setup/collector.sh) --config <dir>/config.yaml   # <dir> under bench/out/conn-rate-<placement>; otlp → batch → debug (basic, no log sampling)',
       'node dist/cli.js --cgroup <cg> --exporter otlp --endpoint http://127.0.0.1:<grpc port>',
       "nft 'add table inet flowtap_bench'",
       "nft 'add chain inet flowtap_bench out { type filter hook output priority 0 ; policy accept ; }'",

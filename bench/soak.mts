@@ -36,10 +36,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { collectorConfig } from '../test/helpers/collector-config.ts';
-import { freePort } from './kernel-cost.mts';
+import { startCollector } from '../test/helpers/collector.ts';
+import { startFlowtap } from '../test/helpers/flowtap.ts';
+import { fields, forEachLogRecord, forEachProtoRequest } from '../test/helpers/otlp-wire.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { BUILD, Cgroup, OUT, ROOT, cpuSeconds, ensureDir, log, onCleanup, parseClient, run, sleep, start, type ClientResult, type Started } from './lib.mts';
-import { CLI, collectorBinary, forEachProtoRequest, rssMiB, scratchDir } from './pipeline-lib.mts';
+import { rssMiB, scratchDir } from './pipeline-lib.mts';
 
 export const RSS_SLOPE_LIMIT_MIB_PER_MIN = 1;
 export const FD_SPREAD_LIMIT = 2;
@@ -177,37 +179,6 @@ export function lastGc(text: string): { used: number; committed: number; count: 
 
 // --- the collector's protobuf file ----------------------------------------------------------------
 
-function varint(buf: Buffer, at: { pos: number }): number {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    const b = buf[at.pos++];
-    v += (b & 0x7f) * mul;
-    if ((b & 0x80) === 0) return v;
-    mul *= 128;
-  }
-}
-
-/** Calls `f(field, wireType, start, end)` for each field of the message in buf[from, to). */
-function fields(buf: Buffer, from: number, to: number, f: (field: number, wire: number, start: number, end: number) => void): void {
-  const at = { pos: from };
-  while (at.pos < to) {
-    const key = varint(buf, at);
-    const wire = key & 7;
-    const start = at.pos;
-    if (wire === 0) varint(buf, at);
-    else if (wire === 1) at.pos += 8;
-    else if (wire === 2) {
-      const len = varint(buf, at);
-      f(Math.floor(key / 8), wire, at.pos, at.pos + len);
-      at.pos += len;
-      continue;
-    } else if (wire === 5) at.pos += 4;
-    else throw new Error(`bad protobuf wire type ${wire}`);
-    f(Math.floor(key / 8), wire, start, at.pos);
-  }
-}
-
 /**
  * Log records in the file exporter's proto output (each
  * ExportLogsServiceRequest preceded by its length, 4 bytes big-endian), by
@@ -217,23 +188,16 @@ export function countCollectorFile(path: string): CollectorCount {
   const times = { begin: [] as bigint[], end: [] as bigint[] };
   let records = 0;
   const onRequest = (buf: Buffer, from: number, to: number): void =>
-    fields(buf, from, to, (f1, w1, s1, e1) => {
-      if (f1 !== 1 || w1 !== 2) return; // resource_logs
-      fields(buf, s1, e1, (f2, w2, s2, e2) => {
-        if (f2 !== 2 || w2 !== 2) return; // scope_logs
-        fields(buf, s2, e2, (f3, w3, s3, e3) => {
-          if (f3 !== 2 || w3 !== 2) return; // log_records
-          records++;
-          let time = 0n;
-          let name = '';
-          fields(buf, s3, e3, (f4, w4, s4, e4) => {
-            if (f4 === 1 && w4 === 1) time = buf.readBigUInt64LE(s4);
-            else if (f4 === 12 && w4 === 2) name = buf.toString('utf8', s4, e4);
-          });
-          if (name === 'tcp.flow.begin') times.begin.push(time);
-          else if (name === 'tcp.flow.end') times.end.push(time);
-        });
+    forEachLogRecord(buf, from, to, (b, s3, e3) => {
+      records++;
+      let time = 0n;
+      let name = '';
+      fields(b, s3, e3, (f4, w4, s4, e4) => {
+        if (f4 === 1 && w4 === 1) time = b.readBigUInt64LE(s4);
+        else if (f4 === 12 && w4 === 2) name = b.toString('utf8', s4, e4);
       });
+      if (name === 'tcp.flow.begin') times.begin.push(time);
+      else if (name === 'tcp.flow.end') times.end.push(time);
     });
   const truncated = forEachProtoRequest(path, onRequest);
   if (truncated > 0) throw new Error(`${path}: ${truncated} bytes of a truncated request at the end`);
@@ -368,21 +332,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
 
   // the collector: records to a protobuf file, flowtap's metrics to JSON lines
   const scratch = scratchDir('soak');
-  const grpcPort = await freePort();
-  const logsFile = join(scratch.dir, 'logs.pb');
-  const metricsFile = join(scratch.dir, 'metrics.jsonl');
-  const config = join(scratch.dir, 'collector.yaml');
-  writeFileSync(
-    config,
-    collectorConfig({
-      grpcPort,
-      logs: { kind: 'file', path: logsFile, format: 'proto', flushIntervalMillis: 1000 },
-      metrics: { kind: 'file', path: metricsFile, format: 'json', flushIntervalMillis: 1000 },
-    }),
-  );
-  const collector = start(collectorBinary(), ['--config', config]);
-  await collector.waitFor(/Everything is ready/, 30_000);
-  const endpoint = `http://127.0.0.1:${grpcPort}`;
+  const collector = await startCollector({ logs: 'proto', metrics: 'json', flushIntervalMillis: 1000, scratchBase: scratch.dir, stopTimeoutMillis: 30_000 });
+  const { endpoint, logsPath: logsFile, metricsPath: metricsFile } = collector;
 
   // the TCP server outside the cgroup, the DNS responder in this process
   const tcpPort = await freePort();
@@ -403,9 +354,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
 
   // flowtap on a throwaway cgroup
   const cg = new Cgroup('soak');
-  const flowtapArgs = ['--trace-gc', CLI, '--cgroup', cg.path, '--endpoint', endpoint, '--summary-interval-seconds', String(o.sampleSeconds), '--log-level', 'debug'];
-  const ft = start(process.execPath, flowtapArgs, { env: { ...process.env, OTEL_RESOURCE_ATTRIBUTES: 'bench.run=soak' } });
-  await ft.waitFor(/"msg":"ready"/, 20_000);
+  const flowtapArgs = ['--cgroup', cg.path, '--endpoint', endpoint, '--summary-interval-seconds', String(o.sampleSeconds), '--log-level', 'debug'];
+  const ft = await startFlowtap(flowtapArgs, { OTEL_RESOURCE_ATTRIBUTES: 'bench.run=soak' }, 20_000, [], ['--trace-gc']);
   const pid = ft.child.pid!;
   const logs = (): Record<string, unknown>[] => jsonLines(ft.stderr());
 
@@ -473,12 +423,12 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   // let the last records leave (schedule delay 1 s), one more sample, then stop
   await sleep(3000);
   sample();
-  const code = await ft.stop('SIGTERM', 20_000);
+  const { code } = await ft.stop('SIGTERM', 20_000);
   if (code !== 0) throw new Error(`flowtap exited ${code}: ${ft.stderr().slice(-2000)}`);
   const stopped = logs().some((l) => l.msg === 'stopped') ? (logs().filter((l) => l.msg === 'counters').pop() ?? {}) : {};
   await server.stop();
   // the collector flushes its files on SIGTERM
-  await collector.stop('SIGTERM', 30_000);
+  await collector.stop();
   const loadAfter = procLoad();
 
   const count = countCollectorFile(logsFile);

@@ -1,37 +1,37 @@
 /**
- * Throwaway cgroup v2 directories for integration tests: created under the
- * cgroup2 mount (hybrid hosts: /sys/fs/cgroup/unified), removed afterwards —
- * also when a test fails or the process exits early.
+ * Throwaway cgroup v2 directories for integration tests and benchmarks:
+ * created under the cgroup2 mount (hybrid hosts: /sys/fs/cgroup/unified),
+ * removed afterwards — also when a test fails or the process exits early.
  */
-import { spawn, ChildProcess, SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { readFileSync, mkdirSync, rmdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroup2Mounts } from '../../src/config/podcgroup.ts';
+import { leftover, processGroup } from './processes.ts';
 
-/** The cgroup v2 mount point, read from /proc/self/mountinfo. */
+/** The cgroup v2 mount point of the hierarchy's root, read from /proc/self/mountinfo. */
 export function cgroup2Mount(): string {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const [fstype] = line.slice(sep + 3).split(' ');
-    if (fstype === 'cgroup2') return line.split(' ')[4];
-  }
-  throw new Error('no cgroup2 mount in /proc/self/mountinfo');
+  const mounts = cgroup2Mounts(readFileSync('/proc/self/mountinfo', 'utf8'));
+  const mount = mounts.find((m) => m.root === '/') ?? mounts[0];
+  if (mount === undefined) throw new Error('no cgroup2 mount in /proc/self/mountinfo');
+  return mount.mountPoint;
 }
 
-const live = new Set<TestCgroup>();
-process.on('exit', () => {
-  for (const cg of live) cg.destroySync();
-});
+/** The argv that runs `cmd args` inside the cgroup `dir`: a shell moves itself in, then execs. */
+export function inCgroup(dir: string, cmd: string, args: readonly string[]): [string, string[]] {
+  return ['/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir, cmd, ...args]];
+}
 
 export class TestCgroup {
   readonly path: string;
-  private readonly children = new Set<ChildProcess>();
+  private readonly children = processGroup();
+  private readonly forget: () => void;
 
   constructor(label: string, parent?: string) {
     const base = parent ?? cgroup2Mount();
     this.path = join(base, `flowtap-test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
     mkdirSync(this.path);
-    live.add(this);
+    this.forget = leftover(`cgroup ${this.path}`, () => this.destroySync());
   }
 
   /** The cgroup's id (its inode number), as bpf_skb_cgroup_id reports it. */
@@ -39,15 +39,10 @@ export class TestCgroup {
     return statSync(this.path, { bigint: true }).ino;
   }
 
-  /** Spawns cmd inside this cgroup: the shell moves itself in, then execs. */
+  /** Spawns cmd inside this cgroup (tracked, see processes.ts). */
   spawn(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.path, cmd, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...opts,
-    });
-    this.children.add(child);
-    child.on('exit', () => this.children.delete(child));
-    return child;
+    const [file, argv] = inCgroup(this.path, cmd, args);
+    return this.children.spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   }
 
   pids(): number[] {
@@ -60,7 +55,7 @@ export class TestCgroup {
 
   /** Kills what is left inside and removes the directory. */
   async destroy(): Promise<void> {
-    for (const c of this.children) c.kill('SIGKILL');
+    this.children.killAll();
     for (let i = 0; i < 100; i++) {
       const pids = this.pids();
       if (pids.length === 0) break;
@@ -92,7 +87,7 @@ export class TestCgroup {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }
-    live.delete(this);
+    this.forget();
   }
 }
 

@@ -15,16 +15,20 @@
 // Binary: $FLOWTAP_OTELCOL, else whatever deploy/setup/collector.sh prints
 // (it builds and caches one on first use). Set FLOWTAP_KEEP_COLLECTOR_DIR=1 to
 // keep the temp dir (config, collector.log, *.jsonl) for a post-mortem.
-import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, WriteStream, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+//
+// The benchmarks (bench/) start theirs here too: a protobuf or debug sink
+// instead of JSON, on given CPUs, in a scratch dir on tmpfs.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, type WriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { collectorConfig, type CollectorSecurity, type CollectorTls } from './collector-config';
+import { join } from 'node:path';
+import { collectorConfig, type CollectorSecurity, type CollectorSink, type CollectorTls } from './collector-config.ts';
+import { freePorts, portAccepts } from './ports.ts';
+import { spawn } from './processes.ts';
+import { ROOT } from './repo.ts';
 
 export type { CollectorSecurity, CollectorTls };
 
-const REPO_ROOT = resolve(__dirname, '..', '..');
 const READY_LINE = 'Everything is ready';
 const STDERR_TAIL_LINES = 40;
 
@@ -80,6 +84,19 @@ export interface CollectorOptions {
   tls?: CollectorTls;
   /** Require `authorization: Bearer <token>` on every request (bearertokenauth extension). Default: no auth. */
   bearerToken?: string;
+  /**
+   * How log records are written: 'json' (logs.jsonl, what readLogRecords reads), 'proto' (logs.pb, length-prefixed
+   * requests: otlp-wire.ts reads them) or 'debug' (one line a batch in collector.log). Default 'json'.
+   */
+  logs?: 'json' | 'proto' | 'debug';
+  /** How metrics are written: 'json' (metrics.jsonl), 'debug', or 'none' (no metrics pipeline). Default 'json'. */
+  metrics?: 'json' | 'debug' | 'none';
+  /** A batch processor before the exporters. Default: none. */
+  batch?: boolean;
+  /** Run on these CPUs (a taskset list, e.g. "1-3"). Default: any. */
+  cpus?: string;
+  /** Where the temp dir goes. Default: the OS temp dir. */
+  scratchBase?: string;
 }
 
 export interface RunningCollector {
@@ -89,12 +106,18 @@ export interface RunningCollector {
   readonly httpEndpoint: string;
   readonly grpcPort: number;
   readonly httpPort: number;
-  /** Temp dir holding config.yaml, collector.log, logs.jsonl, metrics.jsonl. */
+  /** Temp dir holding config.yaml, collector.log, logs.jsonl (or logs.pb), metrics.jsonl. */
   readonly dir: string;
   readonly logsPath: string;
   readonly metricsPath: string;
+  /** Everything the collector printed (stdout and stderr), appended as it comes. */
+  readonly outputPath: string;
+  /** The command line it runs, binary and config path as given. */
+  readonly command: string;
   /** Whether the collector process is currently running. */
   readonly running: boolean;
+  /** Its process id while it runs. */
+  readonly pid: number | undefined;
   /** Every log record written so far (survives restart()), in file order. */
   readLogRecords(): CollectedLogRecord[];
   /** Every sum/gauge/histogram data point written so far, in file order. */
@@ -118,30 +141,30 @@ export interface RunningCollector {
   close(): Promise<void>;
 }
 
-let binaryPromise: Promise<string> | undefined;
+let binary: string | undefined;
 
-/** The collector binary: $FLOWTAP_OTELCOL or the path deploy/setup/collector.sh prints. */
-export function collectorBinary(): Promise<string> {
-  binaryPromise ??= new Promise<string>((resolvePath, reject) => {
-    const fromEnv = process.env.FLOWTAP_OTELCOL;
-    if (fromEnv) {
-      if (!existsSync(fromEnv)) reject(new Error(`FLOWTAP_OTELCOL=${fromEnv} does not exist`));
-      else resolvePath(fromEnv);
-      return;
-    }
-    const script = join(REPO_ROOT, 'deploy', 'setup', 'collector.sh');
-    execFile(script, { cwd: REPO_ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${script} failed: ${err.message}\n${stderr}`));
-      else resolvePath(stdout.trim().split('\n').pop()!);
-    });
-  });
-  return binaryPromise;
+/** The collector binary: $FLOWTAP_OTELCOL or the path deploy/setup/collector.sh prints (it may build one first). */
+export function collectorBinary(): string {
+  if (binary !== undefined) return binary;
+  const fromEnv = process.env.FLOWTAP_OTELCOL;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`FLOWTAP_OTELCOL=${fromEnv} does not exist`);
+    binary = fromEnv;
+    return binary;
+  }
+  const script = join(ROOT, 'deploy', 'setup', 'collector.sh');
+  try {
+    binary = execFileSync(script, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+  } catch (err) {
+    throw new Error(`${script} failed: ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
+  }
+  return binary;
 }
 
 /** Starts a collector on free 127.0.0.1 ports; resolves once it logged that it is ready. */
 export async function startCollector(options: CollectorOptions = {}): Promise<RunningCollector> {
-  const binary = await collectorBinary();
-  const dir = mkdtempSync(join(tmpdir(), 'flowtap-otelcol-'));
+  const binary = collectorBinary();
+  const dir = mkdtempSync(join(options.scratchBase ?? tmpdir(), 'flowtap-otelcol-'));
   const [grpcPort, httpPort] = await freePorts(2);
   const collector = new Collector(binary, dir, grpcPort, httpPort, options);
   try {
@@ -153,16 +176,19 @@ export async function startCollector(options: CollectorOptions = {}): Promise<Ru
   return collector;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 class Collector implements RunningCollector {
   readonly endpoint: string;
   readonly httpEndpoint: string;
+  readonly dir: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
   readonly logsPath: string;
   readonly metricsPath: string;
+  readonly outputPath: string;
+  readonly command: string;
+  private readonly binary: string;
+  private readonly argv: string[];
+  private readonly logsFormat: 'json' | 'proto' | 'debug';
   private readonly configPath: string;
   private readonly startTimeoutMillis: number;
   private readonly stopTimeoutMillis: number;
@@ -172,40 +198,55 @@ class Collector implements RunningCollector {
   private tail: string[] = [];
   private closed = false;
 
-  constructor(
-    private readonly binary: string,
-    readonly dir: string,
-    readonly grpcPort: number,
-    readonly httpPort: number,
-    options: CollectorOptions,
-  ) {
+  constructor(binary: string, dir: string, grpcPort: number, httpPort: number, options: CollectorOptions) {
+    this.binary = binary;
+    this.dir = dir;
+    this.grpcPort = grpcPort;
+    this.httpPort = httpPort;
     const scheme = options.tls === undefined ? 'http' : 'https';
     this.endpoint = `${scheme}://127.0.0.1:${grpcPort}`;
     this.httpEndpoint = `${scheme}://127.0.0.1:${httpPort}`;
-    this.logsPath = join(dir, 'logs.jsonl');
+    this.logsFormat = options.logs ?? 'json';
+    this.logsPath = join(dir, this.logsFormat === 'proto' ? 'logs.pb' : 'logs.jsonl');
     this.metricsPath = join(dir, 'metrics.jsonl');
+    this.outputPath = join(dir, 'collector.log');
     this.configPath = join(dir, 'config.yaml');
     this.startTimeoutMillis = options.startTimeoutMillis ?? 30_000;
     this.stopTimeoutMillis = options.stopTimeoutMillis ?? 10_000;
     // append: restart() must not truncate what the previous run wrote.
-    const file = (name: string) => ({ kind: 'file', path: join(dir, name), format: 'json', append: true, flushIntervalMillis: options.flushIntervalMillis ?? 100 }) as const;
+    const sink = (format: 'json' | 'proto' | 'debug', path: string): CollectorSink =>
+      format === 'debug' ? { kind: 'debug' } : { kind: 'file', path, format, append: true, flushIntervalMillis: options.flushIntervalMillis ?? 100 };
+    const metrics = options.metrics ?? 'json';
     writeFileSync(
       this.configPath,
-      collectorConfig({ grpcPort, httpPort, security: options, logs: file('logs.jsonl'), metrics: file('metrics.jsonl') }),
+      collectorConfig({
+        grpcPort,
+        httpPort,
+        security: options,
+        batch: options.batch,
+        logs: sink(this.logsFormat, this.logsPath),
+        metrics: metrics === 'none' ? undefined : sink(metrics, this.metricsPath),
+      }),
     );
+    const args = ['--config', this.configPath];
+    this.argv = options.cpus === undefined ? [binary, ...args] : ['taskset', '-c', options.cpus, binary, ...args];
+    this.command = this.argv.join(' ');
   }
 
   get running(): boolean {
     return this.child !== undefined;
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async start(): Promise<void> {
     if (this.closed) throw new Error('collector: start after close');
     if (this.child) return;
-    this.logFile = createWriteStream(join(this.dir, 'collector.log'), { flags: 'a' });
-    const child = spawn(this.binary, ['--config', this.configPath], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.logFile = createWriteStream(this.outputPath, { flags: 'a' });
+    const child = spawn(this.argv[0], this.argv.slice(1), { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    live.add(child);
     let ready = false;
     let partial = '';
     const onOutput = (chunk: Buffer) => {
@@ -233,7 +274,6 @@ class Collector implements RunningCollector {
         resolveExit();
       });
     }).then(() => {
-      live.delete(child);
       if (this.child === child) this.child = undefined;
       this.logFile?.end();
     });
@@ -294,6 +334,7 @@ class Collector implements RunningCollector {
   }
 
   readLogRecords(): CollectedLogRecord[] {
+    if (this.logsFormat !== 'json') throw new Error(`collector: readLogRecords reads JSON; this one writes ${this.logsFormat}`);
     return readJsonLines(this.logsPath).flatMap(decodeLogsRequest);
   }
 
@@ -442,38 +483,6 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 // --- small I/O helpers --------------------------------------------------------------------------
-
-/** `count` distinct ports the kernel considers free on 127.0.0.1 right now. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolveServer, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolveServer(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-export function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolveAccepts) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.setTimeout(500);
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolveAccepts(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -5,7 +5,8 @@
  * action (ProbeObserver.observe). Used by hostile.kernel.test.ts and
  * synack.kernel.test.ts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn } from './processes';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { collect, type TestCgroup } from './cgroup';

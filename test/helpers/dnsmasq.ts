@@ -3,7 +3,8 @@
  * authoritative for a test zone written into its config. Only the test's own
  * namespace addresses are served and used.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from './processes';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

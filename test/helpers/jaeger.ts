@@ -8,7 +8,7 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePorts, portAccepts } from './collector';
+import { freePorts, portAccepts } from './ports';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 const TAIL_LINES = 40;

@@ -8,12 +8,8 @@
  * destroy(), when construction fails half-way and, as a last resort, at
  * process exit.
  */
-import { execFileSync, spawn, ChildProcess, SpawnOptions } from 'node:child_process';
-
-const live = new Set<{ destroy(): void }>();
-process.on('exit', () => {
-  for (const n of live) n.destroy();
-});
+import { execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { leftover, processGroup } from './processes.ts';
 
 export interface TestHost {
   ns: string;
@@ -33,13 +29,15 @@ export class TestNet {
   readonly b: TestHost;
   private destroyed = false;
   private readonly devs = new Map<TestHost, string>();
+  private readonly children = processGroup();
+  private readonly forget: () => void;
 
   constructor() {
     const tag = `ft${process.pid % 10000}${Math.random().toString(36).slice(2, 6)}`;
     const k = 1 + Math.floor(Math.random() * 250);
     this.a = { ns: `${tag}a`, ipv4: `198.18.${k}.1`, ipv6: `fd00:0:0:${k.toString(16)}::1`, prefix: [] };
     this.b = { ns: `${tag}b`, ipv4: `198.18.${k}.2`, ipv6: `fd00:0:0:${k.toString(16)}::2`, prefix: [] };
-    live.add(this);
+    this.forget = leftover(`network namespaces ${this.a.ns} ${this.b.ns}`, () => this.destroy());
     try {
       for (const h of [this.a, this.b]) {
         ip('netns', 'add', h.ns);
@@ -76,13 +74,15 @@ export class TestNet {
     execFileSync('ip', ['netns', 'exec', h.ns, 'nft', '-f', '-'], { input: ruleset, stdio: ['pipe', 'ignore', 'pipe'] });
   }
 
+  /** Spawns cmd inside host h; destroy() kills it if it still runs (a namespace's processes outlive its deletion). */
   spawnIn(h: TestHost, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    return spawn('ip', ['netns', 'exec', h.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    return this.children.spawn('ip', ['netns', 'exec', h.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.children.killAll();
     for (const h of [this.a, this.b]) {
       try {
         ip('netns', 'del', h.ns);
@@ -90,7 +90,7 @@ export class TestNet {
         /* never created */
       }
     }
-    live.delete(this);
+    this.forget();
   }
 }
 
@@ -121,13 +121,15 @@ export class TestLan {
   readonly subnet: number;
   private destroyed = false;
   private readonly namespaces: string[] = [];
+  private readonly children = processGroup();
+  private readonly forget: () => void;
 
   constructor(count = 3) {
     if (count < 1 || count > 200) throw new Error(`TestLan: 1 to 200 hosts, not ${count}`);
     const tag = `fl${process.pid % 10000}${Math.random().toString(36).slice(2, 6)}`;
     this.subnet = 1 + Math.floor(Math.random() * 250);
     this.bridgeNs = `${tag}br`;
-    live.add(this);
+    this.forget = leftover(`network namespaces ${tag}*`, () => this.destroy());
     try {
       this.addNamespace(this.bridgeNs);
       ip('-n', this.bridgeNs, 'link', 'add', 'name', 'ftbr0', 'type', 'bridge');
@@ -189,14 +191,15 @@ export class TestLan {
     }
   }
 
+  /** Spawns cmd inside host h (or the bridge namespace); destroy() kills it if it still runs. */
   spawnIn(h: TestHost | string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    const ns = typeof h === 'string' ? h : h.ns;
-    return spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    return this.children.spawn('ip', ['netns', 'exec', typeof h === 'string' ? h : h.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.children.killAll();
     for (const ns of this.namespaces.reverse()) {
       try {
         ip('netns', 'del', ns);
@@ -204,7 +207,7 @@ export class TestLan {
         /* already gone */
       }
     }
-    live.delete(this);
+    this.forget();
   }
 }
 

@@ -19,16 +19,11 @@
  * - DNS answers give, for each address, the name asked and then each CNAME
  *   hop that led to it.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from './processes';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-/** tcpdumps still running: killed at exit if a test never stopped them. */
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
 
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
@@ -63,12 +58,9 @@ export async function startCapture(ns: string | undefined, dev: string, filter =
   // -Z root: keep root, so the file in our temp dir stays writable.
   const argv = ['tcpdump', '-i', dev, '--immediate-mode', '-n', '-s', '256', '-B', '65536', '-Z', 'root', '-w', file, filter];
   const child: ChildProcess = ns === undefined ? spawn(argv[0], argv.slice(1)) : spawn('ip', ['netns', 'exec', ns, ...argv]);
-  live.add(child);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve())).then(() => {
-    live.delete(child);
-  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
     const check = () => {

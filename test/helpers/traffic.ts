@@ -3,7 +3,7 @@
  * (outside the watched cgroup) and clients spawned inside a TestCgroup, so
  * each connection is observed exactly once (at the client's socket).
  */
-import { spawn } from 'node:child_process';
+import { spawn } from './processes';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { collect, TestCgroup } from './cgroup';

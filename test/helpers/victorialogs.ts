@@ -12,7 +12,7 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePorts } from './collector';
+import { freePorts } from './ports';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 

@@ -31,7 +31,8 @@
  *   FLOWTAP_IMAGE=<name>  test that image (already in podman's storage)
  *                         instead of building one
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { accessSync, chmodSync, closeSync, copyFileSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join, posix, resolve } from 'node:path';

@@ -3,51 +3,22 @@
  * cgroup, real sockets, and the real OpenTelemetry Collector: records are read
  * back from what the collector's file exporter wrote.
  */
-import { createServer, Server, AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { TestCgroup, collect } from '../helpers/cgroup';
 import { CollectedLogRecord } from '../helpers/collector';
 import { startFlowtap, runFlowtap } from '../helpers/flowtap';
-import { useCliFixture } from '../helpers/traffic';
+import { freePort } from '../helpers/ports';
+import { connectFrom, listen, useCliFixture } from '../helpers/traffic';
 
-const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '100' };
-
-function listen(host: string): Promise<Server> {
-  return new Promise((resolve) => {
-    const srv = createServer((s) => {
-      s.once('data', (d) => s.end(d));
-      s.on('error', () => undefined);
-    });
-    srv.listen({ host, port: 0 }, () => resolve(srv));
-  });
-}
-
-interface ClientResult {
-  ok: boolean;
-  localAddress: string;
-  localPort: number;
-}
-
-async function connectFrom(cg: TestCgroup, host: string, port: number, count: number): Promise<ClientResult[]> {
-  const out = await collect(cg.spawn(process.execPath, [CLIENT, host, String(port), String(count)]));
-  return out
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as ClientResult);
-}
 
 describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
   const fx = useCliFixture('cli');
   const { servers } = fx;
 
   it('one tcp.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
-    const v4 = await listen('127.0.0.1');
-    const v6 = await listen('::1');
+    const { server: v4, port: p4 } = await listen('127.0.0.1');
+    const { server: v6, port: p6 } = await listen('::1');
     servers.push(v4, v6);
-    const p4 = (v4.address() as AddressInfo).port;
-    const p6 = (v6.address() as AddressInfo).port;
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint], {
       ...FAST_EXPORT,
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,k8s.pod.name=demo',
@@ -112,9 +83,8 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
   });
 
   it('--exporter console prints exactly one JSON line per flow start, with the contract keys', async () => {
-    const srv = await listen('127.0.0.1');
+    const { server: srv, port } = await listen('127.0.0.1');
     servers.push(srv);
-    const port = (srv.address() as AddressInfo).port;
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'console'], FAST_EXPORT);
     const conns = await connectFrom(fx.cg, '127.0.0.1', port, 4);
     const lines = () =>
@@ -140,20 +110,22 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
   });
 
   it('an unreachable collector is not fatal: flowtap keeps running, warns, and still exits 0 on SIGTERM', async () => {
-    const srv = await listen('127.0.0.1');
+    const { server: srv, port } = await listen('127.0.0.1');
     servers.push(srv);
-    const dead = await listen('127.0.0.1'); // a port with nothing behind it once closed
-    const deadPort = (dead.address() as AddressInfo).port;
-    await new Promise((r) => dead.close(r));
-    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${deadPort}`], {
+    const endpoint = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', endpoint], {
       ...FAST_EXPORT,
       OTEL_EXPORTER_OTLP_TIMEOUT: '500',
     });
-    await connectFrom(fx.cg, '127.0.0.1', (srv.address() as AddressInfo).port, 2);
+    await connectFrom(fx.cg, '127.0.0.1', port, 2);
     const t0 = Date.now();
     while (!ft.logs().some((l) => l.level === 'warn') && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
     expect(ft.child.exitCode).toBeNull();
-    expect(ft.logs().filter((l) => l.level === 'warn').length).toBeGreaterThanOrEqual(1);
+    // the warning is the export's: records not exported to that endpoint, because nothing answers there
+    const warnings = ft.logs().filter((l) => l.level === 'warn');
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings[0]).toMatchObject({ msg: 'records not exported', destination: endpoint, failedRecords: 0, droppedRecords: 0 });
+    expect(String(warnings[0].error)).toMatch(/ECONNREFUSED|UNAVAILABLE|No connection established/);
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
   });
@@ -193,9 +165,7 @@ describe('flowtap CLI bad input', () => {
   });
 
   it('credentials in the endpoint and the headers never reach a log line', async () => {
-    const dead = await listen('127.0.0.1'); // a port with nothing behind it once closed
-    const deadPort = (dead.address() as AddressInfo).port;
-    await new Promise((r) => dead.close(r));
+    const deadPort = await freePort(); // nothing listens there
     const ft = await startFlowtap(['--replay', 'synthetic:200', '--endpoint', `http://flowtap:s3cret-pw@127.0.0.1:${deadPort}`, '--log-level', 'debug'], {
       ...FAST_EXPORT,
       OTEL_EXPORTER_OTLP_TIMEOUT: '300',

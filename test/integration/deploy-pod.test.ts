@@ -11,69 +11,26 @@
  * only the manifest's capabilities with no_new_privs
  * (allowPrivilegeEscalation: false).
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { createServer, Server, AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmdirSync, existsSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
-import { CLI } from '../helpers/flowtap';
+import { CLI, watchFlowtap, type WatchedFlowtap } from '../helpers/flowtap';
 import { SIDECAR_CAPABILITIES } from '../helpers/kube';
 
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '100' };
 
-interface Running {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  records(): Record<string, any>[];
-  ready: Promise<Record<string, any>>;
-}
+type Running = WatchedFlowtap;
 
-/** Watches a flowtap started by `child` (stdout: records, stderr: JSON logs). */
-function watch(child: ChildProcess): Running {
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const logs = () =>
-    err
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, any>);
-  const ready = new Promise<Record<string, any>>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`flowtap not ready after 15 s; stderr: ${err}`)), 15000);
-    const check = () => {
-      const line = logs().find((l) => l.msg === 'ready');
-      if (line !== undefined) {
-        clearTimeout(t);
-        resolve(line);
-      }
-    };
-    child.stderr!.on('data', check);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      reject(new Error(`flowtap exited (${code ?? signal}) before ready; stderr: ${err}`));
-    });
-  });
-  ready.catch(() => undefined);
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    records: () =>
-      out
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, any>),
-    ready,
-  };
-}
-
-/** SIGTERM and wait for exit 0 (flowtap flushes what it read). */
+/** SIGTERM and wait for exit 0 (flowtap flushes what it read); one that already exited must have exited 0. */
 async function stop(ft: Running): Promise<void> {
-  if (ft.child.exitCode !== null || ft.child.signalCode !== null) return;
+  if (ft.child.exitCode !== null || ft.child.signalCode !== null) {
+    expect({ code: ft.child.exitCode, signal: ft.child.signalCode }).toEqual({ code: 0, signal: null });
+    return;
+  }
   const exited = new Promise<number | null>((r) => ft.child.on('exit', (code) => r(code)));
   ft.child.kill('SIGTERM');
   expect(await exited).toBe(0);
@@ -145,7 +102,7 @@ describe('--cgroup pod: real CLI inside a simulated pod (real kernel programs, r
     const self = cgroup('flowtap', pod);
     const outside = cgroup('outside');
 
-    const ft = watch(self.spawn(process.execPath, [CLI, '--cgroup', 'pod', '--exporter', 'console'], { env: { ...process.env, ...FAST_EXPORT } }));
+    const ft = watchFlowtap(self.spawn(process.execPath, [CLI, '--cgroup', 'pod', '--exporter', 'console'], { env: { ...process.env, ...FAST_EXPORT } }));
     cleanups.push(() => void ft.child.kill('SIGKILL'));
     const ready = await ft.ready;
     expect(ready.cgroup).toBe(pod.path);
@@ -190,7 +147,7 @@ describe('--cgroup pod: real CLI inside a simulated pod (real kernel programs, r
       env: { ...process.env, ...FAST_EXPORT, OTEL_RESOURCE_ATTRIBUTES: `k8s.pod.uid=${uid},k8s.pod.name=demo` },
     });
     cleanups.push(() => void child.kill('SIGKILL'));
-    const ft = watch(child);
+    const ft = watchFlowtap(child);
     const ready = await ft.ready;
     expect(ready.cgroup).toBe(join(mnt, podRel));
     // it really ran in a private cgroup namespace and with only those capabilities

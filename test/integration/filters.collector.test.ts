@@ -5,7 +5,7 @@
  * — and counted (`filtered` in the stopped line); the others present; DNS
  * answers never filtered.
  */
-import { spawn } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';

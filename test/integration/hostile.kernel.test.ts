@@ -19,7 +19,8 @@
  * exists, names the other way such a packet reaches the hook (raw sockets).
  * The findings are written up in docs/reliability.md, "Hostile input".
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';

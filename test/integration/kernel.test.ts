@@ -5,7 +5,8 @@
  * network namespaces), and the exact set of decoded events is asserted.
  */
 import { createServer, Server, AddressInfo } from 'node:net';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
+import { spawn } from '../helpers/processes';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';

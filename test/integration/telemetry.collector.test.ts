@@ -14,6 +14,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { startCollector, type CollectedMetricPoint, type RunningCollector } from '../helpers/collector';
 import { startFakeCollector, type FakeCollector } from '../helpers/fake-collector';
 import { expectStoppedMatches, finalLines, startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
+import { freePort } from '../helpers/ports';
 import { connectFrom, enableBpfStats, listen, useCliFixture, waitFor } from '../helpers/traffic';
 
 function httpGet(address: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -105,11 +106,14 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     expectStoppedMatches(last, short);
     expect(short).toMatchObject({ flowsBegun: 5, flowsEnded: 5, exportedRecords: 10, failedRecords: 0, droppedRecords: 0 });
     const probe = last.probe as Record<string, number>;
-    // summary lines came about once a second, not more often
+    // summary lines came once a second (--summary-interval-seconds 1) from ready to stop, none missing: a second
+    // apart (timers are late under load, never early), the first a second after ready, the stop within a second after the last
     const summaries = ft.logs().filter((l) => l.msg === 'summary');
-    expect(summaries.length).toBeGreaterThanOrEqual(1);
-    const times = summaries.map((l) => Date.parse(l.time as string));
-    for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(900);
+    const times = [ft.logs().find((l) => l.msg === 'ready')!, ...summaries, last].map((l) => Date.parse(l.time as string));
+    for (let i = 1; i < times.length; i++) {
+      if (i < times.length - 1) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(900);
+      expect(times[i] - times[i - 1]).toBeLessThanOrEqual(1800);
+    }
 
     const ours = () => fx.collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
     // the final export (at shutdown) carries the stopped line's numbers
@@ -139,13 +143,16 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     expect(get('flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'miss' })).toBe(20);
     expect(get('flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'hit' })).toBe(0);
     expect(get('flowtap.dns.cache.names')).toBe(0);
-    expect(get('flowtap.packets.skipped', { 'flowtap.reason': 'truncated' })).toBe(probe.skip_truncated);
+    // whole packets on loopback: none skipped as truncated, by the metric and by the probe's own counter
+    expect(get('flowtap.packets.skipped', { 'flowtap.reason': 'truncated' })).toBe(0);
+    expect(probe.skip_truncated).toBe(0);
     // the programs ran while statistics were on, at least for the 5 SYN-ACKs and FINs
     for (const program of ['ingress', 'egress']) {
       expect(get('flowtap.bpf.program.runs', { 'flowtap.bpf.program': program })).toBeGreaterThan(0);
       expect(get('flowtap.bpf.program.run_time', { 'flowtap.bpf.program': program })).toBeGreaterThan(0);
     }
-    expect(points.find((p) => p.name === 'flowtap.flow_table.entries')).toBeDefined();
+    // every flow ended, so the flow table is empty again at the final export
+    expect(get('flowtap.flow_table.entries')).toBe(0);
     // OTEL_METRIC_EXPORT_INTERVAL=500 was honoured: several exports, not one per minute
     const exports = new Set(points.filter((p) => p.name === 'flowtap.records.exported').map((p) => p.timeUnixNano));
     expect(exports.size).toBeGreaterThanOrEqual(2);
@@ -257,10 +264,9 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
   it('/readyz fails while exports keep failing, /healthz stays ok', async () => {
     const { server, port } = await listen('127.0.0.1');
     servers.push(server);
-    const dead = await listen('127.0.0.1');
-    await new Promise((r) => dead.server.close(r));
+    const deadPort = await freePort(); // nothing listens there
     const ft = await startFlowtap(
-      ['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${dead.port}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '1'],
+      ['--cgroup', fx.cg.path, '--endpoint', `http://127.0.0.1:${deadPort}`, '--health-address', '127.0.0.1:0', '--ready-export-failure-seconds', '1'],
       { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_EXPORTER_OTLP_TIMEOUT: '300', OTEL_METRICS_EXPORTER: 'none' },
     );
     const health = ft.logs().find((l) => l.msg === 'ready')!.healthAddress as string;

@@ -194,14 +194,36 @@ describe('decodeBatch', () => {
       expect(errors).toBe(3);
     });
 
-    it('survives random bytes', () => {
+    it('survives random bytes: each record the framing delimits is decoded or counted, and a broken frame ends the batch as one error', () => {
       let seed = 12345;
       const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+      // The framing, read from bpf/flowtap.h: a 16-byte header whose u16 at offset 10 is the record's size.
+      let multi = 0;
+      const frames = (b: Buffer): { records: number; broken: number } => {
+        let records = 0;
+        for (let off = 0; off < b.length; ) {
+          const size = b.length - off >= 16 ? b.readUInt16LE(off + 10) : 0;
+          if (size < 16 || size > b.length - off) return { records, broken: 1 };
+          records++;
+          off += size;
+        }
+        return { records, broken: 0 };
+      };
       for (let i = 0; i < 200; i++) {
         const b = Buffer.from(Array.from({ length: 1 + (i * 37) % 400 }, rnd));
+        // every other buffer: random records with sizes that frame (16 to 271 bytes), so the walk goes past the first
+        for (let off = 0; i % 2 === 1 && b.length - off >= 16; ) {
+          const size = Math.min(16 + rnd(), b.length - off);
+          b.writeUInt16LE(size, off + 10);
+          off += size;
+        }
         const { events, errors } = decodeBatch(b);
-        expect(events.length + errors).toBeGreaterThan(0);
+        const f = frames(b);
+        expect(events.length + errors).toBe(f.records + f.broken);
+        expect(errors).toBeGreaterThanOrEqual(f.broken);
+        if (i % 2 === 1) multi += f.records > 1 ? 1 : 0;
       }
+      expect(multi).toBeGreaterThan(50); // the framed buffers held several records each
     });
   });
 });
