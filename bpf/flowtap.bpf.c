@@ -8,8 +8,10 @@
  *    egress: the peer initiated, incoming). The record's source is the
  *    initiator, i.e. the SYN-ACK's own destination;
  *  - the first FIN or RST of a known flow ends it;
- *  - a DNS response (source port 53, UDP or TCP) is copied up so user space
- *    can name the flow's ends.
+ *  - a DNS message to or from port 53 (UDP or TCP) is copied up with its
+ *    addresses and ports: user space takes a response only when it answers a
+ *    query it saw (reversed tuple, ID, question) and then names the flow's
+ *    ends from it.
  * Everything else leaves on the fast path. Every path returns FLOWTAP_PASS:
  * flowtap observes, it never drops.
  */
@@ -320,42 +322,62 @@ static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_p
 	end_if_known(&k, reason, FLOWTAP_CLOSED_BY_DESTINATION);
 }
 
-/* Copies the DNS message at off (msg_len bytes long on the wire) up. */
-static __always_inline void emit_dns(struct __sk_buff *skb, const struct l3_pkt *p, __u32 off,
-				     __u32 msg_len, __u8 flags)
+/* Copies the DNS message at off (msg_len bytes long on the wire) up, with
+ * the packet's addresses and ports. At most `max` bytes (a constant at each
+ * call: FLOWTAP_DNS_MAX for a response, FLOWTAP_DNS_QUERY_MAX for a query)
+ * are copied, and the record is reserved that long. */
+static __always_inline void emit_dns(struct __sk_buff *skb, const struct l3_pkt *p,
+				     const struct l4_hdr *h, __u32 off, __u32 msg_len, __u8 flags,
+				     const __u32 max)
 {
 	struct flowtap_dns_event *e;
 	__u32 n = msg_len;
 
 	if (n == 0)
 		return;
-	if (n > FLOWTAP_DNS_MAX) {
-		n = FLOWTAP_DNS_MAX;
+	if (n > max) {
+		n = max;
 		flags |= FLOWTAP_DNS_TRUNCATED;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = bpf_ringbuf_reserve(&events, __builtin_offsetof(struct flowtap_dns_event, data) + max, 0);
 	if (!e) {
 		count(FLOWTAP_CNT_RINGBUF_FULL_DNS);
 		return;
 	}
-	/* verifier: keep n provably within [1, FLOWTAP_DNS_MAX] at the call */
+	/* verifier: keep n provably within [1, max] at the call */
 	asm volatile("" : "+r"(n));
-	if (n < 1 || n > FLOWTAP_DNS_MAX || bpf_skb_load_bytes(skb, off, e->data, n) < 0) {
+	if (n < 1 || n > max || bpf_skb_load_bytes(skb, off, e->data, n) < 0) {
 		bpf_ringbuf_discard(e, 0);
 		count(FLOWTAP_CNT_SKIP_LOAD);
 		return;
 	}
-	hdr_fill(&e->hdr, FLOWTAP_EV_DNS, sizeof(*e));
+	hdr_fill(&e->hdr, FLOWTAP_EV_DNS, __builtin_offsetof(struct flowtap_dns_event, data) + max);
+	__builtin_memcpy(e->saddr, p->saddr, 16);
+	__builtin_memcpy(e->daddr, p->daddr, 16);
+	e->sport = h->sport;
+	e->dport = h->dport;
 	e->len = n;
 	e->msg_len = msg_len > 0xffff ? 0xffff : msg_len;
 	e->flags = flags;
 	e->family = p->family;
-	e->_pad1[0] = e->_pad1[1] = 0;
+	__builtin_memset(e->_pad1, 0, sizeof(e->_pad1));
 	e->cgroup_id = bpf_skb_cgroup_id(skb);
 	bpf_ringbuf_submit(e, submit_flags());
 	count(FLOWTAP_CNT_DNS);
 	if (flags & FLOWTAP_DNS_TRUNCATED)
 		count(FLOWTAP_CNT_DNS_TRUNCATED);
+}
+
+/* emit_dns_either copies a response (from port 53) or a query (to port 53,
+ * from another port) up: two calls, so each reserves a constant size. */
+static __always_inline void emit_dns_either(struct __sk_buff *skb, const struct l3_pkt *p,
+					    const struct l4_hdr *h, __u32 off, __u32 msg_len,
+					    __u8 flags)
+{
+	if (h->sport == L4_DNS_PORT)
+		emit_dns(skb, p, h, off, msg_len, flags, FLOWTAP_DNS_MAX);
+	else
+		emit_dns(skb, p, h, off, msg_len, flags, FLOWTAP_DNS_QUERY_MAX);
 }
 
 /* Slow path: a packet the fast path could not rule out. Parses with
@@ -386,18 +408,20 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	}
 
 	if (p.proto == IPPROTO_UDP) {
-		if (h.sport == L4_DNS_PORT && h.udp_len < sizeof(struct udphdr)) {
+		if (h.sport != L4_DNS_PORT && h.dport != L4_DNS_PORT)
+			return FLOWTAP_PASS;
+		if (h.udp_len < sizeof(struct udphdr)) {
 			/* a UDP length shorter than the UDP header: malformed (only a
 			 * raw socket's copy gets here; UDP itself drops it) */
 			count(FLOWTAP_CNT_SKIP_TRUNCATED);
-		} else if (h.sport == L4_DNS_PORT && h.udp_len > sizeof(struct udphdr)) {
+		} else if (h.udp_len > sizeof(struct udphdr)) {
 			__u32 off = p.l4_off + sizeof(struct udphdr);
 			__u32 len = h.udp_len - sizeof(struct udphdr);
 
 			if (off + len > skb->len) /* UDP length beyond the packet */
 				count(FLOWTAP_CNT_SKIP_TRUNCATED);
 			else
-				emit_dns(skb, &p, off, len, ingress ? 0 : FLOWTAP_DNS_EGRESS);
+				emit_dns_either(skb, &p, &h, off, len, ingress ? 0 : FLOWTAP_DNS_EGRESS);
 		}
 		return FLOWTAP_PASS;
 	}
@@ -407,7 +431,8 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	else if (h.tcp_flags & (L4_TCP_FIN | L4_TCP_RST))
 		on_teardown(skb, &p, &h, ingress);
 
-	if (h.sport == L4_DNS_PORT && !(h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST))) {
+	if ((h.sport == L4_DNS_PORT || h.dport == L4_DNS_PORT) &&
+	    !(h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST))) {
 		/* DNS over TCP: a 2-byte length, then the message. Only a message
 		 * that fits in this segment is passed up; longer ones are counted. */
 		__u32 off = p.l4_off + h.hdr_len;
@@ -419,16 +444,16 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 			if (off + 2 + msg_len > skb->len)
 				count(FLOWTAP_CNT_DNS_TCP_MULTISEGMENT);
 			else
-				emit_dns(skb, &p, off + 2, msg_len,
-					 FLOWTAP_DNS_TCP | (ingress ? 0 : FLOWTAP_DNS_EGRESS));
+				emit_dns_either(skb, &p, &h, off + 2, msg_len,
+						FLOWTAP_DNS_TCP | (ingress ? 0 : FLOWTAP_DNS_EGRESS));
 		}
 	}
 	return FLOWTAP_PASS;
 }
 
 /* fast_l4_pass returns 1 when the L4 header at byte `off` of the linear
- * data shows a packet that cannot matter (not TCP SYN/FIN/RST, not from port
- * 53), 0 when the slow path must look, -1 when the bytes are not linear.
+ * data shows a packet that cannot matter (not TCP SYN/FIN/RST, neither from
+ * nor to port 53), 0 when the slow path must look, -1 when the bytes are not linear.
  * `off` must be a compile-time constant at each call: adding a register to a
  * packet pointer needs CAP_PERFMON, constants need only CAP_BPF (verifier
  * workaround, see the two call sites). */
@@ -438,8 +463,9 @@ static __always_inline int fast_l4_pass(void *data, void *end, const __u32 off, 
 
 	if ((void *)(l4 + L4_TCP_FLAGS_OFF + 1) > end)
 		return -1;
-	/* source port 53 (network order in bytes 0..1) */
-	if (l4[0] == 0 && l4[1] == L4_DNS_PORT)
+	/* source port 53 (network order in bytes 0..1): a response; destination
+	 * port 53 (bytes 2..3): a query */
+	if ((l4[0] == 0 && l4[1] == L4_DNS_PORT) || (l4[2] == 0 && l4[3] == L4_DNS_PORT))
 		return 0;
 	if (proto == IPPROTO_TCP && (l4[L4_TCP_FLAGS_OFF] & (L4_TCP_SYN | L4_TCP_FIN | L4_TCP_RST)))
 		return 0;
@@ -448,7 +474,7 @@ static __always_inline int fast_l4_pass(void *data, void *end, const __u32 off, 
 
 /* Fast path: decide from the linear header bytes, with direct packet access,
  * whether this packet can matter at all: a TCP segment with SYN, FIN or RST,
- * or anything from port 53. Everything else (the bulk of traffic) returns
+ * or anything from or to port 53. Everything else (the bulk of traffic) returns
  * here. When the headers are not in the linear area, the slow path decides. */
 static __always_inline int handle(struct __sk_buff *skb, int ingress)
 {

@@ -554,6 +554,10 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FLOWTAP_OFFSET(flowtap_flow_event, begin_ts_ns);
   FLOWTAP_SIZE(flowtap_dns_event);
   FLOWTAP_OFFSET(flowtap_dns_event, hdr);
+  FLOWTAP_OFFSET(flowtap_dns_event, saddr);
+  FLOWTAP_OFFSET(flowtap_dns_event, daddr);
+  FLOWTAP_OFFSET(flowtap_dns_event, sport);
+  FLOWTAP_OFFSET(flowtap_dns_event, dport);
   FLOWTAP_OFFSET(flowtap_dns_event, len);
   FLOWTAP_OFFSET(flowtap_dns_event, msg_len);
   FLOWTAP_OFFSET(flowtap_dns_event, flags);
@@ -563,6 +567,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
 #undef FLOWTAP_SIZE
 #undef FLOWTAP_OFFSET
   put("FLOWTAP_DNS_MAX", FLOWTAP_DNS_MAX);
+  put("FLOWTAP_DNS_QUERY_MAX", FLOWTAP_DNS_QUERY_MAX);
   return out;
 }
 

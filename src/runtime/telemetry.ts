@@ -102,6 +102,7 @@ export function flowtapCounts(s: CountSources): FlowtapCounts {
       addresses: s.dnsCache.addresses,
       ...s.dnsCache.stats,
       skipped: { ...s.dnsCache.stats.skipped },
+      unmatched: { ...s.dnsCache.stats.unmatched },
     },
     probe: { ...s.probe },
   };
@@ -188,7 +189,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     meter.createObservableGauge(name, { unit, description });
 
   const flowEvents = counter(METRIC_FLOWTAP_FLOW_EVENTS, '{event}', 'Flow events the kernel programs put in the ring buffer');
-  const dnsResponsesCaptured = counter(METRIC_FLOWTAP_DNS_RESPONSES, '{response}', 'DNS responses read, by how the cache used them');
+  const dnsResponsesCaptured = counter(METRIC_FLOWTAP_DNS_RESPONSES, '{response}', 'DNS responses read, by how the cache used them: parsed, skipped (by reason), or refused as answering no query seen (by reason)');
   const emitted = counter(METRIC_FLOWTAP_RECORDS_EMITTED, '{record}', 'Log records handed to the OpenTelemetry SDK');
   const exported = counter(METRIC_FLOWTAP_RECORDS_EXPORTED, '{record}', 'Log records the exporter delivered');
   const dropped = counter(METRIC_FLOWTAP_RECORDS_DROPPED, '{record}', 'Flow records lost, by where they were lost');
@@ -246,6 +247,8 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     observe(waits, k.handoff_waits);
     observe(dnsResponsesCaptured, c.dns.responses, { [ATTR_FLOWTAP_DNS_RESULT]: 'parsed' });
     for (const [reason, n] of Object.entries(c.dns.skipped)) observe(dnsResponsesCaptured, n, { [ATTR_FLOWTAP_DNS_RESULT]: reason });
+    // refused: answers to no query seen (no_query, wrong_server, wrong_id, wrong_question, late, duplicate)
+    for (const [reason, n] of Object.entries(c.dns.unmatched)) observe(dnsResponsesCaptured, n, { [ATTR_FLOWTAP_DNS_RESULT]: reason });
     observe(cacheNames, c.dns.names);
     observe(cacheAddresses, c.dns.addresses);
     observe(lookups, c.dns.hits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit' });
