@@ -11,6 +11,10 @@ import { join } from 'node:path';
 export interface Dnsmasq {
   stop(): Promise<void>;
   stderr(): string;
+  /** SIGSTOP: queries wait in its socket until resume (to order forged answers around the real one). */
+  pause(): void;
+  /** SIGCONT: it answers what waited. */
+  resume(): void;
 }
 
 /**
@@ -62,6 +66,9 @@ export async function startDnsmasq(prefix: string[], listen: string[], config: s
   await new Promise((r) => setTimeout(r, 100));
   return {
     stderr: () => err,
+    // `ip netns exec` and the cgroup prefix exec dnsmasq: the child is dnsmasq itself
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
       child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
