@@ -154,7 +154,7 @@ export interface KernelCostOptions {
 
 export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: KernelCostRep[]; summaries: KernelCostSummary[] }> {
   const require = createRequire(import.meta.url);
-  const { loadBinding } = require(join(ROOT, 'dist', 'probe.js')) as { loadBinding: (root: string) => NativeBinding };
+  const { loadBinding } = require(join(ROOT, 'dist', 'kernel', 'probe.js')) as { loadBinding: (root: string) => NativeBinding };
   const binding = loadBinding(ROOT);
   const loadgen = join(BUILD, 'loadgen');
 
