@@ -45,15 +45,16 @@ export const DNS_MATCH_DEFAULTS = { windowMs: 10_000, maxPending: 8192 } as cons
 export type DnsMatchResult = { ok: true } | { ok: false; reason: DnsUnmatchedReason };
 
 interface Pending {
-  /** The asking socket's key (socketKey), for removal. */
+  /** The asking socket's key (socketKey) and its key with the ID, for removal. */
   socket: string;
+  socketId: string;
+  /** address and port of the server, as one key */
+  serverKey: string;
   server: string;
   serverPort: number;
   question: DnsQuestion;
   tsNs: bigint;
   answered: boolean;
-  /** Removed from its socket's list already (by age or bound). */
-  gone: boolean;
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -61,8 +62,10 @@ const NS_PER_MS = 1_000_000n;
 export class DnsQueryMatcher {
   private readonly windowNs: bigint;
   private readonly maxPending: number;
-  /** Queries by the socket that sent (or, for a server inside, received) them. */
-  private readonly bySocket = new Map<string, Pending[]>();
+  /** Queries by the socket that sent (or, for a server inside, received) them and their ID. */
+  private readonly byId = new Map<string, Pending[]>();
+  /** For each socket with queries held: how many, by server (address and port). */
+  private readonly bySocket = new Map<string, Map<string, number>>();
   /** Every held query in arrival order: ages out from the front. */
   private fifo: Pending[] = [];
   private head = 0;
@@ -86,18 +89,23 @@ export class DnsQueryMatcher {
   query(event: DnsEvent, question: DnsQuestion): void {
     this.expire(event.tsNs);
     const socket = socketKey(event.tcp, event.egress, event.srcAddr, event.srcPort);
+    const serverKey = `${event.dstAddr} ${event.dstPort}`;
     const p: Pending = {
       socket,
+      socketId: `${socket} ${question.id}`,
+      serverKey,
       server: event.dstAddr,
       serverPort: event.dstPort,
       question,
       tsNs: event.tsNs,
       answered: false,
-      gone: false,
     };
-    let list = this.bySocket.get(socket);
-    if (list === undefined) this.bySocket.set(socket, (list = []));
+    let list = this.byId.get(p.socketId);
+    if (list === undefined) this.byId.set(p.socketId, (list = []));
     list.push(p);
+    let servers = this.bySocket.get(socket);
+    if (servers === undefined) this.bySocket.set(socket, (servers = new Map()));
+    servers.set(serverKey, (servers.get(serverKey) ?? 0) + 1);
     this.fifo.push(p);
     this.held++;
     while (this.held > this.maxPending) {
@@ -120,19 +128,15 @@ export class DnsQueryMatcher {
   /** Decides whether the response (event, with its question) answers a held query; a match marks it answered. */
   answer(event: DnsEvent, question: DnsQuestion): DnsMatchResult {
     this.expire(event.tsNs);
-    const list = this.bySocket.get(answerSocket(event));
-    if (list === undefined) return { ok: false, reason: 'no_query' };
-    let sameServer = false;
-    let sameId = false;
+    const socket = answerSocket(event);
+    const servers = this.bySocket.get(socket);
+    if (servers === undefined) return { ok: false, reason: 'no_query' };
+    const list = this.byId.get(`${socket} ${question.id}`);
     let late = false;
     let duplicate = false;
     let sameIdAndServer = false;
-    for (const p of list) {
-      const server = p.server === event.srcAddr && p.serverPort === event.srcPort;
-      const id = p.question.id === question.id;
-      sameServer ||= server;
-      sameId ||= id;
-      if (!server || !id) continue;
+    for (const p of list ?? []) {
+      if (p.server !== event.srcAddr || p.serverPort !== event.srcPort) continue;
       sameIdAndServer = true;
       if (!sameQuestion(p.question, question)) continue;
       if (p.answered) duplicate = true;
@@ -145,7 +149,9 @@ export class DnsQueryMatcher {
     if (late) return { ok: false, reason: 'late' };
     if (duplicate) return { ok: false, reason: 'duplicate' };
     if (sameIdAndServer) return { ok: false, reason: 'wrong_question' };
-    if (sameServer && !sameId) return { ok: false, reason: 'wrong_id' };
+    // this ID was asked of another server: the server is what is wrong
+    if (list !== undefined) return { ok: false, reason: 'wrong_server' };
+    if (servers.has(`${event.srcAddr} ${event.srcPort}`)) return { ok: false, reason: 'wrong_id' };
     return { ok: false, reason: 'wrong_server' };
   }
 
@@ -156,15 +162,21 @@ export class DnsQueryMatcher {
     this.compact();
   }
 
+  /** Forgets p (the FIFO's front: each query is dropped once, by age or by the bound). */
   private drop(p: Pending): void {
-    if (p.gone) return;
-    p.gone = true;
     this.held--;
-    const list = this.bySocket.get(p.socket);
-    if (list === undefined) return;
-    const i = list.indexOf(p);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.bySocket.delete(p.socket);
+    const list = this.byId.get(p.socketId);
+    if (list !== undefined) {
+      const i = list.indexOf(p);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.byId.delete(p.socketId);
+    }
+    const servers = this.bySocket.get(p.socket);
+    if (servers === undefined) return;
+    const n = (servers.get(p.serverKey) ?? 1) - 1;
+    if (n > 0) servers.set(p.serverKey, n);
+    else servers.delete(p.serverKey);
+    if (servers.size === 0) this.bySocket.delete(p.socket);
   }
 
   /** Forgets the front of the FIFO once it is half of it. */
