@@ -57,12 +57,16 @@ describe('DNS answers count only when they answer a query that was seen (real ke
   const sinks: Sink[] = [];
   const servers: ReturnType<TestNet['spawnIn']>[] = [];
   const ip = (n: number) => net.v4(n);
+  /** Another IPv6 address of host b: not the resolver's. */
+  const v6other = () => net.b.ipv6.replace(/::2$/, '::99');
 
   beforeAll(async () => {
     net = new TestNet();
-    for (const n of [9, 11, 12, 13, 14, 15]) net.addAddress(net.b, ip(n));
-    dns = await startDnsmasq(net.b.prefix, [net.b.ipv4], [
+    for (const n of [9, 11, 12, 13, 14, 15, 16]) net.addAddress(net.b, ip(n));
+    net.addAddress(net.b, v6other());
+    dns = await startDnsmasq(net.b.prefix, [net.b.ipv4, net.b.ipv6], [
       `host-record=race.flowtap.test,${ip(12)}`,
+      `host-record=six.flowtap.test,${ip(16)}`,
       `host-record=outside.flowtap.test,${ip(13)}`,
       `host-record=real.flowtap.test,${ip(14)}`,
     ]);
@@ -178,6 +182,31 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 1, wrong_id: 1, wrong_question: 0, late: 0, duplicate: 1 });
     expect((await flowTo(ip(12))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['race.flowtap.test']);
     expect((await flowTo(ip(11))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+  });
+
+  it('over IPv6: a forged answer with the right ID from another address of the server host is refused, the real one names', async () => {
+    const before = (await summaryAfter(() => true)).dns.unmatched;
+    const six = await freshSink();
+    const id = 0x6666;
+    dns.pause();
+    try {
+      await six.ask(net.b.ipv6, 53, query('six.flowtap.test', id));
+      const spec: Spec = {
+        family: 6,
+        src: v6other(),
+        dst: net.a.ipv6,
+        l4: { proto: 'udp', sport: 53, dport: six.udp, payload: answer('six.flowtap.test', ip(9), id).toString('hex') },
+      };
+      expect(sendFrom(net.b.ns, [spec])).toEqual({ sent: 1, refused: {} });
+      await six.waitForDatagrams(1);
+    } finally {
+      dns.resume();
+    }
+    await six.waitForDatagrams(2);
+    const c = await summaryAfter((x) => x.dns.unmatched.wrong_server > before.wrong_server && x.dns.responses > 0);
+    expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 1, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
+    expect((await flowTo(ip(16))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['six.flowtap.test']);
+    expect((await flowTo(ip(9))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
   });
 
   it("answers to a query from outside the watched cgroup name nothing inside it, nor does a copy sent to a watched socket", async () => {
