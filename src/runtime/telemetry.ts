@@ -69,7 +69,8 @@ export interface FlowtapCounts {
   queueRecords?: number;
   queueBytes?: number;
   queueCapacity?: number;
-  dns: { names: number; addresses: number } & DnsCacheStats;
+  /** The DNS cache: names and addresses held, queries waiting for (or holding, until they age out) their answer, and its stats. */
+  dns: { names: number; addresses: number; pendingQueries: number } & DnsCacheStats;
   /** probe.counters(): kernel counters (bpf/flowtap.h) and the addon's own; {} when unreadable. */
   probe: Record<string, number>;
 }
@@ -80,7 +81,7 @@ export interface CountSources {
   exportStats: { exportedRecords: number; failedRecords: number; droppedRecords: number; retriedRecords: number };
   /** The OTLP export queue (queue.ts); undefined on the console path, whose SDK queue does not say. */
   exportQueue?: { heldRecords: number; heldBytes: number; maxRecords: number };
-  dnsCache: { size: number; addresses: number; stats: DnsCacheStats };
+  dnsCache: { size: number; addresses: number; pendingQueries: number; stats: DnsCacheStats };
   probe: Record<string, number>;
 }
 
@@ -100,6 +101,7 @@ export function flowtapCounts(s: CountSources): FlowtapCounts {
     dns: {
       names: s.dnsCache.size,
       addresses: s.dnsCache.addresses,
+      pendingQueries: s.dnsCache.pendingQueries,
       ...s.dnsCache.stats,
       skipped: { ...s.dnsCache.stats.skipped },
       unmatched: { ...s.dnsCache.stats.unmatched },

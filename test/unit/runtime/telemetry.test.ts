@@ -20,6 +20,7 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
     dns: {
       names: 4,
       addresses: 2,
+      pendingQueries: 1,
       responses: 2,
       queries: 3,
       queriesEvicted: 0,
@@ -191,12 +192,13 @@ describe('flowtapCounts', () => {
       pipeline,
       exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 5 },
       exportQueue: { heldRecords: 7, heldBytes: 4200, maxRecords: 100 },
-      dnsCache: { size: 4, addresses: 2, stats: dnsStats },
+      dnsCache: { size: 4, addresses: 2, pendingQueries: 1, stats: dnsStats },
       probe,
     });
     expect(c).toMatchObject({ retriedRecords: 5, queueRecords: 7, queueBytes: 4200, queueCapacity: 100 });
     expect(c.dnsEvents).toBe(3);
     expect(c.dns.names).toBe(4);
+    expect(c.dns.pendingQueries).toBe(1);
     expect(c.flows).toBe(2);
     probe.flow_begin = 99;
     dnsStats.skipped.malformed = 99;
@@ -207,7 +209,7 @@ describe('flowtapCounts', () => {
     const noQueue = flowtapCounts({
       pipeline,
       exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 },
-      dnsCache: { size: 4, addresses: 2, stats: dnsStats },
+      dnsCache: { size: 4, addresses: 2, pendingQueries: 1, stats: dnsStats },
       probe,
     });
     expect('queueRecords' in noQueue).toBe(false);
