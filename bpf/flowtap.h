@@ -93,10 +93,13 @@ struct flowtap_flow_event {
 };
 
 /* FLOWTAP_EV_DNS: one DNS message to or from port 53 as the workload saw it:
- * a response (from port 53) or a query (to port 53). User space takes an
- * answer only when it answers a query it saw: the addresses and ports are the
- * packet's own, so it can reverse them. IPv4 addresses sit in the first 4
- * bytes of saddr/daddr, the other 12 bytes are zero.
+ * a response (from port 53) or a query (to port 53, or leaving a UDP socket
+ * connected to port 53). User space takes an answer only when it answers a
+ * query it saw: the addresses and ports are the packet's own, so it can
+ * reverse them, except that a query leaving a connected socket carries the
+ * destination the socket was connected to (what its answer comes back from
+ * when NAT on the way out rewrote the packet). IPv4 addresses sit in the
+ * first 4 bytes of saddr/daddr, the other 12 bytes are zero.
  * The record is 72 + FLOWTAP_DNS_MAX bytes (72 + FLOWTAP_DNS_QUERY_MAX when
  * only the destination port is 53); only `len` bytes of data are valid. */
 struct flowtap_dns_event {

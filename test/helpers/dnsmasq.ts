@@ -18,11 +18,11 @@ export interface Dnsmasq {
 }
 
 /**
- * Starts dnsmasq in namespace `ns` listening on `listen` (port 53). `config`
- * holds zone lines (host-record=, cname=, ...); `hosts` is an extra hosts file
- * (for a name with several addresses).
+ * Starts dnsmasq in namespace `ns` listening on `listen`, port `port`.
+ * `config` holds zone lines (host-record=, cname=, ...); `hosts` is an extra
+ * hosts file (for a name with several addresses).
  */
-export async function startDnsmasq(prefix: string[], listen: string[], config: string[], hosts = ''): Promise<Dnsmasq> {
+export async function startDnsmasq(prefix: string[], listen: string[], config: string[], hosts = '', port = 53): Promise<Dnsmasq> {
   const dir = mkdtempSync(join(tmpdir(), 'flowtap-dns-'));
   const hostsFile = join(dir, 'hosts');
   writeFileSync(hostsFile, hosts);
@@ -33,7 +33,7 @@ export async function startDnsmasq(prefix: string[], listen: string[], config: s
     'no-poll',
     'bind-interfaces',
     ...listen.map((a) => `listen-address=${a}`),
-    'port=53',
+    `port=${port}`,
     'local-ttl=300', // dnsmasq answers local names with TTL 0 by default
     'user=root',
     `pid-file=${join(dir, 'pid')}`,

@@ -15,7 +15,7 @@ import { startCollector, type RunningCollector, type CollectedLogRecord } from '
 import { startFlowtap, killAllFlowtaps, type RunningFlowtap } from '../helpers/flowtap';
 import { startDnsmasq, type Dnsmasq } from '../helpers/dnsmasq';
 import { Sink, sendFrom, type Spec } from '../helpers/crafted';
-import { ATTR_SOURCE_PORT, ATTR_TCP_FLOW_DESTINATION_DOMAINS, EVENT_TCP_FLOW_BEGIN } from '../../src/record/semconv';
+import { ATTR_DESTINATION_ADDRESS, ATTR_SOURCE_PORT, ATTR_TCP_FLOW_DESTINATION_DOMAINS, EVENT_TCP_FLOW_BEGIN } from '../../src/record/semconv';
 import type { DnsUnmatchedReason } from '../../src/enrich/dns/match';
 
 const SERVER = join(__dirname, '..', 'fixtures', 'tcp-server.js');
@@ -51,6 +51,8 @@ describe('DNS answers count only when they answer a query that was seen (real ke
   let cg: TestCgroup;
   let collector: RunningCollector;
   let dns: Dnsmasq;
+  /** The same zone on port 5353, reached only through NAT. */
+  let dns5353: Dnsmasq;
   let ft: RunningFlowtap;
   let sink: Sink;
   /** Every sink, stopped at the end (a stopped socket's hook sees nothing more). */
@@ -62,14 +64,30 @@ describe('DNS answers count only when they answer a query that was seen (real ke
 
   beforeAll(async () => {
     net = new TestNet();
-    for (const n of [9, 11, 12, 13, 14, 15, 16]) net.addAddress(net.b, ip(n));
+    for (const n of [9, 11, 12, 13, 14, 15, 16, 17, 18]) net.addAddress(net.b, ip(n));
     net.addAddress(net.b, v6other());
     dns = await startDnsmasq(net.b.prefix, [net.b.ipv4, net.b.ipv6], [
       `host-record=race.flowtap.test,${ip(12)}`,
       `host-record=six.flowtap.test,${ip(16)}`,
+      `host-record=vip.flowtap.test,${ip(18)}`,
       `host-record=outside.flowtap.test,${ip(13)}`,
       `host-record=real.flowtap.test,${ip(14)}`,
     ]);
+    dns5353 = await startDnsmasq(net.b.prefix, [net.b.ipv4], [`host-record=nat.flowtap.test,${ip(17)}`], '', 5353);
+    // NAT in host a, the way Docker's embedded DNS and a cluster DNS service address work: a
+    // service address .200 translated to the resolver; .201:53 translated to the resolver's port 5353
+    net.nft(
+      net.a,
+      [
+        'table ip ftnat {',
+        '  chain out {',
+        '    type nat hook output priority -100;',
+        `    ip daddr ${ip(200)} udp dport 53 dnat to ${net.b.ipv4}:53`,
+        `    ip daddr ${ip(201)} udp dport 53 dnat to ${net.b.ipv4}:5353`,
+        '  }',
+        '}',
+      ].join('\n') + '\n',
+    );
     // TCP servers (outside the cgroup): in b for the test addresses, in a for 127.0.0.77
     for (const h of [net.a, net.b]) {
       const s = net.spawnIn(h, process.execPath, [SERVER, '::', String(PORT)]);
@@ -93,6 +111,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     killAllFlowtaps();
     for (const s of servers) s.kill();
     await dns?.stop();
+    await dns5353?.stop();
     await collector?.close();
     await cg?.destroy();
     net?.destroy();
@@ -207,6 +226,24 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 1, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
     expect((await flowTo(ip(16))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['six.flowtap.test']);
     expect((await flowTo(ip(9))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+  });
+
+  it.each([
+    ['a DNS service address translated to the resolver', 200, 'vip.flowtap.test', 18],
+    ["the resolver's port translated (as Docker's embedded DNS does)", 201, 'nat.flowtap.test', 17],
+  ])('behind NAT on the way out, %s: the real answer still names', async (_what, service, name, address) => {
+    const before = (await summaryAfter(() => true)).dns;
+    // c-ares connects its UDP socket to the service address: the query leaves translated
+    const r = JSON.parse(await collect(cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, RESOLVE, ip(service), name, '4', String(PORT)]))) as {
+      ok: boolean;
+      localPort: number;
+    };
+    expect(r).toMatchObject({ ok: true });
+    const [rec] = await collector.waitForLogRecords((x) => x.eventName === EVENT_TCP_FLOW_BEGIN && x.attributes[ATTR_SOURCE_PORT] === r.localPort, 10_000);
+    expect(rec.attributes[ATTR_DESTINATION_ADDRESS]).toBe(ip(address));
+    expect(rec.attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([name]);
+    const c = await summaryAfter((x) => x.dns.responses > before.responses);
+    expect(delta(before.unmatched, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 0, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
   });
 
   it("answers to a query from outside the watched cgroup name nothing inside it, nor does a copy sent to a watched socket", async () => {
