@@ -20,7 +20,8 @@
  *           fast as it can; 7 packets a connection, 4 of them (SYN, SYN-ACK
  *           and the two FINs) take the slow path, 2 of those emit an event.
  *   dns   — loadgen dns-client: UDP queries to 127.0.0.1:53 and their answers;
- *           every answer is copied to the ring buffer.
+ *           every query (egress) and every answer (ingress) is copied to the
+ *           ring buffer: user space takes an answer only for a query it saw.
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';

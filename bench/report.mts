@@ -94,7 +94,7 @@ type Put = (...lines: string[]) => void;
 const WORKLOAD_TITLE = {
   bulk: 'bulk transfer (iperf3)',
   churn: 'connection churn (loadgen tcp-client)',
-  dns: 'DNS answers (loadgen dns-client)',
+  dns: 'DNS queries and answers (loadgen dns-client)',
 } as const;
 
 const PART_TITLE: Record<Part, string> = {
@@ -278,7 +278,7 @@ function renderKernel(p: Put, r: BenchResults, k: KernelCostSummary[]): void {
     p(
       '',
       `Per unit of work, flowtap's programs spend ${f(median(churn.map((x) => extraPer(x, Number(x.load.connections)))) / 1000, 2)} µs more than the empty program per`,
-      `connection (churn) and ${f(median(dns.map((x) => extraPer(x, Number(x.load.answers)))) / 1000, 2)} µs more per DNS answer (medians over the repetitions).`,
+      `connection (churn) and ${f(median(dns.map((x) => extraPer(x, Number(x.load.answers)))) / 1000, 2)} µs more per DNS exchange, a query and its answer (medians over the repetitions).`,
     );
   }
   const mismatch = Math.max(...k.map((s) => s.runCountMismatch));

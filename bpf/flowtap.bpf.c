@@ -8,8 +8,10 @@
  *    egress: the peer initiated, incoming). The record's source is the
  *    initiator, i.e. the SYN-ACK's own destination;
  *  - the first FIN or RST of a known flow ends it;
- *  - a DNS response (source port 53, UDP or TCP) is copied up so user space
- *    can name the flow's ends.
+ *  - a DNS message to or from port 53 (UDP or TCP) is copied up with its
+ *    addresses and ports: user space takes a response only when it answers a
+ *    query it saw (reversed tuple, ID, question) and then names the flow's
+ *    ends from it.
  * Everything else leaves on the fast path. Every path returns FLOWTAP_PASS:
  * flowtap observes, it never drops.
  */
@@ -322,42 +324,130 @@ static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_p
 	end_if_known(&k, reason, FLOWTAP_CLOSED_BY_DESTINATION);
 }
 
-/* Copies the DNS message at off (msg_len bytes long on the wire) up. */
-static __always_inline void emit_dns(struct __sk_buff *skb, const struct l3_pkt *p, __u32 off,
-				     __u32 msg_len, __u8 flags)
+/* Copies the DNS message at off (msg_len bytes long on the wire) up, with
+ * its addresses and ports (saddr:sport -> daddr:dport). At most `max` bytes
+ * (a constant at each call: FLOWTAP_DNS_MAX for a response,
+ * FLOWTAP_DNS_QUERY_MAX for a query) are copied, and the record is reserved
+ * that long. */
+static __always_inline void emit_dns(struct __sk_buff *skb, __u8 family, const __u8 *saddr,
+				     __u16 sport, const __u8 *daddr, __u16 dport, __u32 off,
+				     __u32 msg_len, __u8 flags, const __u32 max)
 {
 	struct flowtap_dns_event *e;
 	__u32 n = msg_len;
 
 	if (n == 0)
 		return;
-	if (n > FLOWTAP_DNS_MAX) {
-		n = FLOWTAP_DNS_MAX;
+	if (n > max) {
+		n = max;
 		flags |= FLOWTAP_DNS_TRUNCATED;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = bpf_ringbuf_reserve(&events, __builtin_offsetof(struct flowtap_dns_event, data) + max, 0);
 	if (!e) {
 		count(FLOWTAP_CNT_RINGBUF_FULL_DNS);
 		return;
 	}
-	/* verifier: keep n provably within [1, FLOWTAP_DNS_MAX] at the call */
+	/* verifier: keep n provably within [1, max] at the call */
 	asm volatile("" : "+r"(n));
-	if (n < 1 || n > FLOWTAP_DNS_MAX || bpf_skb_load_bytes(skb, off, e->data, n) < 0) {
+	if (n < 1 || n > max || bpf_skb_load_bytes(skb, off, e->data, n) < 0) {
 		bpf_ringbuf_discard(e, 0);
 		count(FLOWTAP_CNT_SKIP_LOAD);
 		return;
 	}
-	hdr_fill(&e->hdr, FLOWTAP_EV_DNS, sizeof(*e));
+	hdr_fill(&e->hdr, FLOWTAP_EV_DNS, __builtin_offsetof(struct flowtap_dns_event, data) + max);
+	__builtin_memcpy(e->saddr, saddr, 16);
+	__builtin_memcpy(e->daddr, daddr, 16);
+	e->sport = sport;
+	e->dport = dport;
 	e->len = n;
 	e->msg_len = msg_len > 0xffff ? 0xffff : msg_len;
 	e->flags = flags;
-	e->family = p->family;
-	e->_pad1[0] = e->_pad1[1] = 0;
+	e->family = family;
+	__builtin_memset(e->_pad1, 0, sizeof(e->_pad1));
 	e->cgroup_id = bpf_skb_cgroup_id(skb);
 	bpf_ringbuf_submit(e, submit_flags());
 	count(FLOWTAP_CNT_DNS);
 	if (flags & FLOWTAP_DNS_TRUNCATED)
 		count(FLOWTAP_CNT_DNS_TRUNCATED);
+}
+
+/* Address families (linux/socket.h: not in the UAPI headers a BPF build includes). */
+#define FLOWTAP_AF_INET 2
+#define FLOWTAP_AF_INET6 10
+
+/* connected_udp_dns returns 1 when the hook runs for a UDP socket connected
+ * to port 53: a resolver's socket (glibc, c-ares and Go connect theirs). */
+static __always_inline int connected_udp_dns(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	return sk && sk->protocol == IPPROTO_UDP && sk->dst_port == bpf_htons(L4_DNS_PORT);
+}
+
+/* sk_peer writes the address and port a connected socket was connected to
+ * (the destination as the process asked for it, before any NAT on the way
+ * out rewrote the packet) for a packet of this family. Returns 0, writing
+ * nothing, when the socket is not connected or its address does not fit. */
+static __always_inline int sk_peer(struct __sk_buff *skb, __u8 family, __u8 *addr, __u16 *port)
+{
+	struct bpf_sock *sk = skb->sk;
+	__u32 a[4];
+
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->dst_port == 0)
+		return 0;
+	if (sk->family == FLOWTAP_AF_INET && family == 4) {
+		a[0] = sk->dst_ip4;
+		a[1] = a[2] = a[3] = 0;
+	} else if (sk->family == FLOWTAP_AF_INET6) {
+		a[0] = sk->dst_ip6[0];
+		a[1] = sk->dst_ip6[1];
+		a[2] = sk->dst_ip6[2];
+		a[3] = sk->dst_ip6[3];
+		if (family == 4) {
+			/* an IPv4 packet of a dual-stack socket: ::ffff:a.b.c.d */
+			if (a[0] != 0 || a[1] != 0 || a[2] != bpf_htonl(0xffff))
+				return 0;
+			a[0] = a[3];
+			a[1] = a[2] = a[3] = 0;
+		}
+	} else {
+		return 0;
+	}
+	__builtin_memcpy(addr, a, 16);
+	*port = bpf_ntohs(sk->dst_port);
+	return 1;
+}
+
+/* emit_dns_either copies a response (from port 53) or a query (to port 53,
+ * or from a UDP socket connected to port 53) up: two calls, so each reserves
+ * a constant size. A query leaving a connected socket is recorded with the
+ * destination the socket was connected to, which its answer comes back from
+ * even when NAT on the way (Docker's embedded DNS, a DNS service address)
+ * sent the packet elsewhere. */
+static __always_inline void emit_dns_either(struct __sk_buff *skb, const struct l3_pkt *p,
+					    const struct l4_hdr *h, __u32 off, __u32 msg_len,
+					    __u8 flags)
+{
+	__u8 daddr[16];
+	__u16 dport;
+
+	if (h->sport == L4_DNS_PORT) {
+		emit_dns(skb, p->family, p->saddr, h->sport, p->daddr, h->dport, off, msg_len, flags,
+			 FLOWTAP_DNS_MAX);
+		return;
+	}
+	if (!(flags & FLOWTAP_DNS_EGRESS) || !sk_peer(skb, p->family, daddr, &dport)) {
+		__builtin_memcpy(daddr, p->daddr, 16);
+		dport = h->dport;
+	}
+	emit_dns(skb, p->family, p->saddr, h->sport, daddr, dport, off, msg_len, flags,
+		 FLOWTAP_DNS_QUERY_MAX);
 }
 
 /* Slow path: a packet the fast path could not rule out. Parses with
@@ -388,18 +478,23 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	}
 
 	if (p.proto == IPPROTO_UDP) {
-		if (h.sport == L4_DNS_PORT && h.udp_len < sizeof(struct udphdr)) {
+		/* not from or to port 53: still a query when it leaves a socket
+		 * connected to port 53 (NAT changed the port on the way out) */
+		if (h.sport != L4_DNS_PORT && h.dport != L4_DNS_PORT &&
+		    (ingress || !connected_udp_dns(skb)))
+			return FLOWTAP_PASS;
+		if (h.udp_len < sizeof(struct udphdr)) {
 			/* a UDP length shorter than the UDP header: malformed (only a
 			 * raw socket's copy gets here; UDP itself drops it) */
 			count(FLOWTAP_CNT_SKIP_TRUNCATED);
-		} else if (h.sport == L4_DNS_PORT && h.udp_len > sizeof(struct udphdr)) {
+		} else if (h.udp_len > sizeof(struct udphdr)) {
 			__u32 off = p.l4_off + sizeof(struct udphdr);
 			__u32 len = h.udp_len - sizeof(struct udphdr);
 
 			if (off + len > skb->len) /* UDP length beyond the packet */
 				count(FLOWTAP_CNT_SKIP_TRUNCATED);
 			else
-				emit_dns(skb, &p, off, len, ingress ? 0 : FLOWTAP_DNS_EGRESS);
+				emit_dns_either(skb, &p, &h, off, len, ingress ? 0 : FLOWTAP_DNS_EGRESS);
 		}
 		return FLOWTAP_PASS;
 	}
@@ -409,7 +504,8 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 	else if (h.tcp_flags & (L4_TCP_FIN | L4_TCP_RST))
 		on_teardown(skb, &p, &h, ingress);
 
-	if (h.sport == L4_DNS_PORT && !(h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST))) {
+	if ((h.sport == L4_DNS_PORT || h.dport == L4_DNS_PORT) &&
+	    !(h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST))) {
 		/* DNS over TCP: a 2-byte length, then the message. Only a message
 		 * that fits in this segment is passed up; longer ones are counted. */
 		__u32 off = p.l4_off + h.hdr_len;
@@ -421,16 +517,16 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 			if (off + 2 + msg_len > skb->len)
 				count(FLOWTAP_CNT_DNS_TCP_MULTISEGMENT);
 			else
-				emit_dns(skb, &p, off + 2, msg_len,
-					 FLOWTAP_DNS_TCP | (ingress ? 0 : FLOWTAP_DNS_EGRESS));
+				emit_dns_either(skb, &p, &h, off + 2, msg_len,
+						FLOWTAP_DNS_TCP | (ingress ? 0 : FLOWTAP_DNS_EGRESS));
 		}
 	}
 	return FLOWTAP_PASS;
 }
 
 /* fast_l4_pass returns 1 when the L4 header at byte `off` of the linear
- * data shows a packet that cannot matter (not TCP SYN/FIN/RST, not from port
- * 53), 0 when the slow path must look, -1 when the bytes are not linear.
+ * data shows a packet that cannot matter (not TCP SYN/FIN/RST, neither from
+ * nor to port 53), 0 when the slow path must look, -1 when the bytes are not linear.
  * `off` must be a compile-time constant at each call: adding a register to a
  * packet pointer needs CAP_PERFMON, constants need only CAP_BPF (verifier
  * workaround, see the two call sites). */
@@ -440,8 +536,9 @@ static __always_inline int fast_l4_pass(void *data, void *end, const __u32 off, 
 
 	if ((void *)(l4 + L4_TCP_FLAGS_OFF + 1) > end)
 		return -1;
-	/* source port 53 (network order in bytes 0..1) */
-	if (l4[0] == 0 && l4[1] == L4_DNS_PORT)
+	/* source port 53 (network order in bytes 0..1): a response; destination
+	 * port 53 (bytes 2..3): a query */
+	if ((l4[0] == 0 && l4[1] == L4_DNS_PORT) || (l4[2] == 0 && l4[3] == L4_DNS_PORT))
 		return 0;
 	if (proto == IPPROTO_TCP && (l4[L4_TCP_FLAGS_OFF] & (L4_TCP_SYN | L4_TCP_FIN | L4_TCP_RST)))
 		return 0;
@@ -450,17 +547,18 @@ static __always_inline int fast_l4_pass(void *data, void *end, const __u32 off, 
 
 /* Fast path: decide from the linear header bytes, with direct packet access,
  * whether this packet can matter at all: a TCP segment with SYN, FIN or RST,
- * or anything from port 53. Everything else (the bulk of traffic) returns
- * here. When the headers are not in the linear area, the slow path decides. */
+ * anything from or to port 53, or UDP leaving a socket connected to port 53.
+ * Everything else (the bulk of traffic) returns here. When the headers are
+ * not in the linear area, the slow path decides. */
 static __always_inline int handle(struct __sk_buff *skb, int ingress)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
+	__u8 proto;
 	int pass;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data;
-		__u8 proto;
 
 		if ((void *)(ip + 1) > end)
 			return slow_path(skb, ingress);
@@ -473,7 +571,6 @@ static __always_inline int handle(struct __sk_buff *skb, int ingress)
 		pass = fast_l4_pass(data, end, sizeof(struct iphdr), proto);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
-		__u8 proto;
 
 		if ((void *)(ip6 + 1) > end)
 			return slow_path(skb, ingress);
@@ -488,7 +585,13 @@ static __always_inline int handle(struct __sk_buff *skb, int ingress)
 	} else {
 		return FLOWTAP_PASS;
 	}
-	return pass == 1 ? FLOWTAP_PASS : slow_path(skb, ingress);
+	if (pass != 1)
+		return slow_path(skb, ingress);
+	/* UDP leaving a socket connected to port 53 is a query whatever port
+	 * NAT gave the packet: only UDP egress pays this socket read */
+	if (proto == IPPROTO_UDP && !ingress && connected_udp_dns(skb))
+		return slow_path(skb, ingress);
+	return FLOWTAP_PASS;
 }
 
 SEC("cgroup_skb/ingress")

@@ -24,12 +24,18 @@
 #include <linux/types.h>
 #endif
 
-#define FLOWTAP_ABI_VERSION 1
+#define FLOWTAP_ABI_VERSION 2
 
 /* Bytes of a DNS message copied into a DNS record. 1232 is the EDNS(0) UDP
  * payload size recommended by DNS Flag Day 2020, so any answer from a resolver
  * that follows it arrives whole; a longer one is cut here and marked. */
 #define FLOWTAP_DNS_MAX 1232
+
+/* Bytes of a DNS query copied (a record sent to port 53, not from it): the
+ * header and the question, whose name takes at most 255 bytes, fit; what a
+ * query carries after its question (EDNS options) is not needed. The record
+ * of a query is reserved this much shorter. */
+#define FLOWTAP_DNS_QUERY_MAX 320
 
 enum flowtap_event_type {
 	FLOWTAP_EV_FLOW_BEGIN = 1,
@@ -56,7 +62,7 @@ enum flowtap_closed_by {
 enum flowtap_dns_flags {
 	FLOWTAP_DNS_TRUNCATED = 1, /* message longer than FLOWTAP_DNS_MAX: cut */
 	FLOWTAP_DNS_TCP = 2,       /* came over TCP (length prefix stripped) */
-	FLOWTAP_DNS_EGRESS = 4,    /* seen leaving the cgroup (a local server answering) */
+	FLOWTAP_DNS_EGRESS = 4,    /* seen leaving the cgroup (a local client asking or server answering) */
 };
 
 /* Common prefix of every ring-buffer record. 16 bytes. */
@@ -86,15 +92,27 @@ struct flowtap_flow_event {
 	__u64 begin_ts_ns; /* FLOW_END only: the begin's ts_ns, else 0 */
 };
 
-/* FLOWTAP_EV_DNS: one DNS message (a response) as the workload saw it.
- * The record is 32 + FLOWTAP_DNS_MAX bytes; only `len` bytes of data are valid. */
+/* FLOWTAP_EV_DNS: one DNS message to or from port 53 as the workload saw it:
+ * a response (from port 53) or a query (to port 53, or leaving a UDP socket
+ * connected to port 53). User space takes an answer only when it answers a
+ * query it saw: the addresses and ports are the packet's own, so it can
+ * reverse them, except that a query leaving a connected socket carries the
+ * destination the socket was connected to (what its answer comes back from
+ * when NAT on the way out rewrote the packet). IPv4 addresses sit in the
+ * first 4 bytes of saddr/daddr, the other 12 bytes are zero.
+ * The record is 72 + FLOWTAP_DNS_MAX bytes (72 + FLOWTAP_DNS_QUERY_MAX when
+ * only the destination port is 53); only `len` bytes of data are valid. */
 struct flowtap_dns_event {
 	struct flowtap_hdr hdr;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
 	__u16 len;      /* bytes of data copied */
 	__u16 msg_len;  /* length of the whole DNS message on the wire */
 	__u8 flags;     /* enum flowtap_dns_flags */
 	__u8 family;    /* 4 or 6 */
-	__u8 _pad1[2];
+	__u8 _pad1[6];
 	__u64 cgroup_id;
 	__u8 data[FLOWTAP_DNS_MAX];
 };
@@ -120,8 +138,8 @@ struct flowtap_flow_value {
 enum flowtap_counter {
 	FLOWTAP_CNT_FLOW_BEGIN = 0,         /* begin records submitted */
 	FLOWTAP_CNT_FLOW_END,               /* end records submitted */
-	FLOWTAP_CNT_DNS,                    /* DNS records submitted */
-	FLOWTAP_CNT_DNS_TRUNCATED,          /* of those, cut at FLOWTAP_DNS_MAX */
+	FLOWTAP_CNT_DNS,                    /* DNS records submitted (queries and responses) */
+	FLOWTAP_CNT_DNS_TRUNCATED,          /* of those, cut (at FLOWTAP_DNS_MAX, a query at FLOWTAP_DNS_QUERY_MAX) */
 	FLOWTAP_CNT_DNS_TCP_MULTISEGMENT,   /* DNS over TCP not in one segment: skipped */
 	FLOWTAP_CNT_SYNACK_DUPLICATE,       /* retransmitted SYN-ACK of a known flow */
 	FLOWTAP_CNT_RINGBUF_FULL_FLOW,      /* flow record lost: ring buffer full */

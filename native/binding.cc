@@ -454,6 +454,10 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FLOWTAP_OFFSET(flowtap_flow_event, begin_ts_ns);
   FLOWTAP_SIZE(flowtap_dns_event);
   FLOWTAP_OFFSET(flowtap_dns_event, hdr);
+  FLOWTAP_OFFSET(flowtap_dns_event, saddr);
+  FLOWTAP_OFFSET(flowtap_dns_event, daddr);
+  FLOWTAP_OFFSET(flowtap_dns_event, sport);
+  FLOWTAP_OFFSET(flowtap_dns_event, dport);
   FLOWTAP_OFFSET(flowtap_dns_event, len);
   FLOWTAP_OFFSET(flowtap_dns_event, msg_len);
   FLOWTAP_OFFSET(flowtap_dns_event, flags);
@@ -472,6 +476,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   put("FLOWTAP_VERDICT_SKIP", FLOWTAP_VERDICT_SKIP);
   put("cfg_port_skip", FLOWTAP_PORT_SKIP_WORDS * sizeof(uint64_t));
   put("FLOWTAP_DNS_MAX", FLOWTAP_DNS_MAX);
+  put("FLOWTAP_DNS_QUERY_MAX", FLOWTAP_DNS_QUERY_MAX);
   return out;
 }
 

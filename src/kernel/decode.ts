@@ -40,12 +40,18 @@ export interface FlowEvent {
   beginTsNs: bigint | undefined;
 }
 
-/** One DNS message (a response) as the workload saw it. */
+/** One DNS message to or from port 53 (a query or a response) as the workload saw it. */
 export interface DnsEvent {
   type: 'dns';
   tsNs: bigint;
+  /** The packet's IP version (an IPv4-mapped address is still written as IPv4). */
   family: 4 | 6;
   cgroupId: bigint;
+  /** The packet's own source and destination (a response: the server's is the source). */
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
   /** Length of the whole message on the wire; data may be shorter (truncated). */
   msgLen: number;
   truncated: boolean;
@@ -281,17 +287,29 @@ function decodeDns(buf: Buffer, off: number, size: number): DnsEvent | undefined
   const family = buf[off + L.DNS_FAMILY];
   if (len > size - L.DNS_DATA || len > L.DNS_MAX || (family !== 4 && family !== 6)) return undefined;
   const flags = buf[off + L.DNS_FLAGS];
+  const s = off + L.DNS_SADDR;
+  const d = off + L.DNS_DADDR;
   return {
     type: 'dns',
     tsNs: readU64(buf, off + L.HDR_TS_NS),
     family,
     cgroupId: readCgroupId(buf, off + L.DNS_CGROUP_ID),
+    srcAddr: addressText(buf, s, family),
+    srcPort: buf.readUInt16LE(off + L.DNS_SPORT),
+    dstAddr: addressText(buf, d, family),
+    dstPort: buf.readUInt16LE(off + L.DNS_DPORT),
     msgLen: buf.readUInt16LE(off + L.DNS_MSG_LEN),
     truncated: (flags & L.DNS_FLAG_TRUNCATED) !== 0,
     tcp: (flags & L.DNS_FLAG_TCP) !== 0,
     egress: (flags & L.DNS_FLAG_EGRESS) !== 0,
     data: buf.subarray(off + L.DNS_DATA, off + L.DNS_DATA + len),
   };
+}
+
+/** The text of the address at `off` of a record of this family; an IPv4-mapped IPv6 address as IPv4. */
+function addressText(buf: Buffer, off: number, family: 4 | 6): string {
+  if (family === 4) return addressTexts.ipv4(buf, off);
+  return isIPv4Mapped(buf, off) ? addressTexts.ipv4(buf, off + 12) : addressTexts.ipv6(buf, off);
 }
 
 function directionOf(v: number): Direction | undefined {

@@ -4,7 +4,7 @@
  * compares these numbers with the sizeof/offsetof the addon reports.
  */
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** enum flowtap_event_type */
 export const EV_FLOW_BEGIN = 1;
@@ -30,6 +30,9 @@ export const DNS_FLAG_EGRESS = 4;
 
 /** FLOWTAP_DNS_MAX */
 export const DNS_MAX = 1232;
+
+/** FLOWTAP_DNS_QUERY_MAX */
+export const DNS_QUERY_MAX = 320;
 
 /** enum flowtap_verdict: what a CIDR filter prefix gives a flow */
 export const VERDICT_REPORT = 1;
@@ -64,13 +67,17 @@ export const FLOW_CGROUP_ID = 56;
 export const FLOW_BEGIN_TS_NS = 64;
 
 /** struct flowtap_dns_event */
-export const DNS_SIZE = 32 + DNS_MAX;
-export const DNS_LEN = 16;
-export const DNS_MSG_LEN = 18;
-export const DNS_FLAGS = 20;
-export const DNS_FAMILY = 21;
-export const DNS_CGROUP_ID = 24;
-export const DNS_DATA = 32;
+export const DNS_SIZE = 72 + DNS_MAX;
+export const DNS_SADDR = 16;
+export const DNS_DADDR = 32;
+export const DNS_SPORT = 48;
+export const DNS_DPORT = 50;
+export const DNS_LEN = 52;
+export const DNS_MSG_LEN = 54;
+export const DNS_FLAGS = 56;
+export const DNS_FAMILY = 57;
+export const DNS_CGROUP_ID = 64;
+export const DNS_DATA = 72;
 
 /**
  * The same numbers keyed the way the addon's layout() reports them:
@@ -110,6 +117,10 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
 
   flowtap_dns_event: DNS_SIZE,
   'flowtap_dns_event.hdr': 0,
+  'flowtap_dns_event.saddr': DNS_SADDR,
+  'flowtap_dns_event.daddr': DNS_DADDR,
+  'flowtap_dns_event.sport': DNS_SPORT,
+  'flowtap_dns_event.dport': DNS_DPORT,
   'flowtap_dns_event.len': DNS_LEN,
   'flowtap_dns_event.msg_len': DNS_MSG_LEN,
   'flowtap_dns_event.flags': DNS_FLAGS,
@@ -117,4 +128,5 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   'flowtap_dns_event.cgroup_id': DNS_CGROUP_ID,
   'flowtap_dns_event.data': DNS_DATA,
   FLOWTAP_DNS_MAX: DNS_MAX,
+  FLOWTAP_DNS_QUERY_MAX: DNS_QUERY_MAX,
 });

@@ -69,7 +69,8 @@ export interface FlowtapCounts {
   queueRecords?: number;
   queueBytes?: number;
   queueCapacity?: number;
-  dns: { names: number; addresses: number } & DnsCacheStats;
+  /** The DNS cache: names and addresses held, queries waiting for (or holding, until they age out) their answer, and its stats. */
+  dns: { names: number; addresses: number; pendingQueries: number } & DnsCacheStats;
   /** probe.counters(): kernel counters (bpf/flowtap.h) and the addon's own; {} when unreadable. */
   probe: Record<string, number>;
 }
@@ -80,7 +81,7 @@ export interface CountSources {
   exportStats: { exportedRecords: number; failedRecords: number; droppedRecords: number; retriedRecords: number };
   /** The OTLP export queue (queue.ts); undefined on the console path, whose SDK queue does not say. */
   exportQueue?: { heldRecords: number; heldBytes: number; maxRecords: number };
-  dnsCache: { size: number; addresses: number; stats: DnsCacheStats };
+  dnsCache: { size: number; addresses: number; pendingQueries: number; stats: DnsCacheStats };
   probe: Record<string, number>;
 }
 
@@ -100,8 +101,10 @@ export function flowtapCounts(s: CountSources): FlowtapCounts {
     dns: {
       names: s.dnsCache.size,
       addresses: s.dnsCache.addresses,
+      pendingQueries: s.dnsCache.pendingQueries,
       ...s.dnsCache.stats,
       skipped: { ...s.dnsCache.stats.skipped },
+      unmatched: { ...s.dnsCache.stats.unmatched },
     },
     probe: { ...s.probe },
   };
@@ -188,7 +191,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     meter.createObservableGauge(name, { unit, description });
 
   const flowEvents = counter(METRIC_FLOWTAP_FLOW_EVENTS, '{event}', 'Flow events the kernel programs put in the ring buffer');
-  const dnsResponsesCaptured = counter(METRIC_FLOWTAP_DNS_RESPONSES, '{response}', 'DNS responses read, by how the cache used them');
+  const dnsResponsesCaptured = counter(METRIC_FLOWTAP_DNS_RESPONSES, '{response}', 'DNS responses read, by how the cache used them: parsed, skipped (by reason), or refused as answering no query seen (by reason)');
   const emitted = counter(METRIC_FLOWTAP_RECORDS_EMITTED, '{record}', 'Log records handed to the OpenTelemetry SDK');
   const exported = counter(METRIC_FLOWTAP_RECORDS_EXPORTED, '{record}', 'Log records the exporter delivered');
   const dropped = counter(METRIC_FLOWTAP_RECORDS_DROPPED, '{record}', 'Flow records lost, by where they were lost');
@@ -246,6 +249,8 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     observe(waits, k.handoff_waits);
     observe(dnsResponsesCaptured, c.dns.responses, { [ATTR_FLOWTAP_DNS_RESULT]: 'parsed' });
     for (const [reason, n] of Object.entries(c.dns.skipped)) observe(dnsResponsesCaptured, n, { [ATTR_FLOWTAP_DNS_RESULT]: reason });
+    // refused: answers to no query seen (no_query, wrong_server, wrong_id, wrong_question, late, duplicate)
+    for (const [reason, n] of Object.entries(c.dns.unmatched)) observe(dnsResponsesCaptured, n, { [ATTR_FLOWTAP_DNS_RESULT]: reason });
     observe(cacheNames, c.dns.names);
     observe(cacheAddresses, c.dns.addresses);
     observe(lookups, c.dns.hits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit' });

@@ -50,6 +50,7 @@ export interface ClientSpec {
 interface SinkReply {
   connected?: string[];
   closed?: number;
+  asked?: number;
 }
 
 /**
@@ -80,7 +81,7 @@ export class Sink {
       });
       lines.on('line', (l) => {
         const m = JSON.parse(l) as { tcp?: number; udp?: number | string } & SinkReply;
-        if (m.connected !== undefined || m.closed !== undefined) this.replies.shift()!.resolve(m);
+        if (m.connected !== undefined || m.closed !== undefined || m.asked !== undefined) this.replies.shift()!.resolve(m);
         else if (typeof m.udp === 'string') this.datagrams.push(m.udp);
         else {
           this.tcp = m.tcp!;
@@ -106,6 +107,20 @@ export class Sink {
   /** Closes the client sockets bound to these local ports with a RST (SO_LINGER 0); resolves with how many there were. */
   async close(ports: number[]): Promise<number> {
     return (await this.command({ close: ports })).closed!;
+  }
+
+  /** Sends a datagram (a DNS query) from the UDP socket to dst:dport; resolves once it is sent. */
+  async ask(dst: string, dport: number, payload: Buffer): Promise<void> {
+    await this.command({ ask: { dst, dport, payload: payload.toString('hex') } });
+  }
+
+  /** Resolves once the UDP socket has received at least n datagrams (or rejects after timeoutMillis). */
+  async waitForDatagrams(n: number, timeoutMillis = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMillis;
+    while (this.datagrams.length < n) {
+      if (Date.now() > deadline) throw new Error(`sink: ${this.datagrams.length} datagrams, waited for ${n}`);
+      await sleep(10);
+    }
   }
 
   /** Sends one command line and resolves with its reply line; one command at a time. */

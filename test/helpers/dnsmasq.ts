@@ -12,14 +12,18 @@ import { join } from 'node:path';
 export interface Dnsmasq {
   stop(): Promise<void>;
   stderr(): string;
+  /** SIGSTOP: queries wait in its socket until resume (to order forged answers around the real one). */
+  pause(): void;
+  /** SIGCONT: it answers what waited. */
+  resume(): void;
 }
 
 /**
- * Starts dnsmasq in namespace `ns` listening on `listen` (port 53). `config`
- * holds zone lines (host-record=, cname=, ...); `hosts` is an extra hosts file
- * (for a name with several addresses).
+ * Starts dnsmasq in namespace `ns` listening on `listen`, port `port`.
+ * `config` holds zone lines (host-record=, cname=, ...); `hosts` is an extra
+ * hosts file (for a name with several addresses).
  */
-export async function startDnsmasq(prefix: string[], listen: string[], config: string[], hosts = ''): Promise<Dnsmasq> {
+export async function startDnsmasq(prefix: string[], listen: string[], config: string[], hosts = '', port = 53): Promise<Dnsmasq> {
   const dir = mkdtempSync(join(tmpdir(), 'flowtap-dns-'));
   const hostsFile = join(dir, 'hosts');
   writeFileSync(hostsFile, hosts);
@@ -30,7 +34,7 @@ export async function startDnsmasq(prefix: string[], listen: string[], config: s
     'no-poll',
     'bind-interfaces',
     ...listen.map((a) => `listen-address=${a}`),
-    'port=53',
+    `port=${port}`,
     'local-ttl=300', // dnsmasq answers local names with TTL 0 by default
     'user=root',
     `pid-file=${join(dir, 'pid')}`,
@@ -63,6 +67,9 @@ export async function startDnsmasq(prefix: string[], listen: string[], config: s
   await new Promise((r) => setTimeout(r, 100));
   return {
     stderr: () => err,
+    // `ip netns exec` and the cgroup prefix exec dnsmasq: the child is dnsmasq itself
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
       child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;

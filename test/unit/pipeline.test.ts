@@ -46,6 +46,7 @@ describe('Pipeline', () => {
         order.push(`namesFor ${ip}`);
         return ip === '93.184.216.34' ? ['example.com'] : [];
       },
+      resolversFor: () => [],
     };
     const logger = new Recorder();
     const p = new Pipeline({ sink: logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
@@ -74,6 +75,7 @@ describe('Pipeline', () => {
         throw new Error('bad dns');
       },
       namesFor: () => [],
+      resolversFor: () => [],
     };
     const logger = new Recorder();
     const p = new Pipeline({ sink: logger, clock, domains, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n, onError: (e) => errors.push(e) });

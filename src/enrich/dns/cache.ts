@@ -1,30 +1,42 @@
 /**
  * IP → names, learnt from the DNS responses the programs saw (never from
- * reverse lookups). For each address: the name that was asked first, then the
- * CNAME chain that led to it. TTLs are honoured (an expired mapping is never
- * returned), the whole cache and each address are bounded, and the oldest
- * addresses are evicted first.
+ * reverse lookups), and only from a response that answers a query they saw
+ * (./match): a forged answer nobody asked for teaches nothing, it is counted
+ * by why it was refused. For each address: the name that was asked first,
+ * then the CNAME chain that led to it, and the resolver (the address that
+ * answered). TTLs are honoured (an expired mapping is never returned), the
+ * whole cache and each address are bounded, and the oldest addresses are
+ * evicted first.
  */
 import type { DnsEvent } from '../../kernel/decode';
 import { NO_NAMES, type DomainLookup } from './lookup';
-import { DnsSkipReason, parseDnsResponse } from './parse';
+import { DnsQueryMatcher, DNS_UNMATCHED_REASONS, type DnsMatchOptions, type DnsUnmatchedReason } from './match';
+import { DnsSkipReason, isResponse, parseDnsMessage } from './parse';
 
 export interface DnsCacheOptions {
   /** Names held across all addresses before the least recently updated address is evicted. Default 10 000. */
   maxNames?: number;
   /** Names held for one address (newest answers kept). Default 16. */
   maxNamesPerIp?: number;
+  /** How long, and how many, queries wait for their answer (DNS_MATCH_DEFAULTS). */
+  match?: DnsMatchOptions;
 }
 
 export const DNS_CACHE_DEFAULTS = { maxNames: 10_000, maxNamesPerIp: 16 } as const;
 
 export interface DnsCacheStats {
-  /** Responses that taught at least nothing wrong (parsed, NOERROR). */
+  /** Responses that answered a query and taught at least nothing wrong (parsed, NOERROR). */
   responses: number;
+  /** Queries seen (each waits for one answer). */
+  queries: number;
+  /** Queries dropped unanswered-or-not to keep the bound before they aged out. */
+  queriesEvicted: number;
   /** Responses that were cut at the kernel's copy bound. */
   truncated: number;
-  /** Messages skipped, by reason. */
+  /** Messages skipped, by reason (an error answer only once it answered its query). */
   skipped: Record<DnsSkipReason, number>;
+  /** Responses refused because they answer no query seen, by reason: a poisoning attempt shows here. */
+  unmatched: Record<DnsUnmatchedReason, number>;
   /** namesFor calls that found a name / found none. */
   hits: number;
   misses: number;
@@ -35,6 +47,8 @@ export interface DnsCacheStats {
 
 interface Chain {
   names: string[];
+  /** The address of the resolver that answered (the response's source). */
+  resolver: string;
   expiresAtMs: number;
 }
 
@@ -44,10 +58,14 @@ export class DnsCache implements DomainLookup {
   /** Map order is update order: the first key is the least recently updated address. */
   private readonly byIp = new Map<string, Chain[]>();
   private names = 0;
+  private readonly matcher: DnsQueryMatcher;
   readonly stats: DnsCacheStats = {
     responses: 0,
+    queries: 0,
+    queriesEvicted: 0,
     truncated: 0,
-    skipped: { malformed: 0, not_response: 0, no_question: 0, rcode: 0, bad_name: 0 },
+    skipped: { malformed: 0, no_question: 0, rcode: 0, bad_name: 0 },
+    unmatched: Object.fromEntries(DNS_UNMATCHED_REASONS.map((r) => [r, 0])) as Record<DnsUnmatchedReason, number>,
     hits: 0,
     misses: 0,
     evictions: 0,
@@ -58,6 +76,12 @@ export class DnsCache implements DomainLookup {
     this.maxNames = opts.maxNames ?? DNS_CACHE_DEFAULTS.maxNames;
     this.maxNamesPerIp = opts.maxNamesPerIp ?? DNS_CACHE_DEFAULTS.maxNamesPerIp;
     if (!(this.maxNames >= 1) || !(this.maxNamesPerIp >= 1)) throw new RangeError('DnsCache bounds must be >= 1');
+    this.matcher = new DnsQueryMatcher(opts.match);
+  }
+
+  /** Queries waiting for (or holding, until they age out) their answer. */
+  get pendingQueries(): number {
+    return this.matcher.pending;
   }
 
   /** Names currently held (all addresses). */
@@ -71,14 +95,37 @@ export class DnsCache implements DomainLookup {
   }
 
   observe(event: DnsEvent, nowMs: number): void {
-    if (event.truncated) this.stats.truncated++;
-    const r = parseDnsResponse(event.data);
+    const response = isResponse(event.data);
+    if (response) {
+      if (event.truncated) this.stats.truncated++;
+      // a response to a socket that asked nothing: refused before parsing (a flood costs little)
+      if (!this.matcher.expects(event)) {
+        this.stats.unmatched.no_query++;
+        return;
+      }
+    }
+    const r = parseDnsMessage(event.data);
     if (!r.ok) {
       this.stats.skipped[r.reason]++;
       return;
     }
+    if (r.kind === 'query') {
+      this.stats.queries++;
+      this.matcher.query(event, r.question);
+      this.stats.queriesEvicted = this.matcher.evicted;
+      return;
+    }
+    const m = this.matcher.answer(event, r.question);
+    if (!m.ok) {
+      this.stats.unmatched[m.reason]++;
+      return;
+    }
+    if (r.rcode !== 0) {
+      this.stats.skipped.rcode++;
+      return;
+    }
     this.stats.responses++;
-    for (const m of r.mappings) this.add(m.ip, m.names, nowMs + m.ttlSeconds * 1000, nowMs);
+    for (const x of r.mappings) this.add(x.ip, x.names, event.srcAddr, nowMs + x.ttlSeconds * 1000, nowMs);
   }
 
   namesFor(ip: string, nowMs: number): readonly string[] {
@@ -95,18 +142,29 @@ export class DnsCache implements DomainLookup {
     return out;
   }
 
-  private add(ip: string, names: string[], expiresAtMs: number, nowMs: number): void {
+  resolversFor(ip: string, nowMs: number): readonly string[] {
+    const chains = this.byIp.get(ip);
+    if (chains === undefined) return NO_NAMES;
+    this.dropExpired(ip, chains, nowMs);
+    const out: string[] = [];
+    for (const c of chains) if (!out.includes(c.resolver)) out.push(c.resolver);
+    return out.length === 0 ? NO_NAMES : out;
+  }
+
+  private add(ip: string, names: string[], resolver: string, expiresAtMs: number, nowMs: number): void {
     if (expiresAtMs <= nowMs) return; // TTL 0: never usable
     const chains = this.byIp.get(ip) ?? [];
-    // the same chain again refreshes it
-    const same = chains.findIndex((c) => c.names.length === names.length && c.names.every((n, i) => n === names[i]));
+    // the same chain again from the same resolver refreshes it
+    const same = chains.findIndex(
+      (c) => c.resolver === resolver && c.names.length === names.length && c.names.every((n, i) => n === names[i]),
+    );
     if (same >= 0) {
       this.names -= chains[same].names.length;
       chains.splice(same, 1);
     }
     const kept = names.slice(0, this.maxNamesPerIp);
     this.stats.evictions += names.length - kept.length;
-    chains.unshift({ names: kept, expiresAtMs }); // newest answer first
+    chains.unshift({ names: kept, resolver, expiresAtMs }); // newest answer first
     this.names += kept.length;
     // per-address bound: drop the oldest chains
     let perIp = 0;

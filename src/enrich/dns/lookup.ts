@@ -1,7 +1,6 @@
 /**
  * Stage 2 of the data path: domain names for IP addresses, learnt from the
- * DNS responses the programs saw. The cache itself is a later issue; this is
- * the seam the pipeline already uses.
+ * DNS responses the programs saw (./cache). This is the seam the pipeline uses.
  */
 import type { DnsEvent } from '../../kernel/decode';
 
@@ -17,7 +16,14 @@ export interface DomainLookup {
    */
   namesFor(ip: string, nowMs: number): readonly string[];
   /**
-   * Learns from one DNS response. Called in ring-buffer order, so an answer
+   * The addresses of the resolvers whose answers gave `ip` the names
+   * namesFor returns at `nowMs`, newest answer first, each once. Empty if
+   * none. Same ownership rules as namesFor.
+   */
+  resolversFor(ip: string, nowMs: number): readonly string[];
+  /**
+   * Learns from one DNS message: a query waits for its answer, a response
+   * that answers one teaches names. Called in ring-buffer order, so an answer
    * is known before any later flow in the same or a later batch.
    * `event.data` is a view into the batch: copy what must outlive the call.
    */
@@ -27,6 +33,10 @@ export interface DomainLookup {
 /** Knows no names. */
 export class NoDomainLookup implements DomainLookup {
   namesFor(_ip: string, _nowMs: number): readonly string[] {
+    return NO_NAMES;
+  }
+
+  resolversFor(_ip: string, _nowMs: number): readonly string[] {
     return NO_NAMES;
   }
 

@@ -1,7 +1,8 @@
 /**
- * DNS responses → address/name facts, with the maintained dns-packet library
- * (no hand-written wire parser). Pure: bytes in, data out; never throws —
- * every rejection is returned with its reason so the caller can count it.
+ * DNS messages → their question (to match an answer to its query) and, for a
+ * response, address/name facts, with the maintained dns-packet library (no
+ * hand-written wire parser). Pure: bytes in, data out; never throws — every
+ * rejection is returned with its reason so the caller can count it.
  */
 import * as dnsPacket from 'dns-packet';
 import { formatIPv4, formatIPv6, isIPv4Mapped } from '../../kernel/address';
@@ -9,10 +10,19 @@ import { formatIPv4, formatIPv6, isIPv4Mapped } from '../../kernel/address';
 /** Why a DNS message taught nothing. Used as a counter key. */
 export type DnsSkipReason =
   | 'malformed' // dns-packet could not decode it (truncated, bad counts, pointer loops, ...)
-  | 'not_response' // a query, not an answer
-  | 'no_question' // an answer without a question to name it
+  | 'no_question' // a message without a question to name or match it
   | 'rcode' // an error answer (NXDOMAIN, SERVFAIL, ...)
   | 'bad_name'; // a name that is not a valid host name (too long, empty label)
+
+/** What an answer must repeat of its query (RFC 5452 §9.1): the ID and the question. */
+export interface DnsQuestion {
+  id: number;
+  /** normalizeName of the question's name: the comparison ignores case. */
+  name: string;
+  /** dns-packet's text of the type and class ('A', 'IN', ...). */
+  type: string;
+  class: string;
+}
 
 /** An address and the names that lead to it, first the asked one. */
 export interface DnsMapping {
@@ -23,7 +33,21 @@ export interface DnsMapping {
   ttlSeconds: number;
 }
 
-export type DnsParseResult = { ok: true; mappings: DnsMapping[] } | { ok: false; reason: DnsSkipReason };
+export type DnsParseResult =
+  | { ok: true; kind: 'query'; question: DnsQuestion }
+  /** rcode !== 0 (an error answer): mappings is empty. */
+  | { ok: true; kind: 'response'; question: DnsQuestion; rcode: number; mappings: DnsMapping[] }
+  | { ok: false; reason: DnsSkipReason };
+
+/** The QR bit: set in a response (byte 2 of the header). */
+export function isResponse(data: Uint8Array): boolean {
+  return data.length > 2 && (data[2] & 0x80) !== 0;
+}
+
+/** The header's ID (the first two bytes), or undefined for a message shorter than that. */
+export function messageId(data: Uint8Array): number | undefined {
+  return data.length >= 2 ? (data[0] << 8) | data[1] : undefined;
+}
 
 /** Longest CNAME chain followed; longer (or looping) chains stop there. */
 export const MAX_CNAME_HOPS = 16;
@@ -84,23 +108,34 @@ function ttlOf(a: { ttl?: number }): number {
 }
 
 /**
- * Parses one DNS message. Only responses with NOERROR teach anything; A, AAAA
- * and CNAME answers of class IN are used, everything else is ignored.
+ * Parses one DNS message. Of a query only the question is read (the kernel
+ * copies just the start of a query: what follows the question may be cut).
+ * Of a response with NOERROR, A, AAAA and CNAME answers of class IN are used,
+ * everything else is ignored.
  */
-export function parseDnsResponse(data: Uint8Array): DnsParseResult {
-  if (!countsFit(data)) return { ok: false, reason: 'malformed' };
+export function parseDnsMessage(data: Uint8Array): DnsParseResult {
+  const query = !isResponse(data);
+  let bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (query && bytes.length >= 12) {
+    // the question only: a copy whose answer/authority/additional counts are 0
+    bytes = Buffer.from(bytes);
+    bytes.fill(0, 6, 12);
+  }
+  if (!countsFit(bytes)) return { ok: false, reason: 'malformed' };
   let pkt: dnsPacket.Packet;
   try {
-    pkt = dnsPacket.decode(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    pkt = dnsPacket.decode(bytes);
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  if (pkt.type !== 'response') return { ok: false, reason: 'not_response' };
-  if (((pkt.flags ?? 0) & 0xf) !== 0 /* RCODE != NOERROR */) return { ok: false, reason: 'rcode' };
   const q = pkt.questions?.[0];
   if (!q) return { ok: false, reason: 'no_question' };
   const asked = normalizeName(q.name);
   if (!asked) return { ok: false, reason: 'bad_name' };
+  const question: DnsQuestion = { id: pkt.id ?? 0, name: asked, type: String(q.type), class: String(q.class ?? 'IN') };
+  if (query) return { ok: true, kind: 'query', question };
+  const rcode = (pkt.flags ?? 0) & 0xf;
+  if (rcode !== 0) return { ok: true, kind: 'response', question, rcode, mappings: [] };
 
   // CNAME owner → {target, ttl}; address owner → [{ip, ttl}]
   const cnames = new Map<string, { target: string; ttl: number }>();
@@ -137,5 +172,5 @@ export function parseDnsResponse(data: Uint8Array): DnsParseResult {
     chain.push(next.target);
     name = next.target;
   }
-  return { ok: true, mappings };
+  return { ok: true, kind: 'response', question, rcode, mappings };
 }

@@ -92,7 +92,7 @@ describe('decodeBatch', () => {
 
   it('decodes a DNS record with its flags, and the data as a view of len bytes', () => {
     const data = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x01]);
-    const buf = dnsRecord({ tsNs: 77n, data, msgLen: 1500, flags: 1 | 4, family: 6, cgroupId: 9n });
+    const buf = dnsRecord({ tsNs: 77n, data, msgLen: 1500, flags: 1 | 4, family: 6, cgroupId: 9n, saddr: v6(0xfd00, 0, 0, 0, 0, 0, 0, 0x53), sport: 53, daddr: v4mapped(198, 18, 0, 1), dport: 41000 });
     const { events, errors } = decodeBatch(buf);
     expect(errors).toBe(0);
     const ev = events[0] as DnsEvent;
@@ -101,6 +101,10 @@ describe('decodeBatch', () => {
       tsNs: 77n,
       family: 6,
       cgroupId: 9n,
+      srcAddr: 'fd00::53',
+      srcPort: 53,
+      dstAddr: '198.18.0.1', // IPv4-mapped: written as IPv4
+      dstPort: 41000,
       msgLen: 1500,
       truncated: true,
       tcp: false,
@@ -108,6 +112,11 @@ describe('decodeBatch', () => {
     });
     expect([...ev.data]).toEqual([0xde, 0xad, 0xbe, 0xef, 0x01]);
     expect(ev.data.buffer).toBe(buf.buffer);
+  });
+
+  it('decodes the addresses of an IPv4 DNS record', () => {
+    const ev = decodeBatch(dnsRecord({ data: Buffer.from([1]), saddr: v4(198, 18, 0, 1), sport: 40001, daddr: v4(198, 18, 0, 53), dport: 53 })).events[0] as DnsEvent;
+    expect([ev.family, ev.srcAddr, ev.srcPort, ev.dstAddr, ev.dstPort]).toEqual([4, '198.18.0.1', 40001, '198.18.0.53', 53]);
   });
 
   it('keeps ring-buffer order across types', () => {
@@ -126,8 +135,8 @@ describe('decodeBatch', () => {
   });
 
   it('accepts a DNS record whose size covers only the valid data', () => {
-    const full = dnsRecord({ data: Buffer.from([1, 2, 3]), size: 35 });
-    const { events, errors } = decodeBatch(Buffer.concat([full.subarray(0, 35), begin4()]));
+    const full = dnsRecord({ data: Buffer.from([1, 2, 3]), size: 75 });
+    const { events, errors } = decodeBatch(Buffer.concat([full.subarray(0, 75), begin4()]));
     expect(errors).toBe(0);
     expect(events.map((e) => e.type)).toEqual(['dns', 'begin']);
   });
@@ -173,7 +182,7 @@ describe('decodeBatch', () => {
       unknownType[8] = 7;
       const bad = [
         unknownType,
-        begin4({ version: 2 }),
+        begin4({ version: 1 }), // the layout before the DNS record carried its addresses
         begin4({ family: 5 }),
         begin4({ direction: 0 }),
         begin4({ direction: 3 }),
@@ -187,7 +196,7 @@ describe('decodeBatch', () => {
 
     it('skips a DNS record whose len exceeds its size or family is unknown', () => {
       const tooLong = dnsRecord({ data: Buffer.from([1]), len: 1233 });
-      const shortSize = dnsRecord({ data: Buffer.from([1, 2, 3, 4]), size: 34 }).subarray(0, 34);
+      const shortSize = dnsRecord({ data: Buffer.from([1, 2, 3, 4]), size: 74 }).subarray(0, 74);
       const badFamily = dnsRecord({ data: Buffer.from([1]), family: 0 });
       const { events, errors } = decodeBatch(Buffer.concat([tooLong, shortSize, badFamily, begin4()]));
       expect(events.map((e) => e.type)).toEqual(['begin']);

@@ -27,7 +27,7 @@ export function flowRecord(f: FlowSpec): Buffer {
   const b = Buffer.alloc(72);
   b.writeBigUInt64LE(f.tsNs ?? 1_000n, 0);
   b[8] = f.type ?? 1;
-  b[9] = f.version ?? 1;
+  b[9] = f.version ?? 2;
   b.writeUInt16LE(f.size ?? 72, 10);
   Buffer.from(f.saddr).copy(b, 16);
   Buffer.from(f.daddr).copy(b, 32);
@@ -49,23 +49,32 @@ export interface DnsSpec {
   flags?: number;
   family?: number;
   cgroupId?: bigint;
-  /** Override hdr.size / len (default: the full 32 + 1232 record, data.length). */
+  /** 4 or 16 raw bytes (network order); default 198.18.0.53:53 → 198.18.0.1:40000. */
+  saddr?: number[];
+  daddr?: number[];
+  sport?: number;
+  dport?: number;
+  /** Override hdr.size / len (default: the full 72 + 1232 record, data.length). */
   size?: number;
   len?: number;
 }
 
 export function dnsRecord(d: DnsSpec): Buffer {
-  const b = Buffer.alloc(32 + 1232);
+  const b = Buffer.alloc(72 + 1232);
   b.writeBigUInt64LE(d.tsNs ?? 2_000n, 0);
   b[8] = 3;
-  b[9] = 1;
+  b[9] = 2;
   b.writeUInt16LE(d.size ?? b.length, 10);
-  b.writeUInt16LE(d.len ?? d.data.length, 16);
-  b.writeUInt16LE(d.msgLen ?? d.data.length, 18);
-  b[20] = d.flags ?? 0;
-  b[21] = d.family ?? 4;
-  b.writeBigUInt64LE(d.cgroupId ?? 0n, 24);
-  d.data.copy(b, 32);
+  Buffer.from(d.saddr ?? [198, 18, 0, 53]).copy(b, 16);
+  Buffer.from(d.daddr ?? [198, 18, 0, 1]).copy(b, 32);
+  b.writeUInt16LE(d.sport ?? 53, 48);
+  b.writeUInt16LE(d.dport ?? 40000, 50);
+  b.writeUInt16LE(d.len ?? d.data.length, 52);
+  b.writeUInt16LE(d.msgLen ?? d.data.length, 54);
+  b[56] = d.flags ?? 0;
+  b[57] = d.family ?? 4;
+  b.writeBigUInt64LE(d.cgroupId ?? 0n, 64);
+  d.data.copy(b, 72);
   return b;
 }
 

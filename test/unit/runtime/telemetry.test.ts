@@ -20,9 +20,13 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
     dns: {
       names: 4,
       addresses: 2,
+      pendingQueries: 1,
       responses: 2,
+      queries: 3,
+      queriesEvicted: 0,
       truncated: 0,
-      skipped: { malformed: 1, not_response: 0, no_question: 0, rcode: 0, bad_name: 0 },
+      skipped: { malformed: 1, no_question: 0, rcode: 0, bad_name: 0 },
+      unmatched: { no_query: 6, wrong_server: 0, wrong_id: 2, wrong_question: 0, late: 0, duplicate: 1 },
       hits: 5,
       misses: 15,
       evictions: 3,
@@ -120,6 +124,9 @@ describe('SelfTelemetry', () => {
     expect(value(p, 'flowtap.dns.cache.evictions', { 'flowtap.reason': 'expired' })).toBe(1);
     expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'parsed' })).toBe(2);
     expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'malformed' })).toBe(1);
+    expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'no_query' })).toBe(6);
+    expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'wrong_id' })).toBe(2);
+    expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'duplicate' })).toBe(1);
     expect(value(p, 'flowtap.flow_table.entries')).toBe(42);
     expect(value(p, 'flowtap.flow_table.evictions')).toBe(2);
   });
@@ -185,21 +192,24 @@ describe('flowtapCounts', () => {
       pipeline,
       exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 5 },
       exportQueue: { heldRecords: 7, heldBytes: 4200, maxRecords: 100 },
-      dnsCache: { size: 4, addresses: 2, stats: dnsStats },
+      dnsCache: { size: 4, addresses: 2, pendingQueries: 1, stats: dnsStats },
       probe,
     });
     expect(c).toMatchObject({ retriedRecords: 5, queueRecords: 7, queueBytes: 4200, queueCapacity: 100 });
     expect(c.dnsEvents).toBe(3);
     expect(c.dns.names).toBe(4);
+    expect(c.dns.pendingQueries).toBe(1);
     expect(c.flows).toBe(2);
     probe.flow_begin = 99;
     dnsStats.skipped.malformed = 99;
+    dnsStats.unmatched.no_query = 99;
     expect(c.probe.flow_begin).toBe(1);
     expect(c.dns.skipped.malformed).toBe(1);
+    expect(c.dns.unmatched.no_query).toBe(6);
     const noQueue = flowtapCounts({
       pipeline,
       exportStats: { exportedRecords: 2, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 },
-      dnsCache: { size: 4, addresses: 2, stats: dnsStats },
+      dnsCache: { size: 4, addresses: 2, pendingQueries: 1, stats: dnsStats },
       probe,
     });
     expect('queueRecords' in noQueue).toBe(false);

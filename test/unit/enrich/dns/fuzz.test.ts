@@ -1,13 +1,15 @@
 /**
  * Fuzz: generated and mutated DNS payloads through the real parse-and-cache
- * path (DnsCache.observe → dns-packet → cache). No throw may escape and the
- * cache must stay within its bounds.
+ * path (DnsCache.observe → query matching → dns-packet → cache). Each
+ * payload follows the real query of the message it was made from, so a
+ * mutation that keeps the ID and question is matched and parsed. No throw may
+ * escape and the cache and the held queries must stay within their bounds.
  */
 import * as dnsPacket from 'dns-packet';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DnsCache } from '../../../../src/enrich/dns/cache';
-import { dnsEvent, response } from './dnsfix';
+import { dnsEvent, queryFor, response } from './dnsfix';
 import { prng } from '../../../helpers/prng';
 
 
@@ -66,11 +68,12 @@ const gc = runInNewContext('gc') as () => void;
 
 it('100 000 generated and mutated DNS payloads: no throw escapes, the cache stays bounded', () => {
   const r = prng(0x5eed);
-  const cache = new DnsCache({ maxNames: 1000, maxNamesPerIp: 8 });
+  const cache = new DnsCache({ maxNames: 1000, maxNamesPerIp: 8, match: { maxPending: 500 } });
   const N = 100_000;
   gc();
   const heap0 = process.memoryUsage().heapUsed;
   let maxSize = 0;
+  let maxPending = 0;
   let now = 1_000_000;
   let thrown = 0;
   let s = seeds(r);
@@ -79,6 +82,7 @@ it('100 000 generated and mutated DNS payloads: no throw escapes, the cache stay
     const base = s[Math.floor(r() * s.length)];
     const payload = r() < 0.1 ? base : mutate(base, r);
     try {
+      cache.observe(queryFor(base), now);
       cache.observe(dnsEvent(payload, r() < 0.05), now);
       cache.namesFor(`198.18.0.${i & 255}`, now);
     } catch {
@@ -86,11 +90,15 @@ it('100 000 generated and mutated DNS payloads: no throw escapes, the cache stay
     }
     now += 1;
     if (cache.size > maxSize) maxSize = cache.size;
+    if (cache.pendingQueries > maxPending) maxPending = cache.pendingQueries;
   }
   expect(thrown).toBe(0);
   const skipped = Object.values(cache.stats.skipped).reduce((a, b) => a + b, 0);
-  expect(cache.stats.responses + skipped).toBe(N);
-  expect(skipped).toBeGreaterThan(N / 2); // most mutations are rejected, and counted
+  const unmatched = Object.values(cache.stats.unmatched).reduce((a, b) => a + b, 0);
+  // every message is counted once: a query held, skipped, refused, or taught
+  expect(cache.stats.queries + skipped + unmatched + cache.stats.responses).toBe(2 * N);
+  expect(skipped + unmatched).toBeGreaterThan(N / 2); // most mutations are rejected, and counted
+  expect(maxPending).toBeLessThanOrEqual(500);
   expect(cache.stats.responses).toBeGreaterThan(1000); // and valid ones still teach
   expect(maxSize).toBeLessThanOrEqual(1000);
   gc();

@@ -1,8 +1,16 @@
 import * as dnsPacket from 'dns-packet';
-import { parseDnsResponse, canonicalIPv6, normalizeName } from '../../../../src/enrich/dns/parse';
-import { response } from './dnsfix';
+import { parseDnsMessage, canonicalIPv6, normalizeName } from '../../../../src/enrich/dns/parse';
+import { query, response } from './dnsfix';
 
-describe('parseDnsResponse (dns-packet)', () => {
+/** The mappings of a response, or the rejection. */
+function parseDnsResponse(msg: Buffer): unknown {
+  const r = parseDnsMessage(msg);
+  if (!r.ok) return r;
+  if (r.kind !== 'response') throw new Error(`not a response: ${JSON.stringify(r)}`);
+  return { ok: true, mappings: r.mappings };
+}
+
+describe('parseDnsMessage (dns-packet)', () => {
   it('maps each address to the asked name, then its CNAME chain in order, with the smallest TTL', () => {
     const msg = response('WWW.Example.COM.', [
       { type: 'CNAME', name: 'www.example.com', ttl: 300, data: 'edge.example.net' },
@@ -46,9 +54,33 @@ describe('parseDnsResponse (dns-packet)', () => {
     expect(parseDnsResponse(msg)).toEqual({ ok: true, mappings: [] });
   });
 
+  it('reads the ID and question of a response, and its rcode', () => {
+    expect(parseDnsMessage(response('NX.test.', [], 'NXDOMAIN', 'AAAA', 0xbeef))).toEqual({
+      ok: true,
+      kind: 'response',
+      question: { id: 0xbeef, name: 'nx.test', type: 'AAAA', class: 'IN' },
+      rcode: 3,
+      mappings: [],
+    });
+  });
+
+  it('reads the ID and question of a query, also when the kernel cut what follows the question', () => {
+    const q = dnsPacket.encode({
+      type: 'query',
+      id: 0x1234,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: 'A', name: 'Q.test', class: 'IN' }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code: 12, data: Buffer.alloc(200) }] } as dnsPacket.Answer],
+    });
+    const want = { ok: true, kind: 'query', question: { id: 0x1234, name: 'q.test', type: 'A', class: 'IN' } };
+    expect(parseDnsMessage(q)).toEqual(want);
+    expect(parseDnsMessage(q.subarray(0, 12 + 8 + 4))).toEqual(want); // header, "\x01q\x04test\0", type, class
+    expect(parseDnsMessage(q.subarray(0, 12 + 8 + 2))).toEqual({ ok: false, reason: 'malformed' });
+    expect(parseDnsMessage(query('a.test', 'AAAA', 5))).toEqual({ ok: true, kind: 'query', question: { id: 5, name: 'a.test', type: 'AAAA', class: 'IN' } });
+  });
+
   it.each([
-    ['a query', dnsPacket.encode({ type: 'query', id: 2, questions: [{ type: 'A', name: 'q.test' }] }), 'not_response'],
-    ['NXDOMAIN', response('nx.test', [], 'NXDOMAIN'), 'rcode'],
+    ['a query without a question', dnsPacket.encode({ type: 'query', id: 2, questions: [] }), 'no_question'],
     ['random bytes', Buffer.from([1, 2, 3]), 'malformed'],
     ['empty', Buffer.alloc(0), 'malformed'],
   ])('rejects %s with reason %s', (_n, msg, reason) => {
