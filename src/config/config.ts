@@ -14,7 +14,7 @@ import { envString, type Env } from './env';
 import { ConfigError } from './error';
 import { OPTIONS } from './options';
 import { POD_CGROUP } from './podcgroup';
-import { batchConfig, checkTransport, logsEndpoint, metricsExport, metricsExportDefaults, otlpConfig, OTLP_DEFAULTS, type ReadFile } from './sdk-env';
+import { batchConfig, checkTransport, logsEndpoint, tracesEndpoint, metricsExport, metricsExportDefaults, otlpConfig, OTLP_DEFAULTS, type ReadFile } from './sdk-env';
 import type { Config, ConfigSources, FlagOptions } from './types';
 
 export { requestedInfo, type InfoRequest } from './argv';
@@ -54,10 +54,11 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   // SDK variables are checked only where they take effect: the OTLP ones
   // with --exporter otlp.
   const spans = options.value('spans', { mountinfo });
-  const otlp = exporter === 'otlp' || spans === 'otlp' ? otlpConfig(env) : OTLP_DEFAULTS;
+  const otlp = exporter === 'otlp' || spans === 'otlp' ? otlpConfig(env, spans === 'otlp') : OTLP_DEFAULTS;
   const ctx = { mountinfo, exporter, protocol: otlp.protocol };
   const flagOptions = Object.fromEntries(keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)])) as unknown as FlagOptions;
   flagOptions.endpoint = logsEndpoint(env, otlp.protocol, flagOptions.endpoint, options.givenBy('endpoint'));
+  if (spans === 'otlp') flagOptions.spansEndpoint = tracesEndpoint(env, otlp.tracesProtocol, flagOptions.spansEndpoint, flagOptions.endpoint);
 
   // The batch variables take effect for every exporter ('none' runs the export queue up to the send).
   const batch = batchConfig(env, flagOptions.queueMaxRecords, sources.queueMaxRecords);

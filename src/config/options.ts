@@ -253,7 +253,8 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     valueName: 'otlp|none',
     env: ['OTEL_TRACES_EXPORTER'],
     description:
-      'also export each ended flow as one span (CLIENT outgoing, SERVER incoming; error status on a reset) over OTLP/gRPC; ' +
+      'also export each ended flow as one span (CLIENT outgoing, SERVER incoming; error status on a reset) over OTLP ' +
+      '(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: grpc or http/protobuf); ' +
       'a flow still open has no span until it ends',
     default: 'none',
     parse: oneOf(SPAN_EXPORTERS),
@@ -262,9 +263,9 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'spans-endpoint',
     valueName: '<url>',
     env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
-    description: 'OTLP/gRPC endpoint the spans go to',
+    description: 'OTLP endpoint the spans go to (http/protobuf: the full URL, used as given)',
     default: undefined,
-    defaultText: 'the --endpoint',
+    defaultText: 'the --endpoint (http/protobuf: beside the records, …/v1/traces)',
     parse: endpoint,
   },
   consoleFormat: {

@@ -60,6 +60,12 @@ export const OTLP_ENV: { readonly [K in keyof OtlpConfig]: EnvSpec<OtlpConfig[K]
     default: 'grpc',
     parse: oneOf(PROTOCOLS),
   },
+  tracesProtocol: {
+    env: ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'],
+    description: 'grpc or http/protobuf, for --spans otlp (http/protobuf: OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces appended)',
+    default: 'grpc',
+    parse: oneOf(PROTOCOLS),
+  },
   timeoutMillis: {
     env: ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
     description: 'ms one OTLP request may take',
@@ -117,10 +123,11 @@ export function batchConfig(env: Env, queueMaxRecords: number, queueSource: stri
   return batch;
 }
 
-/** The OTLP settings of the records' export (read only when it is OTLP). */
-export function otlpConfig(env: Env): OtlpConfig {
+/** The OTLP settings of the records' export and the spans' (read only when one is OTLP; the spans' protocol only with `spans`). */
+export function otlpConfig(env: Env, spans: boolean): OtlpConfig {
   return {
     protocol: resolveEnv(OTLP_ENV.protocol, env),
+    tracesProtocol: spans ? resolveEnv(OTLP_ENV.tracesProtocol, env) : OTLP_ENV.tracesProtocol.default,
     timeoutMillis: resolveEnv(OTLP_ENV.timeoutMillis, env),
     compression: resolveEnv(OTLP_ENV.compression, env),
   };
@@ -129,6 +136,7 @@ export function otlpConfig(env: Env): OtlpConfig {
 /** The OTLP settings of the records' export when it is not OTLP: the defaults, unread. */
 export const OTLP_DEFAULTS: OtlpConfig = {
   protocol: OTLP_ENV.protocol.default,
+  tracesProtocol: OTLP_ENV.tracesProtocol.default,
   timeoutMillis: OTLP_ENV.timeoutMillis.default,
   compression: OTLP_ENV.compression.default,
 };
@@ -136,6 +144,7 @@ export const OTLP_DEFAULTS: OtlpConfig = {
 /** The OTLP/HTTP receiver's port by specification; OTEL_EXPORTER_OTLP_ENDPOINT's default for http/protobuf. */
 export const OTLP_HTTP_ENDPOINT_DEFAULT = 'http://localhost:4318';
 const OTLP_HTTP_LOGS_PATH = 'v1/logs';
+const OTLP_HTTP_TRACES_PATH = 'v1/traces';
 
 /**
  * Where the records go, by the OTLP exporter specification's rules: for grpc
@@ -154,6 +163,22 @@ export function logsEndpoint(env: Env, protocol: Protocol, endpoint: string, giv
 /** The metric export settings when metrics are off: the defaults, unread. */
 export function metricsExportDefaults(recordsEndpoint: string): MetricsExportConfig {
   return { intervalMillis: LIMITS.metricExportIntervalMillis.default, timeoutMillis: LIMITS.metricExportTimeoutMillis.default, endpoint: recordsEndpoint };
+}
+
+/**
+ * Where the spans go over http/protobuf: --spans-endpoint or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given (`given`); else beside the
+ * records (their …/v1/logs URL with /v1/traces instead); else
+ * OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318) with
+ * /v1/traces appended. Over grpc: `given`, else the records' endpoint
+ * (undefined here).
+ */
+export function tracesEndpoint(env: Env, protocol: Protocol, given: string | undefined, recordsEndpoint: string): string | undefined {
+  if (protocol === 'grpc' || given !== undefined) return given;
+  const logsSuffix = `/${OTLP_HTTP_LOGS_PATH}`;
+  if (recordsEndpoint.endsWith(logsSuffix)) return `${recordsEndpoint.slice(0, -logsSuffix.length)}/${OTLP_HTTP_TRACES_PATH}`;
+  const base = firstEnv(env, ['OTEL_EXPORTER_OTLP_ENDPOINT'])?.raw.trim() ?? OTLP_HTTP_ENDPOINT_DEFAULT;
+  return `${base.endsWith('/') ? base : `${base}/`}${OTLP_HTTP_TRACES_PATH}`;
 }
 
 /** OTEL_METRIC_EXPORT_* and the metrics endpoint (default: the records' endpoint when they go over gRPC). */
@@ -192,20 +217,19 @@ const TLS_FILES = ['CERTIFICATE', 'CLIENT_KEY', 'CLIENT_CERTIFICATE'] as const;
 export type ReadFile = (path: string) => Buffer;
 
 /**
- * The transport variables of one OTLP export: the protocol of the metrics
- * and spans (flowtap exports those over gRPC only, so another must not be
- * ignored silently; the records' protocol is OTLP_ENV.protocol), the
+ * The transport variables of one OTLP export: the metrics' protocol
+ * (flowtap exports its own metrics over gRPC only, so another must not be
+ * ignored silently; the records' and spans' are in OTLP_ENV), the
  * headers, the insecure flag and the TLS files (`readFile` reads them;
  * without it they are not opened).
  */
 export function checkTransport(env: Env, signal: OtlpSignal, readFile: ReadFile | undefined): void {
-  const protocol = signal === 'LOGS' ? undefined : firstEnv(env, signalEnv(signal, 'PROTOCOL'));
+  const protocol = signal === 'METRICS' ? firstEnv(env, signalEnv(signal, 'PROTOCOL')) : undefined;
   if (protocol !== undefined && protocol.raw.trim().toLowerCase() !== 'grpc') {
-    const what = signal === 'METRICS' ? ['its own metrics', 'METRICS', '--metrics none'] : ['spans', 'TRACES', '--spans none'];
     throw invalid(
       protocol.name,
       protocol.raw,
-      `grpc (flowtap exports ${what[0]} over gRPC only; set OTEL_EXPORTER_OTLP_${what[1]}_PROTOCOL=grpc or ${what[2]})`,
+      'grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)',
     );
   }
   const headers = firstEnv(env, signalEnv(signal, 'HEADERS'));

@@ -33,8 +33,10 @@ export interface BatchConfig {
 }
 
 export interface OtlpConfig {
-  /** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL. */
+  /** OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL: the records'. */
   protocol: Protocol;
+  /** OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: the spans' (--spans otlp). */
+  tracesProtocol: Protocol;
   /** OTEL_EXPORTER_OTLP_(LOGS_)TIMEOUT: ms one OTLP request may take. */
   timeoutMillis: number;
   /** OTEL_EXPORTER_OTLP_(LOGS_)COMPRESSION. */

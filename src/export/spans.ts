@@ -1,11 +1,12 @@
 /**
  * `--spans otlp`: the span export beside the log records' export. The
- * transport comes in as a parameter (spanSender picks OTLP/gRPC today); the
+ * transport comes in as a parameter (spanSender picks OTLP/gRPC or OTLP/HTTP); the
  * queue's sizes are the records' own (--queue-max-records, OTEL_BLRP_*).
  */
 import type { Config } from '../config/config';
 import type { ExportObserver } from './observed';
 import { OtlpGrpcSender } from './otlp/grpc-sender';
+import { OtlpHttpSender } from './otlp/http-sender';
 import type { ResourceLike, ScopeLike } from './otlp/proto';
 import type { BatchSender } from './otlp/queue';
 import { TRACES_SIGNAL } from './otlp/signal';
@@ -33,14 +34,10 @@ export function spansEndpointForLog(config: SpansConfig): string {
   }
 }
 
-/** The transport of the spans: OTLP/gRPC, TraceService/Export. */
+/** The transport of the spans: OTLP/gRPC (TraceService/Export) or OTLP/HTTP (…/v1/traces), by OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL. */
 export function spanSender(config: SpansConfig): BatchSender {
-  return new OtlpGrpcSender({
-    url: spansEndpoint(config),
-    timeoutMillis: config.otlp.timeoutMillis,
-    compression: config.otlp.compression,
-    signal: TRACES_SIGNAL,
-  });
+  const options = { url: spansEndpoint(config), timeoutMillis: config.otlp.timeoutMillis, compression: config.otlp.compression, signal: TRACES_SIGNAL };
+  return config.otlp.tracesProtocol === 'http/protobuf' ? new OtlpHttpSender(options) : new OtlpGrpcSender(options);
 }
 
 /** The span export `config` asks for, sending through `sender`; undefined when spans are off. */

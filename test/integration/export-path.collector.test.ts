@@ -52,7 +52,7 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     const config: ExporterConfig = {
       exporter: 'otlp',
       endpoint: collector.endpoint,
-      otlp: { protocol: 'grpc', timeoutMillis: 5000, compression: 'none' },
+      otlp: { protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 5000, compression: 'none' },
       queueMaxRecords: 1000,
       batch: { scheduledDelayMillis: 50, exportTimeoutMillis: 5000, maxExportBatchSize: 512 },
     };

@@ -18,8 +18,9 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
-import { ProtobufLogsSerializer, type IExportLogsServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import type { ISerializer } from '@opentelemetry/otlp-transformer';
 import type { BatchSender, SendResult } from './queue';
+import { LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
 
 /** One request as the delegate sees it. */
 interface EncodedRequest {
@@ -33,12 +34,12 @@ export interface OtlpHttpSenderOptions {
   /** Deadline of one request, its transport-level retries included. */
   timeoutMillis: number;
   compression: 'gzip' | 'none';
+  /** What is sent: log records (default) or spans. */
+  signal?: OtlpSignal;
 }
 
 type HttpOptions = Parameters<typeof convertLegacyHttpOptions>[0];
 
-const COMPONENT_TYPE = 'otlp_http_log_exporter';
-const LOGS_PATH = 'v1/logs';
 const CONTENT_TYPE = { 'Content-Type': 'application/x-protobuf' };
 /** The queue limits concurrency itself; the delegate's limit must never bite first. */
 const DELEGATE_CONCURRENCY = 1024;
@@ -66,10 +67,15 @@ export function displayUrl(url: string): string {
  * line, naming the URL, with a hint when the answer says the endpoint is not
  * an OTLP/HTTP logs receiver.
  */
-export function classifyHttpError(error: Error, url: string): { retryable: boolean; error: Error } {
+export function classifyHttpError(error: Error, url: string, signal: OtlpSignal = LOGS_SIGNAL): { retryable: boolean; error: Error } {
   const where = displayUrl(url);
   if (error instanceof OTLPExporterError && typeof error.code === 'number') {
-    const hint = error.code === 404 || error.code === 405 ? ` (an OTLP/HTTP receiver takes logs at .../${LOGS_PATH}; --endpoint and OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are used as given, OTEL_EXPORTER_OTLP_ENDPOINT gets /${LOGS_PATH} appended)` : '';
+    const path = signal.httpPath;
+    const given = signal === LOGS_SIGNAL ? '--endpoint and OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are' : '--spans-endpoint and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are';
+    const hint =
+      error.code === 404 || error.code === 405
+        ? ` (an OTLP/HTTP receiver takes ${signal.itemName}s at ...${path}; ${given} used as given, OTEL_EXPORTER_OTLP_ENDPOINT gets ${path} appended)`
+        : '';
     const body = (error.data ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
     return { retryable: false, error: new Error(`OTLP/HTTP ${where} answered ${error.code} ${error.message ?? ''}${body === '' ? '' : `: ${body}`}${hint}`) };
   }
@@ -95,20 +101,22 @@ export function classifyHttpError(error: Error, url: string): { retryable: boole
   return { retryable: false, error: new Error(`OTLP/HTTP ${where}: ${error.message}`) };
 }
 
-type Delegate = ReturnType<typeof createOtlpHttpExportDelegate<EncodedRequest, IExportLogsServiceResponse>>;
+type Delegate = ReturnType<typeof createOtlpHttpExportDelegate<EncodedRequest, PartialSuccess | undefined>>;
 
 export class OtlpHttpSender implements BatchSender {
   private readonly _url: string;
+  private readonly _signal: OtlpSignal;
   private readonly _delegate: Delegate;
   /** The response of the request whose callback runs next (the delegate decodes it just before). */
-  private _lastResponse: IExportLogsServiceResponse | undefined;
+  private _lastResponse: PartialSuccess | undefined;
 
   constructor(options: OtlpHttpSenderOptions) {
     this._url = options.url;
-    const serializer: ISerializer<EncodedRequest, IExportLogsServiceResponse> = {
+    const signal = (this._signal = options.signal ?? LOGS_SIGNAL);
+    const serializer: ISerializer<EncodedRequest, PartialSuccess | undefined> = {
       serializeRequest: (request) => request.bytes,
       deserializeResponse: (data) => {
-        const response = ProtobufLogsSerializer.deserializeResponse(data);
+        const response = signal.partialSuccess(data);
         this._lastResponse = response;
         return response;
       },
@@ -121,13 +129,13 @@ export class OtlpHttpSender implements BatchSender {
           compression: options.compression as HttpOptions['compression'],
           concurrencyLimit: DELEGATE_CONCURRENCY,
         },
-        'LOGS',
-        LOGS_PATH,
+        signal.sdkSignal,
+        signal.httpPath.slice(1),
         CONTENT_TYPE,
       ),
       serializer,
-      COMPONENT_TYPE,
-      { name: 'log', countItems: (request) => request.records },
+      signal.httpComponentType,
+      { name: signal.itemName, countItems: (request) => request.records },
       undefined, // no SDK self-observability metrics: flowtap counts exports itself (ExportStats)
     );
   }
@@ -139,15 +147,14 @@ export class OtlpHttpSender implements BatchSender {
           const response = this._lastResponse;
           this._lastResponse = undefined;
           if (result.code === ExportResultCode.SUCCESS) {
-            const partial = response?.partialSuccess;
-            const rejected = Number(partial?.rejectedLogRecords ?? 0);
+            const rejected = response?.rejected ?? 0;
             resolve(
               rejected > 0
-                ? { ok: true, rejected, error: new Error(`receiver rejected ${rejected} records: ${partial?.errorMessage ?? ''}`) }
+                ? { ok: true, rejected, error: new Error(`receiver rejected ${rejected} ${this._signal.itemsText}: ${response?.errorMessage ?? ''}`) }
                 : { ok: true },
             );
           } else {
-            resolve({ ok: false, ...classifyHttpError(result.error ?? new Error('export failed'), this._url) });
+            resolve({ ok: false, ...classifyHttpError(result.error ?? new Error('export failed'), this._url, this._signal) });
           }
         });
       } catch (e) {

@@ -2,7 +2,7 @@
  * What differs between sending log records and sending spans over OTLP: the
  * service and path, the SDK's signal name (it picks the signal's own
  * OTEL_EXPORTER_OTLP_<SIGNAL>_* variables by it), and how the response counts
- * rejected items. A transport (grpc-sender.ts) takes one of these.
+ * rejected items. A transport (grpc-sender.ts, http-sender.ts) takes one of these.
  */
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
@@ -20,8 +20,9 @@ export interface OtlpSignal {
   readonly grpcPath: string;
   /** OTLP/HTTP path under the endpoint (specification default). */
   readonly httpPath: string;
-  /** The SDK's component type and item name, for its own bookkeeping. */
+  /** The SDK's component types (gRPC, HTTP) and item name, for its own bookkeeping. */
   readonly componentType: string;
+  readonly httpComponentType: string;
   readonly itemName: 'log' | 'span';
   /** The items in flowtap's own messages: records, spans. */
   readonly itemsText: string;
@@ -35,6 +36,7 @@ export const LOGS_SIGNAL: OtlpSignal = {
   grpcPath: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
   httpPath: '/v1/logs',
   componentType: 'otlp_grpc_log_exporter',
+  httpComponentType: 'otlp_http_log_exporter',
   itemName: 'log',
   itemsText: 'records',
   partialSuccess(response) {
@@ -49,6 +51,7 @@ export const TRACES_SIGNAL: OtlpSignal = {
   grpcPath: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
   httpPath: '/v1/traces',
   componentType: 'otlp_grpc_span_exporter',
+  httpComponentType: 'otlp_http_span_exporter',
   itemName: 'span',
   itemsText: 'spans',
   partialSuccess(response) {

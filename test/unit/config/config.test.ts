@@ -44,7 +44,7 @@ const DEFAULTS: Config = {
   healthAddress: undefined,
   readyExportFailureSeconds: 60,
   summaryIntervalSeconds: 0,
-  otlp: { protocol: 'grpc', timeoutMillis: 10_000, compression: 'none' },
+  otlp: { protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 10_000, compression: 'none' },
   queueMaxRecords: 200_000,
   replay: undefined,
   spans: 'none',
@@ -212,7 +212,7 @@ describe('parseConfig', () => {
     );
     expect(config.batch).toEqual({ scheduledDelayMillis: 0, exportTimeoutMillis: 5000, maxExportBatchSize: 100 });
     expect(config.queueMaxRecords).toBe(100);
-    expect(config.otlp).toEqual({ protocol: 'grpc', timeoutMillis: 3000, compression: 'gzip' });
+    expect(config.otlp).toEqual({ protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 3000, compression: 'gzip' });
   });
 
   describe('OTEL_EXPORTER_OTLP_(LOGS_)PROTOCOL and the endpoint rules of the OTLP exporter specification', () => {
@@ -606,7 +606,7 @@ describe('spans and console format options', () => {
 
   it('spans with a console exporter still read the OTLP timeout and compression', () => {
     const c = parseConfig(['--exporter', 'console', '--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TIMEOUT: '1234', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, UNIFIED);
-    expect(c.otlp).toEqual({ protocol: 'grpc', timeoutMillis: 1234, compression: 'gzip' });
+    expect(c.otlp).toEqual({ protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 1234, compression: 'gzip' });
   });
 
   it('--console-format json (default) or text', () => {
@@ -620,11 +620,27 @@ describe('spans and console format options', () => {
     expect(error([], { OTEL_TRACES_EXPORTER: 'zipkin' })).toBe("invalid OTEL_TRACES_EXPORTER 'zipkin': expected one of otlp, none");
     expect(error(['--spans-endpoint', 'jaeger:4317'])).toBe("invalid --spans-endpoint 'jaeger:4317': expected an http:// or https:// URL, e.g. http://localhost:4317");
     expect(error(['--console-format', 'yaml'])).toBe("invalid --console-format 'yaml': expected one of json, text");
-    expect(error(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' })).toBe(
-      "invalid OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http/protobuf': expected grpc (flowtap exports spans over gRPC only; set OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc or --spans none)",
+    expect(error(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' })).toBe(
+      "invalid OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http/json': expected one of grpc, http/protobuf",
     );
     // spans off: their protocol variable is not read
-    expect(parseConfig([], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }, UNIFIED).spans).toBe('none');
+    expect(parseConfig([], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'zipkin' }, UNIFIED).spans).toBe('none');
+  });
+
+  it('spans over http/protobuf: the spans endpoint as given, else beside the records (/v1/traces), else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces', () => {
+    const traces = (argv: string[], env: Record<string, string>) => {
+      const c = parseConfig(['--spans', 'otlp', ...argv], env, UNIFIED);
+      return [c.otlp.tracesProtocol, c.spansEndpoint];
+    };
+    const http = { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' };
+    expect(traces([], http)).toEqual(['http/protobuf', 'http://localhost:4318/v1/traces']);
+    expect(traces([], { ...http, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toEqual(['http/protobuf', 'http://c:4318/v1/traces']);
+    expect(traces(['--spans-endpoint', 'http://j:4318/custom'], http)).toEqual(['http/protobuf', 'http://j:4318/custom']);
+    expect(traces([], { ...http, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://j:4318/v1/traces' })).toEqual(['http/protobuf', 'http://j:4318/v1/traces']);
+    // both over HTTP: OTEL_EXPORTER_OTLP_PROTOCOL covers records and spans; the spans go beside the records
+    expect(traces(['--endpoint', 'http://gw:4318/v1/logs'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })).toEqual(['http/protobuf', 'http://gw:4318/v1/traces']);
+    // over gRPC the spans endpoint stays unset: the records' endpoint is used
+    expect(traces([], {})).toEqual(['grpc', undefined]);
   });
 
   it('are in --help', () => {

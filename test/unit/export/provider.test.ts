@@ -18,7 +18,7 @@ function config(over: Partial<ExporterConfig> = {}): ExporterConfig {
   return {
     exporter: 'console',
     endpoint: 'http://127.0.0.1:1',
-    otlp: { protocol: 'grpc', timeoutMillis: 1000, compression: 'none' },
+    otlp: { protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 1000, compression: 'none' },
     queueMaxRecords: 2048,
     batch: { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxExportBatchSize: 512 },
     ...over,
@@ -153,7 +153,7 @@ describe('createLoggerProvider', () => {
 describe('createOtlpSender', () => {
   it('the transport follows the protocol', async () => {
     const grpc = createOtlpSender(config({ exporter: 'otlp' }));
-    const http = createOtlpSender(config({ exporter: 'otlp', otlp: { protocol: 'http/protobuf', timeoutMillis: 1000, compression: 'gzip' } }));
+    const http = createOtlpSender(config({ exporter: 'otlp', otlp: { protocol: 'http/protobuf', tracesProtocol: 'grpc', timeoutMillis: 1000, compression: 'gzip' } }));
     expect(grpc).toBeInstanceOf(OtlpGrpcSender);
     expect(http).toBeInstanceOf(OtlpHttpSender);
     await Promise.all([grpc.shutdown(), http.shutdown()]);
