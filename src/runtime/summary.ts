@@ -1,7 +1,7 @@
 /**
  * The lines a person reads in flowtap's log: a periodic summary of what
  * happened since the last one, e.g.
- *   {"msg":"summary","seconds":10,"begun":120,"ended":118,"exported":238,"failed":0,"dropped":0,"export":"ok"}
+ *   {"msg":"summary","seconds":10,"begun":120,"ended":118,"exported":238,"failed":0,"dropped":0,"dnsRefused":0,"export":"ok"}
  * and a short `stopped` line with the uptime and the totals. Every counter
  * is still there for a program: in the `counters` debug line before
  * `stopped`, the debug `stats` lines and the metrics (telemetry.ts). Pure:
@@ -18,6 +18,8 @@ export interface Totals {
   exported: number;
   failed: number;
   dropped: number;
+  /** DNS answers ignored because they answered no query seen (forged, late, duplicate: every reason). */
+  dnsRefused: number;
 }
 
 /** What the span export counted (ExportStats of the spans). */
@@ -34,6 +36,7 @@ export function totalsOf(counts: FlowtapCounts): Totals {
     exported: counts.exportedRecords,
     failed: counts.failedRecords,
     dropped: counts.droppedRecords,
+    dnsRefused: Object.values(counts.dns.unmatched).reduce((sum, n) => sum + n, 0),
   };
 }
 
@@ -57,6 +60,7 @@ export function summaryFields(
     exported: now.exported - prev.exported,
     failed: now.failed - prev.failed,
     dropped: now.dropped - prev.dropped,
+    dnsRefused: now.dnsRefused - prev.dnsRefused,
     export: state,
   };
   if (spans !== undefined) {
@@ -76,6 +80,7 @@ export function stoppedFields(now: Totals, uptimeSeconds: number, spans?: SpanTo
     exportedRecords: now.exported,
     failedRecords: now.failed,
     droppedRecords: now.dropped,
+    dnsAnswersRefused: now.dnsRefused,
   };
   if (spans !== undefined) {
     fields.exportedSpans = spans.exportedRecords;

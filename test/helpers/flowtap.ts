@@ -178,6 +178,7 @@ export function expectStoppedMatches(counters: Record<string, any>, stopped: Rec
     exportedRecords: counters.exportedRecords,
     failedRecords: counters.failedRecords,
     droppedRecords: counters.droppedRecords,
+    dnsAnswersRefused: Object.values(counters.dns.unmatched as Record<string, number>).reduce((a, n) => a + n, 0),
     ...(stopped.exportedSpans === undefined ? {} : { exportedSpans: stopped.exportedSpans, failedSpans: stopped.failedSpans, droppedSpans: stopped.droppedSpans }),
   });
 }

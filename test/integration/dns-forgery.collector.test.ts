@@ -96,7 +96,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     }
     collector = await startCollector();
     cg = new TestCgroup('dnsforge');
-    ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, '--summary-interval-seconds', '1'], {
+    ft = await startFlowtap(['--cgroup', cg.path, '--endpoint', collector.endpoint, '--summary-interval-seconds', '1', '--log-level', 'debug'], {
       OTEL_BLRP_SCHEDULE_DELAY: '100',
       OTEL_METRIC_EXPORT_INTERVAL: '500',
     });
@@ -117,19 +117,19 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     net?.destroy();
   });
 
-  /** The counts of the newest summary line. */
+  /** The counts of the newest counters line (the debug line after each summary). */
   function latest(): SummaryCounts {
-    const lines = ft.logs().filter((l) => l.msg === 'summary');
+    const lines = ft.logs().filter((l) => l.msg === 'counters');
     if (lines.length === 0) throw new Error('no summary line yet');
     return lines[lines.length - 1] as unknown as SummaryCounts;
   }
 
-  /** Waits for a summary line written after now that satisfies ok. */
+  /** Waits for a counters line written after now that satisfies ok. */
   async function summaryAfter(ok: (c: SummaryCounts) => boolean, timeoutMillis = 10_000): Promise<SummaryCounts> {
-    const seen = ft.logs().filter((l) => l.msg === 'summary').length;
+    const seen = ft.logs().filter((l) => l.msg === 'counters').length;
     const deadline = Date.now() + timeoutMillis;
     for (;;) {
-      const lines = ft.logs().filter((l) => l.msg === 'summary');
+      const lines = ft.logs().filter((l) => l.msg === 'counters');
       const c = lines[lines.length - 1] as unknown as SummaryCounts | undefined;
       if (lines.length > seen && c !== undefined && ok(c)) return c;
       if (Date.now() > deadline) throw new Error(`no summary line matched; last: ${JSON.stringify(c?.dns)}`);

@@ -10,15 +10,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { startCollector, type RunningCollector } from '../helpers/collector';
-import { killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
+import { expectStoppedMatches, finalLines, killAllFlowtaps, startFlowtap } from '../helpers/flowtap';
 import { logRecordsOf, type WireLogRecord } from '../helpers/otlp-wire';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Logged = Record<string, any>;
 
-/** Runs the CLI on synthetic events for `seconds`, stops it, returns its `stopped` line and warnings. */
-async function run(env: Record<string, string>, seconds: number, args: string[] = []): Promise<{ stopped: Logged; warnings: Logged[] }> {
-  const ft = await startFlowtap(['--replay', 'synthetic:300', '--metrics', 'none', '--shutdown-timeout-millis', '3000', ...args], {
+/** Runs the CLI on synthetic events for `seconds`, stops it, returns its last counters (the debug line with every counter) and warnings. */
+async function run(env: Record<string, string>, seconds: number, args: string[] = []): Promise<{ counts: Logged; warnings: Logged[] }> {
+  const ft = await startFlowtap(['--replay', 'synthetic:300', '--metrics', 'none', '--shutdown-timeout-millis', '3000', '--log-level', 'debug', ...args], {
     OTEL_BLRP_SCHEDULE_DELAY: '100',
     ...env,
   });
@@ -26,9 +26,9 @@ async function run(env: Record<string, string>, seconds: number, args: string[] 
   const { code } = await ft.stop();
   expect(code).toBe(0);
   const logs = ft.logs() as Logged[];
-  const stopped = logs.find((l) => l.msg === 'stopped');
-  expect(stopped).toBeDefined();
-  return { stopped: stopped!, warnings: logs.filter((l) => l.level === 'warn' || l.level === 'error') };
+  const { counters, stopped } = finalLines(ft);
+  expectStoppedMatches(counters, stopped);
+  return { counts: counters as Logged, warnings: logs.filter((l) => l.level === 'warn' || l.level === 'error') };
 }
 
 /** A test with a run id in OTEL_RESOURCE_ATTRIBUTES: the collector's records of that run. */
@@ -51,7 +51,7 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
 
   it('OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs, gzip: every record arrives once, counted as exported', async () => {
     const id = runId();
-    const { stopped, warnings } = await run(
+    const { counts, warnings } = await run(
       {
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
         OTEL_EXPORTER_OTLP_ENDPOINT: collector.httpEndpoint,
@@ -61,10 +61,10 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
       3,
     );
     expect(warnings).toEqual([]);
-    expect(stopped.emitted).toBeGreaterThan(500);
-    expect(stopped).toMatchObject({ exportedRecords: stopped.emitted, failedRecords: 0, droppedRecords: 0 });
-    const ours = await collector.waitForLogRecords((r) => r.resource['test.run'] === id, 10_000, stopped.emitted);
-    expect(ours).toHaveLength(stopped.emitted);
+    expect(counts.emitted).toBeGreaterThan(500);
+    expect(counts).toMatchObject({ exportedRecords: counts.emitted, failedRecords: 0, droppedRecords: 0 });
+    const ours = await collector.waitForLogRecords((r) => r.resource['test.run'] === id, 10_000, counts.emitted);
+    expect(ours).toHaveLength(counts.emitted);
     expect(new Set(ours.map((r) => r.timeUnixNano)).size).toBe(ours.length);
   }, 30_000);
 
@@ -77,12 +77,12 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
     };
     const good = await run({ ...env, OTEL_EXPORTER_OTLP_LOGS_HEADERS: `authorization=Bearer ${TOKEN}` }, 2);
     expect(good.warnings).toEqual([]);
-    expect(good.stopped).toMatchObject({ exportedRecords: good.stopped.emitted, failedRecords: 0 });
-    await authed.waitForLogRecords((r) => r.resource['test.run'] === id, 10_000, good.stopped.emitted);
+    expect(good.counts).toMatchObject({ exportedRecords: good.counts.emitted, failedRecords: 0 });
+    await authed.waitForLogRecords((r) => r.resource['test.run'] === id, 10_000, good.counts.emitted);
 
     // A wrong token: 401, not retried, every record counted as failed, the token in no log line.
     const bad = await run({ ...env, OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'authorization=Bearer wrong-secret' }, 2);
-    expect(bad.stopped).toMatchObject({ exportedRecords: 0, failedRecords: bad.stopped.emitted, droppedRecords: 0 });
+    expect(bad.counts).toMatchObject({ exportedRecords: 0, failedRecords: bad.counts.emitted, droppedRecords: 0 });
     const warning = bad.warnings.find((w) => w.msg === 'records not exported');
     expect(String(warning?.error)).toMatch(/^OTLP\/HTTP http:\/\/127\.0\.0\.1:\d+\/v1\/logs answered 401 Unauthorized/);
     expect(bad.warnings.every((w) => Number(w.retriedRecords ?? 0) === 0)).toBe(true);
@@ -90,18 +90,18 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
   }, 30_000);
 
   it('a path that is not an OTLP/HTTP logs receiver: the 404 says where logs go', async () => {
-    const { stopped, warnings } = await run({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.httpEndpoint }, 2);
-    expect(stopped).toMatchObject({ exportedRecords: 0, failedRecords: stopped.emitted });
+    const { counts, warnings } = await run({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.httpEndpoint }, 2);
+    expect(counts).toMatchObject({ exportedRecords: 0, failedRecords: counts.emitted });
     expect(String(warnings[0]?.error)).toMatch(/answered 404 Not Found.*takes logs at \.\.\.\/v1\/logs/);
   }, 30_000);
 
   it('HTTP to the gRPC port: one clear error, every record failed, nothing retried', async () => {
-    const { stopped, warnings } = await run(
+    const { counts, warnings } = await run(
       { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint },
       2,
     );
-    expect(stopped.emitted).toBeGreaterThan(0);
-    expect(stopped).toMatchObject({ exportedRecords: 0, failedRecords: stopped.emitted, droppedRecords: 0 });
+    expect(counts.emitted).toBeGreaterThan(0);
+    expect(counts).toMatchObject({ exportedRecords: 0, failedRecords: counts.emitted, droppedRecords: 0 });
     expect(warnings.map((w) => w.error)).toContain(
       `OTLP/HTTP ${collector.endpoint}/v1/logs answered with HTTP/2 frames: it is an OTLP/gRPC port (4317 by default); ` +
         'set OTEL_EXPORTER_OTLP_PROTOCOL=grpc or use the OTLP/HTTP port (4318 by default)',
@@ -110,9 +110,9 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
   }, 30_000);
 
   it('gRPC to the HTTP port: one clear error, every record failed, nothing retried', async () => {
-    const { stopped, warnings } = await run({}, 2, ['--endpoint', collector.httpEndpoint]);
-    expect(stopped.emitted).toBeGreaterThan(0);
-    expect(stopped).toMatchObject({ exportedRecords: 0, failedRecords: stopped.emitted, droppedRecords: 0 });
+    const { counts, warnings } = await run({}, 2, ['--endpoint', collector.httpEndpoint]);
+    expect(counts.emitted).toBeGreaterThan(0);
+    expect(counts).toMatchObject({ exportedRecords: 0, failedRecords: counts.emitted, droppedRecords: 0 });
     expect(warnings.map((w) => w.error)).toContain(
       `OTLP/gRPC ${collector.httpEndpoint}/ did not answer in HTTP/2: it looks like an OTLP/HTTP port (4318 by default); ` +
         'set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or use the OTLP/gRPC port (4317 by default)',
@@ -173,7 +173,7 @@ describe('OTLP/HTTP retries (real CLI, a local HTTP server that throttles, then 
       return seen === 1 ? { status: 503, headers: { 'retry-after': '1' } } : seen === 2 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 };
     });
     server = receiver.server;
-    const { stopped } = await run(
+    const { counts } = await run(
       {
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
         OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.url,
@@ -195,23 +195,23 @@ describe('OTLP/HTTP retries (real CLI, a local HTTP server that throttles, then 
     expect(r.every((x) => x.headers['content-type'] === 'application/x-protobuf')).toBe(true);
     const accepted = r.filter((x) => x.status === 200).flatMap((x) => x.records);
     expect(new Set(accepted.map((x) => x.timeUnixNano)).size).toBe(accepted.length);
-    expect(accepted.length).toBe(stopped.emitted);
-    expect(stopped).toMatchObject({ exportedRecords: stopped.emitted, failedRecords: 0, droppedRecords: 0 });
+    expect(accepted.length).toBe(counts.emitted);
+    expect(counts).toMatchObject({ exportedRecords: counts.emitted, failedRecords: 0, droppedRecords: 0 });
   }, 30_000);
 
   it('503 until the request timeout runs out goes back to the export queue, which sends it again later', async () => {
     // Retry-After 2 s does not fit in a 1 s request timeout: the transport gives up at once, the queue retries.
     const receiver = await startScriptedReceiver((i) => (i < 3 ? { status: 503, headers: { 'retry-after': '2' } } : { status: 200 }));
     server = receiver.server;
-    const { stopped, warnings } = await run(
+    const { counts, warnings } = await run(
       { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_TIMEOUT: '1000' },
       6,
     );
     const r = receiver.received;
     expect(r.filter((x) => x.status === 503)).toHaveLength(3);
-    expect(stopped).toMatchObject({ exportedRecords: stopped.emitted, failedRecords: 0, droppedRecords: 0 });
+    expect(counts).toMatchObject({ exportedRecords: counts.emitted, failedRecords: 0, droppedRecords: 0 });
     const accepted = r.filter((x) => x.status === 200).flatMap((x) => x.records);
-    expect(accepted.length).toBe(stopped.emitted);
+    expect(accepted.length).toBe(counts.emitted);
     expect(warnings.some((w) => /answered 429\/502\/503\/504 until the request's timeout/.test(String(w.error)) && Number(w.retriedRecords) > 0)).toBe(true);
   }, 30_000);
 });
