@@ -18,6 +18,58 @@ export type Direction = typeof TCP_FLOW_DIRECTION_VALUE_INCOMING | typeof TCP_FL
 export type CloseReason = typeof TCP_FLOW_CLOSE_REASON_VALUE_FIN | typeof TCP_FLOW_CLOSE_REASON_VALUE_RST;
 export type ClosedBy = typeof TCP_FLOW_CLOSED_BY_VALUE_SOURCE | typeof TCP_FLOW_CLOSED_BY_VALUE_DESTINATION;
 
+/**
+ * The process a flow's local socket belongs to, captured in that process's
+ * own context: for an outgoing flow the one that called connect(), for an
+ * incoming one the one that bound the listener that accepted it.
+ */
+export interface FlowProcess {
+  /** Thread-group id (the pid) in the initial pid namespace: the host's, not a container's. */
+  pid: number;
+  /** Real user id at the capture, in the initial user namespace. */
+  uid: number;
+  /**
+   * The calling thread's name (comm, at most 15 bytes) at the capture, not
+   * changed by a later exec(); undefined where the kernel does not let
+   * flowtap read it (cgroup programs need CAP_PERFMON for it).
+   */
+  comm?: string;
+  /** Kernel boot-time ns of the capture: a process that started later cannot be this one (a reused pid). */
+  capturedAtNs: bigint;
+  /** cgroup v2 id of the socket (as FlowEvent.cgroupId). */
+  cgroupId: bigint;
+}
+
+/**
+ * The TCP handshake. Outgoing: the first SYN leaving → the SYN-ACK arriving,
+ * and the SYNs sent. Incoming (on the end only): the first SYN-ACK leaving →
+ * the handshake's ACK arriving, and the SYN-ACKs sent.
+ */
+export interface FlowHandshake {
+  durationNs: bigint;
+  synCount: number;
+}
+
+/**
+ * The local socket's TCP counters when the flow's first FIN or RST passed the
+ * hook, that segment included; nothing after it (data after a half-close, the
+ * other side's FIN, the last ACKs) is in them.
+ */
+export interface FlowTcpStats {
+  /** Payload bytes the local socket sent. */
+  bytesSent: number;
+  /** Payload bytes it received in order (for a FIN it received: up to that FIN). */
+  bytesReceived: number;
+  segsOut: number;
+  segsIn: number;
+  /** Segments retransmitted (tcp_sock total_retrans). */
+  retransSegs: number;
+  /** Smoothed RTT, µs. */
+  srttUs: number;
+  /** Minimum RTT seen, µs. */
+  minRttUs: number;
+}
+
 /** A flow start or end. Source is always the initiator, destination the responder. */
 export interface FlowEvent {
   type: 'begin' | 'end';
@@ -38,6 +90,20 @@ export interface FlowEvent {
   closedBy: ClosedBy | undefined;
   /** 'end' only: boot-time ns of the flow's begin, 0n if unknown. */
   beginTsNs: bigint | undefined;
+  /** Drawn at random by the kernel at the begin: the same on a flow's begin and end. */
+  flowId?: bigint;
+  /**
+   * The local socket's cookie (SO_COOKIE; unique while the host runs), 0n
+   * when unknown: on an incoming flow's begin, whose socket the handshake's
+   * ACK creates later (its end has it).
+   */
+  cookie?: bigint;
+  /** undefined when no process was captured (the socket was bound or connected before flowtap attached). */
+  process?: FlowProcess;
+  /** Outgoing: on begin and end; incoming: on the end only. undefined when unknown. */
+  handshake?: FlowHandshake;
+  /** 'end' only, and only when the teardown passed the flow's own socket. */
+  tcp?: FlowTcpStats;
 }
 
 /** One DNS message (a response) as the workload saw it. */
@@ -223,7 +289,24 @@ function newFlowEvent(): FlowEvent {
     closeReason: undefined,
     closedBy: undefined,
     beginTsNs: undefined,
+    flowId: 0n,
+    cookie: 0n,
+    process: undefined,
+    handshake: undefined,
+    tcp: undefined,
   };
+}
+
+/** The u64 at `off` as a number (exact below 2^53: byte counts). */
+function readU64Number(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
+}
+
+/** The NUL-terminated comm at `off`; undefined when empty (not captured). */
+function readComm(buf: Buffer, off: number): string | undefined {
+  let end = off;
+  while (end < off + L.COMM_LEN && buf[end] !== 0) end++;
+  return end === off ? undefined : buf.toString('utf8', off, end);
 }
 
 /** Decodes the flow record at `off` into `ev` and returns it, or returns undefined (ev untouched) if the record is not valid. */
@@ -272,6 +355,35 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
   ev.closeReason = closeReason;
   ev.closedBy = closedBy;
   ev.beginTsNs = beginTsNs;
+  const flags = buf[off + L.FLOW_FLAGS];
+  ev.flowId = readU64(buf, off + L.FLOW_FLOW_ID);
+  ev.cookie = readU64(buf, off + L.FLOW_COOKIE);
+  ev.process =
+    (flags & L.FLOW_FLAG_PROCESS) === 0
+      ? undefined
+      : {
+          pid: buf.readUInt32LE(off + L.FLOW_PID),
+          uid: buf.readUInt32LE(off + L.FLOW_UID),
+          comm: readComm(buf, off + L.FLOW_COMM),
+          capturedAtNs: readU64(buf, off + L.FLOW_PROC_TS_NS),
+          cgroupId: ev.cgroupId,
+        };
+  ev.handshake =
+    (flags & L.FLOW_FLAG_HANDSHAKE) === 0
+      ? undefined
+      : { durationNs: readU64(buf, off + L.FLOW_HANDSHAKE_NS), synCount: buf.readUInt32LE(off + L.FLOW_SYN_COUNT) };
+  ev.tcp =
+    type === 'begin' || (flags & L.FLOW_FLAG_TCP_STATS) === 0
+      ? undefined
+      : {
+          bytesSent: readU64Number(buf, off + L.FLOW_BYTES_SENT),
+          bytesReceived: readU64Number(buf, off + L.FLOW_BYTES_RECEIVED),
+          segsOut: buf.readUInt32LE(off + L.FLOW_SEGS_OUT),
+          segsIn: buf.readUInt32LE(off + L.FLOW_SEGS_IN),
+          retransSegs: buf.readUInt32LE(off + L.FLOW_RETRANS_SEGS),
+          srttUs: buf.readUInt32LE(off + L.FLOW_SRTT_US),
+          minRttUs: buf.readUInt32LE(off + L.FLOW_MIN_RTT_US),
+        };
   return ev;
 }
 

@@ -34,8 +34,38 @@ describe('decodeBatch', () => {
         closeReason: undefined,
         closedBy: undefined,
         beginTsNs: undefined,
+        flowId: 0n,
+        cookie: 0n,
       },
     ]);
+  });
+
+  it('decodes the flow id, the cookie, and each optional part only when its flag is set', () => {
+    const parts = {
+      cookie: 4097n,
+      flowId: 0xfedcba9876543210n,
+      process: { pid: 4242, uid: 1000, comm: 'curl', tsNs: 77n },
+      handshake: { ns: 35_000n, syns: 2 },
+      tcp: { sent: 5_000_000_123n, received: 3000n, segsOut: 11, segsIn: 9, retrans: 1, srttUs: 40, minRttUs: 9 },
+    };
+    const [end] = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1, cgroupId: 5n, ...parts })).events as FlowEvent[];
+    expect(end).toMatchObject({
+      cookie: 4097n,
+      flowId: 0xfedcba9876543210n,
+      process: { pid: 4242, uid: 1000, comm: 'curl', capturedAtNs: 77n, cgroupId: 5n },
+      handshake: { durationNs: 35_000n, synCount: 2 },
+      tcp: { bytesSent: 5_000_000_123, bytesReceived: 3000, segsOut: 11, segsIn: 9, retransSegs: 1, srttUs: 40, minRttUs: 9 },
+    });
+    // the same bytes with no flag: no part, whatever the fields hold
+    const [bare] = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1, ...parts, flags: 0 })).events as FlowEvent[];
+    expect([bare.process, bare.handshake, bare.tcp]).toEqual([undefined, undefined, undefined]);
+    // a begin never carries TCP statistics, even with the flag
+    const [begin] = decodeBatch(begin4({ ...parts })).events as FlowEvent[];
+    expect(begin.tcp).toBeUndefined();
+    expect(begin.process?.comm).toBe('curl');
+    // a comm of the full 16 bytes with no NUL is cut at 16
+    const [long] = decodeBatch(begin4({ process: { ...parts.process, comm: 'abcdefghijklmnopqrst' } })).events as FlowEvent[];
+    expect(long.process?.comm).toBe('abcdefghijklmnop');
   });
 
   it('decodes an IPv6 incoming flow begin', () => {
@@ -173,7 +203,7 @@ describe('decodeBatch', () => {
       unknownType[8] = 7;
       const bad = [
         unknownType,
-        begin4({ version: 2 }),
+        begin4({ version: 1 }),
         begin4({ family: 5 }),
         begin4({ direction: 0 }),
         begin4({ direction: 3 }),

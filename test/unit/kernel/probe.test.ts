@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { describeProbeError, loadBinding, missingCapabilities, type NativeError } from '../../../src/kernel/probe';
-import { LAYOUT } from '../../../src/kernel/layout';
+import { ABI_VERSION, LAYOUT } from '../../../src/kernel/layout';
 
 function nativeError(message: string, code: string, step: string): NativeError {
   return Object.assign(new Error(message), { code, step, errno: 1 });
@@ -34,7 +34,7 @@ describe('describeProbeError', () => {
 });
 
 describe('loadBinding', () => {
-  const fake = { abiVersion: 1, counterNames: [], layout: () => ({ ...LAYOUT }), clockAnchor: () => ({ realtimeNs: 0n, boottimeNs: 0n }), Probe: class {} };
+  const fake = { abiVersion: ABI_VERSION, counterNames: [], layout: () => ({ ...LAYOUT }), clockAnchor: () => ({ realtimeNs: 0n, boottimeNs: 0n }), Probe: class {} };
 
   it('loads build/flowtap.node below the package root', () => {
     const seen: string[] = [];
@@ -44,8 +44,8 @@ describe('loadBinding', () => {
   });
 
   it('refuses an addon built from another record ABI', () => {
-    expect(() => loadBinding('/opt/flowtap', () => ({ ...fake, abiVersion: 2 }))).toThrow(
-      'native addon /opt/flowtap/build/flowtap.node has record ABI 2, the decoder reads 1: rebuild (make build)',
+    expect(() => loadBinding('/opt/flowtap', () => ({ ...fake, abiVersion: ABI_VERSION + 1 }))).toThrow(
+      `native addon /opt/flowtap/build/flowtap.node has record ABI ${ABI_VERSION + 1}, the decoder reads ${ABI_VERSION}: rebuild (make build)`,
     );
   });
 
