@@ -5,6 +5,7 @@
  * test namespaces. Each event is matched to the connection by its ports.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,6 +13,7 @@ import { TestCgroup } from '../helpers/cgroup';
 import { TestNet, nftDropFirstSyn, nftDropFirstSynAck } from '../helpers/netns';
 import { loadBinding, type NativeProbe } from '../../src/kernel/probe';
 import { decodeBatch, type FlowEvent } from '../../src/kernel/decode';
+import { ProcessCache, fsProcReader } from '../../src/enrich/process';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'tcp-bytes.py');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +62,8 @@ interface Line {
   localPort?: number;
   peerPort?: number;
   cookie?: number;
+  exe?: string;
+  argv?: string[];
   done?: boolean;
 }
 
@@ -289,5 +293,74 @@ describe('handshake retransmissions (real kernel programs, test namespaces)', ()
     expect(end.handshake?.synCount).toBe(counted('ftsynacks'));
     expect(end.handshake!.durationNs).toBeGreaterThanOrEqual(900_000_000n);
     expect(end.tcp).toMatchObject({ bytesReceived: 100 });
+  });
+});
+
+describe('ProcessCache on the real /proc, for the pids real flow events name', () => {
+  let cg: TestCgroup;
+  let rec: Recorder;
+  const binding = loadBinding(join(__dirname, '..', '..'));
+  const cache = () => new ProcessCache({ proc: fsProcReader(fs), maxEntries: 16, maxAgeNs: 60_000_000_000n, nowBootNs: () => binding.clockAnchor().boottimeNs });
+
+  beforeEach(() => {
+    cg = new TestCgroup('proccache');
+    rec = new Recorder(cg.path);
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+    await rec.probe.close();
+    await cg.destroy();
+  });
+
+  it("gives the connecting process's executable, arguments, uid and parent; a capture before its start is a reused pid", async () => {
+    const server = run(['server', '127.0.0.1', 0, 0, 0, 'wait']);
+    const { port } = await server.next();
+    const client = run(['client', '127.0.0.1', port!, 0, 0, 'reset'], cg);
+    const c = await client.next();
+    const { begin } = await rec.flow(c.localPort!, 'outgoing', false);
+    const p = begin.process!;
+    const pc = cache();
+    expect(c.argv).toEqual(expect.arrayContaining([FIXTURE, 'client', String(port), 'reset']));
+    expect(pc.lookup(p.pid, p.capturedAtNs, p.comm)).toEqual({
+      pid: c.pid,
+      startNs: expect.any(BigInt),
+      name: 'python3',
+      executablePath: c.exe, // as the process itself sees them
+      commandArgs: c.argv,
+      uid: process.getuid!(),
+      parentPid: process.pid, // cg.spawn's shell exec()s the fixture
+    });
+    // /proc's start time and the kernel's capture time are on one clock: the process started before it connected
+    const start = pc.lookup(p.pid, p.capturedAtNs)!.startNs;
+    expect(start).toBeLessThanOrEqual(p.capturedAtNs);
+    expect(p.capturedAtNs - start).toBeLessThan(30_000_000_000n);
+    expect(pc.lookup(p.pid, start - 10_000_000n)).toBeUndefined();
+    expect(pc.stats).toMatchObject({ hits: 1, misses: 1, reused: 1, gone: 0 });
+    client.child.stdin!.write('go\n');
+    await rec.flow(c.localPort!, 'outgoing');
+    if (client.child.exitCode === null) await new Promise((r) => client.child.once('exit', r));
+    expect(cache().lookup(p.pid, p.capturedAtNs)).toBeUndefined(); // gone
+  });
+
+  it('after an exec, the captured name is not the running one: path and arguments are left out (where the kernel captured the name)', async () => {
+    const server = run(['server', '127.0.0.1', 0, 0, 0, 'wait']);
+    const { port } = await server.next();
+    const client = run(['client', '127.0.0.1', port!, 0, 0, 'first', 'exec'], cg);
+    const c = await client.next();
+    const { begin } = await rec.flow(c.localPort!, 'outgoing', false);
+    for (let i = 0; readFileSync(`/proc/${c.pid}/comm`, 'utf8').trim() !== 'sleep'; i++) {
+      if (i > 100) throw new Error('the client did not exec sleep');
+      await sleep(20);
+    }
+    const p = begin.process!;
+    const d = cache().lookup(p.pid, p.capturedAtNs, p.comm)!;
+    expect(d.name).toBe('sleep');
+    if (rec.commCaptured()) {
+      expect(p.comm).toBe('python3');
+      expect([d.executablePath, d.commandArgs]).toEqual([undefined, undefined]);
+    } else {
+      // no name from the kernel to tell: /proc's, the new program's
+      expect(d.commandArgs).toEqual(['sleep', '60']);
+    }
   });
 });
