@@ -212,6 +212,8 @@ async function main(): Promise<void> {
     const failure = describeProbeError(e, config.cgroup, missingCapabilities(readProc('/proc/self/status')));
     fail(failure.message, failure.exitCode);
   }
+  // What this kernel, with these privileges, cannot give, said once at start.
+  for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leaves_out: part.leavesOut });
 
   // The one view of every counter: the stopped/summary/stats lines and the metrics.
   const counts = (): FlowtapCounts =>
