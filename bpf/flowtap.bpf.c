@@ -296,6 +296,7 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	err = bpf_map_update_elem(&flows, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+		count(FLOWTAP_CNT_FLOW_TABLE_RACE);
 		return;
 	}
 	if (err)

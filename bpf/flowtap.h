@@ -201,6 +201,7 @@ enum flowtap_counter {
 	FLOWTAP_CNT_FLOW_TABLE_INSERT,      /* flows added to the flow table */
 	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
 	FLOWTAP_CNT_SYNACK_UNSOLICITED,     /* ingress SYN-ACK not for a TCP socket in SYN_SENT */
+	FLOWTAP_CNT_FLOW_TABLE_RACE,        /* of synack_duplicate: another CPU inserted the flow between lookup and insert */
 	FLOWTAP_CNT__MAX,
 };
 
@@ -209,7 +210,7 @@ enum flowtap_counter {
 	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
 	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
-	"flow_table_delete", "synack_unsolicited"
+	"flow_table_delete", "synack_unsolicited", "flow_table_race"
 
 /* Filters (docs/configuration.md). Which ones are on, and the port bitmap,
  * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,
