@@ -199,3 +199,16 @@ export function fsProcReader(fs: { readFileSync(path: string, encoding: 'utf8'):
     },
   };
 }
+
+/** The inode of the initial pid namespace (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+const INITIAL_PID_NAMESPACE = 'pid:[4026531836]';
+
+/**
+ * True when the link text of /proc/self/ns/pid names the initial pid
+ * namespace: only then are the kernel's pids (bpf_get_current_pid_tgid, in
+ * the initial namespace) the pids of this /proc. In a pod without
+ * hostPID the same number is another process, or none.
+ */
+export function pidNamespaceIsInitial(procSelfNsPid: string | undefined): boolean {
+  return procSelfNsPid === INITIAL_PID_NAMESPACE;
+}

@@ -13,7 +13,7 @@ import { TestCgroup } from '../helpers/cgroup';
 import { TestNet, nftDropFirstSyn, nftDropFirstSynAck } from '../helpers/netns';
 import { loadBinding, type NativeProbe } from '../../src/kernel/probe';
 import { decodeBatch, type FlowEvent } from '../../src/kernel/decode';
-import { ProcessCache, fsProcReader } from '../../src/enrich/process';
+import { ProcessCache, fsProcReader, pidNamespaceIsInitial } from '../../src/enrich/process';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'tcp-bytes.py');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -340,6 +340,13 @@ describe('ProcessCache on the real /proc, for the pids real flow events name', (
     await rec.flow(c.localPort!, 'outgoing');
     if (client.child.exitCode === null) await new Promise((r) => client.child.once('exit', r));
     expect(cache().lookup(p.pid, p.capturedAtNs)).toBeUndefined(); // gone
+  });
+
+  it("tells whether this /proc's pids are the kernel's: here yes, in a pid namespace of its own (a pod without hostPID) no", () => {
+    expect(pidNamespaceIsInitial(fs.readlinkSync('/proc/self/ns/pid'))).toBe(true);
+    const inner = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'readlink', '/proc/self/ns/pid'], { encoding: 'utf8' }).trim();
+    expect(inner).toMatch(/^pid:\[\d+\]$/);
+    expect(pidNamespaceIsInitial(inner)).toBe(false);
   });
 
   it('after an exec, the captured name is not the running one: path and arguments are left out (where the kernel captured the name)', async () => {

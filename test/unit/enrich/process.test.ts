@@ -1,4 +1,4 @@
-import { ProcessCache, parseCmdline, parseStat, parseStatusUid, type ProcReader } from '../../../src/enrich/process';
+import { ProcessCache, parseCmdline, parseStat, parseStatusUid, pidNamespaceIsInitial, type ProcReader } from '../../../src/enrich/process';
 
 /** A fake /proc: files and links by path, and how often each was read. */
 class FakeProc implements ProcReader {
@@ -132,5 +132,13 @@ describe('ProcessCache (fake /proc)', () => {
 
   it('refuses a maxEntries below 1', () => {
     expect(() => new ProcessCache({ proc, maxEntries: 0, maxAgeNs: SEC, nowBootNs: () => 0n })).toThrow(/maxEntries must be a whole number >= 1, got 0/);
+  });
+});
+
+describe('pidNamespaceIsInitial', () => {
+  it('only the initial pid namespace (its fixed inode) shares the kernel pids', () => {
+    expect(pidNamespaceIsInitial('pid:[4026531836]')).toBe(true);
+    expect(pidNamespaceIsInitial('pid:[4026532281]')).toBe(false);
+    expect(pidNamespaceIsInitial(undefined)).toBe(false);
   });
 });
