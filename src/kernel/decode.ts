@@ -149,8 +149,8 @@ export function decodeBatch(buf: Buffer): DecodeResult {
  * `visit` before reading the next: the pipeline keeps one event alive at a
  * time, not a whole batch (fewer objects survive a young-generation GC).
  * The FlowEvent handed to `visit` is one object, refilled for each flow of
- * the batch: it is valid during the call only (decodeBatch's events are each
- * their own). Returns how many events were visited and how many records
+ * the batch, and so are its process, handshake and tcp objects: they are
+ * valid during the call only (decodeBatch's events are each their own). Returns how many events were visited and how many records
  * could not be decoded, as decodeBatch counts them. Never throws on bad
  * input; an exception from `visit` propagates.
  */
@@ -163,6 +163,7 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
   let errors = 0;
   let off = 0;
   let flow: FlowEvent | undefined;
+  let parts: FlowParts | undefined;
   while (off < buf.length) {
     const remaining = buf.length - off;
     if (remaining < L.HDR_SIZE) {
@@ -180,7 +181,7 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
         case L.EV_FLOW_BEGIN:
         case L.EV_FLOW_END:
           flow = reuseFlowEvent && flow !== undefined ? flow : newFlowEvent();
-          ev = decodeFlow(buf, off, size, buf[off + L.HDR_TYPE] === L.EV_FLOW_BEGIN ? 'begin' : 'end', flow);
+          ev = decodeFlow(buf, off, size, buf[off + L.HDR_TYPE] === L.EV_FLOW_BEGIN ? 'begin' : 'end', flow, reuseFlowEvent ? (parts ??= newParts()) : newParts());
           break;
         case L.EV_DNS:
           ev = decodeDns(buf, off, size);
@@ -297,6 +298,21 @@ function newFlowEvent(): FlowEvent {
   };
 }
 
+/** The objects of a FlowEvent's optional parts, refilled with it when it is reused. */
+interface FlowParts {
+  process: FlowProcess;
+  handshake: FlowHandshake;
+  tcp: FlowTcpStats;
+}
+
+function newParts(): FlowParts {
+  return {
+    process: { pid: 0, uid: 0, comm: undefined, capturedAtNs: 0n, cgroupId: 0n },
+    handshake: { durationNs: 0n, synCount: 0 },
+    tcp: { bytesSent: 0, bytesReceived: 0, segsOut: 0, segsIn: 0, retransSegs: 0, srttUs: 0, minRttUs: 0 },
+  };
+}
+
 /** The u64 at `off` as a number (exact below 2^53: byte counts). */
 function readU64Number(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
@@ -310,7 +326,7 @@ function readComm(buf: Buffer, off: number): string | undefined {
 }
 
 /** Decodes the flow record at `off` into `ev` and returns it, or returns undefined (ev untouched) if the record is not valid. */
-function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end', ev: FlowEvent): FlowEvent | undefined {
+function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end', ev: FlowEvent, parts: FlowParts): FlowEvent | undefined {
   if (size < L.FLOW_SIZE) return undefined;
   const rawFamily = buf[off + L.FLOW_FAMILY];
   const direction = directionOf(buf[off + L.FLOW_DIRECTION]);
@@ -358,32 +374,38 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
   const flags = buf[off + L.FLOW_FLAGS];
   ev.flowId = readU64(buf, off + L.FLOW_FLOW_ID);
   ev.cookie = readU64(buf, off + L.FLOW_COOKIE);
-  ev.process =
-    (flags & L.FLOW_FLAG_PROCESS) === 0
-      ? undefined
-      : {
-          pid: buf.readUInt32LE(off + L.FLOW_PID),
-          uid: buf.readUInt32LE(off + L.FLOW_UID),
-          comm: readComm(buf, off + L.FLOW_COMM),
-          capturedAtNs: readU64(buf, off + L.FLOW_PROC_TS_NS),
-          cgroupId: ev.cgroupId,
-        };
-  ev.handshake =
-    (flags & L.FLOW_FLAG_HANDSHAKE) === 0
-      ? undefined
-      : { durationNs: readU64(buf, off + L.FLOW_HANDSHAKE_NS), synCount: buf.readUInt32LE(off + L.FLOW_SYN_COUNT) };
-  ev.tcp =
-    type === 'begin' || (flags & L.FLOW_FLAG_TCP_STATS) === 0
-      ? undefined
-      : {
-          bytesSent: readU64Number(buf, off + L.FLOW_BYTES_SENT),
-          bytesReceived: readU64Number(buf, off + L.FLOW_BYTES_RECEIVED),
-          segsOut: buf.readUInt32LE(off + L.FLOW_SEGS_OUT),
-          segsIn: buf.readUInt32LE(off + L.FLOW_SEGS_IN),
-          retransSegs: buf.readUInt32LE(off + L.FLOW_RETRANS_SEGS),
-          srttUs: buf.readUInt32LE(off + L.FLOW_SRTT_US),
-          minRttUs: buf.readUInt32LE(off + L.FLOW_MIN_RTT_US),
-        };
+  if ((flags & L.FLOW_FLAG_PROCESS) === 0) {
+    ev.process = undefined;
+  } else {
+    const p = parts.process;
+    p.pid = buf.readUInt32LE(off + L.FLOW_PID);
+    p.uid = buf.readUInt32LE(off + L.FLOW_UID);
+    p.comm = readComm(buf, off + L.FLOW_COMM);
+    p.capturedAtNs = readU64(buf, off + L.FLOW_PROC_TS_NS);
+    p.cgroupId = ev.cgroupId;
+    ev.process = p;
+  }
+  if ((flags & L.FLOW_FLAG_HANDSHAKE) === 0) {
+    ev.handshake = undefined;
+  } else {
+    const h = parts.handshake;
+    h.durationNs = readU64(buf, off + L.FLOW_HANDSHAKE_NS);
+    h.synCount = buf.readUInt32LE(off + L.FLOW_SYN_COUNT);
+    ev.handshake = h;
+  }
+  if (type === 'begin' || (flags & L.FLOW_FLAG_TCP_STATS) === 0) {
+    ev.tcp = undefined;
+  } else {
+    const t = parts.tcp;
+    t.bytesSent = readU64Number(buf, off + L.FLOW_BYTES_SENT);
+    t.bytesReceived = readU64Number(buf, off + L.FLOW_BYTES_RECEIVED);
+    t.segsOut = buf.readUInt32LE(off + L.FLOW_SEGS_OUT);
+    t.segsIn = buf.readUInt32LE(off + L.FLOW_SEGS_IN);
+    t.retransSegs = buf.readUInt32LE(off + L.FLOW_RETRANS_SEGS);
+    t.srttUs = buf.readUInt32LE(off + L.FLOW_SRTT_US);
+    t.minRttUs = buf.readUInt32LE(off + L.FLOW_MIN_RTT_US);
+    ev.tcp = t;
+  }
   return ev;
 }
 

@@ -296,6 +296,32 @@ describe('forEachEvent', () => {
     expect(events).toEqual(copies);
   });
 
+  it('refills the optional parts too, and clears the ones a later record lacks', () => {
+    const proc = { pid: 5, uid: 6, comm: 'a', tsNs: 7n };
+    const tcp = { sent: 10n, received: 20n, segsOut: 3, segsIn: 4, retrans: 0, srttUs: 9, minRttUs: 8 };
+    const batch = Buffer.concat([
+      begin4({ type: 2, closeReason: 1, closedBy: 1, process: proc, tcp, handshake: { ns: 1n, syns: 1 } }),
+      begin4({ type: 2, closeReason: 1, closedBy: 1, process: { ...proc, pid: 55, comm: 'b' }, tcp: { ...tcp, sent: 11n } }),
+      begin4({}),
+    ]);
+    const seen: [number | undefined, string | undefined, number | undefined, bigint | undefined][] = [];
+    const objects: unknown[] = [];
+    forEachEvent(batch, (ev) => {
+      const f = ev as FlowEvent;
+      seen.push([f.process?.pid, f.process?.comm, f.tcp?.bytesSent, f.handshake?.durationNs]);
+      objects.push(f.process);
+    });
+    expect(seen).toEqual([
+      [5, 'a', 10, 1n],
+      [55, 'b', 11, undefined],
+      [undefined, undefined, undefined, undefined],
+    ]);
+    expect(objects[0]).toBe(objects[1]);
+    const { events } = decodeBatch(batch);
+    expect((events[0] as FlowEvent).process).not.toBe((events[1] as FlowEvent).process);
+    expect((events[0] as FlowEvent).process?.pid).toBe(5);
+  });
+
   it('lets an exception from the visitor through, having visited only up to it', () => {
     const seen: bigint[] = [];
     const visit = (ev: { tsNs: bigint }): void => {
