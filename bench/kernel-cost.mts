@@ -56,6 +56,8 @@ export interface KernelCostRep {
   load: Record<string, number | string>;
   /** flowtap's kernel counters for the repetition (flow_begin, dns, ringbuf_full_*, ...). */
   counters: Record<string, number>;
+  /** Each socket program's run time and runs during the repetition. */
+  socketPrograms: Record<string, RunStats>;
 }
 
 export interface KernelCostSummary {
@@ -70,6 +72,8 @@ export interface KernelCostSummary {
   runs: Summary;
   /** Largest |flowtap run_cnt − empty run_cnt| / run_cnt seen: both must have seen the same packets. */
   runCountMismatch: number;
+  /** churn: ns per connection of each socket program (its run time / the connections made), and of both cgroup_skb hooks. */
+  nsPerConnection?: Record<string, Summary>;
 }
 
 const sub = (a: RunStats, b: RunStats): RunStats => ({ runTimeNs: a.runTimeNs - b.runTimeNs, runCount: a.runCount - b.runCount });
@@ -133,6 +137,13 @@ export function irqWorkInterrupts(): number {
 function flowtapStats(probe: NativeProbe): HookPair {
   const s = probe.programStats() as unknown as HookPair;
   return { ingress: { ...s.ingress }, egress: { ...s.egress } };
+}
+
+/** The socket programs' stats (bpf/sock.h: cgroup/connect4, sockops, ...), by section name. */
+function socketStats(probe: NativeProbe): Record<string, RunStats> {
+  const out: Record<string, RunStats> = {};
+  for (const [name, s] of Object.entries(probe.programStats() as Record<string, RunStats>)) if (name !== 'ingress' && name !== 'egress') out[name] = { ...s };
+  return out;
 }
 
 export interface KernelCostOptions {
@@ -201,12 +212,14 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
           }
           const p = probe!;
           const f0 = flowtapStats(p);
+          const s0 = socketStats(p);
           const e0 = empty.stats();
           const l0 = lead.stats();
           const i0 = irqWorkInterrupts();
           const load = await workloads[workload](cg);
           const i1 = irqWorkInterrupts();
           const f1 = flowtapStats(p);
+          const s1 = socketStats(p);
           const e1 = empty.stats();
           const l1 = lead.stats();
           const r: KernelCostRep = {
@@ -219,6 +232,7 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
             irqWork: i1 - i0,
             load,
             counters: p.counters(),
+            socketPrograms: Object.fromEntries(Object.entries(s1).map(([k, v]) => [k, sub(v, s0[k] ?? { runTimeNs: 0, runCount: 0 })])),
           };
           reps.push(r);
           log(
@@ -226,6 +240,11 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
               `empty ${nsPerRun(r.empty).toFixed(1)} ns/run, ratio ${(nsPerRun(r.flowtap) / nsPerRun(r.empty)).toFixed(3)}, ` +
               `${r.flowtap.ingress.runCount + r.flowtap.egress.runCount} runs`,
           );
+          if (workload === 'churn') {
+            const conns = Number(r.load.connections);
+            const per = Object.entries(r.socketPrograms).map(([k, v]) => `${k} ${(v.runTimeNs / conns).toFixed(1)} ns (${(v.runCount / conns).toFixed(2)} runs)`);
+            log(`kernel-cost churn per connection: cgroup_skb ${((r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs) / conns).toFixed(1)} ns; ${per.join(', ')}`);
+          }
         } finally {
           await probe?.close();
           detachEmpty?.();
@@ -254,6 +273,17 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
       ratioEgress: summarize(rs.map((r) => hookNs(r.flowtap.egress) / hookNs(r.empty.egress))),
       runs: summarize(rs.map((r) => r.flowtap.ingress.runCount + r.flowtap.egress.runCount)),
       runCountMismatch: Math.max(...rs.map(mismatch)),
+      nsPerConnection:
+        workload !== 'churn'
+          ? undefined
+          : Object.fromEntries(
+              ['cgroup_skb', ...Object.keys(rs[0]?.socketPrograms ?? {})].map((k) => [
+                k,
+                summarize(
+                  rs.map((r) => (k === 'cgroup_skb' ? r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs : r.socketPrograms[k].runTimeNs) / Number(r.load.connections)),
+                ),
+              ]),
+            ),
     };
   });
   return { reps, summaries };

@@ -128,10 +128,19 @@ static __always_inline void key_fill(struct flowtap_flow_key *k, const __u8 *a, 
 	k->_pad[0] = k->_pad[1] = 0;
 }
 
+/* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
+#define FLOWTAP_SOCK_STREAM 1
+
+#include "sock.h"
+
+/* emit_flow reports flow k: its begin (st = 0) or its end. v is what the
+ * flow table holds for it (a copy, for an end: the entry is gone). */
 static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 type,
-				      __u64 cgroup_id, __u64 begin_ts, __u8 reason, __u8 closed_by)
+				      const struct flowtap_flow_value *v, __u8 reason,
+				      __u8 closed_by, const struct tcp_end_stats *st)
 {
 	struct flowtap_flow_event *e;
+	__u8 flags = v->flags;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -147,8 +156,42 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	e->direction = k->direction;
 	e->close_reason = reason;
 	e->closed_by = closed_by;
-	e->cgroup_id = cgroup_id;
-	e->begin_ts_ns = begin_ts;
+	e->cgroup_id = v->cgroup_id;
+	e->begin_ts_ns = v->begin_ts_ns;
+	e->cookie = v->cookie;
+	e->flow_id = v->flow_id;
+	e->proc_ts_ns = v->proc_ts_ns;
+	e->pid = v->pid;
+	e->uid = v->uid;
+	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
+	e->handshake_ns = v->handshake_ns;
+	e->syn_count = v->syn_count;
+	/* an incoming handshake ends with its ACK, after the begin */
+	if (st && !(flags & FLOWTAP_FLOW_HANDSHAKE) && v->ack_ts_ns != 0 &&
+	    v->ack_ts_ns >= v->begin_ts_ns) {
+		e->handshake_ns = v->ack_ts_ns - v->begin_ts_ns;
+		flags |= FLOWTAP_FLOW_HANDSHAKE;
+	}
+	if (!(flags & FLOWTAP_FLOW_HANDSHAKE)) {
+		e->handshake_ns = 0;
+		e->syn_count = 0;
+	}
+	e->_pad1[0] = e->_pad1[1] = e->_pad1[2] = 0;
+	if (st && st->valid) {
+		flags |= FLOWTAP_FLOW_TCP_STATS;
+		e->bytes_sent = st->bytes_sent;
+		e->bytes_received = st->bytes_received;
+		e->segs_out = st->segs_out;
+		e->segs_in = st->segs_in;
+		e->retrans_segs = st->retrans_segs;
+		e->srtt_us = st->srtt_us;
+		e->min_rtt_us = st->min_rtt_us;
+	} else {
+		e->bytes_sent = e->bytes_received = 0;
+		e->segs_out = e->segs_in = e->retrans_segs = e->srtt_us = e->min_rtt_us = 0;
+	}
+	e->_pad2 = 0;
+	e->flags = flags;
 	bpf_ringbuf_submit(e, submit_flags());
 	count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
 }
@@ -183,9 +226,6 @@ static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr 
 		verdict = *v;
 	return verdict == FLOWTAP_VERDICT_SKIP;
 }
-
-/* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
-#define FLOWTAP_SOCK_STREAM 1
 
 /* No TCP state: what tcp_sock_state returns for anything but a TCP socket
  * (BPF_TCP_* states are 1..BPF_TCP_MAX_STATES-1). */
@@ -223,7 +263,8 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 				      const struct l4_hdr *h, int ingress)
 {
 	struct flowtap_flow_key k;
-	struct flowtap_flow_value v;
+	struct flowtap_flow_value v = {};
+	struct flowtap_flow_value *known;
 	long err;
 
 	key_fill(&k, p->daddr, h->dport, p->saddr, h->sport, p->family,
@@ -235,10 +276,13 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	}
 	/* Look before inserting: on a full LRU table even an update that fails
 	 * with EEXIST takes a free node first, evicting some other live flow. */
-	if (bpf_map_lookup_elem(&flows, &k)) {
+	known = bpf_map_lookup_elem(&flows, &k);
+	if (known) {
 		/* Before the socket check: when a retransmitted SYN-ACK arrives,
 		 * the initiator may already be ESTABLISHED. */
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+		if (!ingress)
+			known->syn_count++; /* our own SYN-ACK, sent again */
 		return;
 	}
 	/* Only on ingress. On egress a real SYN-ACK belongs to a request
@@ -252,9 +296,11 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	}
 	v.begin_ts_ns = bpf_ktime_get_boot_ns();
 	v.cgroup_id = bpf_skb_cgroup_id(skb);
+	sock_begin(skb, h, ingress, &v);
 	err = bpf_map_update_elem(&flows, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+		count(FLOWTAP_CNT_FLOW_TABLE_RACE);
 		return;
 	}
 	if (err)
@@ -263,24 +309,28 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	else
 		/* User space derives evictions: inserts - deletes - entries. */
 		count(FLOWTAP_CNT_FLOW_TABLE_INSERT);
-	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, v.cgroup_id, v.begin_ts_ns, 0, 0);
+	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, &v, 0, 0, 0);
 }
 
-/* end_if_known reports the end of flow k if the table holds it. Returns 1 if
- * the flow was known. Only the CPU whose delete succeeds reports: once per flow. */
-static __always_inline int end_if_known(const struct flowtap_flow_key *k, __u8 reason,
-					__u8 closed_by)
+/* end_if_known reports the end of flow k, whose first FIN or RST the packet
+ * p/h is, if the table holds it. Returns 1 if the flow was known. Only the
+ * CPU whose delete succeeds reports: once per flow. */
+static __always_inline int end_if_known(struct __sk_buff *skb, const struct l3_pkt *p,
+					const struct l4_hdr *h, int ingress,
+					const struct flowtap_flow_key *k, __u8 reason, __u8 closed_by)
 {
-	struct flowtap_flow_value *v = bpf_map_lookup_elem(&flows, k);
-	__u64 begin, cg;
+	struct flowtap_flow_value *found = bpf_map_lookup_elem(&flows, k);
+	struct flowtap_flow_value v;
+	struct tcp_end_stats st = {};
 
-	if (!v)
+	if (!found)
 		return 0;
-	begin = v->begin_ts_ns;
-	cg = v->cgroup_id;
+	/* a copy: once deleted, the entry may be reused by another CPU's insert */
+	__builtin_memcpy(&v, found, sizeof(v));
 	if (bpf_map_delete_elem(&flows, k) == 0) {
 		count(FLOWTAP_CNT_FLOW_TABLE_DELETE);
-		emit_flow(k, FLOWTAP_EV_FLOW_END, cg, begin, reason, closed_by);
+		sock_end_stats(skb, p, h, ingress, &v, &st);
+		emit_flow(k, FLOWTAP_EV_FLOW_END, &v, reason, closed_by, &st);
 	}
 	return 1;
 }
@@ -316,12 +366,12 @@ static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_p
 	/* sent by the initiator */
 	key_fill(&k, p->saddr, h->sport, p->daddr, h->dport, p->family,
 		 ingress ? FLOWTAP_DIR_INCOMING : FLOWTAP_DIR_OUTGOING);
-	if (end_if_known(&k, reason, FLOWTAP_CLOSED_BY_SOURCE))
+	if (end_if_known(skb, p, h, ingress, &k, reason, FLOWTAP_CLOSED_BY_SOURCE))
 		return;
 	/* sent by the responder */
 	key_fill(&k, p->daddr, h->dport, p->saddr, h->sport, p->family,
 		 ingress ? FLOWTAP_DIR_OUTGOING : FLOWTAP_DIR_INCOMING);
-	end_if_known(&k, reason, FLOWTAP_CLOSED_BY_DESTINATION);
+	end_if_known(skb, p, h, ingress, &k, reason, FLOWTAP_CLOSED_BY_DESTINATION);
 }
 
 /* Copies the DNS message at off (msg_len bytes long on the wire) up, with
@@ -501,6 +551,8 @@ static __noinline int slow_path(struct __sk_buff *skb, int ingress)
 
 	if ((h.tcp_flags & (L4_TCP_SYN | L4_TCP_ACK)) == (L4_TCP_SYN | L4_TCP_ACK))
 		on_synack(skb, &p, &h, ingress);
+	else if (!ingress && (h.tcp_flags & (L4_TCP_SYN | L4_TCP_RST)) == L4_TCP_SYN)
+		sock_on_syn(skb);
 	else if (h.tcp_flags & (L4_TCP_FIN | L4_TCP_RST))
 		on_teardown(skb, &p, &h, ingress);
 

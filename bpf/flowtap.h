@@ -24,7 +24,7 @@
 #include <linux/types.h>
 #endif
 
-#define FLOWTAP_ABI_VERSION 2
+#define FLOWTAP_ABI_VERSION 3
 
 /* Bytes of a DNS message copied into a DNS record. 1232 is the EDNS(0) UDP
  * payload size recommended by DNS Flag Day 2020, so any answer from a resolver
@@ -74,10 +74,21 @@ struct flowtap_hdr {
 	__u32 _pad0;
 };
 
-/* FLOWTAP_EV_FLOW_BEGIN and FLOWTAP_EV_FLOW_END. 72 bytes.
+/* Which optional parts of a flow record hold values (flowtap_flow_event.flags). */
+enum flowtap_flow_flags {
+	FLOWTAP_FLOW_PROCESS = 1,   /* pid, uid, comm, proc_ts_ns: the socket's process was captured */
+	FLOWTAP_FLOW_HANDSHAKE = 2, /* handshake_ns, syn_count */
+	FLOWTAP_FLOW_TCP_STATS = 4, /* FLOW_END only: bytes_*, segs_*, retrans_segs, srtt_us, min_rtt_us */
+};
+
+/* Length of a task's comm (TASK_COMM_LEN), NUL included. */
+#define FLOWTAP_COMM_LEN 16
+
+/* FLOWTAP_EV_FLOW_BEGIN and FLOWTAP_EV_FLOW_END. 176 bytes.
  * saddr/sport are the initiator, daddr/dport the responder, whatever packet
  * carried the event. IPv4 addresses sit in the first 4 bytes of saddr/daddr,
- * the other 12 bytes are zero. */
+ * the other 12 bytes are zero. The fields after begin_ts_ns are valid only
+ * when their flag (enum flowtap_flow_flags) is set; else they are zero. */
 struct flowtap_flow_event {
 	struct flowtap_hdr hdr;
 	__u8 saddr[16];
@@ -90,6 +101,34 @@ struct flowtap_flow_event {
 	__u8 closed_by;    /* FLOW_END only: enum flowtap_closed_by, else 0 */
 	__u64 cgroup_id;   /* cgroup v2 id of the local socket (0 if unknown) */
 	__u64 begin_ts_ns; /* FLOW_END only: the begin's ts_ns, else 0 */
+	__u64 cookie;      /* socket cookie of the local socket, 0 if unknown (an incoming
+			    * flow's begin: its socket is made by the handshake's ACK) */
+	__u64 flow_id;     /* random, drawn at the begin: the same on begin and end */
+	/* FLOWTAP_FLOW_PROCESS: the process that connected (outgoing) or that
+	 * bound the listener that accepted (incoming), captured in its own
+	 * context by cgroup/connect4/6 or cgroup/post_bind4/6. */
+	__u64 proc_ts_ns;  /* bpf_ktime_get_boot_ns() at the capture */
+	__u32 pid;         /* tgid, in the initial pid namespace */
+	__u32 uid;         /* real uid, in the initial user namespace */
+	char comm[FLOWTAP_COMM_LEN]; /* the thread's comm at the capture, NUL-terminated;
+				      * all zero where the kernel does not allow reading it */
+	/* FLOWTAP_FLOW_HANDSHAKE. Outgoing: first SYN sent -> SYN-ACK received,
+	 * and the SYNs sent; incoming (FLOW_END only): first SYN-ACK sent -> the
+	 * handshake's ACK received, and the SYN-ACKs sent. */
+	__u64 handshake_ns;
+	__u32 syn_count;
+	__u8 flags;        /* enum flowtap_flow_flags */
+	__u8 _pad1[3];
+	/* FLOWTAP_FLOW_TCP_STATS: the socket's counters when the first FIN or
+	 * RST passed the hook, that segment included. */
+	__u64 bytes_sent;     /* payload bytes sent */
+	__u64 bytes_received; /* payload bytes received in order */
+	__u32 segs_out;
+	__u32 segs_in;
+	__u32 retrans_segs;   /* tcp_sock total_retrans */
+	__u32 srtt_us;        /* smoothed RTT */
+	__u32 min_rtt_us;     /* minimum RTT seen */
+	__u32 _pad2;
 };
 
 /* FLOWTAP_EV_DNS: one DNS message to or from port 53 as the workload saw it:
@@ -128,9 +167,35 @@ struct flowtap_flow_key {
 	__u8 _pad[2];
 };
 
+/* What the flow table keeps from the begin for the end. */
 struct flowtap_flow_value {
 	__u64 begin_ts_ns;
 	__u64 cgroup_id;
+	__u64 cookie;        /* outgoing: from the begin; incoming: set by sockops */
+	__u64 flow_id;
+	__u64 proc_ts_ns;
+	__u32 pid;
+	__u32 uid;
+	char comm[FLOWTAP_COMM_LEN];
+	__u64 handshake_ns;  /* outgoing: known at the begin */
+	__u64 ack_ts_ns;     /* incoming: the handshake's ACK (sockops), 0 until then */
+	__u32 local_isn;     /* initial sequence numbers, from the SYN-ACK */
+	__u32 peer_isn;
+	__u32 syn_count;     /* SYNs (outgoing) or SYN-ACKs (incoming) sent */
+	__u8 flags;          /* enum flowtap_flow_flags known at the begin */
+	__u8 _pad[3];
+};
+
+/* Per-socket storage (BPF_MAP_TYPE_SK_STORAGE `socks`): who made the socket,
+ * and its handshake so far. */
+struct flowtap_sock_info {
+	__u64 proc_ts_ns; /* 0: no process captured */
+	__u64 syn_ts_ns;  /* the first SYN passing egress, 0 before */
+	__u32 pid;
+	__u32 uid;
+	char comm[FLOWTAP_COMM_LEN];
+	__u32 syn_count;  /* SYNs that passed egress */
+	__u32 _pad;
 };
 
 /* Index into the per-CPU counter array `counters`. User space sums the CPUs.
@@ -154,6 +219,7 @@ enum flowtap_counter {
 	FLOWTAP_CNT_FLOW_TABLE_INSERT,      /* flows added to the flow table */
 	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
 	FLOWTAP_CNT_SYNACK_UNSOLICITED,     /* ingress SYN-ACK not for a TCP socket in SYN_SENT */
+	FLOWTAP_CNT_FLOW_TABLE_RACE,        /* of synack_duplicate: another CPU inserted the flow between lookup and insert */
 	FLOWTAP_CNT__MAX,
 };
 
@@ -162,7 +228,7 @@ enum flowtap_counter {
 	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
 	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
-	"flow_table_delete", "synack_unsolicited"
+	"flow_table_delete", "synack_unsolicited", "flow_table_race"
 
 /* Filters (docs/configuration.md). Which ones are on, and the port bitmap,
  * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,

@@ -24,6 +24,8 @@ struct l4_hdr {
 	__u16 hdr_len;    /* TCP: doff * 4; UDP: 8 */
 	__u16 udp_len;    /* UDP length field (header included); 0 for TCP */
 	__u16 _pad2;
+	__u32 seq;        /* TCP sequence and acknowledgment numbers, host order; 0 for UDP */
+	__u32 ack_seq;
 };
 
 /* l4_parse loads the L4 header at off. Returns 0, or a counter index when the
@@ -42,6 +44,8 @@ static __always_inline int l4_parse(struct __sk_buff *skb, __u32 off, __u8 proto
 		h->hdr_len = (tcp[12] >> 4) * 4;
 		h->tcp_flags = tcp[L4_TCP_FLAGS_OFF];
 		h->udp_len = 0;
+		h->seq = ((__u32)tcp[4] << 24) | ((__u32)tcp[5] << 16) | ((__u32)tcp[6] << 8) | tcp[7];
+		h->ack_seq = ((__u32)tcp[8] << 24) | ((__u32)tcp[9] << 16) | ((__u32)tcp[10] << 8) | tcp[11];
 		if (h->hdr_len < sizeof(struct tcphdr))
 			return FLOWTAP_CNT_SKIP_TRUNCATED;
 		/* data offset beyond the packet: the kernel's TCP drops such a
@@ -58,6 +62,7 @@ static __always_inline int l4_parse(struct __sk_buff *skb, __u32 off, __u8 proto
 		h->hdr_len = sizeof(udp);
 		h->udp_len = bpf_ntohs(udp.len);
 		h->tcp_flags = 0;
+		h->seq = h->ack_seq = 0;
 	}
 	return 0;
 }

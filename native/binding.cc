@@ -165,6 +165,7 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
                            InstanceMethod<&ProbeWrap::Counters>("counters"),
                            InstanceMethod<&ProbeWrap::ProgramStats>("programStats"),
                            InstanceMethod<&ProbeWrap::FlowTableSize>("flowTableSize"),
+                           InstanceMethod<&ProbeWrap::LeftOut>("leftOut"),
                            InstanceMethod<&ProbeWrap::Close>("close"),
                        });
   }
@@ -351,9 +352,11 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
   Napi::Value ProgramStats(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     flowtap::ProgramStats ingress, egress;
+    std::vector<std::pair<std::string, flowtap::ProgramStats>> sockets;
     try {
       ingress = probe_->IngressStats();
       egress = probe_->EgressStats();
+      sockets = probe_->SocketProgramStats();
     } catch (const flowtap::ProbeError &e) {
       throw ToJsError(env, e);
     }
@@ -366,6 +369,22 @@ class ProbeWrap : public Napi::ObjectWrap<ProbeWrap> {
     Napi::Object out = Napi::Object::New(env);
     out.Set("ingress", stats(ingress));
     out.Set("egress", stats(egress));
+    for (const auto &s : sockets) out.Set(s.first, stats(s.second));
+    return out;
+  }
+
+  // JS thread. leftOut(): [{missing, leavesOut}] for each part of bpf/sock.h
+  // this kernel cannot run.
+  Napi::Value LeftOut(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const std::vector<flowtap::LeftOut> &parts = probe_->LeftOutParts();
+    Napi::Array out = Napi::Array::New(env, parts.size());
+    for (uint32_t i = 0; i < parts.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("missing", Napi::String::New(env, parts[i].missing));
+      o.Set("leavesOut", Napi::String::New(env, parts[i].leaves_out));
+      out.Set(i, o);
+    }
     return out;
   }
 
@@ -452,6 +471,22 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   FLOWTAP_OFFSET(flowtap_flow_event, closed_by);
   FLOWTAP_OFFSET(flowtap_flow_event, cgroup_id);
   FLOWTAP_OFFSET(flowtap_flow_event, begin_ts_ns);
+  FLOWTAP_OFFSET(flowtap_flow_event, cookie);
+  FLOWTAP_OFFSET(flowtap_flow_event, flow_id);
+  FLOWTAP_OFFSET(flowtap_flow_event, proc_ts_ns);
+  FLOWTAP_OFFSET(flowtap_flow_event, pid);
+  FLOWTAP_OFFSET(flowtap_flow_event, uid);
+  FLOWTAP_OFFSET(flowtap_flow_event, comm);
+  FLOWTAP_OFFSET(flowtap_flow_event, handshake_ns);
+  FLOWTAP_OFFSET(flowtap_flow_event, syn_count);
+  FLOWTAP_OFFSET(flowtap_flow_event, flags);
+  FLOWTAP_OFFSET(flowtap_flow_event, bytes_sent);
+  FLOWTAP_OFFSET(flowtap_flow_event, bytes_received);
+  FLOWTAP_OFFSET(flowtap_flow_event, segs_out);
+  FLOWTAP_OFFSET(flowtap_flow_event, segs_in);
+  FLOWTAP_OFFSET(flowtap_flow_event, retrans_segs);
+  FLOWTAP_OFFSET(flowtap_flow_event, srtt_us);
+  FLOWTAP_OFFSET(flowtap_flow_event, min_rtt_us);
   FLOWTAP_SIZE(flowtap_dns_event);
   FLOWTAP_OFFSET(flowtap_dns_event, hdr);
   FLOWTAP_OFFSET(flowtap_dns_event, saddr);
@@ -477,6 +512,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info) {
   put("cfg_port_skip", FLOWTAP_PORT_SKIP_WORDS * sizeof(uint64_t));
   put("FLOWTAP_DNS_MAX", FLOWTAP_DNS_MAX);
   put("FLOWTAP_DNS_QUERY_MAX", FLOWTAP_DNS_QUERY_MAX);
+  put("FLOWTAP_COMM_LEN", FLOWTAP_COMM_LEN);
   return out;
 }
 

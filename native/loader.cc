@@ -177,6 +177,7 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
   probe->poll_interval_ms_ = static_cast<int>(options.poll_interval_ms);
   probe->ConfigureFilters(options.filters);
   probe->skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
+  probe->ConfigureSockets();
 
   err = flowtap_bpf__load(probe->skel_);
   if (err != 0) {
@@ -214,6 +215,8 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
                                   Describe(e)));
     }
   }
+
+  probe->AttachSockets(options.cgroup_path);
 
   probe->rb_ = ring_buffer__new(bpf_map__fd(probe->skel_->maps.events), OnRecord, probe.get(),
                                 nullptr);
@@ -302,6 +305,116 @@ void Probe::FillCidrMaps() {
         Fail("filters", -err, std::string("filling the ") + t.what + " CIDR filter failed " + Describe(-err));
     }
   }
+}
+
+// --- socket programs (bpf/sock.h) -----------------------------------------
+
+namespace {
+
+// True unless the kernel lacks program type `type` / map type `type`. A
+// probe that cannot tell (it failed) counts as yes: the load then reports
+// the real error.
+bool HasProgType(enum bpf_prog_type type) { return libbpf_probe_bpf_prog_type(type, nullptr) != 0; }
+bool HasMapType(enum bpf_map_type type) { return libbpf_probe_bpf_map_type(type, nullptr) != 0; }
+
+// True unless a program of `type` (attached as `attach`) may not call helper
+// `id`, with the privileges this process has. The verifier checks that a
+// helper is allowed before its arguments, so a call with none is enough; it
+// says "unknown func" / "invalid func" on older kernels and "program of
+// this type cannot use helper" on newer ones (which libbpf 1.1's probe does
+// not recognise), and some helpers need CAP_PERFMON besides CAP_BPF.
+bool HasHelper(enum bpf_prog_type type, enum bpf_attach_type attach, enum bpf_func_id id) {
+  struct bpf_insn insns[] = {
+      {BPF_JMP | BPF_CALL, 0, 0, 0, static_cast<__s32>(id)},
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  std::vector<char> log(4096);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .log_level = 1,
+              .log_size = static_cast<__u32>(log.size()), .log_buf = log.data());
+  int fd = bpf_prog_load(type, "flowtap_probe", "GPL", insns, sizeof insns / sizeof insns[0], &opts);
+  if (fd >= 0) {
+    close(fd);
+    return true;
+  }
+  const char *text = log.data();
+  return strstr(text, "unknown func ") == nullptr && strstr(text, "invalid func ") == nullptr &&
+         strstr(text, "cannot use helper") == nullptr;
+}
+
+}  // namespace
+
+// Owner thread, between open and load. Turns off (rodata switch, autoload)
+// each part of bpf/sock.h this kernel, with this process's privileges,
+// cannot run, and notes what that leaves out.
+void Probe::ConfigureSockets() {
+  auto *ro = skel_->rodata;
+  const auto skb = BPF_PROG_TYPE_CGROUP_SKB, addr = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+             sock = BPF_PROG_TYPE_CGROUP_SOCK;
+  const auto egress = BPF_CGROUP_INET_EGRESS, connect = BPF_CGROUP_INET4_CONNECT,
+             bind = BPF_CGROUP_INET4_POST_BIND;
+  bool process = HasMapType(BPF_MAP_TYPE_SK_STORAGE) && HasProgType(addr) &&
+                 HasHelper(skb, egress, BPF_FUNC_sk_storage_get) &&
+                 HasHelper(addr, connect, BPF_FUNC_sk_storage_get) &&
+                 HasHelper(addr, connect, BPF_FUNC_get_current_pid_tgid) &&
+                 HasHelper(sock, bind, BPF_FUNC_sk_storage_get) &&
+                 HasHelper(sock, bind, BPF_FUNC_get_current_pid_tgid);
+  if (!process) {
+    ro->cfg_process = 0;
+    left_out_.push_back({"socket storage, or bpf_get_current_pid_tgid in cgroup/connect and cgroup/post_bind programs",
+                         "no process on flows, and no outgoing handshake time or SYN count"});
+  }
+  if (process && !(HasHelper(addr, connect, BPF_FUNC_get_current_comm) &&
+                   HasHelper(sock, bind, BPF_FUNC_get_current_comm))) {
+    ro->cfg_comm = 0;
+    left_out_.push_back({"bpf_get_current_comm in cgroup/connect and cgroup/post_bind programs (it needs CAP_PERFMON)",
+                         "the process name as it was at connect() or bind(): it is read from /proc/<pid>/comm when "
+                         "the flow is reported (after an exec(), the new program's)"});
+  }
+  if (process && !HasHelper(skb, egress, BPF_FUNC_get_listener_sock)) {
+    ro->cfg_listener = 0;
+    left_out_.push_back({"bpf_get_listener_sock in cgroup_skb programs", "no process on incoming flows"});
+  }
+  if (!HasHelper(skb, egress, BPF_FUNC_tcp_sock)) {
+    ro->cfg_tcp_stats = 0;
+    left_out_.push_back({"bpf_tcp_sock in cgroup_skb programs", "no TCP statistics (bytes, segments, RTT) on flow ends"});
+  }
+  if (!HasProgType(BPF_PROG_TYPE_SOCK_OPS)) {
+    ro->cfg_sockops = 0;
+    left_out_.push_back({"sockops programs", "no handshake time on incoming flows"});
+  }
+  for (struct bpf_program *prog : {skel_->progs.flowtap_connect4, skel_->progs.flowtap_connect6,
+                                   skel_->progs.flowtap_post_bind4, skel_->progs.flowtap_post_bind6})
+    bpf_program__set_autoload(prog, ro->cfg_process != 0);
+  bpf_program__set_autoload(skel_->progs.flowtap_sockops, ro->cfg_sockops != 0);
+}
+
+// Owner thread, after the cgroup_skb programs are attached. Attaches the
+// socket programs that were loaded, with bpf_link like those.
+void Probe::AttachSockets(const std::string &cgroup_path) {
+  struct bpf_program *progs[] = {skel_->progs.flowtap_connect4, skel_->progs.flowtap_connect6,
+                                 skel_->progs.flowtap_post_bind4, skel_->progs.flowtap_post_bind6,
+                                 skel_->progs.flowtap_sockops};
+  for (struct bpf_program *prog : progs) {
+    if (!bpf_program__autoload(prog)) continue;
+    struct bpf_link *link = bpf_program__attach_cgroup(prog, cgroup_fd_);
+    if (link == nullptr) {
+      int e = errno;
+      std::string what = std::string("attaching ") + bpf_program__section_name(prog) + " to cgroup " + cgroup_path;
+      if (e == EPERM || e == EACCES)
+        Fail("attach_sock", e, what + " was refused (" + ErrnoName(e) + "): flowtap needs CAP_NET_ADMIN");
+      Fail("attach_sock", e, WithLogTail(what + " failed " + Describe(e)));
+    }
+    sock_links_.emplace_back(prog, link);
+  }
+}
+
+std::vector<std::pair<std::string, ProgramStats>> Probe::SocketProgramStats() {
+  if (!loaded_) return final_sock_stats_;
+  std::vector<std::pair<std::string, ProgramStats>> out;
+  for (const auto &l : sock_links_)
+    out.emplace_back(bpf_program__section_name(l.first), ReadProgramStats(bpf_program__fd(l.first)));
+  return out;
 }
 
 // --- poll thread --------------------------------------------------------
@@ -606,6 +719,10 @@ void Probe::Stop() {
 // program already running on another CPU at detach finishes in microseconds;
 // the final consume runs up to one poll timeout later.)
 void Probe::Detach() {
+  for (auto &l : sock_links_) {
+    bpf_link__destroy(l.second);
+    l.second = nullptr;
+  }
   bpf_link__destroy(egress_link_);
   egress_link_ = nullptr;
   bpf_link__destroy(ingress_link_);
@@ -637,6 +754,7 @@ void Probe::Destroy() {
       FlowTableEvictions();  // detached: exact now, and kept in evictions_
       final_ingress_ = IngressStats();
       final_egress_ = EgressStats();
+      final_sock_stats_ = SocketProgramStats();
     } catch (const ProbeError &) {
       // Best effort: the last values read are only lost to later reads.
     }

@@ -22,6 +22,7 @@
 struct flowtap_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
 
 namespace flowtap {
 
@@ -129,6 +130,13 @@ struct ProgramStats {
 
 using KernelCounters = std::array<uint64_t, FLOWTAP_CNT__MAX>;
 
+// A part of bpf/sock.h the running kernel cannot run: what is missing, and
+// what flowtap's records are without because of it. Both are sentences.
+struct LeftOut {
+  std::string missing;
+  std::string leaves_out;
+};
+
 // One loaded and attached copy of the flowtap programs. All methods except the
 // poll-thread internals and Take() run on the thread that owns the probe (the
 // JS thread).
@@ -180,6 +188,11 @@ class Probe {
   // Owner thread. bpf_prog_info run_time_ns / run_cnt. Throws ProbeError.
   ProgramStats IngressStats();
   ProgramStats EgressStats();
+  // Owner thread. The socket programs of bpf/sock.h that were loaded, by
+  // section name ("cgroup/connect4", ...), with their stats. Throws ProbeError.
+  std::vector<std::pair<std::string, ProgramStats>> SocketProgramStats();
+  // Any thread. What this kernel could not run (empty when everything loaded).
+  const std::vector<LeftOut> &LeftOutParts() const { return left_out_; }
   // Owner thread. Entries now in the flow table (0 once destroyed). Throws ProbeError.
   uint32_t FlowTableSize();
   // Owner thread. Flows the LRU flow table evicted to make room for others
@@ -207,6 +220,8 @@ class Probe {
   bool AppendToTail(Batch &batch);                // poll thread
   void WaitForRoom();                             // poll thread
   ProgramStats ReadProgramStats(int prog_fd);     // owner thread
+  void ConfigureSockets();                        // owner thread, before load
+  void AttachSockets(const std::string &cgroup_path);  // owner thread, after attach
 
   const BatchSink on_batch_;
   const ErrorSink on_error_;
@@ -223,6 +238,10 @@ class Probe {
   bool loaded_ = false;
   struct bpf_link *ingress_link_ = nullptr;
   struct bpf_link *egress_link_ = nullptr;
+  // bpf/sock.h: the socket programs attached (program, link), and what not.
+  std::vector<std::pair<struct bpf_program *, struct bpf_link *>> sock_links_;
+  std::vector<LeftOut> left_out_;
+  std::vector<std::pair<std::string, ProgramStats>> final_sock_stats_;
   struct ring_buffer *rb_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -91,6 +91,9 @@ async function main(): Promise<void> {
     fail(failure.message, failure.exitCode);
   }
 
+  // What this kernel, with these privileges, cannot give, said once at start.
+  for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leavesOut: part.leavesOut });
+
   // Health and self-telemetry: one view of every counter.
   const counts = () => flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, exportQueue, dnsCache, probe: safeCounters(probe) });
   const telemetry = config.metrics === 'otlp' ? selfTelemetry(config, resource, version, counts, probe) : undefined;

@@ -18,6 +18,58 @@ export type Direction = typeof TCP_FLOW_DIRECTION_VALUE_INCOMING | typeof TCP_FL
 export type CloseReason = typeof TCP_FLOW_CLOSE_REASON_VALUE_FIN | typeof TCP_FLOW_CLOSE_REASON_VALUE_RST;
 export type ClosedBy = typeof TCP_FLOW_CLOSED_BY_VALUE_SOURCE | typeof TCP_FLOW_CLOSED_BY_VALUE_DESTINATION;
 
+/**
+ * The process a flow's local socket belongs to, captured in that process's
+ * own context: for an outgoing flow the one that called connect(), for an
+ * incoming one the one that bound the listener that accepted it.
+ */
+export interface FlowProcess {
+  /** Thread-group id (the pid) in the initial pid namespace: the host's, not a container's. */
+  pid: number;
+  /** Real user id at the capture, in the initial user namespace. */
+  uid: number;
+  /**
+   * The calling thread's name (comm, at most 15 bytes) at the capture, not
+   * changed by a later exec(); undefined where the kernel does not let
+   * flowtap read it (cgroup programs need CAP_PERFMON for it).
+   */
+  comm?: string;
+  /** Kernel boot-time ns of the capture: a process that started later cannot be this one (a reused pid). */
+  capturedAtNs: bigint;
+  /** cgroup v2 id of the socket (as FlowEvent.cgroupId). */
+  cgroupId: bigint;
+}
+
+/**
+ * The TCP handshake. Outgoing: the first SYN leaving → the SYN-ACK arriving,
+ * and the SYNs sent. Incoming (on the end only): the first SYN-ACK leaving →
+ * the handshake's ACK arriving, and the SYN-ACKs sent.
+ */
+export interface FlowHandshake {
+  durationNs: bigint;
+  synCount: number;
+}
+
+/**
+ * The local socket's TCP counters when the flow's first FIN or RST passed the
+ * hook, that segment included; nothing after it (data after a half-close, the
+ * other side's FIN, the last ACKs) is in them.
+ */
+export interface FlowTcpStats {
+  /** Payload bytes the local socket sent. */
+  bytesSent: number;
+  /** Payload bytes it received in order (for a FIN it received: up to that FIN). */
+  bytesReceived: number;
+  segsOut: number;
+  segsIn: number;
+  /** Segments retransmitted (tcp_sock total_retrans). */
+  retransSegs: number;
+  /** Smoothed RTT, µs. */
+  srttUs: number;
+  /** Minimum RTT seen, µs. */
+  minRttUs: number;
+}
+
 /** A flow start or end. Source is always the initiator, destination the responder. */
 export interface FlowEvent {
   type: 'begin' | 'end';
@@ -38,6 +90,20 @@ export interface FlowEvent {
   closedBy: ClosedBy | undefined;
   /** 'end' only: boot-time ns of the flow's begin, 0n if unknown. */
   beginTsNs: bigint | undefined;
+  /** Drawn at random by the kernel at the begin: the same on a flow's begin and end. */
+  flowId?: bigint;
+  /**
+   * The local socket's cookie (SO_COOKIE; unique while the host runs), 0n
+   * when unknown: on an incoming flow's begin, whose socket the handshake's
+   * ACK creates later (its end has it).
+   */
+  cookie?: bigint;
+  /** undefined when no process was captured (the socket was bound or connected before flowtap attached). */
+  process?: FlowProcess;
+  /** Outgoing: on begin and end; incoming: on the end only. undefined when unknown. */
+  handshake?: FlowHandshake;
+  /** 'end' only, and only when the teardown passed the flow's own socket. */
+  tcp?: FlowTcpStats;
 }
 
 /** One DNS message to or from port 53 (a query or a response) as the workload saw it. */
@@ -89,8 +155,8 @@ export function decodeBatch(buf: Buffer): DecodeResult {
  * `visit` before reading the next: the pipeline keeps one event alive at a
  * time, not a whole batch (fewer objects survive a young-generation GC).
  * The FlowEvent handed to `visit` is one object, refilled for each flow of
- * the batch: it is valid during the call only (decodeBatch's events are each
- * their own). Returns how many events were visited and how many records
+ * the batch, and so are its process, handshake and tcp objects: they are
+ * valid during the call only (decodeBatch's events are each their own). Returns how many events were visited and how many records
  * could not be decoded, as decodeBatch counts them. Never throws on bad
  * input; an exception from `visit` propagates.
  */
@@ -103,6 +169,7 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
   let errors = 0;
   let off = 0;
   let flow: FlowEvent | undefined;
+  let parts: FlowParts | undefined;
   while (off < buf.length) {
     const remaining = buf.length - off;
     if (remaining < L.HDR_SIZE) {
@@ -120,7 +187,7 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
         case L.EV_FLOW_BEGIN:
         case L.EV_FLOW_END:
           flow = reuseFlowEvent && flow !== undefined ? flow : newFlowEvent();
-          ev = decodeFlow(buf, off, size, buf[off + L.HDR_TYPE] === L.EV_FLOW_BEGIN ? 'begin' : 'end', flow);
+          ev = decodeFlow(buf, off, size, buf[off + L.HDR_TYPE] === L.EV_FLOW_BEGIN ? 'begin' : 'end', flow, reuseFlowEvent ? (parts ??= newParts()) : newParts());
           break;
         case L.EV_DNS:
           ev = decodeDns(buf, off, size);
@@ -229,11 +296,43 @@ function newFlowEvent(): FlowEvent {
     closeReason: undefined,
     closedBy: undefined,
     beginTsNs: undefined,
+    flowId: 0n,
+    cookie: 0n,
+    process: undefined,
+    handshake: undefined,
+    tcp: undefined,
   };
 }
 
+/** The objects of a FlowEvent's optional parts, refilled with it when it is reused. */
+interface FlowParts {
+  process: FlowProcess;
+  handshake: FlowHandshake;
+  tcp: FlowTcpStats;
+}
+
+function newParts(): FlowParts {
+  return {
+    process: { pid: 0, uid: 0, comm: undefined, capturedAtNs: 0n, cgroupId: 0n },
+    handshake: { durationNs: 0n, synCount: 0 },
+    tcp: { bytesSent: 0, bytesReceived: 0, segsOut: 0, segsIn: 0, retransSegs: 0, srttUs: 0, minRttUs: 0 },
+  };
+}
+
+/** The u64 at `off` as a number (exact below 2^53: byte counts). */
+function readU64Number(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
+}
+
+/** The NUL-terminated comm at `off`; undefined when empty (not captured). */
+function readComm(buf: Buffer, off: number): string | undefined {
+  let end = off;
+  while (end < off + L.COMM_LEN && buf[end] !== 0) end++;
+  return end === off ? undefined : buf.toString('utf8', off, end);
+}
+
 /** Decodes the flow record at `off` into `ev` and returns it, or returns undefined (ev untouched) if the record is not valid. */
-function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end', ev: FlowEvent): FlowEvent | undefined {
+function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end', ev: FlowEvent, parts: FlowParts): FlowEvent | undefined {
   if (size < L.FLOW_SIZE) return undefined;
   const rawFamily = buf[off + L.FLOW_FAMILY];
   const direction = directionOf(buf[off + L.FLOW_DIRECTION]);
@@ -278,6 +377,41 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
   ev.closeReason = closeReason;
   ev.closedBy = closedBy;
   ev.beginTsNs = beginTsNs;
+  const flags = buf[off + L.FLOW_FLAGS];
+  ev.flowId = readU64(buf, off + L.FLOW_FLOW_ID);
+  ev.cookie = readU64(buf, off + L.FLOW_COOKIE);
+  if ((flags & L.FLOW_FLAG_PROCESS) === 0) {
+    ev.process = undefined;
+  } else {
+    const p = parts.process;
+    p.pid = buf.readUInt32LE(off + L.FLOW_PID);
+    p.uid = buf.readUInt32LE(off + L.FLOW_UID);
+    p.comm = readComm(buf, off + L.FLOW_COMM);
+    p.capturedAtNs = readU64(buf, off + L.FLOW_PROC_TS_NS);
+    p.cgroupId = ev.cgroupId;
+    ev.process = p;
+  }
+  if ((flags & L.FLOW_FLAG_HANDSHAKE) === 0) {
+    ev.handshake = undefined;
+  } else {
+    const h = parts.handshake;
+    h.durationNs = readU64(buf, off + L.FLOW_HANDSHAKE_NS);
+    h.synCount = buf.readUInt32LE(off + L.FLOW_SYN_COUNT);
+    ev.handshake = h;
+  }
+  if (type === 'begin' || (flags & L.FLOW_FLAG_TCP_STATS) === 0) {
+    ev.tcp = undefined;
+  } else {
+    const t = parts.tcp;
+    t.bytesSent = readU64Number(buf, off + L.FLOW_BYTES_SENT);
+    t.bytesReceived = readU64Number(buf, off + L.FLOW_BYTES_RECEIVED);
+    t.segsOut = buf.readUInt32LE(off + L.FLOW_SEGS_OUT);
+    t.segsIn = buf.readUInt32LE(off + L.FLOW_SEGS_IN);
+    t.retransSegs = buf.readUInt32LE(off + L.FLOW_RETRANS_SEGS);
+    t.srttUs = buf.readUInt32LE(off + L.FLOW_SRTT_US);
+    t.minRttUs = buf.readUInt32LE(off + L.FLOW_MIN_RTT_US);
+    ev.tcp = t;
+  }
   return ev;
 }
 

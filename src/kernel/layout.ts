@@ -4,7 +4,7 @@
  * compares these numbers with the sizeof/offsetof the addon reports.
  */
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** enum flowtap_event_type */
 export const EV_FLOW_BEGIN = 1;
@@ -22,6 +22,14 @@ export const CLOSE_RST = 2;
 /** enum flowtap_closed_by */
 export const CLOSED_BY_SOURCE = 1;
 export const CLOSED_BY_DESTINATION = 2;
+
+/** enum flowtap_flow_flags */
+export const FLOW_FLAG_PROCESS = 1;
+export const FLOW_FLAG_HANDSHAKE = 2;
+export const FLOW_FLAG_TCP_STATS = 4;
+
+/** FLOWTAP_COMM_LEN */
+export const COMM_LEN = 16;
 
 /** enum flowtap_dns_flags */
 export const DNS_FLAG_TRUNCATED = 1;
@@ -54,7 +62,7 @@ export const HDR_VERSION = 9;
 export const HDR_SIZE_FIELD = 10;
 
 /** struct flowtap_flow_event */
-export const FLOW_SIZE = 72;
+export const FLOW_SIZE = 176;
 export const FLOW_SADDR = 16;
 export const FLOW_DADDR = 32;
 export const FLOW_SPORT = 48;
@@ -65,6 +73,22 @@ export const FLOW_CLOSE_REASON = 54;
 export const FLOW_CLOSED_BY = 55;
 export const FLOW_CGROUP_ID = 56;
 export const FLOW_BEGIN_TS_NS = 64;
+export const FLOW_COOKIE = 72;
+export const FLOW_FLOW_ID = 80;
+export const FLOW_PROC_TS_NS = 88;
+export const FLOW_PID = 96;
+export const FLOW_UID = 100;
+export const FLOW_COMM = 104;
+export const FLOW_HANDSHAKE_NS = 120;
+export const FLOW_SYN_COUNT = 128;
+export const FLOW_FLAGS = 132;
+export const FLOW_BYTES_SENT = 136;
+export const FLOW_BYTES_RECEIVED = 144;
+export const FLOW_SEGS_OUT = 152;
+export const FLOW_SEGS_IN = 156;
+export const FLOW_RETRANS_SEGS = 160;
+export const FLOW_SRTT_US = 164;
+export const FLOW_MIN_RTT_US = 168;
 
 /** struct flowtap_dns_event */
 export const DNS_SIZE = 72 + DNS_MAX;
@@ -114,6 +138,22 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   'flowtap_flow_event.closed_by': FLOW_CLOSED_BY,
   'flowtap_flow_event.cgroup_id': FLOW_CGROUP_ID,
   'flowtap_flow_event.begin_ts_ns': FLOW_BEGIN_TS_NS,
+  'flowtap_flow_event.cookie': FLOW_COOKIE,
+  'flowtap_flow_event.flow_id': FLOW_FLOW_ID,
+  'flowtap_flow_event.proc_ts_ns': FLOW_PROC_TS_NS,
+  'flowtap_flow_event.pid': FLOW_PID,
+  'flowtap_flow_event.uid': FLOW_UID,
+  'flowtap_flow_event.comm': FLOW_COMM,
+  'flowtap_flow_event.handshake_ns': FLOW_HANDSHAKE_NS,
+  'flowtap_flow_event.syn_count': FLOW_SYN_COUNT,
+  'flowtap_flow_event.flags': FLOW_FLAGS,
+  'flowtap_flow_event.bytes_sent': FLOW_BYTES_SENT,
+  'flowtap_flow_event.bytes_received': FLOW_BYTES_RECEIVED,
+  'flowtap_flow_event.segs_out': FLOW_SEGS_OUT,
+  'flowtap_flow_event.segs_in': FLOW_SEGS_IN,
+  'flowtap_flow_event.retrans_segs': FLOW_RETRANS_SEGS,
+  'flowtap_flow_event.srtt_us': FLOW_SRTT_US,
+  'flowtap_flow_event.min_rtt_us': FLOW_MIN_RTT_US,
 
   flowtap_dns_event: DNS_SIZE,
   'flowtap_dns_event.hdr': 0,
@@ -129,4 +169,5 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   'flowtap_dns_event.data': DNS_DATA,
   FLOWTAP_DNS_MAX: DNS_MAX,
   FLOWTAP_DNS_QUERY_MAX: DNS_QUERY_MAX,
+  FLOWTAP_COMM_LEN: COMM_LEN,
 });

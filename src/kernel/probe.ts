@@ -61,6 +61,12 @@ export interface NativeProbe {
   counters(): Record<string, number>;
   programStats(): Record<string, unknown>;
   flowTableSize(): number;
+  /**
+   * The parts of the kernel programs (bpf/sock.h) this kernel, with this
+   * process's privileges, cannot run: what is missing and what the records
+   * are without because of it. [] when everything runs.
+   */
+  leftOut?(): { missing: string; leavesOut: string }[];
   /** Detaches, drains the ring buffer (remaining batches reach onBatch first), joins the poll thread. */
   close(): Promise<void>;
 }

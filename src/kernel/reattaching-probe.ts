@@ -50,6 +50,7 @@ export class ReattachingProbe implements NativeProbe {
   /** Counters of the probes already closed. */
   private readonly _carried: Record<string, number> = {};
   private _lastProgramStats: Record<string, unknown> = {};
+  private readonly _leftOut: { missing: string; leavesOut: string }[];
   private readonly _timer: unknown;
   private _closing: Promise<void> | undefined;
   private _checking: Promise<void> | undefined;
@@ -60,6 +61,7 @@ export class ReattachingProbe implements NativeProbe {
     this._timers = options.timers ?? NODE_TIMERS;
     this._inode = options.inode(options.path);
     this._inner = options.open();
+    this._leftOut = this._inner.leftOut?.() ?? [];
     this._timer = this._timers.setInterval(() => void this.check(), options.checkIntervalMillis);
   }
 
@@ -109,6 +111,11 @@ export class ReattachingProbe implements NativeProbe {
 
   flowTableSize(): number {
     return this._inner?.flowTableSize() ?? 0;
+  }
+
+  /** What this kernel cannot give (the first probe's answer: the same kernel and privileges for every probe). */
+  leftOut(): { missing: string; leavesOut: string }[] {
+    return this._leftOut;
   }
 
   /** Stops checking and closes the current probe. Idempotent. */

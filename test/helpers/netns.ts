@@ -251,3 +251,26 @@ export function nftDropFirstSynAck(table: string, hook: 'input' | 'output', port
     '',
   ].join('\n');
 }
+
+/**
+ * Drops the first SYN of every connection to `port` (a 4-tuple is remembered
+ * for 5 minutes): the handshake completes only with a retransmitted SYN. On
+ * `input` the server's host never sees the first one; the client's hooks did.
+ */
+export function nftDropFirstSyn(table: string, port: number): string {
+  const rule = (ipf: 'ip' | 'ip6', set: string) =>
+    `  tcp flags & (syn | ack) == syn tcp dport ${port} ${ipf} saddr . tcp sport . ${ipf} daddr . tcp dport != @${set} ` +
+    `add @${set} { ${ipf} saddr . tcp sport . ${ipf} daddr . tcp dport } counter drop`;
+  return [
+    `table inet ${table} {`,
+    '  set seen4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags dynamic,timeout; timeout 5m; size 65536; }',
+    '  set seen6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; flags dynamic,timeout; timeout 5m; size 65536; }',
+    ' chain c {',
+    '  type filter hook input priority -10;',
+    rule('ip', 'seen4'),
+    rule('ip6', 'seen6'),
+    ' }',
+    '}',
+    '',
+  ].join('\n');
+}

@@ -5,6 +5,7 @@
  * what really happens next: an evicted flow gives no end record, a flow still
  * in the table gives exactly one.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer, Server, Socket, AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
@@ -12,6 +13,7 @@ import { loadBinding, NativeProbe } from '../../src/kernel/probe';
 import { decodeBatch, FlowEvent } from '../../src/kernel/decode';
 
 const BURST = join(__dirname, '..', 'fixtures', 'tcp-burst.js');
+const RACE = join(__dirname, '..', 'fixtures', 'bpf-race.py');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(pred: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
@@ -118,4 +120,63 @@ describe('LRU flow table evictions (real kernel programs, native addon, real soc
     expect(c.flow_table_delete).toBe(50);
     expect(c.flow_table_evictions).toBe(0);
   });
+});
+
+/**
+ * The insert race: two CPUs handle the same SYN-ACK at once, both miss the
+ * lookup, one inserts and the other's BPF_NOEXIST insert fails with EEXIST:
+ * that one is a duplicate, not a second begin. Two threads run the egress
+ * program on one crafted SYN-ACK with BPF_PROG_TEST_RUN, each deleting its
+ * flow before each run (bpf-race.py), so the window opens again and again.
+ */
+describe('the flow table insert race (BPF_PROG_TEST_RUN of the real egress program from two threads)', () => {
+  it('two CPUs that both miss the lookup give one begin: the second insert is counted as a race, and every begin is an insert', async () => {
+    const cg = new TestCgroup('race');
+    const binding = loadBinding(join(__dirname, '..', '..'));
+    const probe = new binding.Probe({ cgroupPath: cg.path, onBatch: () => undefined });
+    try {
+      const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' }));
+      const egress = (bpftool('cgroup', 'show', cg.path) as { id: number; name: string }[]).find((p) => p.name === 'flowtap_egress')!;
+      const mapIds = (bpftool('prog', 'show', 'id', String(egress.id)) as { map_ids: number[] }).map_ids;
+      const flowsMap = mapIds.find((id) => (bpftool('map', 'show', 'id', String(id)) as { name: string }).name === 'flows')!;
+      // Ethernet, IPv4 198.18.0.2:8080 -> 198.18.0.1:40000, TCP SYN-ACK: the initiator is the destination
+      const ip = Buffer.from('450000280000400040060000c6120002c6120001', 'hex');
+      const tcp = Buffer.from('1f909c40000003e8000007d15012ffff00000000', 'hex');
+      const packet = Buffer.concat([Buffer.from('0000000000020000000000010800', 'hex'), ip, tcp]);
+      // struct flowtap_flow_key: initiator, responder (16 bytes each), ports (host order), family 4, incoming
+      const key = Buffer.alloc(40);
+      Buffer.from([198, 18, 0, 1]).copy(key, 0);
+      Buffer.from([198, 18, 0, 2]).copy(key, 16);
+      key.writeUInt16LE(40000, 32);
+      key.writeUInt16LE(8080, 34);
+      key[36] = 4;
+      key[37] = 1;
+      const before = probe.counters();
+      // a lost race takes two CPUs in a window of a few hundred ns: a few a second here; run until one is
+      let runs = 0;
+      let deleted = 0;
+      for (let round = 0; round < 10 && probe.counters().flow_table_race === before.flow_table_race; round++) {
+        const out = execFileSync('python3', [RACE, String(egress.id), String(flowsMap), packet.toString('hex'), key.toString('hex'), '2'], { encoding: 'utf8' });
+        const r = JSON.parse(out) as { runs: number; deleted: number };
+        runs += r.runs;
+        deleted += r.deleted;
+      }
+      const c = probe.counters();
+      const d = (name: string) => c[name] - before[name];
+      const entries = probe.flowTableSize();
+      // every run is a begin, a lookup hit, or a lost race
+      expect(d('flow_table_insert') + d('synack_duplicate')).toBe(runs);
+      // the race was run, and lost
+      expect(d('flow_table_race')).toBeGreaterThan(0);
+      // one insert per entry that existed: each deleted once, or still there (with BPF_ANY a racing
+      // second insert would overwrite the first and count an insert no delete ever matches)
+      expect(d('flow_table_insert')).toBe(deleted + entries);
+      expect(d('flow_begin') + d('ringbuf_full_flow')).toBe(d('flow_table_insert'));
+      expect(d('flow_table_full')).toBe(0);
+      console.log(`insert race: ${runs} runs, ${d('flow_table_insert')} inserts, ${deleted} deleted, ${d('flow_table_race')} races lost`);
+    } finally {
+      await probe.close();
+      await cg.destroy();
+    }
+  }, 60_000);
 });

@@ -6,11 +6,14 @@
  * a real connection. Without any one of them it exits 1 with one line naming
  * the missing capability.
  *
- * What is needed, found this way on Linux 6.18: CAP_BPF (maps, program load),
- * CAP_NET_ADMIN (attaching cgroup_skb programs). Not needed: CAP_PERFMON (the
+ * What is needed, found this way on Linux 6.18: CAP_BPF (maps, socket
+ * storage, program load), CAP_NET_ADMIN (attaching the cgroup_skb, cgroup
+ * connect/post_bind and sockops programs). Not needed: CAP_PERFMON (the
  * programs add only constants to packet pointers, so the verifier's Spectre
- * v1 rules for !perfmon pass), CAP_SYS_ADMIN, CAP_SYS_RESOURCE (BPF
- * memory is charged to the memory cgroup, not RLIMIT_MEMLOCK).
+ * v1 rules for !perfmon pass, and never compare a context pointer with
+ * NULL), CAP_SYS_ADMIN, CAP_SYS_RESOURCE (BPF memory is charged to the
+ * memory cgroup, not RLIMIT_MEMLOCK). Without CAP_PERFMON cgroup programs
+ * may not call bpf_get_current_comm: flowtap says so once at start.
  */
 import { execFileSync } from 'node:child_process';
 import type { Server } from 'node:net';
@@ -52,6 +55,21 @@ describe('least privilege (real CLI under capsh, real kernel programs)', () => {
     const status = execFileSync('grep', ['^CapEff', `/proc/${ft.child.pid}/status`], { encoding: 'utf8' });
     // CAP_NET_ADMIN (12) and CAP_BPF (39), nothing else
     expect(status.trim()).toBe('CapEff:\t0000008000001000');
+    // every program is loaded and attached: the packet hooks and the socket ones
+    const attached = JSON.parse(execFileSync('bpftool', ['cgroup', 'show', cg.path, '-j'], { encoding: 'utf8' })) as { attach_type: string; name: string }[];
+    expect(attached.map((a) => `${a.attach_type} ${a.name}`).sort()).toEqual([
+      'cgroup_inet4_connect flowtap_connect4',
+      'cgroup_inet4_post_bind flowtap_post_bind4',
+      'cgroup_inet6_connect flowtap_connect6',
+      'cgroup_inet6_post_bind flowtap_post_bind6',
+      'cgroup_inet_egress flowtap_egress',
+      'cgroup_inet_ingress flowtap_ingress',
+      'cgroup_sock_ops flowtap_sockops',
+    ]);
+    // and only the process name at connect/bind is left out, said once
+    const leftOut = ft.logs().filter((l) => l.msg === 'kernel part left out');
+    expect(leftOut).toHaveLength(1);
+    expect(leftOut[0].missing).toMatch(/^bpf_get_current_comm .*\(it needs CAP_PERFMON\)$/);
     const [conn] = await connectFrom(cg, '127.0.0.1', port, 1);
     expect(conn.ok).toBe(true);
     const line = await waitFor('the flow on stdout', () =>

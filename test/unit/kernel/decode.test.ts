@@ -34,8 +34,38 @@ describe('decodeBatch', () => {
         closeReason: undefined,
         closedBy: undefined,
         beginTsNs: undefined,
+        flowId: 0n,
+        cookie: 0n,
       },
     ]);
+  });
+
+  it('decodes the flow id, the cookie, and each optional part only when its flag is set', () => {
+    const parts = {
+      cookie: 4097n,
+      flowId: 0xfedcba9876543210n,
+      process: { pid: 4242, uid: 1000, comm: 'curl', tsNs: 77n },
+      handshake: { ns: 35_000n, syns: 2 },
+      tcp: { sent: 5_000_000_123n, received: 3000n, segsOut: 11, segsIn: 9, retrans: 1, srttUs: 40, minRttUs: 9 },
+    };
+    const [end] = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1, cgroupId: 5n, ...parts })).events as FlowEvent[];
+    expect(end).toMatchObject({
+      cookie: 4097n,
+      flowId: 0xfedcba9876543210n,
+      process: { pid: 4242, uid: 1000, comm: 'curl', capturedAtNs: 77n, cgroupId: 5n },
+      handshake: { durationNs: 35_000n, synCount: 2 },
+      tcp: { bytesSent: 5_000_000_123, bytesReceived: 3000, segsOut: 11, segsIn: 9, retransSegs: 1, srttUs: 40, minRttUs: 9 },
+    });
+    // the same bytes with no flag: no part, whatever the fields hold
+    const [bare] = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1, ...parts, flags: 0 })).events as FlowEvent[];
+    expect([bare.process, bare.handshake, bare.tcp]).toEqual([undefined, undefined, undefined]);
+    // a begin never carries TCP statistics, even with the flag
+    const [begin] = decodeBatch(begin4({ ...parts })).events as FlowEvent[];
+    expect(begin.tcp).toBeUndefined();
+    expect(begin.process?.comm).toBe('curl');
+    // a comm of the full 16 bytes with no NUL is cut at 16
+    const [long] = decodeBatch(begin4({ process: { ...parts.process, comm: 'abcdefghijklmnopqrst' } })).events as FlowEvent[];
+    expect(long.process?.comm).toBe('abcdefghijklmnop');
   });
 
   it('decodes an IPv6 incoming flow begin', () => {
@@ -182,7 +212,7 @@ describe('decodeBatch', () => {
       unknownType[8] = 7;
       const bad = [
         unknownType,
-        begin4({ version: 1 }), // the layout before the DNS record carried its addresses
+        begin4({ version: 1 }), // an older record layout
         begin4({ family: 5 }),
         begin4({ direction: 0 }),
         begin4({ direction: 3 }),
@@ -295,6 +325,32 @@ describe('forEachEvent', () => {
     const { events } = decodeBatch(batch);
     expect(events[0]).not.toBe(events[1]);
     expect(events).toEqual(copies);
+  });
+
+  it('refills the optional parts too, and clears the ones a later record lacks', () => {
+    const proc = { pid: 5, uid: 6, comm: 'a', tsNs: 7n };
+    const tcp = { sent: 10n, received: 20n, segsOut: 3, segsIn: 4, retrans: 0, srttUs: 9, minRttUs: 8 };
+    const batch = Buffer.concat([
+      begin4({ type: 2, closeReason: 1, closedBy: 1, process: proc, tcp, handshake: { ns: 1n, syns: 1 } }),
+      begin4({ type: 2, closeReason: 1, closedBy: 1, process: { ...proc, pid: 55, comm: 'b' }, tcp: { ...tcp, sent: 11n } }),
+      begin4({}),
+    ]);
+    const seen: [number | undefined, string | undefined, number | undefined, bigint | undefined][] = [];
+    const objects: unknown[] = [];
+    forEachEvent(batch, (ev) => {
+      const f = ev as FlowEvent;
+      seen.push([f.process?.pid, f.process?.comm, f.tcp?.bytesSent, f.handshake?.durationNs]);
+      objects.push(f.process);
+    });
+    expect(seen).toEqual([
+      [5, 'a', 10, 1n],
+      [55, 'b', 11, undefined],
+      [undefined, undefined, undefined, undefined],
+    ]);
+    expect(objects[0]).toBe(objects[1]);
+    const { events } = decodeBatch(batch);
+    expect((events[0] as FlowEvent).process).not.toBe((events[1] as FlowEvent).process);
+    expect((events[0] as FlowEvent).process?.pid).toBe(5);
   });
 
   it('lets an exception from the visitor through, having visited only up to it', () => {

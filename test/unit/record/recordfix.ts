@@ -18,17 +18,27 @@ export interface FlowSpec {
   closedBy?: number;
   cgroupId?: bigint;
   beginTsNs?: bigint;
+  cookie?: bigint;
+  flowId?: bigint;
+  /** The process part: written with flag bit 1. */
+  process?: { pid: number; uid: number; comm: string; tsNs: bigint };
+  /** The handshake part: flag bit 2. */
+  handshake?: { ns: bigint; syns: number };
+  /** The TCP statistics part: flag bit 4. */
+  tcp?: { sent: bigint; received: bigint; segsOut: number; segsIn: number; retrans: number; srttUs: number; minRttUs: number };
+  /** Written as they are into flags, instead of the parts' bits. */
+  flags?: number;
   version?: number;
-  /** Written into hdr.size (default 72). */
+  /** Written into hdr.size (default 176). */
   size?: number;
 }
 
 export function flowRecord(f: FlowSpec): Buffer {
-  const b = Buffer.alloc(72);
+  const b = Buffer.alloc(176);
   b.writeBigUInt64LE(f.tsNs ?? 1_000n, 0);
   b[8] = f.type ?? 1;
-  b[9] = f.version ?? 2;
-  b.writeUInt16LE(f.size ?? 72, 10);
+  b[9] = f.version ?? 3;
+  b.writeUInt16LE(f.size ?? 176, 10);
   Buffer.from(f.saddr).copy(b, 16);
   Buffer.from(f.daddr).copy(b, 32);
   b.writeUInt16LE(f.sport, 48);
@@ -39,6 +49,32 @@ export function flowRecord(f: FlowSpec): Buffer {
   b[55] = f.closedBy ?? 0;
   b.writeBigUInt64LE(f.cgroupId ?? 0n, 56);
   b.writeBigUInt64LE(f.beginTsNs ?? 0n, 64);
+  b.writeBigUInt64LE(f.cookie ?? 0n, 72);
+  b.writeBigUInt64LE(f.flowId ?? 0n, 80);
+  let flags = 0;
+  if (f.process) {
+    flags |= 1;
+    b.writeBigUInt64LE(f.process.tsNs, 88);
+    b.writeUInt32LE(f.process.pid, 96);
+    b.writeUInt32LE(f.process.uid, 100);
+    b.write(f.process.comm, 104, 16, 'utf8');
+  }
+  if (f.handshake) {
+    flags |= 2;
+    b.writeBigUInt64LE(f.handshake.ns, 120);
+    b.writeUInt32LE(f.handshake.syns, 128);
+  }
+  if (f.tcp) {
+    flags |= 4;
+    b.writeBigUInt64LE(f.tcp.sent, 136);
+    b.writeBigUInt64LE(f.tcp.received, 144);
+    b.writeUInt32LE(f.tcp.segsOut, 152);
+    b.writeUInt32LE(f.tcp.segsIn, 156);
+    b.writeUInt32LE(f.tcp.retrans, 160);
+    b.writeUInt32LE(f.tcp.srttUs, 164);
+    b.writeUInt32LE(f.tcp.minRttUs, 168);
+  }
+  b[132] = f.flags ?? flags;
   return b;
 }
 
@@ -63,7 +99,7 @@ export function dnsRecord(d: DnsSpec): Buffer {
   const b = Buffer.alloc(72 + 1232);
   b.writeBigUInt64LE(d.tsNs ?? 2_000n, 0);
   b[8] = 3;
-  b[9] = 2;
+  b[9] = 3;
   b.writeUInt16LE(d.size ?? b.length, 10);
   Buffer.from(d.saddr ?? [198, 18, 0, 53]).copy(b, 16);
   Buffer.from(d.daddr ?? [198, 18, 0, 1]).copy(b, 32);
