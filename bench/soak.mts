@@ -230,8 +230,8 @@ export function countCollectorFile(path: string): CollectorCount {
             if (f4 === 1 && w4 === 1) time = buf.readBigUInt64LE(s4);
             else if (f4 === 12 && w4 === 2) name = buf.toString('utf8', s4, e4);
           });
-          if (name === 'tcp.flow.begin') times.begin.push(time);
-          else if (name === 'tcp.flow.end') times.end.push(time);
+          if (name === 'flowtap.flow.begin') times.begin.push(time);
+          else if (name === 'flowtap.flow.end') times.end.push(time);
         });
       });
     });

@@ -344,7 +344,7 @@ exec capsh --chroot="$r" --drop="$drop" --no-new-privs --shell="$exe" -- "$@"`;
     expect(existsSync(join(rootfs, 'usr/include/bpf/libbpf.h'))).toBe(false);
   });
 
-  it(`console exporter: ${CONNECTIONS} connections from a throwaway cgroup give exactly ${CONNECTIONS} tcp.flow.begin records with their ports; only CAP_BPF + CAP_NET_ADMIN, chrooted, read-only root`, async () => {
+  it(`console exporter: ${CONNECTIONS} connections from a throwaway cgroup give exactly ${CONNECTIONS} flowtap.flow.begin records with their ports; only CAP_BPF + CAP_NET_ADMIN, chrooted, read-only root`, async () => {
     cg = new TestCgroup('image');
     const ft = runImage({ keep: NEEDED, hostCgroup: cg.path, env: { OTEL_LOGS_EXPORTER: 'console', ...FAST_EXPORT } });
     const ready = await ft.ready;
@@ -358,23 +358,23 @@ exec capsh --chroot="$r" --drop="$drop" --no-new-privs --shell="$exe" -- "$@"`;
 
     const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
     expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
-    const begins = () => ft.records().filter((r) => r.eventName === 'tcp.flow.begin');
-    await waitFor(`${CONNECTIONS} tcp.flow.begin records on stdout`, () => (begins().length >= CONNECTIONS ? true : undefined), 15_000);
+    const begins = () => ft.records().filter((r) => r.eventName === 'flowtap.flow.begin');
+    await waitFor(`${CONNECTIONS} flowtap.flow.begin records on stdout`, () => (begins().length >= CONNECTIONS ? true : undefined), 15_000);
     await stop(ft); // flushes everything it read: a late duplicate would show below
     expect(sortedPorts(begins())).toEqual(conns.map((c) => c.localPort).sort(byNumber));
     for (const r of begins()) {
       expect(r.attributes['destination.port']).toBe(port);
-      expect(r.attributes['tcp.flow.direction']).toBe('outgoing');
+      expect(r.attributes['flowtap.flow.direction']).toBe('outgoing');
     }
   });
 
-  it(`OTLP to the real collector (the image's default exporter): exactly ${CONNECTIONS} tcp.flow.begin records arrive, with their ports`, async () => {
+  it(`OTLP to the real collector (the image's default exporter): exactly ${CONNECTIONS} flowtap.flow.begin records arrive, with their ports`, async () => {
     cg = new TestCgroup('image-otlp');
     const ft = runImage({ keep: NEEDED, hostCgroup: cg.path, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, ...FAST_EXPORT } });
     await ft.ready;
     const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
     expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
-    const isBegin = (r: { eventName: string }) => r.eventName === 'tcp.flow.begin';
+    const isBegin = (r: { eventName: string }) => r.eventName === 'flowtap.flow.begin';
     await collector.waitForLogRecords(isBegin, 15_000, CONNECTIONS);
     await stop(ft);
     const begins = collector.readLogRecords().filter(isBegin);

@@ -42,7 +42,7 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
   const fx = useCliFixture('cli');
   const { servers } = fx;
 
-  it('one tcp.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
+  it('one flowtap.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
     const v4 = await listen('127.0.0.1');
     const v6 = await listen('::1');
     servers.push(v4, v6);
@@ -57,12 +57,12 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     expect([...c4, ...c6].every((r) => r.ok)).toBe(true);
 
     const isOurs = (r: CollectedLogRecord) => r.attributes['destination.port'] === p4 || r.attributes['destination.port'] === p6;
-    await fx.collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'tcp.flow.end', 15000, 5);
+    await fx.collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'flowtap.flow.end', 15000, 5);
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
     expect(stopped.millis).toBeLessThan(5000);
 
-    const begins = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.begin');
+    const begins = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'flowtap.flow.begin');
     expect(begins).toHaveLength(5);
     const expected = [
       ...c4.map((c) => ({ addr: '127.0.0.1', port: c.localPort, dport: p4, type: 'ipv4' })),
@@ -76,13 +76,13 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.severityText).toBeFalsy();
       expect(r.body).toBe(`outgoing tcp ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.port} -> ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.dport}`);
       expect(r.attributes).toEqual({
-        'tcp.flow.direction': 'outgoing',
+        'flowtap.flow.direction': 'outgoing',
         'source.address': e.addr,
         'source.port': e.port,
         'destination.address': e.addr,
         'destination.port': e.dport,
-        'tcp.flow.source.domains': [],
-        'tcp.flow.destination.domains': [],
+        'flowtap.flow.source.domains': [],
+        'flowtap.flow.destination.domains': [],
         'client.address': e.addr,
         'client.port': e.port,
         'server.address': e.addr,
@@ -102,12 +102,12 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.resource['deployment.environment.name']).toBe('test');
       expect(r.resource['k8s.pod.name']).toBe('demo');
     }
-    const ends = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.end');
+    const ends = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'flowtap.flow.end');
     expect(ends).toHaveLength(5);
     for (const r of ends) {
-      expect(r.attributes['tcp.flow.close_reason']).toBe('fin');
-      expect(r.attributes['tcp.flow.closed_by']).toBe('destination');
-      expect(typeof r.attributes['tcp.flow.duration']).toBe('number');
+      expect(r.attributes['flowtap.flow.close_reason']).toBe('fin');
+      expect(r.attributes['flowtap.flow.closed_by']).toBe('destination');
+      expect(typeof r.attributes['flowtap.flow.duration']).toBe('number');
     }
   });
 
@@ -124,10 +124,10 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Record<string, any>);
     const t0 = Date.now();
-    while (lines().filter((l) => l.eventName === 'tcp.flow.end').length < 4 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
+    while (lines().filter((l) => l.eventName === 'flowtap.flow.end').length < 4 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
-    const begins = lines().filter((l) => l.eventName === 'tcp.flow.begin');
+    const begins = lines().filter((l) => l.eventName === 'flowtap.flow.begin');
     expect(begins.map((l) => l.attributes['source.port']).sort()).toEqual(conns.map((c) => c.localPort).sort());
     for (const l of begins) {
       expect(Object.keys(l).sort()).toEqual(['attributes', 'body', 'eventName', 'resource', 'severityNumber', 'timestamp']);

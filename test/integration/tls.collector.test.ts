@@ -104,7 +104,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
   it('TLS: the collector certificate is checked against OTEL_EXPORTER_OTLP_CERTIFICATE; records and metrics arrive', async () => {
     expect(tls.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const { ft, ours, run } = await oneFlow(tls, { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca });
-    const [begin] = await tls.waitForLogRecords((r) => ours(r) && r.eventName === 'tcp.flow.begin');
+    const [begin] = await tls.waitForLogRecords((r) => ours(r) && r.eventName === 'flowtap.flow.begin');
     expect(begin.attributes['destination.port']).toBe(port);
     await waitFor('metrics over TLS', () => tls.readMetricPoints().find((p) => p.resource['test.run'] === run));
     expect((await ft.stop()).code).toBe(0);
@@ -125,7 +125,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
       OTEL_EXPORTER_OTLP_CLIENT_KEY: pki.clientKey,
       OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: pki.clientCert,
     });
-    await mtls.waitForLogRecords((r) => good.ours(r) && r.eventName === 'tcp.flow.end');
+    await mtls.waitForLogRecords((r) => good.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await good.ft.stop()).code).toBe(0);
 
     const anonymous = await oneFlow(mtls, { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca }, SHORT_SHUTDOWN);
@@ -139,7 +139,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
       OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca,
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${TOKEN}`,
     });
-    await auth.waitForLogRecords((r) => good.ours(r) && r.eventName === 'tcp.flow.end');
+    await auth.waitForLogRecords((r) => good.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await good.ft.stop()).code).toBe(0);
 
     const bad = await oneFlow(
