@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { CollectedLogRecord } from '../helpers/collector';
+import { ATTRIBUTES_OF, EVENT_KINDS, EVENTS, type AttributeType } from '../../src/record/schema';
 import { startFlowtap, runFlowtap } from '../helpers/flowtap';
 import { useCliFixture } from '../helpers/traffic';
 
@@ -36,6 +37,34 @@ async function connectFrom(cg: TestCgroup, host: string, port: number, count: nu
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as ClientResult);
+}
+
+function hasType(type: AttributeType, v: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof v === 'string';
+    case 'int':
+      return Number.isInteger(v);
+    case 'double':
+      return typeof v === 'number';
+    case 'string[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+  }
+}
+
+/** How a record read back differs from what the schema declares for its event: keys it lacks, promises broken, types. */
+function schemaProblems(r: { eventName: string; attributes: Record<string, unknown> }): string[] {
+  const kind = EVENT_KINDS.find((k) => EVENTS[k].name === r.eventName);
+  if (kind === undefined) return [`event ${r.eventName} is not in the schema`];
+  const entries = ATTRIBUTES_OF[kind];
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(r.attributes)) {
+    const a = entries.find((e) => e.key === key);
+    if (a === undefined) problems.push(`${r.eventName} carries ${key}, which the schema lacks for it`);
+    else if (!hasType(a.type, value)) problems.push(`${r.eventName} ${key}=${JSON.stringify(value)} is not ${a.type}`);
+  }
+  for (const a of entries) if (a.presence === 'always' && !(a.key in r.attributes)) problems.push(`${r.eventName} lacks ${a.key}, which the schema promises`);
+  return problems;
 }
 
 describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
@@ -109,6 +138,11 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.attributes['flowtap.flow.closed_by']).toBe('destination');
       expect(typeof r.attributes['flowtap.flow.duration']).toBe('number');
     }
+    // What the real collector got is what the schema declares for each event, no more, no less.
+    expect([...begins, ...ends].flatMap(schemaProblems)).toEqual([]);
+    expect(schemaProblems({ eventName: 'flowtap.flow.begin', attributes: { ...begins[0].attributes, 'flowtap.flow.duration': 1 } })).toEqual([
+      'flowtap.flow.begin carries flowtap.flow.duration, which the schema lacks for it',
+    ]);
   });
 
   it('--exporter console prints exactly one JSON line per flow start, with the contract keys', async () => {
@@ -136,6 +170,7 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(l.attributes['destination.port']).toBe(port);
       expect(l.resource['service.name']).toBe('flowtap');
     }
+    expect(lines().flatMap((l) => schemaProblems({ eventName: l.eventName, attributes: l.attributes }))).toEqual([]);
     expect(ft.logs().some((l) => l.msg === 'ready')).toBe(true);
   });
 
