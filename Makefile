@@ -6,6 +6,7 @@
 #   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
 #   make image-test  build the container image (deploy/Dockerfile) with podman from local bases, run it chrooted
 #   make screenshots  docs/images/*.png from a real run (flowtap's records in VictoriaLogs' web UI)
+#   make docs    rewrite the record's tables in README.md and docs/record.md from src/record/schema.ts
 #   make soak    a 10-minute run at a steady rate on the real kernel path: flat memory/fds, nothing lost (SOAK_SECONDS=600)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -34,7 +35,7 @@ NATIVE_SRC := $(wildcard native/*.cc native/*.c)
 NATIVE_HDR := $(wildcard native/*.h)
 TS_SRC := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps build bpf native ts collector kubetools helm victorialogs jaeger test test-unit accuracy run clean lint bench image-test soak screenshots screenshot-victorialogs
+.PHONY: all deps build bpf native ts collector kubetools helm victorialogs jaeger test test-unit accuracy run clean lint bench image-test soak screenshots screenshot-victorialogs docs
 all: build
 
 # --- set-up ---------------------------------------------------------------
@@ -117,6 +118,13 @@ accuracy: build collector
 	rm -f $(BUILD)/accuracy.json
 	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" npx jest --runInBand test/accuracy; status=$$?; \
 	  $(NODE) --experimental-strip-types --no-warnings test/accuracy/report.ts $(BUILD)/accuracy.json docs/accuracy.md && exit $$status
+
+# The record's tables (events, attributes, seed arguments) between the
+# <!-- schema:<table>:begin/end --> markers, rendered from the record schema.
+SCHEMA_DOCS := README.md docs/record.md
+
+docs: ts
+	$(NODE) dist/record/write-docs.js $(SCHEMA_DOCS)
 
 # --- benchmarks: bench/ -> docs/benchmarks.md -------------------------------
 BENCH_BUILD := $(BUILD)/bench

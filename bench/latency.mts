@@ -18,7 +18,7 @@
  * flush_interval 5 ms) on the last CPU. Arrival: when this process, polling
  * the file every 2 ms, first sees the record — so each figure includes up to
  * ~7 ms of file buffering and polling: they err on the late side. Only
- * tcp.flow.begin records whose timestamp falls in the measured window (after a
+ * flowtap.flow.begin records whose timestamp falls in the measured window (after a
  * warm-up) count. All processes share one host clock.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -57,7 +57,7 @@ export interface LatencyRun {
   rep: number;
   source: LatencySource;
   setting: LatencySetting['label'];
-  /** tcp.flow.begin records with a timestamp in the window that reached the collector. */
+  /** flowtap.flow.begin records with a timestamp in the window that reached the collector. */
   records: number;
   /** Flows started in the window: the rate × the window. */
   expected: number;
@@ -150,7 +150,7 @@ async function runOnce(
   const window = { from: Infinity, to: Infinity };
   const latencies: number[] = [];
   const follower = follow(collector.file, (eventName, t, seen) => {
-    if (eventName === 'tcp.flow.begin' && t >= window.from && t < window.to) latencies.push((seen - t) / 1e6);
+    if (eventName === 'flowtap.flow.begin' && t >= window.from && t < window.to) latencies.push((seen - t) / 1e6);
   });
   const flowtapSource = source === 'kernel' ? ['--cgroup', load.cgroup.path] : replaySource(RATE);
   const ft = await startFlowtap(flowtapSource, collector.endpoint, { cpus: '0', env: setting.env, args: source === 'kernel' ? setting.kernelArgs : [] });

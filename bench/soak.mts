@@ -196,8 +196,8 @@ export function countCollectorFile(path: string): CollectorCount {
         if (f4 === 1 && w4 === 1) time = b.readBigUInt64LE(s4);
         else if (f4 === 12 && w4 === 2) name = b.toString('utf8', s4, e4);
       });
-      if (name === 'tcp.flow.begin') times.begin.push(time);
-      else if (name === 'tcp.flow.end') times.end.push(time);
+      if (name === 'flowtap.flow.begin') times.begin.push(time);
+      else if (name === 'flowtap.flow.end') times.end.push(time);
     });
   const truncated = forEachProtoRequest(path, onRequest);
   if (truncated > 0) throw new Error(`${path}: ${truncated} bytes of a truncated request at the end`);

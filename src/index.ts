@@ -15,4 +15,5 @@ export * from './pipeline';
 export * from './kernel/probe';
 export * from './record/record';
 export * from './record/resource';
+export * as schema from './record/schema';
 export * as semconv from './record/semconv';

@@ -28,7 +28,7 @@ const rows = spans
   <td class="${error ? 'err' : ''}">${error ? `ERROR: ${esc(t['otel.status_description'] ?? '')}` : 'unset'}</td>
   <td class="axis"><div class="bar ${error ? 'errbar' : ''}" style="margin-left:${left.toFixed(1)}px;width:${bar.toFixed(1)}px"></div></td>
   <td class="num">${ms(s.duration)}</td>
-  <td class="tags">${esc(`${t['source.address']}:${t['source.port']} → ${t['destination.address']}:${t['destination.port']}`)}, ${esc(t['tcp.flow.close_reason'] ?? '')} by ${esc(t['tcp.flow.closed_by'] ?? '')}</td>
+  <td class="tags">${esc(`${t['source.address']}:${t['source.port']} → ${t['destination.address']}:${t['destination.port']}`)}, ${esc(t['flowtap.flow.close_reason'] ?? '')} by ${esc(t['flowtap.flow.closed_by'] ?? '')}</td>
 </tr>`;
   })
   .join('\n');

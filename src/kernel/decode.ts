@@ -6,17 +6,17 @@
 import { formatIPv4, formatIPv6, isIPv4Mapped } from './address';
 import * as L from './layout';
 import {
-  TCP_FLOW_CLOSE_REASON_VALUE_FIN,
-  TCP_FLOW_CLOSE_REASON_VALUE_RST,
-  TCP_FLOW_CLOSED_BY_VALUE_DESTINATION,
-  TCP_FLOW_CLOSED_BY_VALUE_SOURCE,
-  TCP_FLOW_DIRECTION_VALUE_INCOMING,
-  TCP_FLOW_DIRECTION_VALUE_OUTGOING,
+  FLOW_CLOSE_REASON_VALUE_FIN,
+  FLOW_CLOSE_REASON_VALUE_RST,
+  FLOW_CLOSED_BY_VALUE_DESTINATION,
+  FLOW_CLOSED_BY_VALUE_SOURCE,
+  FLOW_DIRECTION_VALUE_INCOMING,
+  FLOW_DIRECTION_VALUE_OUTGOING,
 } from '../record/semconv';
 
-export type Direction = typeof TCP_FLOW_DIRECTION_VALUE_INCOMING | typeof TCP_FLOW_DIRECTION_VALUE_OUTGOING;
-export type CloseReason = typeof TCP_FLOW_CLOSE_REASON_VALUE_FIN | typeof TCP_FLOW_CLOSE_REASON_VALUE_RST;
-export type ClosedBy = typeof TCP_FLOW_CLOSED_BY_VALUE_SOURCE | typeof TCP_FLOW_CLOSED_BY_VALUE_DESTINATION;
+export type Direction = typeof FLOW_DIRECTION_VALUE_INCOMING | typeof FLOW_DIRECTION_VALUE_OUTGOING;
+export type CloseReason = typeof FLOW_CLOSE_REASON_VALUE_FIN | typeof FLOW_CLOSE_REASON_VALUE_RST;
+export type ClosedBy = typeof FLOW_CLOSED_BY_VALUE_SOURCE | typeof FLOW_CLOSED_BY_VALUE_DESTINATION;
 
 /**
  * The process a flow's local socket belongs to, captured in that process's
@@ -287,7 +287,7 @@ function newFlowEvent(): FlowEvent {
     type: 'begin',
     tsNs: 0n,
     family: 4,
-    direction: TCP_FLOW_DIRECTION_VALUE_OUTGOING,
+    direction: FLOW_DIRECTION_VALUE_OUTGOING,
     srcAddr: '',
     srcPort: 0,
     dstAddr: '',
@@ -447,19 +447,19 @@ function addressText(buf: Buffer, off: number, family: 4 | 6): string {
 }
 
 function directionOf(v: number): Direction | undefined {
-  if (v === L.DIR_OUTGOING) return TCP_FLOW_DIRECTION_VALUE_OUTGOING;
-  if (v === L.DIR_INCOMING) return TCP_FLOW_DIRECTION_VALUE_INCOMING;
+  if (v === L.DIR_OUTGOING) return FLOW_DIRECTION_VALUE_OUTGOING;
+  if (v === L.DIR_INCOMING) return FLOW_DIRECTION_VALUE_INCOMING;
   return undefined;
 }
 
 function closeReasonOf(v: number): CloseReason | undefined {
-  if (v === L.CLOSE_FIN) return TCP_FLOW_CLOSE_REASON_VALUE_FIN;
-  if (v === L.CLOSE_RST) return TCP_FLOW_CLOSE_REASON_VALUE_RST;
+  if (v === L.CLOSE_FIN) return FLOW_CLOSE_REASON_VALUE_FIN;
+  if (v === L.CLOSE_RST) return FLOW_CLOSE_REASON_VALUE_RST;
   return undefined;
 }
 
 function closedByOf(v: number): ClosedBy | undefined {
-  if (v === L.CLOSED_BY_SOURCE) return TCP_FLOW_CLOSED_BY_VALUE_SOURCE;
-  if (v === L.CLOSED_BY_DESTINATION) return TCP_FLOW_CLOSED_BY_VALUE_DESTINATION;
+  if (v === L.CLOSED_BY_SOURCE) return FLOW_CLOSED_BY_VALUE_SOURCE;
+  if (v === L.CLOSED_BY_DESTINATION) return FLOW_CLOSED_BY_VALUE_DESTINATION;
   return undefined;
 }

@@ -105,7 +105,7 @@ describe('compare', () => {
       eventName,
       timeUnixNano: BigInt(t++),
       attributes: {
-        'tcp.flow.direction': 'outgoing',
+        'flowtap.flow.direction': 'outgoing',
         'source.address': C,
         'source.port': 40000,
         'destination.address': S,
@@ -120,24 +120,24 @@ describe('compare', () => {
         'network.local.port': 40000,
         'network.peer.address': S,
         'network.peer.port': 80,
-        ...(eventName === 'tcp.flow.end' ? { 'tcp.flow.close_reason': 'fin', 'tcp.flow.closed_by': 'destination', 'tcp.flow.duration': 0.001 } : {}),
+        ...(eventName === 'flowtap.flow.end' ? { 'flowtap.flow.close_reason': 'fin', 'flowtap.flow.closed_by': 'destination', 'flowtap.flow.duration': 0.001 } : {}),
         ...extra,
       },
     }) as unknown as CollectedLogRecord;
 
   it('exact', () => {
-    expect(expected.map((e) => e.eventName)).toEqual(['tcp.flow.begin', 'tcp.flow.end']);
-    const c = compare(expected, [record('tcp.flow.begin'), record('tcp.flow.end')]);
+    expect(expected.map((e) => e.eventName)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end']);
+    const c = compare(expected, [record('flowtap.flow.begin'), record('flowtap.flow.end')]);
     expect([c.matched, c.missing.length, c.duplicate.length, c.unexpected.length, c.wrongField.length]).toEqual([2, 0, 0, 0, 0]);
   });
 
   it('finds missing, duplicate, unexpected and wrong-field records', () => {
     const c = compare(expected, [
-      record('tcp.flow.begin', { 'network.type': 'ipv6' }),
-      record('tcp.flow.begin'),
-      record('tcp.flow.begin', { 'source.port': 1 }),
+      record('flowtap.flow.begin', { 'network.type': 'ipv6' }),
+      record('flowtap.flow.begin'),
+      record('flowtap.flow.begin', { 'source.port': 1 }),
     ]);
-    expect(c.missing.map((e) => e.eventName)).toEqual(['tcp.flow.end']);
+    expect(c.missing.map((e) => e.eventName)).toEqual(['flowtap.flow.end']);
     expect(c.duplicate).toHaveLength(1);
     expect(c.unexpected).toHaveLength(1);
     expect(c.wrongField[0].problems).toEqual(['network.type=ipv6 (want ipv4)']);

@@ -79,10 +79,10 @@ ${notes.join('\n')}
   attached — a SYN-ACK followed by the initiator's ACK of it. Retransmitted SYNs
   and SYN-ACKs (same initial sequence numbers) are the same flow; the same
   4-tuple opened again with a new SYN is a new one.
-- **expected records**: one \`tcp.flow.begin\` for each direction the watched
+- **expected records**: one \`flowtap.flow.begin\` for each direction the watched
   cgroup sees the flow in (a flow with both ends in the cgroup gives two,
-  \`outgoing\` and \`incoming\`), and one \`tcp.flow.end\` for each of those when a
-  FIN or RST followed; its \`tcp.flow.close_reason\` and \`tcp.flow.closed_by\`
+  \`outgoing\` and \`incoming\`), and one \`flowtap.flow.end\` for each of those when a
+  FIN or RST followed; its \`flowtap.flow.close_reason\` and \`flowtap.flow.closed_by\`
   are those of the first FIN or RST on the wire.
 - **seen**: every record the collector received from that scenario's flowtap
   (tagged through \`OTEL_RESOURCE_ATTRIBUTES\`), whatever it is.
@@ -96,8 +96,8 @@ ${notes.join('\n')}
 - **wrong field**: matched by event, direction and ports, but some other field
   differs from the capture: source/destination addresses, \`network.type\`,
   \`client.*\`, \`server.port\`, \`network.local.*\`/\`network.peer.*\`, the
-  close reason and side, a non-negative \`tcp.flow.duration\`, and where the
-  scenario checks names, \`tcp.flow.destination.domains\` and \`server.address\`
+  close reason and side, a non-negative \`flowtap.flow.duration\`, and where the
+  scenario checks names, \`flowtap.flow.destination.domains\` and \`server.address\`
   against the DNS answer in the capture (the name asked, then each CNAME hop).
 
 A scenario also fails when the capture itself lost packets (\`tcpdump\`'s

@@ -16,7 +16,7 @@ export type Direction = 'incoming' | 'outgoing';
 
 /** A record a scenario should produce. */
 export interface ExpectedRecord {
-  eventName: 'tcp.flow.begin' | 'tcp.flow.end';
+  eventName: 'flowtap.flow.begin' | 'flowtap.flow.end';
   direction: Direction;
   srcAddr: string;
   srcPort: number;
@@ -25,7 +25,7 @@ export interface ExpectedRecord {
   networkType: 'ipv4' | 'ipv6';
   closeReason?: 'fin' | 'rst';
   closedBy?: 'source' | 'destination';
-  /** When given, tcp.flow.destination.domains must equal it (and server.address its first name). */
+  /** When given, flowtap.flow.destination.domains must equal it (and server.address its first name). */
   destinationDomains?: string[];
 }
 
@@ -53,8 +53,8 @@ export function expectedRecords(flows: readonly OracleFlow[], options: ExpectOpt
       destinationDomains: options.domains?.(f.responder),
     };
     for (const direction of options.directions(f)) {
-      out.push({ eventName: 'tcp.flow.begin', direction, ...base });
-      if (f.end !== undefined) out.push({ eventName: 'tcp.flow.end', direction, ...base, closeReason: f.end.reason, closedBy: f.end.by });
+      out.push({ eventName: 'flowtap.flow.begin', direction, ...base });
+      if (f.end !== undefined) out.push({ eventName: 'flowtap.flow.end', direction, ...base, closeReason: f.end.reason, closedBy: f.end.by });
     }
   }
   return out;
@@ -93,22 +93,22 @@ export function fieldProblems(e: ExpectedRecord, r: CollectedLogRecord): string[
     'network.peer.address': outgoing ? e.dstAddr : e.srcAddr,
     'network.peer.port': outgoing ? e.dstPort : e.srcPort,
   };
-  if (e.eventName === 'tcp.flow.end') {
-    want['tcp.flow.close_reason'] = e.closeReason;
-    want['tcp.flow.closed_by'] = e.closedBy;
+  if (e.eventName === 'flowtap.flow.end') {
+    want['flowtap.flow.close_reason'] = e.closeReason;
+    want['flowtap.flow.closed_by'] = e.closedBy;
   }
   const problems: string[] = [];
   for (const [k, v] of Object.entries(want)) if (a[k] !== v) problems.push(`${k}=${String(a[k])} (want ${String(v)})`);
   if (e.destinationDomains !== undefined) {
-    const got = JSON.stringify(a['tcp.flow.destination.domains']);
-    if (got !== JSON.stringify(e.destinationDomains)) problems.push(`tcp.flow.destination.domains=${got} (want ${JSON.stringify(e.destinationDomains)})`);
+    const got = JSON.stringify(a['flowtap.flow.destination.domains']);
+    if (got !== JSON.stringify(e.destinationDomains)) problems.push(`flowtap.flow.destination.domains=${got} (want ${JSON.stringify(e.destinationDomains)})`);
     const server = e.destinationDomains[0] ?? e.dstAddr;
     if (a['server.address'] !== server) problems.push(`server.address=${String(a['server.address'])} (want ${server})`);
-  } else if (a['server.address'] !== e.dstAddr && !(Array.isArray(a['tcp.flow.destination.domains']) && a['tcp.flow.destination.domains'].length > 0)) {
+  } else if (a['server.address'] !== e.dstAddr && !(Array.isArray(a['flowtap.flow.destination.domains']) && a['flowtap.flow.destination.domains'].length > 0)) {
     problems.push(`server.address=${String(a['server.address'])} (want ${e.dstAddr})`);
   }
-  if (e.eventName === 'tcp.flow.end' && !(typeof a['tcp.flow.duration'] === 'number' && a['tcp.flow.duration'] >= 0)) {
-    problems.push(`tcp.flow.duration=${String(a['tcp.flow.duration'])}`);
+  if (e.eventName === 'flowtap.flow.end' && !(typeof a['flowtap.flow.duration'] === 'number' && a['flowtap.flow.duration'] >= 0)) {
+    problems.push(`flowtap.flow.duration=${String(a['flowtap.flow.duration'])}`);
   }
   return problems;
 }
@@ -128,7 +128,7 @@ export function compare(expected: readonly ExpectedRecord[], seen: readonly Coll
   const ordered = [...seen].sort((x, y) => (x.timeUnixNano < y.timeUnixNano ? -1 : x.timeUnixNano > y.timeUnixNano ? 1 : 0));
   for (const r of ordered) {
     const a = r.attributes;
-    const k = matchKey(r.eventName, a['tcp.flow.direction'], a['source.port'], a['destination.port']);
+    const k = matchKey(r.eventName, a['flowtap.flow.direction'], a['source.port'], a['destination.port']);
     const queue = pending.get(k);
     if (queue === undefined || queue.length === 0) {
       (expectedKeys.has(k) ? result.duplicate : result.unexpected).push(r);

@@ -9,7 +9,7 @@
 //
 //   const collector = await startCollector();
 //   ... point flowtap at collector.endpoint ...
-//   const [record] = await collector.waitForLogRecords((r) => r.eventName === 'tcp.flow.begin');
+//   const [record] = await collector.waitForLogRecords((r) => r.eventName === 'flowtap.flow.begin');
 //   await collector.close();
 //
 // Binary: $FLOWTAP_OTELCOL, else whatever deploy/setup/collector.sh prints

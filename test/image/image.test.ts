@@ -450,7 +450,7 @@ exec "$capsh" --chroot="$r" "$@"`;
     );
   }
 
-  it(`console exporter, as containerd and CRI-O start it (non-root, capabilities.add in the bounding and permitted sets, no_new_privs): ${CONNECTIONS} connections from a throwaway cgroup give exactly ${CONNECTIONS} tcp.flow.begin records with their ports; chrooted, read-only root`, async () => {
+  it(`console exporter, as containerd and CRI-O start it (non-root, capabilities.add in the bounding and permitted sets, no_new_privs): ${CONNECTIONS} connections from a throwaway cgroup give exactly ${CONNECTIONS} flowtap.flow.begin records with their ports; chrooted, read-only root`, async () => {
     cg = new TestCgroup('image');
     const ft = runImage({ keep: NEEDED, hostCgroup: cg.path, env: { OTEL_LOGS_EXPORTER: 'console', ...FAST_EXPORT } });
     const ready = await ft.ready;
@@ -472,17 +472,17 @@ exec "$capsh" --chroot="$r" "$@"`;
 
     const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
     expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
-    const begins = () => ft.records().filter((r) => r.eventName === 'tcp.flow.begin');
-    await waitFor(`${CONNECTIONS} tcp.flow.begin records on stdout`, () => (begins().length >= CONNECTIONS ? true : undefined), 15_000);
+    const begins = () => ft.records().filter((r) => r.eventName === 'flowtap.flow.begin');
+    await waitFor(`${CONNECTIONS} flowtap.flow.begin records on stdout`, () => (begins().length >= CONNECTIONS ? true : undefined), 15_000);
     await stop(ft); // flushes everything it read: a late duplicate would show below
     expect(sortedPorts(begins())).toEqual(conns.map((c) => c.localPort).sort(byNumber));
     for (const r of begins()) {
       expect(r.attributes['destination.port']).toBe(port);
-      expect(r.attributes['tcp.flow.direction']).toBe('outgoing');
+      expect(r.attributes['flowtap.flow.direction']).toBe('outgoing');
     }
   });
 
-  it(`OTLP to the real collector (the image's default exporter), as \`docker run --user\` starts it (permitted set empty before the exec: the file capabilities alone): exactly ${CONNECTIONS} tcp.flow.begin records arrive, with their ports`, async () => {
+  it(`OTLP to the real collector (the image's default exporter), as \`docker run --user\` starts it (permitted set empty before the exec: the file capabilities alone): exactly ${CONNECTIONS} flowtap.flow.begin records arrive, with their ports`, async () => {
     cg = new TestCgroup('image-otlp');
     const ft = runImage({ keep: NEEDED, permitted: false, noNewPrivs: false, hostCgroup: cg.path, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, ...FAST_EXPORT } });
     await ft.ready;
@@ -490,7 +490,7 @@ exec "$capsh" --chroot="$r" "$@"`;
     expect([status.Uid, status.CapEff, status.CapBnd, status.NoNewPrivs]).toEqual([Array(4).fill(FLOWTAP_USER).join(' '), NEEDED_MASK, NEEDED_MASK, '0']);
     const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
     expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
-    const isBegin = (r: { eventName: string }) => r.eventName === 'tcp.flow.begin';
+    const isBegin = (r: { eventName: string }) => r.eventName === 'flowtap.flow.begin';
     await collector.waitForLogRecords(isBegin, 15_000, CONNECTIONS);
     await stop(ft);
     const begins = collector.readLogRecords().filter(isBegin);
@@ -530,7 +530,7 @@ exec "$capsh" --chroot="$r" "$@"`;
       expect(mtls.endpoint).toMatch(/^https:/);
       const conns = await connectFrom(cg, '127.0.0.1', port, CONNECTIONS);
       expect(conns.map((c) => c.ok)).toEqual(Array(CONNECTIONS).fill(true));
-      const isBegin = (r: { eventName: string }) => r.eventName === 'tcp.flow.begin';
+      const isBegin = (r: { eventName: string }) => r.eventName === 'flowtap.flow.begin';
       await mtls.waitForLogRecords(isBegin, 15_000, CONNECTIONS);
       await stop(ft);
       expect(sortedPorts(mtls.readLogRecords().filter(isBegin))).toEqual(conns.map((c) => c.localPort).sort(byNumber));

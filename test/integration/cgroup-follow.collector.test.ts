@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { startFlowtap } from '../helpers/flowtap';
 import { connectFrom, listen, useCliFixture, waitFor } from '../helpers/traffic';
-import { EVENT_TCP_FLOW_BEGIN } from '../../src/record/semconv';
+import { EVENT_FLOWTAP_FLOW_BEGIN } from '../../src/record/semconv';
 
 function readyz(address: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(address)!;
@@ -47,7 +47,7 @@ describe('the watched cgroup removed and created again (real CLI, real kernel pr
     expect(ready.cgroupProcesses).toBe(0); // nothing runs in the fresh cgroup yet
     const health = ready.healthAddress as string;
     const isOurs = (r: { eventName: string; attributes: Record<string, unknown> }, sport: number): boolean =>
-      r.eventName === EVENT_TCP_FLOW_BEGIN && r.attributes['source.port'] === sport;
+      r.eventName === EVENT_FLOWTAP_FLOW_BEGIN && r.attributes['source.port'] === sport;
 
     const [first] = await connectFrom(fx.cg, '127.0.0.1', port, 1);
     await fx.collector.waitForLogRecords((r) => isOurs(r, first.localPort), 15_000, 1);

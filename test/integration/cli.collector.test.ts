@@ -5,17 +5,46 @@
  */
 import { hostname } from 'node:os';
 import { CollectedLogRecord } from '../helpers/collector';
+import { ATTRIBUTES_OF, EVENT_KINDS, EVENTS, type AttributeType } from '../../src/record/schema';
 import { startFlowtap, runFlowtap } from '../helpers/flowtap';
 import { freePort } from '../helpers/ports';
 import { connectFrom, listen, useCliFixture } from '../helpers/traffic';
 
 const FAST_EXPORT = { OTEL_BLRP_SCHEDULE_DELAY: '100' };
 
+function hasType(type: AttributeType, v: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof v === 'string';
+    case 'int':
+      return Number.isInteger(v);
+    case 'double':
+      return typeof v === 'number';
+    case 'string[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+  }
+}
+
+/** How a record read back differs from what the schema declares for its event: keys it lacks, promises broken, types. */
+function schemaProblems(r: { eventName: string; attributes: Record<string, unknown> }): string[] {
+  const kind = EVENT_KINDS.find((k) => EVENTS[k].name === r.eventName);
+  if (kind === undefined) return [`event ${r.eventName} is not in the schema`];
+  const entries = ATTRIBUTES_OF[kind];
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(r.attributes)) {
+    const a = entries.find((e) => e.key === key);
+    if (a === undefined) problems.push(`${r.eventName} carries ${key}, which the schema lacks for it`);
+    else if (!hasType(a.type, value)) problems.push(`${r.eventName} ${key}=${JSON.stringify(value)} is not ${a.type}`);
+  }
+  for (const a of entries) if (a.presence === 'always' && !(a.key in r.attributes)) problems.push(`${r.eventName} lacks ${a.key}, which the schema promises`);
+  return problems;
+}
+
 describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
   const fx = useCliFixture('cli');
   const { servers } = fx;
 
-  it('one tcp.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
+  it('one flowtap.flow.begin record per connection, with every contract attribute, and exit 0 within 5 s of SIGTERM', async () => {
     const { server: v4, port: p4 } = await listen('127.0.0.1');
     const { server: v6, port: p6 } = await listen('::1');
     servers.push(v4, v6);
@@ -28,12 +57,12 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     expect([...c4, ...c6].every((r) => r.ok)).toBe(true);
 
     const isOurs = (r: CollectedLogRecord) => r.attributes['destination.port'] === p4 || r.attributes['destination.port'] === p6;
-    await fx.collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'tcp.flow.end', 15000, 5);
+    await fx.collector.waitForLogRecords((r) => isOurs(r) && r.eventName === 'flowtap.flow.end', 15000, 5);
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
     expect(stopped.millis).toBeLessThan(5000);
 
-    const begins = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.begin');
+    const begins = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'flowtap.flow.begin');
     expect(begins).toHaveLength(5);
     const expected = [
       ...c4.map((c) => ({ addr: '127.0.0.1', port: c.localPort, dport: p4, type: 'ipv4' })),
@@ -47,13 +76,13 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.severityText).toBeFalsy();
       expect(r.body).toBe(`outgoing tcp ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.port} -> ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.dport}`);
       expect(r.attributes).toEqual({
-        'tcp.flow.direction': 'outgoing',
+        'flowtap.flow.direction': 'outgoing',
         'source.address': e.addr,
         'source.port': e.port,
         'destination.address': e.addr,
         'destination.port': e.dport,
-        'tcp.flow.source.domains': [],
-        'tcp.flow.destination.domains': [],
+        'flowtap.flow.source.domains': [],
+        'flowtap.flow.destination.domains': [],
         'client.address': e.addr,
         'client.port': e.port,
         'server.address': e.addr,
@@ -73,13 +102,18 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.resource['deployment.environment.name']).toBe('test');
       expect(r.resource['k8s.pod.name']).toBe('demo');
     }
-    const ends = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'tcp.flow.end');
+    const ends = fx.collector.readLogRecords().filter((r) => isOurs(r) && r.eventName === 'flowtap.flow.end');
     expect(ends).toHaveLength(5);
     for (const r of ends) {
-      expect(r.attributes['tcp.flow.close_reason']).toBe('fin');
-      expect(r.attributes['tcp.flow.closed_by']).toBe('destination');
-      expect(typeof r.attributes['tcp.flow.duration']).toBe('number');
+      expect(r.attributes['flowtap.flow.close_reason']).toBe('fin');
+      expect(r.attributes['flowtap.flow.closed_by']).toBe('destination');
+      expect(typeof r.attributes['flowtap.flow.duration']).toBe('number');
     }
+    // What the real collector got is what the schema declares for each event, no more, no less.
+    expect([...begins, ...ends].flatMap(schemaProblems)).toEqual([]);
+    expect(schemaProblems({ eventName: 'flowtap.flow.begin', attributes: { ...begins[0].attributes, 'flowtap.flow.duration': 1 } })).toEqual([
+      'flowtap.flow.begin carries flowtap.flow.duration, which the schema lacks for it',
+    ]);
   });
 
   it('--exporter console prints exactly one JSON line per flow start, with the contract keys', async () => {
@@ -94,10 +128,10 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Record<string, any>);
     const t0 = Date.now();
-    while (lines().filter((l) => l.eventName === 'tcp.flow.end').length < 4 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
+    while (lines().filter((l) => l.eventName === 'flowtap.flow.end').length < 4 && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
-    const begins = lines().filter((l) => l.eventName === 'tcp.flow.begin');
+    const begins = lines().filter((l) => l.eventName === 'flowtap.flow.begin');
     expect(begins.map((l) => l.attributes['source.port']).sort()).toEqual(conns.map((c) => c.localPort).sort());
     for (const l of begins) {
       expect(Object.keys(l).sort()).toEqual(['attributes', 'body', 'eventName', 'resource', 'severityNumber', 'timestamp']);
@@ -106,6 +140,7 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(l.attributes['destination.port']).toBe(port);
       expect(l.resource['service.name']).toBe('flowtap');
     }
+    expect(lines().flatMap((l) => schemaProblems({ eventName: l.eventName, attributes: l.attributes }))).toEqual([]);
     expect(ft.logs().some((l) => l.msg === 'ready')).toBe(true);
   });
 

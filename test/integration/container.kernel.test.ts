@@ -41,7 +41,7 @@ describe('container.id (real kernel programs, real CLI, real sockets)', () => {
           .split('\n')
           .filter(Boolean)
           .map((l) => JSON.parse(l) as { eventName: string; attributes: Record<string, unknown> })
-          .filter((r) => r.eventName === 'tcp.flow.begin');
+          .filter((r) => r.eventName === 'flowtap.flow.begin');
       const flowOf = (port: number) => () => {
         const found = records().filter((r) => r.attributes['source.port'] === port);
         return found.length > 0 ? found : undefined;

@@ -58,19 +58,19 @@ async function until(what: () => boolean, timeoutMs: number): Promise<void> {
   while (!what() && Date.now() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 50));
 }
 
-/** Exactly one outgoing tcp.flow.begin, from the app's port; nothing from outside the pod. */
+/** Exactly one outgoing flowtap.flow.begin, from the app's port; nothing from outside the pod. */
 async function expectOnlyTheAppsFlow(ft: Running, server: Server, app: TestCgroup, outside: TestCgroup): Promise<void> {
   const port = (server.address() as AddressInfo).port;
   const outsidePort = await connectFrom(outside, port);
   const appPort = await connectFrom(app, port);
-  const begins = () => ft.records().filter((r) => r.eventName === 'tcp.flow.begin');
-  await until(() => begins().length >= 1 && ft.records().some((r) => r.eventName === 'tcp.flow.end'), 10000);
+  const begins = () => ft.records().filter((r) => r.eventName === 'flowtap.flow.begin');
+  await until(() => begins().length >= 1 && ft.records().some((r) => r.eventName === 'flowtap.flow.end'), 10000);
   // what the outside client did is long past; give a stray record the time to arrive anyway
   await new Promise((r) => setTimeout(r, 500));
   await stop(ft);
   const all = begins();
   expect(all.map((r) => r.attributes['source.port'])).toEqual([appPort]);
-  expect(all[0].attributes['tcp.flow.direction']).toBe('outgoing');
+  expect(all[0].attributes['flowtap.flow.direction']).toBe('outgoing');
   expect(all[0].attributes['destination.port']).toBe(port);
   expect(ft.records().some((r) => r.attributes['source.port'] === outsidePort || r.attributes['destination.port'] === outsidePort)).toBe(false);
 }

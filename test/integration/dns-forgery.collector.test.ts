@@ -15,7 +15,7 @@ import { startCollector, type RunningCollector, type CollectedLogRecord } from '
 import { startFlowtap, killAllFlowtaps, type RunningFlowtap } from '../helpers/flowtap';
 import { startDnsmasq, type Dnsmasq } from '../helpers/dnsmasq';
 import { Sink, sendFrom, type Spec } from '../helpers/crafted';
-import { ATTR_DESTINATION_ADDRESS, ATTR_SOURCE_PORT, ATTR_TCP_FLOW_DESTINATION_DOMAINS, EVENT_TCP_FLOW_BEGIN } from '../../src/record/semconv';
+import { ATTR_DESTINATION_ADDRESS, ATTR_SOURCE_PORT, ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS, EVENT_FLOWTAP_FLOW_BEGIN } from '../../src/record/semconv';
 import type { DnsUnmatchedReason } from '../../src/enrich/dns/match';
 
 const SERVER = join(__dirname, '..', 'fixtures', 'tcp-server.js');
@@ -161,7 +161,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     const client = cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, CLIENT, address, String(PORT), '1']);
     const c = JSON.parse((await collect(client)).trim()) as { ok: boolean; localPort: number };
     expect(c).toMatchObject({ ok: true });
-    const [rec] = await collector.waitForLogRecords((r) => r.eventName === EVENT_TCP_FLOW_BEGIN && r.attributes[ATTR_SOURCE_PORT] === c.localPort, 10_000);
+    const [rec] = await collector.waitForLogRecords((r) => r.eventName === EVENT_FLOWTAP_FLOW_BEGIN && r.attributes[ATTR_SOURCE_PORT] === c.localPort, 10_000);
     return rec;
   }
 
@@ -176,7 +176,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     const c = await summaryAfter((x) => x.dns.unmatched.no_query > before.no_query);
     expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 1, wrong_server: 0, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
     const rec = await flowTo('127.0.0.77');
-    expect(rec.attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+    expect(rec.attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
   });
 
   it('a forged answer racing the real one: wrong ID and right ID from the wrong server before it, right ID after it; only the real one names', async () => {
@@ -199,8 +199,8 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     await sink.waitForDatagrams(n0 + 4);
     const c = await summaryAfter((x) => x.dns.unmatched.duplicate > before.duplicate);
     expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 1, wrong_id: 1, wrong_question: 0, late: 0, duplicate: 1 });
-    expect((await flowTo(ip(12))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['race.flowtap.test']);
-    expect((await flowTo(ip(11))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+    expect((await flowTo(ip(12))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual(['race.flowtap.test']);
+    expect((await flowTo(ip(11))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
   });
 
   it('over IPv6: a forged answer with the right ID from another address of the server host is refused, the real one names', async () => {
@@ -224,8 +224,8 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     await six.waitForDatagrams(2);
     const c = await summaryAfter((x) => x.dns.unmatched.wrong_server > before.wrong_server && x.dns.responses > 0);
     expect(delta(before, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 1, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
-    expect((await flowTo(ip(16))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['six.flowtap.test']);
-    expect((await flowTo(ip(9))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+    expect((await flowTo(ip(16))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual(['six.flowtap.test']);
+    expect((await flowTo(ip(9))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
   });
 
   it.each([
@@ -239,9 +239,9 @@ describe('DNS answers count only when they answer a query that was seen (real ke
       localPort: number;
     };
     expect(r).toMatchObject({ ok: true });
-    const [rec] = await collector.waitForLogRecords((x) => x.eventName === EVENT_TCP_FLOW_BEGIN && x.attributes[ATTR_SOURCE_PORT] === r.localPort, 10_000);
+    const [rec] = await collector.waitForLogRecords((x) => x.eventName === EVENT_FLOWTAP_FLOW_BEGIN && x.attributes[ATTR_SOURCE_PORT] === r.localPort, 10_000);
     expect(rec.attributes[ATTR_DESTINATION_ADDRESS]).toBe(ip(address));
-    expect(rec.attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([name]);
+    expect(rec.attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([name]);
     const c = await summaryAfter((x) => x.dns.responses > before.responses);
     expect(delta(before.unmatched, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 0, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
   });
@@ -257,7 +257,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     await other.waitForDatagrams(1);
     const c = await summaryAfter((x) => x.dns.unmatched.no_query > before.no_query);
     expect(delta(before, c.dns.unmatched).no_query).toBe(1);
-    expect((await flowTo(ip(13))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+    expect((await flowTo(ip(13))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
   });
 
   it('a flood of forged answers names nothing, holds nothing, and every one is counted; a real answer during it still names', async () => {
@@ -291,9 +291,9 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     // the flood held nothing: only the real lookup's query was added to what the earlier tests left
     expect(c.dns.pendingQueries - c0.dns.pendingQueries).toBeLessThanOrEqual(c.dns.queries - c0.dns.queries);
     expect(c.dns.queries - c0.dns.queries).toBeLessThanOrEqual(2);
-    const [rec] = await collector.waitForLogRecords((x) => x.eventName === EVENT_TCP_FLOW_BEGIN && x.attributes[ATTR_SOURCE_PORT] === r.localPort, 10_000);
-    expect(rec.attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual(['real.flowtap.test']);
-    expect((await flowTo(ip(15))).attributes[ATTR_TCP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
+    const [rec] = await collector.waitForLogRecords((x) => x.eventName === EVENT_FLOWTAP_FLOW_BEGIN && x.attributes[ATTR_SOURCE_PORT] === r.localPort, 10_000);
+    expect(rec.attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual(['real.flowtap.test']);
+    expect((await flowTo(ip(15))).attributes[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS]).toEqual([]);
     // the refusals are a metric at the collector too
     const deadline = Date.now() + 10_000;
     let metric = 0;

@@ -78,7 +78,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
   }
 
   async function beginFor(localPort: number): Promise<CollectedLogRecord> {
-    const [rec] = await collector.waitForLogRecords((r) => r.eventName === 'tcp.flow.begin' && r.attributes['source.port'] === localPort, 10000);
+    const [rec] = await collector.waitForLogRecords((r) => r.eventName === 'flowtap.flow.begin' && r.attributes['source.port'] === localPort, 10000);
     return rec;
   }
 
@@ -87,7 +87,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     expect(r.address).toBe(ip(2));
     const rec = await beginFor(r.localPort!);
     expect(rec.attributes['destination.address']).toBe(ip(2));
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['www.flowtap.test', 'edge.flowtap.test', 'svc.flowtap.test']);
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['www.flowtap.test', 'edge.flowtap.test', 'svc.flowtap.test']);
     expect(rec.attributes['server.address']).toBe('www.flowtap.test');
     expect(rec.body).toBe(`outgoing tcp ${net.a.ipv4}:${r.localPort} -> ${ip(2)}:${PORT} (www.flowtap.test)`);
   });
@@ -96,7 +96,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     await resolveConnect('one.flowtap.test', 4, 0, 0, 0);
     const r = await resolveConnect('two.flowtap.test', 4);
     const rec = await beginFor(r.localPort!);
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['two.flowtap.test', 'one.flowtap.test']);
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['two.flowtap.test', 'one.flowtap.test']);
   });
 
   it('a name with several addresses names each of them', async () => {
@@ -106,7 +106,7 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     for (const r of [first, second]) {
       const rec = await beginFor(r.localPort!);
       expect(rec.attributes['destination.address']).toBe(r.address);
-      expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['multi.flowtap.test']);
+      expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['multi.flowtap.test']);
     }
   });
 
@@ -116,12 +116,12 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     expect(r.address).toBe(net.b.ipv6);
     const rec = await beginFor(r.localPort!);
     expect(rec.attributes['network.type']).toBe('ipv6');
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['v6.flowtap.test']);
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['v6.flowtap.test']);
     // the client's own IPv6 address was never resolved
-    expect(rec.attributes['tcp.flow.source.domains']).toEqual([]);
+    expect(rec.attributes['flowtap.flow.source.domains']).toEqual([]);
     const v4 = await resolveConnect('svc.flowtap.test', 4);
     const rec4 = await beginFor(v4.localPort!);
-    expect(rec4.attributes['tcp.flow.source.domains']).toEqual(['self.flowtap.test']);
+    expect(rec4.attributes['flowtap.flow.source.domains']).toEqual(['self.flowtap.test']);
   });
 
   it('an answer over TCP (dig +tcp) names the flow too', async () => {
@@ -131,18 +131,18 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
     const c = JSON.parse((await collect(client)).trim()) as { ok: boolean; localPort: number };
     expect(c.ok).toBe(true);
     const rec = await beginFor(c.localPort);
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['tcp.flowtap.test']);
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['tcp.flowtap.test']);
   });
 
   it('an expired TTL yields no name: server.address falls back to the IP', async () => {
     const r = await resolveConnect('short.flowtap.test', 4, 0, 2500); // TTL 1 s, connect after 2.5 s
     const rec = await beginFor(r.localPort!);
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual([]);
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual([]);
     expect(rec.attributes['server.address']).toBe(ip(6));
     // and the answer itself was seen (so the miss is the TTL, not the capture)
     const fresh = await resolveConnect('short.flowtap.test', 4);
     const rec2 = await beginFor(fresh.localPort!);
-    expect(rec2.attributes['tcp.flow.destination.domains']).toEqual(['short.flowtap.test']);
+    expect(rec2.attributes['flowtap.flow.destination.domains']).toEqual(['short.flowtap.test']);
   });
 });
 
@@ -180,10 +180,10 @@ describe('DNS answers leaving the cgroup: a DNS server inside the watched cgroup
     expect(JSON.parse(await run(['client.flowtap.test', '4', '0']))).toMatchObject({ ok: true });
     const r = JSON.parse(await run(['in.flowtap.test', '4', String(PORT)])) as Resolved;
     expect(r.ok).toBe(true);
-    const [rec] = await collector.waitForLogRecords((x) => x.eventName === 'tcp.flow.begin' && x.attributes['source.port'] === r.localPort, 10000);
-    expect(rec.attributes['tcp.flow.direction']).toBe('incoming');
-    expect(rec.attributes['tcp.flow.destination.domains']).toEqual(['in.flowtap.test']);
-    expect(rec.attributes['tcp.flow.source.domains']).toEqual(['client.flowtap.test']);
+    const [rec] = await collector.waitForLogRecords((x) => x.eventName === 'flowtap.flow.begin' && x.attributes['source.port'] === r.localPort, 10000);
+    expect(rec.attributes['flowtap.flow.direction']).toBe('incoming');
+    expect(rec.attributes['flowtap.flow.destination.domains']).toEqual(['in.flowtap.test']);
+    expect(rec.attributes['flowtap.flow.source.domains']).toEqual(['client.flowtap.test']);
     expect(rec.attributes['server.address']).toBe('in.flowtap.test');
   });
 });

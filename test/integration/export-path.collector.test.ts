@@ -90,9 +90,9 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     const byTime = (a: RawRecord, b: RawRecord): number => (BigInt(a.record.timeUnixNano) < BigInt(b.record.timeUnixNano) ? -1 : 1);
     expect(fast.sort(byTime)).toEqual(stock.sort(byTime));
     // the comparison saw what it should: types and the fields of the contract
-    const end = fast.find((r) => r.record.eventName === 'tcp.flow.end' && r.record.attributes.some((a: any) => a.key === 'tcp.flow.duration'));
-    expect(end?.record.attributes.find((a: any) => a.key === 'tcp.flow.duration').value).toEqual({ doubleValue: 0.25 });
-    const whole = fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'tcp.flow.duration' && 'intValue' in a.value));
+    const end = fast.find((r) => r.record.eventName === 'flowtap.flow.end' && r.record.attributes.some((a: any) => a.key === 'flowtap.flow.duration'));
+    expect(end?.record.attributes.find((a: any) => a.key === 'flowtap.flow.duration').value).toEqual({ doubleValue: 0.25 });
+    const whole = fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'flowtap.flow.duration' && 'intValue' in a.value));
     expect(whole).toHaveLength(1); // 2 s exactly: an int, as the SDK writes it
     expect(fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'container.id'))).toHaveLength(2);
     expect(fast[0].scope).toEqual({ name: 'flowtap', version: '9.8.7' });

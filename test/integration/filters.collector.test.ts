@@ -108,7 +108,7 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
 
   /** "event address:port" of each record, sorted. */
   const seen = (records: CollectedLogRecord[]) =>
-    records.map((r) => `${r.eventName === 'tcp.flow.begin' ? 'begin' : 'end'} ${r.attributes['destination.address']}:${r.attributes['destination.port']}`).sort();
+    records.map((r) => `${r.eventName === 'flowtap.flow.begin' ? 'begin' : 'end'} ${r.attributes['destination.address']}:${r.attributes['destination.port']}`).sort();
   const both = (t: Target) => [`begin ${t.host}:${t.port}`, `end ${t.host}:${t.port}`];
 
   it('--exclude-ports: flows to a listed responder port are left out (no begin, no end) and counted', async () => {
@@ -161,7 +161,7 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
       });
       expect(records).toHaveLength(6);
       for (const r of records) {
-        expect(r.attributes['tcp.flow.direction']).toBe(direction);
+        expect(r.attributes['flowtap.flow.direction']).toBe(direction);
         expect(r.attributes['destination.port']).toBe(port);
       }
       expect(probe.filtered).toBe(3);
@@ -181,9 +181,9 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
         expect(JSON.parse(out)).toMatchObject({ ok: 1 });
       }
     });
-    expect(records.map((r) => [r.eventName, r.attributes['tcp.flow.direction'], r.attributes['source.address'], r.attributes['source.port'], r.attributes['destination.port']]).sort()).toEqual([
-      ['tcp.flow.begin', 'incoming', '127.0.0.3', clientPort, port],
-      ['tcp.flow.end', 'incoming', '127.0.0.3', clientPort, port],
+    expect(records.map((r) => [r.eventName, r.attributes['flowtap.flow.direction'], r.attributes['source.address'], r.attributes['source.port'], r.attributes['destination.port']]).sort()).toEqual([
+      ['flowtap.flow.begin', 'incoming', '127.0.0.3', clientPort, port],
+      ['flowtap.flow.end', 'incoming', '127.0.0.3', clientPort, port],
     ]);
     expect(probe.filtered).toBe(1);
   });
@@ -220,10 +220,10 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
         const dig = await collect(cg.spawn('ip', ['netns', 'exec', A.ns, 'dig', '+tcp', '+short', `@${C.ipv4}`, 'svc.flowtap.test', 'A']));
         expect(dig.trim()).toBe(B.ipv4);
       });
-      const begins = records.filter((r) => r.eventName === 'tcp.flow.begin');
+      const begins = records.filter((r) => r.eventName === 'flowtap.flow.begin');
       expect(begins).toHaveLength(1);
       expect(begins[0].attributes['source.port']).toBe(localPort);
-      expect(begins[0].attributes['tcp.flow.destination.domains']).toEqual(['www.flowtap.test', 'svc.flowtap.test']);
+      expect(begins[0].attributes['flowtap.flow.destination.domains']).toEqual(['www.flowtap.test', 'svc.flowtap.test']);
       expect(probe.filtered).toBe(1); // the DNS-over-TCP flow
       expect(probe.dns).toBeGreaterThanOrEqual(2); // the UDP answer and the TCP one
     });

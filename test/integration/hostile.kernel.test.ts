@@ -439,8 +439,8 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     createInterface({ input: ft.child.stdout! }).on('line', (l) => {
       const r = JSON.parse(l) as { eventName: string; attributes: Record<string, string | number> };
       const a = r.attributes;
-      if (r.eventName === 'tcp.flow.begin')
-        cliBegins.push(`${a['tcp.flow.direction']} ${a['network.type']} ${a['source.address']}:${a['source.port']} ${a['destination.address']}:${a['destination.port']}`);
+      if (r.eventName === 'flowtap.flow.begin')
+        cliBegins.push(`${a['flowtap.flow.direction']} ${a['network.type']} ${a['source.address']}:${a['source.port']} ${a['destination.address']}:${a['destination.port']}`);
       else cliOther++;
     });
     // Sent to host b's UNANSWERED port, where no socket is: host b answers

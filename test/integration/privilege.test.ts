@@ -78,7 +78,7 @@ describe('least privilege (real CLI under capsh, real kernel programs)', () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { eventName: string; attributes: Record<string, unknown> })
-        .find((r) => r.eventName === 'tcp.flow.begin' && r.attributes['source.port'] === conn.localPort),
+        .find((r) => r.eventName === 'flowtap.flow.begin' && r.attributes['source.port'] === conn.localPort),
     );
     expect(line.attributes['destination.port']).toBe(port);
     expect((await ft.stop()).code).toBe(0);

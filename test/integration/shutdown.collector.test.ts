@@ -77,7 +77,7 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
       return r.length >= (last!.emitted as number) ? r : undefined;
     });
     expect(records).toHaveLength(last!.emitted as number);
-    expect(records.filter((r) => r.eventName === 'tcp.flow.begin')).toHaveLength(probe.flow_begin);
+    expect(records.filter((r) => r.eventName === 'flowtap.flow.begin')).toHaveLength(probe.flow_begin);
     // No record twice. A source port can come back within the run (the
     // server closes first, so the client's port is free again at once, and
     // other loopback traffic moves the kernel's port choice), so a record is
@@ -89,15 +89,15 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     // kernel's duration is exact; the boot→wall offset of the two timestamps
     // is taken per batch and moves by a few µs between batches).
     const beginsByPort = new Map<string, bigint[]>();
-    for (const r of records.filter((x) => x.eventName === 'tcp.flow.begin')) {
+    for (const r of records.filter((x) => x.eventName === 'flowtap.flow.begin')) {
       const k = `${r.attributes['source.port']} ${r.attributes['destination.port']}`;
       beginsByPort.set(k, [...(beginsByPort.get(k) ?? []), r.timeUnixNano]);
     }
     const orphanEnds = records
-      .filter((r) => r.eventName === 'tcp.flow.end')
+      .filter((r) => r.eventName === 'flowtap.flow.end')
       .filter((r) => {
         const begins = beginsByPort.get(`${r.attributes['source.port']} ${r.attributes['destination.port']}`) ?? [];
-        const beginNs = r.timeUnixNano - BigInt(Math.round((r.attributes['tcp.flow.duration'] as number) * 1e9));
+        const beginNs = r.timeUnixNano - BigInt(Math.round((r.attributes['flowtap.flow.duration'] as number) * 1e9));
         return !begins.some((b) => (b > beginNs ? b - beginNs : beginNs - b) <= 1_000_000n);
       });
     expect(orphanEnds).toEqual([]);
@@ -140,8 +140,8 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
       const r = fx.collector.readLogRecords().filter(ofRun(run));
       return r.length >= (last.exportedRecords as number) ? r : undefined;
     });
-    const begins = records.filter((r) => r.eventName === 'tcp.flow.begin').length;
-    const ends = records.filter((r) => r.eventName === 'tcp.flow.end').length;
+    const begins = records.filter((r) => r.eventName === 'flowtap.flow.begin').length;
+    const ends = records.filter((r) => r.eventName === 'flowtap.flow.end').length;
 
     expect(begins).toBeLessThan(connections); // the burst did overflow the ring buffer
     expect(probe.ringbuf_full_flow).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ import { collect } from '../helpers/cgroup';
 import { startFlowtap, type RunningFlowtap } from '../helpers/flowtap';
 import { startJaeger, tagsOf, type JaegerSpan, type RunningJaeger } from '../helpers/jaeger';
 import { connectFrom, listen, useCliFixture, waitFor } from '../helpers/traffic';
-import { EVENT_TCP_FLOW_BEGIN, EVENT_TCP_FLOW_END } from '../../src/record/semconv';
+import { EVENT_FLOWTAP_FLOW_BEGIN, EVENT_FLOWTAP_FLOW_END } from '../../src/record/semconv';
 
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
 const SERVER = join(__dirname, '..', 'fixtures', 'tcp-server.js');
@@ -85,7 +85,7 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     expect(fin.every((c) => c.ok)).toBe(true);
 
     const ends = await waitFor('4 flow end records', () => {
-      const e = records(ft).filter((r) => r.eventName === EVENT_TCP_FLOW_END);
+      const e = records(ft).filter((r) => r.eventName === EVENT_FLOWTAP_FLOW_END);
       return e.length >= 4 ? e : undefined;
     });
     expect(ends).toHaveLength(4);
@@ -103,7 +103,7 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     for (const p of Object.values(processes)) expect(p.serviceName).toBe(service);
 
     const byFlow = new Map(found.map((s) => [flowKey(tagsOf(s)), s]));
-    const begins = new Map(records(ft).filter((r) => r.eventName === EVENT_TCP_FLOW_BEGIN).map((r) => [flowKey(r.attributes), r]));
+    const begins = new Map(records(ft).filter((r) => r.eventName === EVENT_FLOWTAP_FLOW_BEGIN).map((r) => [flowKey(r.attributes), r]));
     const kinds: string[] = [];
     for (const record of ends) {
       const span = byFlow.get(flowKey(record.attributes));
@@ -111,7 +111,7 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
       const tags = tagsOf(span);
       const a = record.attributes;
       const endNs = isoToNs(record.timestamp);
-      const durationNs = BigInt(Math.round((a['tcp.flow.duration'] as number) * 1e9));
+      const durationNs = BigInt(Math.round((a['flowtap.flow.duration'] as number) * 1e9));
       const startNs = endNs - durationNs;
       // Jaeger keeps microseconds
       expect(BigInt(span.startTime)).toBe(startNs / 1000n);
@@ -129,11 +129,11 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
         if (Array.isArray(v)) expect(JSON.parse(String(tags[k]))).toEqual(v);
         else expect(tags[k]).toBe(v);
       }
-      const outgoing = a['tcp.flow.direction'] === 'outgoing';
+      const outgoing = a['flowtap.flow.direction'] === 'outgoing';
       expect(tags['span.kind']).toBe(outgoing ? 'client' : 'server');
-      expect(span.operationName).toBe(`${a['tcp.flow.direction']} 127.0.0.1:${a['destination.port']}`);
-      kinds.push(`${tags['span.kind']}:${a['tcp.flow.close_reason']}`);
-      if (a['tcp.flow.close_reason'] === 'rst') {
+      expect(span.operationName).toBe(`${a['flowtap.flow.direction']} 127.0.0.1:${a['destination.port']}`);
+      kinds.push(`${tags['span.kind']}:${a['flowtap.flow.close_reason']}`);
+      if (a['flowtap.flow.close_reason'] === 'rst') {
         expect(a['source.port']).toBe(rstPort);
         expect(tags.error).toBe(true);
         expect(tags['otel.status_code']).toBe('ERROR');

@@ -85,7 +85,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
 
       const conns = await connectFrom(fx.cg, '127.0.0.1', port, 5);
       expect(conns.every((c) => c.ok)).toBe(true);
-      await fx.collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'tcp.flow.end', 10_000, 5);
+      await fx.collector.waitForLogRecords((r) => r.resource['test.run'] === run && r.eventName === 'flowtap.flow.end', 10_000, 5);
       // readiness now also reports the last successful export
       expect((await httpGet(health, '/readyz')).body.lastExportSuccess).toEqual(expect.any(String));
       // the summary lines count what happened in each interval: together, the 5 flows and their 10 records

@@ -69,7 +69,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
   it('TLS: the collector certificate is checked against OTEL_EXPORTER_OTLP_CERTIFICATE; records and metrics arrive', async () => {
     expect(tls.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const { ft, ours, run } = await oneFlow(tls, { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca });
-    const [begin] = await tls.waitForLogRecords((r) => ours(r) && r.eventName === 'tcp.flow.begin');
+    const [begin] = await tls.waitForLogRecords((r) => ours(r) && r.eventName === 'flowtap.flow.begin');
     expect(begin.attributes['destination.port']).toBe(port);
     await waitFor('metrics over TLS', () => tls.readMetricPoints().find((p) => p.resource['test.run'] === run));
     expect((await ft.stop()).code).toBe(0);
@@ -89,7 +89,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
     expect(tls.httpEndpoint).toMatch(/^https:/);
     // --endpoint is the URL as given, as OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is.
     const plain = await oneFlow(tls, http, [], `${tls.httpEndpoint}/v1/logs`);
-    await tls.waitForLogRecords((r) => plain.ours(r) && r.eventName === 'tcp.flow.end');
+    await tls.waitForLogRecords((r) => plain.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await plain.ft.stop()).code).toBe(0);
     expect(plain.ft.logs().filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
 
@@ -99,7 +99,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
       [],
       `${mtls.httpEndpoint}/v1/logs`,
     );
-    await mtls.waitForLogRecords((r) => mutual.ours(r) && r.eventName === 'tcp.flow.end');
+    await mtls.waitForLogRecords((r) => mutual.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await mutual.ft.stop()).code).toBe(0);
 
     // An unknown CA over HTTP too: refused, warned, nothing arrives.
@@ -116,7 +116,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
       OTEL_EXPORTER_OTLP_CLIENT_KEY: pki.clientKey,
       OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: pki.clientCert,
     });
-    await mtls.waitForLogRecords((r) => good.ours(r) && r.eventName === 'tcp.flow.end');
+    await mtls.waitForLogRecords((r) => good.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await good.ft.stop()).code).toBe(0);
 
     const anonymous = await oneFlow(mtls, { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca }, SHORT_SHUTDOWN);
@@ -130,7 +130,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
       OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca,
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${TOKEN}`,
     });
-    await auth.waitForLogRecords((r) => good.ours(r) && r.eventName === 'tcp.flow.end');
+    await auth.waitForLogRecords((r) => good.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await good.ft.stop()).code).toBe(0);
 
     const bad = await oneFlow(

@@ -32,12 +32,12 @@ const PORT = 8080;
  * every pair is the same name twice.
  */
 const NAMES: ReadonlyArray<readonly [documented: string, emitted: string]> = [
-  ['flowtap.flow.destination.domains', semconv.ATTR_TCP_FLOW_DESTINATION_DOMAINS],
-  ['flowtap.flow.source.domains', semconv.ATTR_TCP_FLOW_SOURCE_DOMAINS],
-  ['flowtap.flow.direction', semconv.ATTR_TCP_FLOW_DIRECTION],
-  ['flowtap.flow.duration', semconv.ATTR_TCP_FLOW_DURATION],
-  ['flowtap.flow.begin', semconv.EVENT_TCP_FLOW_BEGIN],
-  ['flowtap.flow.end', semconv.EVENT_TCP_FLOW_END],
+  ['flowtap.flow.destination.domains', semconv.ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS],
+  ['flowtap.flow.source.domains', semconv.ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS],
+  ['flowtap.flow.direction', semconv.ATTR_FLOWTAP_FLOW_DIRECTION],
+  ['flowtap.flow.duration', semconv.ATTR_FLOWTAP_FLOW_DURATION],
+  ['flowtap.flow.begin', semconv.EVENT_FLOWTAP_FLOW_BEGIN],
+  ['flowtap.flow.end', semconv.EVENT_FLOWTAP_FLOW_END],
 ];
 const emitted = (documented: string): string => NAMES.find(([d]) => d === documented)?.[1] ?? documented;
 

@@ -26,12 +26,12 @@ describe('Pipeline', () => {
     p.onBatch(Buffer.concat([begin(123_456_789n), begin(5n)]), 2);
     expect(logger.records).toHaveLength(2);
     expect(logger.records[0]).toEqual({
-      eventName: 'tcp.flow.begin',
+      eventName: 'flowtap.flow.begin',
       timestampNs: 1_714_564_800_123_456_789n,
       observedNs: BigInt(NOW_MS) * 1_000_000n,
       severityNumber: 9,
       body: 'outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443',
-      attributes: expect.objectContaining({ 'server.address': '93.184.216.34', 'tcp.flow.destination.domains': [] }),
+      attributes: expect.objectContaining({ 'server.address': '93.184.216.34', 'flowtap.flow.destination.domains': [] }),
     });
     expect(p.stats).toEqual({ batches: 1, flows: 2, dns: 0, emitted: 2, decodeErrors: 0, processingErrors: 0 });
   });

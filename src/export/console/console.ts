@@ -1,7 +1,7 @@
 /**
  * The console exporter: one JSON object per record, one per line, on an
  * injected stream (stdout in production):
- *   {"timestamp":"<ISO-8601, 9 fractional digits>","eventName":"tcp.flow.begin","severityNumber":9,
+ *   {"timestamp":"<ISO-8601, 9 fractional digits>","eventName":"flowtap.flow.begin","severityNumber":9,
  *    "body":"...","attributes":{...},"resource":{...}}
  * Exactly these keys, so the output can be diffed and parsed line by line.
  * With format 'text', one aligned line per record instead (text.ts).

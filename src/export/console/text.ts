@@ -18,19 +18,19 @@ import {
   ATTR_DESTINATION_PORT,
   ATTR_SOURCE_ADDRESS,
   ATTR_SOURCE_PORT,
-  ATTR_TCP_FLOW_CLOSE_REASON,
-  ATTR_TCP_FLOW_CLOSED_BY,
-  ATTR_TCP_FLOW_DESTINATION_DOMAINS,
-  ATTR_TCP_FLOW_DIRECTION,
-  ATTR_TCP_FLOW_DURATION,
-  EVENT_TCP_FLOW_BEGIN,
-  EVENT_TCP_FLOW_END,
+  ATTR_FLOWTAP_FLOW_CLOSE_REASON,
+  ATTR_FLOWTAP_FLOW_CLOSED_BY,
+  ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
+  ATTR_FLOWTAP_FLOW_DIRECTION,
+  ATTR_FLOWTAP_FLOW_DURATION,
+  EVENT_FLOWTAP_FLOW_BEGIN,
+  EVENT_FLOWTAP_FLOW_END,
 } from '../../record/semconv';
 
 /** Column widths (the last column, REASON, has none). */
 const W = { time: 24, event: 5, direction: 9, process: 15, flow: 52, duration: 10, bytes: 6 } as const;
 
-const EVENT_WORDS: Record<string, string> = { [EVENT_TCP_FLOW_BEGIN]: 'begin', [EVENT_TCP_FLOW_END]: 'end' };
+const EVENT_WORDS: Record<string, string> = { [EVENT_FLOWTAP_FLOW_BEGIN]: 'begin', [EVENT_FLOWTAP_FLOW_END]: 'end' };
 
 /** The header line, without the newline. */
 export const TEXT_HEADER = line(['TIME', 'EVENT', 'DIRECTION', 'PROCESS', 'FLOW', 'DURATION', 'BYTES', 'REASON']);
@@ -66,7 +66,7 @@ export function formatDuration(seconds: number): string {
 
 /** `src:port → dst:port (name)`, the name when DNS gave one. */
 function flowText(a: Attributes): string {
-  const names = a[ATTR_TCP_FLOW_DESTINATION_DOMAINS];
+  const names = a[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS];
   const name = Array.isArray(names) && names.length > 0 ? ` (${String(names[0])})` : '';
   const src = hostPort(str(a[ATTR_SOURCE_ADDRESS]), Number(a[ATTR_SOURCE_PORT]));
   const dst = hostPort(str(a[ATTR_DESTINATION_ADDRESS]), Number(a[ATTR_DESTINATION_PORT]));
@@ -76,13 +76,13 @@ function flowText(a: Attributes): string {
 /** The text line of one record, without the newline. `isoTime` is its timestamp (ISO-8601, 9 digits). */
 export function recordToText(record: Pick<ReadableLogRecord, 'eventName' | 'attributes'>, isoTime: string): string {
   const a = record.attributes;
-  const duration = a[ATTR_TCP_FLOW_DURATION];
-  const reason = a[ATTR_TCP_FLOW_CLOSE_REASON];
-  const by = a[ATTR_TCP_FLOW_CLOSED_BY];
+  const duration = a[ATTR_FLOWTAP_FLOW_DURATION];
+  const reason = a[ATTR_FLOWTAP_FLOW_CLOSE_REASON];
+  const by = a[ATTR_FLOWTAP_FLOW_CLOSED_BY];
   return line([
     `${isoTime.slice(0, 23)}Z`, // milliseconds
     EVENT_WORDS[record.eventName ?? ''] ?? str(record.eventName),
-    str(a[ATTR_TCP_FLOW_DIRECTION]),
+    str(a[ATTR_FLOWTAP_FLOW_DIRECTION]),
     '-',
     flowText(a),
     typeof duration === 'number' ? formatDuration(duration) : '',

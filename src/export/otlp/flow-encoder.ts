@@ -1,53 +1,19 @@
 /**
  * One flow record as OTLP protobuf, written straight from the decoded event:
- * the same bytes LogRecordEncoder (proto.ts) writes for
- * mapFlow(event, domains, timestampNs, containerId), and so the same bytes as
- * the SDK serializer, but without building the record: no attribute object
- * for a generic walk, no body string. Every key, and every attribute whose
- * value is one of a few constants, is encoded once, at load; addresses,
- * ports and names are written into the batch's buffer directly. A record
- * without domain names allocates nothing here.
- *
- * mapFlow (src/record/record.ts) stays the definition of the record: this is its
- * encoding, unrolled. Change both together; test/unit/export/otlp/flow-encoder.test.ts
- * holds them to the same bytes on random events and on the SDK's serializer.
+ * the bytes the SDK serializer writes for mapFlow(event, domains,
+ * timestampNs, containerId), without building the record: no attribute
+ * object for a generic walk, no body string. Both derive from the record
+ * schema (src/record/schema.ts): each attribute's key, and each value of a
+ * closed-set attribute, is encoded once, at load; the other values are
+ * written into the batch's buffer directly by the writer of their type. A
+ * record without domain names allocates nothing here.
+ * test/unit/export/otlp/flow-encoder.test.ts holds these bytes to the SDK
+ * serializer's on random events.
  */
 import type { FlowEvent } from '../../kernel/decode';
-import type { FlowDomains } from '../../record/record';
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_CLIENT_PORT,
-  ATTR_CONTAINER_ID,
-  ATTR_DESTINATION_ADDRESS,
-  ATTR_DESTINATION_PORT,
-  ATTR_NETWORK_LOCAL_ADDRESS,
-  ATTR_NETWORK_LOCAL_PORT,
-  ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT,
-  ATTR_NETWORK_TRANSPORT,
-  ATTR_NETWORK_TYPE,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_SOURCE_ADDRESS,
-  ATTR_SOURCE_PORT,
-  ATTR_TCP_FLOW_CLOSE_REASON,
-  ATTR_TCP_FLOW_CLOSED_BY,
-  ATTR_TCP_FLOW_DESTINATION_DOMAINS,
-  ATTR_TCP_FLOW_DIRECTION,
-  ATTR_TCP_FLOW_DURATION,
-  ATTR_TCP_FLOW_SOURCE_DOMAINS,
-  EVENT_TCP_FLOW_BEGIN,
-  EVENT_TCP_FLOW_END,
-  NETWORK_TRANSPORT_VALUE_TCP,
-  NETWORK_TYPE_VALUE_IPV4,
-  NETWORK_TYPE_VALUE_IPV6,
-  TCP_FLOW_CLOSE_REASON_VALUE_FIN,
-  TCP_FLOW_CLOSE_REASON_VALUE_RST,
-  TCP_FLOW_CLOSED_BY_VALUE_DESTINATION,
-  TCP_FLOW_CLOSED_BY_VALUE_SOURCE,
-  TCP_FLOW_DIRECTION_VALUE_INCOMING,
-  TCP_FLOW_DIRECTION_VALUE_OUTGOING,
-} from '../../record/semconv';
+import { FLOW_SEVERITY } from '../../record/record';
+import { ATTRIBUTES, EVENT_KINDS, EVENTS, type AttributeEntry, type FlowDomains, type FlowEventKind } from '../../record/schema';
+import { FLOW_DIRECTION_VALUE_INCOMING, FLOW_DIRECTION_VALUE_OUTGOING } from '../../record/semconv';
 import {
   keyValueHead,
   ProtoWriter,
@@ -67,9 +33,6 @@ import {
   COPY_LOOP_MAX,
   varintSize,
 } from './proto';
-
-/** SeverityNumber INFO, as mapFlow sets it. */
-const SEVERITY_INFO = 9;
 
 /** Starts a `log_records.attributes` KeyValue (`head`: keyValueHead of its key); returns where, for endKv. */
 function beginKv(w: ProtoWriter, head: Buffer): number {
@@ -156,51 +119,12 @@ class AttributeKey {
   }
 }
 
-const K_SOURCE_ADDRESS = new AttributeKey(ATTR_SOURCE_ADDRESS);
-const K_SOURCE_PORT = new AttributeKey(ATTR_SOURCE_PORT);
-const K_DESTINATION_ADDRESS = new AttributeKey(ATTR_DESTINATION_ADDRESS);
-const K_DESTINATION_PORT = new AttributeKey(ATTR_DESTINATION_PORT);
-const K_SOURCE_DOMAINS = new AttributeKey(ATTR_TCP_FLOW_SOURCE_DOMAINS);
-const K_DESTINATION_DOMAINS = new AttributeKey(ATTR_TCP_FLOW_DESTINATION_DOMAINS);
-const K_CLIENT_ADDRESS = new AttributeKey(ATTR_CLIENT_ADDRESS);
-const K_CLIENT_PORT = new AttributeKey(ATTR_CLIENT_PORT);
-const K_SERVER_ADDRESS = new AttributeKey(ATTR_SERVER_ADDRESS);
-const K_SERVER_PORT = new AttributeKey(ATTR_SERVER_PORT);
-const K_LOCAL_ADDRESS = new AttributeKey(ATTR_NETWORK_LOCAL_ADDRESS);
-const K_LOCAL_PORT = new AttributeKey(ATTR_NETWORK_LOCAL_PORT);
-const K_PEER_ADDRESS = new AttributeKey(ATTR_NETWORK_PEER_ADDRESS);
-const K_PEER_PORT = new AttributeKey(ATTR_NETWORK_PEER_PORT);
-const K_CONTAINER_ID = new AttributeKey(ATTR_CONTAINER_ID);
-const K_DURATION = new AttributeKey(ATTR_TCP_FLOW_DURATION);
-const K_CLOSE_REASON = new AttributeKey(ATTR_TCP_FLOW_CLOSE_REASON);
-const K_CLOSED_BY = new AttributeKey(ATTR_TCP_FLOW_CLOSED_BY);
-
-const KV_DIRECTION_OUTGOING = constantKv(ATTR_TCP_FLOW_DIRECTION, TCP_FLOW_DIRECTION_VALUE_OUTGOING);
-const KV_DIRECTION_INCOMING = constantKv(ATTR_TCP_FLOW_DIRECTION, TCP_FLOW_DIRECTION_VALUE_INCOMING);
-const KV_SOURCE_DOMAINS_NONE = emptyArrayKv(ATTR_TCP_FLOW_SOURCE_DOMAINS);
-const KV_DESTINATION_DOMAINS_NONE = emptyArrayKv(ATTR_TCP_FLOW_DESTINATION_DOMAINS);
-/** network.transport and network.type together: they are adjacent in the record. */
-const KV_TRANSPORT_TYPE_IPV4 = Buffer.concat([constantKv(ATTR_NETWORK_TRANSPORT, NETWORK_TRANSPORT_VALUE_TCP), constantKv(ATTR_NETWORK_TYPE, NETWORK_TYPE_VALUE_IPV4)]);
-const KV_TRANSPORT_TYPE_IPV6 = Buffer.concat([constantKv(ATTR_NETWORK_TRANSPORT, NETWORK_TRANSPORT_VALUE_TCP), constantKv(ATTR_NETWORK_TYPE, NETWORK_TYPE_VALUE_IPV6)]);
-const constantKvs = (key: string, values: string[]): Map<string, Buffer> => new Map(values.map((v) => [v, constantKv(key, v)]));
-const KV_CLOSE_REASON = constantKvs(ATTR_TCP_FLOW_CLOSE_REASON, [TCP_FLOW_CLOSE_REASON_VALUE_FIN, TCP_FLOW_CLOSE_REASON_VALUE_RST]);
-const KV_CLOSED_BY = constantKvs(ATTR_TCP_FLOW_CLOSED_BY, [TCP_FLOW_CLOSED_BY_VALUE_SOURCE, TCP_FLOW_CLOSED_BY_VALUE_DESTINATION]);
-
 /** severity_number, then the tag of the body field. */
-const SEVERITY = Buffer.from([T_LOG_SEVERITY_NUMBER, SEVERITY_INFO]);
+const SEVERITY = Buffer.from([T_LOG_SEVERITY_NUMBER, FLOW_SEVERITY]);
 /** dropped_attributes_count 0, then the tag of observed_time_unix_nano. */
 const DROPPED_OBSERVED = Buffer.from([T_LOG_DROPPED, 0, T_LOG_OBSERVED_TIME]);
-const EVENT_NAME_BEGIN = bytesOf((w) => {
-  w.byte(T_LOG_EVENT_NAME);
-  w.string(EVENT_TCP_FLOW_BEGIN);
-});
-const EVENT_NAME_END = bytesOf((w) => {
-  w.byte(T_LOG_EVENT_NAME);
-  w.string(EVENT_TCP_FLOW_END);
-});
-
-const BODY_OUTGOING = ascii(`${TCP_FLOW_DIRECTION_VALUE_OUTGOING} tcp `);
-const BODY_INCOMING = ascii(`${TCP_FLOW_DIRECTION_VALUE_INCOMING} tcp `);
+const BODY_OUTGOING = ascii(`${FLOW_DIRECTION_VALUE_OUTGOING} tcp `);
+const BODY_INCOMING = ascii(`${FLOW_DIRECTION_VALUE_INCOMING} tcp `);
 const BODY_ARROW = ascii(' -> ');
 const BODY_NAME_OPEN = ascii(' (');
 const COLON = 0x3a;
@@ -244,13 +168,6 @@ function intKv(w: ProtoWriter, key: AttributeKey, value: number): void {
   w.byte(T_ANY_INT);
   w.varint(value);
   endKv(w, kv, key.head);
-}
-
-/** A string attribute whose usual values were encoded whole, at load. */
-function constantOrStringKv(w: ProtoWriter, encoded: Map<string, Buffer>, key: AttributeKey, value: string): void {
-  const whole = encoded.get(value);
-  if (whole !== undefined) w.raw(whole);
-  else stringKv(w, key, value);
 }
 
 /** A string[] attribute; `none` is the whole attribute for an empty list. */
@@ -298,6 +215,79 @@ function hostPort(w: ProtoWriter, addr: string, port: number): void {
   w.decimal(port);
 }
 
+/** Writes the attributes of a flow's record. */
+type AttributesWriter = (w: ProtoWriter, event: FlowEvent, domains: FlowDomains, containerId: string | undefined) => void;
+
+/**
+ * The writer of `entries` (every attribute of the schema), compiled at load
+ * into one straight-line function with a statement per attribute: when the
+ * event is of a kind that carries it, `const v<i> = source<i>(event,
+ * domains, containerId)`, then, if defined, the writer of its type with its
+ * key's ready-made bytes (a closed-set value: its whole attribute, encoded
+ * here). A loop over the entries would call every source from one call site,
+ * which V8 then cannot inline; here each source has its own call site and is
+ * inlined, as in a hand-written encoder. The generated text holds only names
+ * and indices: kinds, keys, values and sources come in through `bound`,
+ * never spliced into code.
+ */
+function compileAttributesWriter(entries: readonly AttributeEntry[]): AttributesWriter {
+  const names: string[] = ['stringKv', 'intKv', 'numberKv', 'namesKv'];
+  const args: unknown[] = [stringKv, intKv, numberKv, namesKv];
+  const bind = (name: string, value: unknown): string => {
+    names.push(name);
+    args.push(value);
+    return name;
+  };
+  const kinds = EVENT_KINDS.map((kind, i) => bind(`kind${i}`, kind));
+  const lines: string[] = [];
+  entries.forEach((a, i) => {
+    const key = bind(`k${i}`, new AttributeKey(a.key));
+    let write: string;
+    switch (a.type) {
+      case 'string': {
+        // A closed-set value: compared, then its whole attribute copied.
+        const whole = (a.values ?? []).map((value, j) => `if (v${i} === ${bind(`v${i}_${j}`, value)}) w.raw(${bind(`kv${i}_${j}`, constantKv(a.key, value))}); else `);
+        write = `${whole.join('')}stringKv(w, ${key}, v${i});`;
+        break;
+      }
+      case 'int':
+        write = `intKv(w, ${key}, v${i});`;
+        break;
+      case 'double':
+        write = `numberKv(w, ${key}, v${i});`;
+        break;
+      case 'string[]':
+        write = `namesKv(w, ${key}, ${bind(`none${i}`, emptyArrayKv(a.key))}, v${i});`;
+        break;
+    }
+    const statement = `const v${i} = ${bind(`s${i}`, a.source)}(event, domains, containerId); if (v${i} !== undefined) { ${write} }`;
+    const all = EVENT_KINDS.every((kind) => a.events.includes(kind));
+    const when = EVENT_KINDS.flatMap((kind, k) => (a.events.includes(kind) ? [`event.type === ${kinds[k]}`] : [])).join(' || ');
+    lines.push(all ? statement : `if (${when}) { ${statement} }`);
+  });
+  // Bound as consts, not parameters: V8 folds a const of a closure's context into the optimized code.
+  const consts = names.map((name, i) => `const ${name} = bound[${i}];`).join('\n');
+  const body = `${consts}\nreturn function writeAttributes(w, event, domains, containerId) {\n  ${lines.join('\n  ')}\n};`;
+  return new Function('bound', body)(args) as AttributesWriter;
+}
+
+const writeAttributes = compileAttributesWriter(ATTRIBUTES);
+
+/** Each event kind and its record's event_name field. */
+const EVENT_NAME_FIELDS: readonly [FlowEventKind, Buffer][] = EVENT_KINDS.map((kind) => [
+  kind,
+  bytesOf((w) => {
+    w.byte(T_LOG_EVENT_NAME);
+    w.string(EVENTS[kind].name);
+  }),
+]);
+
+/** The event_name field of `kind`'s record. */
+function eventNameField(kind: FlowEventKind): Buffer {
+  for (let i = 0; i < EVENT_NAME_FIELDS.length; i++) if (EVENT_NAME_FIELDS[i][0] === kind) return EVENT_NAME_FIELDS[i][1];
+  throw new Error(`no event ${kind}`);
+}
+
 /** Encodes flow records as ScopeLogs.log_records fields, from the decoded event. */
 export class FlowLogRecordEncoder {
   /**
@@ -305,7 +295,7 @@ export class FlowLogRecordEncoder {
    * containerId) defines, observed at `observedNs`.
    */
   encode(w: ProtoWriter, event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
-    const outgoing = event.direction === TCP_FLOW_DIRECTION_VALUE_OUTGOING;
+    const outgoing = event.direction === FLOW_DIRECTION_VALUE_OUTGOING;
     const dstName: string | undefined = domains.dst[0];
 
     w.byte(T_SCOPE_LOGS_LOG_RECORDS);
@@ -315,7 +305,7 @@ export class FlowLogRecordEncoder {
     w.fixed64(timestampNs);
     w.raw(SEVERITY);
 
-    // body: `${direction} tcp ${src} -> ${dst}${name ? ` (${name})` : ''}`
+    // body: flowBody(event, dstName), written in place
     w.byte(T_LOG_BODY);
     const body = w.begin();
     w.byte(T_ANY_STRING);
@@ -332,34 +322,11 @@ export class FlowLogRecordEncoder {
     w.end(text);
     w.end(body);
 
-    // attributes, in mapFlow's order
-    w.raw(outgoing ? KV_DIRECTION_OUTGOING : KV_DIRECTION_INCOMING);
-    stringKv(w, K_SOURCE_ADDRESS, event.srcAddr);
-    intKv(w, K_SOURCE_PORT, event.srcPort);
-    stringKv(w, K_DESTINATION_ADDRESS, event.dstAddr);
-    intKv(w, K_DESTINATION_PORT, event.dstPort);
-    namesKv(w, K_SOURCE_DOMAINS, KV_SOURCE_DOMAINS_NONE, domains.src);
-    namesKv(w, K_DESTINATION_DOMAINS, KV_DESTINATION_DOMAINS_NONE, domains.dst);
-    stringKv(w, K_CLIENT_ADDRESS, event.srcAddr);
-    intKv(w, K_CLIENT_PORT, event.srcPort);
-    stringKv(w, K_SERVER_ADDRESS, domains.dst.length > 0 ? domains.dst[0] : event.dstAddr);
-    intKv(w, K_SERVER_PORT, event.dstPort);
-    w.raw(event.family === 4 ? KV_TRANSPORT_TYPE_IPV4 : KV_TRANSPORT_TYPE_IPV6);
-    stringKv(w, K_LOCAL_ADDRESS, outgoing ? event.srcAddr : event.dstAddr);
-    intKv(w, K_LOCAL_PORT, outgoing ? event.srcPort : event.dstPort);
-    stringKv(w, K_PEER_ADDRESS, outgoing ? event.dstAddr : event.srcAddr);
-    intKv(w, K_PEER_PORT, outgoing ? event.dstPort : event.srcPort);
-    if (containerId !== undefined) stringKv(w, K_CONTAINER_ID, containerId);
-    if (event.type === 'end') {
-      const begin = event.beginTsNs;
-      if (begin !== undefined && begin !== 0n && event.tsNs >= begin) numberKv(w, K_DURATION, Number(event.tsNs - begin) / 1e9);
-      if (event.closeReason !== undefined) constantOrStringKv(w, KV_CLOSE_REASON, K_CLOSE_REASON, event.closeReason);
-      if (event.closedBy !== undefined) constantOrStringKv(w, KV_CLOSED_BY, K_CLOSED_BY, event.closedBy);
-    }
+    writeAttributes(w, event, domains, containerId);
 
     w.raw(DROPPED_OBSERVED);
     w.fixed64(observedNs);
-    w.raw(event.type === 'begin' ? EVENT_NAME_BEGIN : EVENT_NAME_END);
+    w.raw(eventNameField(event.type));
     w.end(at, 2);
   }
 }

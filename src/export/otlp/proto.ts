@@ -1,11 +1,12 @@
 /**
- * OTLP/protobuf encoding of flow records, written straight into a reusable
- * buffer: each record becomes one ScopeLogs.log_records field, and a batch of
- * them is wrapped into an ExportLogsServiceRequest whose resource and scope
- * were encoded once. The bytes are the same, field for field and in the same
- * order, as @opentelemetry/otlp-transformer's ProtobufLogsSerializer writes
- * for the record the SDK path makes of a FlowRecord (test/unit/export/
- * proto.test.ts compares them byte for byte). Pure: data in, bytes out.
+ * OTLP/protobuf writing, straight into a reusable buffer: the writer, the
+ * AnyValue/attribute encoding of the request's resource and scope, and the
+ * ExportLogsServiceRequest frame around a run of log_records fields (each
+ * written by flow-encoder.ts), whose resource and scope were encoded once.
+ * The bytes are the same, field for field and in the same order, as
+ * @opentelemetry/otlp-transformer's ProtobufLogsSerializer writes
+ * (test/unit/export/otlp/ compares them byte for byte). Pure: data in,
+ * bytes out.
  *
  * Field numbers, from opentelemetry/proto (v1):
  *   ExportLogsServiceRequest: resource_logs=1
@@ -21,7 +22,6 @@
  *   ArrayValue / KeyValueList: values=1
  */
 import type { AnyValue, Attributes } from '@opentelemetry/api';
-import type { FlowRecord } from '../../record/record';
 
 /** Wire types. */
 const VARINT = 0;
@@ -82,58 +82,6 @@ export function varintSize(v: number): number {
   if (v < 0x200000) return 3;
   if (v < 0x10000000) return 4;
   return 5;
-}
-
-/**
- * Fast path of one KeyValue with an ASCII string value, when every length
- * fits one byte (nearly every flow attribute): written in one pass, no
- * length patching. Returns false, having written nothing, otherwise.
- */
-function writeSmallStringKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: string): boolean {
-  const n = value.length;
-  const kvLen = key.length + 3 + n; // key bytes, value length, string tag, string length, chars
-  if (kvLen > 0x7f) return false;
-  w.ensure(kvLen + 2);
-  const buf = w.buf;
-  const start = w.pos;
-  let p = start + 2;
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c > 0x7f) return false;
-    buf[p + key.length + 3 + i] = c;
-  }
-  buf[start] = fieldTag;
-  buf[start + 1] = kvLen;
-  for (let i = 0; i < key.length; i++) buf[p++] = key[i];
-  buf[p++] = n + 2;
-  buf[p++] = T_ANY_STRING;
-  buf[p] = n;
-  w.pos = start + 2 + kvLen;
-  return true;
-}
-
-/** Fast path of one KeyValue with a non-negative 32-bit integer value (ports). Returns false, having written nothing, otherwise. */
-function writeSmallIntKv(w: ProtoWriter, fieldTag: number, key: Buffer, value: number): boolean {
-  if (value >>> 0 !== value) return false;
-  const size = varintSize(value);
-  const kvLen = key.length + 2 + size; // key bytes, value length, int tag, varint
-  if (kvLen > 0x7f) return false;
-  w.ensure(kvLen + 2);
-  const buf = w.buf;
-  let p = w.pos;
-  buf[p++] = fieldTag;
-  buf[p++] = kvLen;
-  for (let i = 0; i < key.length; i++) buf[p++] = key[i];
-  buf[p++] = size + 1;
-  buf[p++] = T_ANY_INT;
-  let v = value;
-  while (v > 0x7f) {
-    buf[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[p++] = v;
-  w.pos = p;
-  return true;
 }
 
 /**
@@ -345,49 +293,20 @@ export function keyValueHead(key: string): Buffer {
 }
 
 /**
- * Encodes AnyValues and attribute lists as the SDK's common-serializer does,
- * with each key's `KeyValue.key` field and the `KeyValue.value` tag kept
- * ready-made (flowtap's keys are a handful of constants).
+ * Encodes AnyValues and attribute lists as the SDK's common-serializer does:
+ * the resource and scope of a request (once, at start-up). Flow records have
+ * their own encoder (flow-encoder.ts), derived from the record schema.
  */
 export class AttributeEncoder {
-  private readonly _keys = new Map<string, Buffer>();
-  private static readonly MAX_KEYS = 4096;
-  /** The key seen last at each position of an attribute list, and its bytes: records of one shape skip the Map. */
-  private readonly _posKeys: string[] = [];
-  private readonly _posBytes: Buffer[] = [];
-
-  private _key(key: string): Buffer {
-    let b = this._keys.get(key);
-    if (b === undefined) {
-      b = keyValueHead(key);
-      if (this._keys.size < AttributeEncoder.MAX_KEYS) this._keys.set(key, b);
-    }
-    return b;
-  }
-
   /** Each own property of `attributes` as a repeated KeyValue field `fieldTag`. */
   attributes(w: ProtoWriter, attributes: Attributes | Record<string, AnyValue>, fieldTag: number): void {
-    let i = 0;
     for (const key in attributes) {
       if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
-      let kb: Buffer;
-      if (this._posKeys[i] === key) {
-        kb = this._posBytes[i];
-      } else {
-        kb = this._key(key);
-        this._posKeys[i] = key;
-        this._posBytes[i] = kb;
-      }
-      i++;
-      const value = attributes[key] as AnyValue;
-      if (typeof value === 'string' ? writeSmallStringKv(w, fieldTag, kb, value) : typeof value === 'number' && writeSmallIntKv(w, fieldTag, kb, value)) {
-        continue;
-      }
       w.byte(fieldTag);
       const kv = w.begin();
-      w.raw(kb);
+      w.raw(keyValueHead(key));
       const v = w.begin();
-      this.anyValue(w, value);
+      this.anyValue(w, attributes[key] as AnyValue);
       w.end(v);
       w.end(kv);
     }
@@ -438,44 +357,6 @@ export class AttributeEncoder {
       default:
         return;
     }
-  }
-}
-
-/** Encodes flow records as ScopeLogs.log_records fields. */
-export class LogRecordEncoder {
-  private readonly _attrs: AttributeEncoder;
-
-  constructor(attrs = new AttributeEncoder()) {
-    this._attrs = attrs;
-  }
-
-  /** One `log_records` field (tag, length, LogRecord) for `record`, observed at `observedNs`. */
-  encode(w: ProtoWriter, record: FlowRecord, observedNs: bigint): void {
-    w.byte(T_SCOPE_LOGS_LOG_RECORDS);
-    // A flow record is 128..16383 bytes: two length bytes, moved only otherwise.
-    const at = w.begin(2);
-    w.byte(T_LOG_TIME);
-    w.fixed64(record.timestampNs);
-    if (record.severityNumber !== undefined && record.severityNumber !== 0) {
-      w.byte(T_LOG_SEVERITY_NUMBER);
-      w.varint(record.severityNumber);
-    }
-    if (record.body !== undefined) {
-      w.byte(T_LOG_BODY);
-      const body = w.begin();
-      this._attrs.anyValue(w, record.body);
-      w.end(body);
-    }
-    this._attrs.attributes(w, record.attributes, T_LOG_ATTRIBUTES);
-    w.byte(T_LOG_DROPPED);
-    w.byte(0);
-    w.byte(T_LOG_OBSERVED_TIME);
-    w.fixed64(observedNs);
-    if (record.eventName) {
-      w.byte(T_LOG_EVENT_NAME);
-      w.string(record.eventName);
-    }
-    w.end(at, 2);
   }
 }
 

@@ -22,7 +22,7 @@
 import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { FlowEvent } from '../../kernel/decode';
 import { hostPort, mapFlow, type FlowDomains } from '../../record/record';
-import { TCP_FLOW_CLOSE_REASON_VALUE_RST, TCP_FLOW_DIRECTION_VALUE_OUTGOING } from '../../record/semconv';
+import { FLOW_CLOSE_REASON_VALUE_RST, FLOW_DIRECTION_VALUE_OUTGOING } from '../../record/semconv';
 
 /** Span.status as the API types it (code: UNSET 0, OK 1, ERROR 2, the same numbers as OTLP's). */
 export interface FlowSpanStatus {
@@ -56,7 +56,7 @@ export const SPAN_STATUS_MESSAGE_RESET = 'connection reset';
 
 /** What an ended flow's status is: the one place that decides which flows are errors. */
 export function flowSpanStatus(event: FlowEvent): FlowSpanStatus {
-  if (event.closeReason === TCP_FLOW_CLOSE_REASON_VALUE_RST) return { code: SpanStatusCode.ERROR, message: SPAN_STATUS_MESSAGE_RESET };
+  if (event.closeReason === FLOW_CLOSE_REASON_VALUE_RST) return { code: SpanStatusCode.ERROR, message: SPAN_STATUS_MESSAGE_RESET };
   return { code: SpanStatusCode.UNSET };
 }
 
@@ -74,7 +74,7 @@ export function flowSpan(event: FlowEvent, domains: FlowDomains, endNs: bigint, 
     traceId,
     spanId,
     name: `${event.direction} ${hostPort(server, event.dstPort)}`,
-    kind: event.direction === TCP_FLOW_DIRECTION_VALUE_OUTGOING ? SpanKind.CLIENT : SpanKind.SERVER,
+    kind: event.direction === FLOW_DIRECTION_VALUE_OUTGOING ? SpanKind.CLIENT : SpanKind.SERVER,
     startNs: endNs - durationNs,
     endNs,
     attributes: mapFlow(event, domains, endNs, containerId).attributes,

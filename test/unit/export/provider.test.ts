@@ -46,11 +46,11 @@ const emit = (provider: ReturnType<typeof createLoggerProvider>, n = 1): void =>
   const logger = provider.getLogger('flowtap');
   for (let i = 0; i < n; i++) {
     logger.emit({
-      eventName: 'tcp.flow.begin',
+      eventName: 'flowtap.flow.begin',
       timestamp: nsToHrTime(1_714_564_800_123_456_789n),
       severityNumber: SeverityNumber.INFO,
       body: 'b',
-      attributes: { 'tcp.flow.destination.domains': ['a.test'] },
+      attributes: { 'flowtap.flow.destination.domains': ['a.test'] },
     });
   }
 };
@@ -75,10 +75,10 @@ describe('createLoggerProvider', () => {
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toEqual({
       timestamp: '2024-05-01T12:00:00.123456789Z',
-      eventName: 'tcp.flow.begin',
+      eventName: 'flowtap.flow.begin',
       severityNumber: 9,
       body: 'b',
-      attributes: { 'tcp.flow.destination.domains': ['a.test'] },
+      attributes: { 'flowtap.flow.destination.domains': ['a.test'] },
       resource: { 'service.name': 'flowtap' },
     });
     expect(observer.exportedRecords).toBe(1);

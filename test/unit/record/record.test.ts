@@ -31,18 +31,18 @@ const WALL = 1_714_564_800_123_456_789n;
 describe('mapFlow', () => {
   it('maps an outgoing IPv4 begin with a known destination name, every attribute', () => {
     const r = mapFlow(outgoing4, { src: [], dst: ['example.com', 'edge.example.net'] }, WALL);
-    expect(r.eventName).toBe('tcp.flow.begin');
+    expect(r.eventName).toBe('flowtap.flow.begin');
     expect(r.timestampNs).toBe(WALL);
     expect(r.severityNumber).toBe(9);
     expect(r.body).toBe('outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)');
     expect(r.attributes).toStrictEqual({
-      'tcp.flow.direction': 'outgoing',
+      'flowtap.flow.direction': 'outgoing',
       'source.address': '10.0.0.5',
       'source.port': 43512,
       'destination.address': '93.184.216.34',
       'destination.port': 443,
-      'tcp.flow.source.domains': [],
-      'tcp.flow.destination.domains': ['example.com', 'edge.example.net'],
+      'flowtap.flow.source.domains': [],
+      'flowtap.flow.destination.domains': ['example.com', 'edge.example.net'],
       'client.address': '10.0.0.5',
       'client.port': 43512,
       'server.address': 'example.com',
@@ -60,13 +60,13 @@ describe('mapFlow', () => {
     const r = mapFlow(incoming6, { src: [], dst: [] }, WALL);
     expect(r.body).toBe('incoming tcp [fd00::2]:50000 -> [fd00::1]:8080');
     expect(r.attributes).toStrictEqual({
-      'tcp.flow.direction': 'incoming',
+      'flowtap.flow.direction': 'incoming',
       'source.address': 'fd00::2',
       'source.port': 50000,
       'destination.address': 'fd00::1',
       'destination.port': 8080,
-      'tcp.flow.source.domains': [],
-      'tcp.flow.destination.domains': [],
+      'flowtap.flow.source.domains': [],
+      'flowtap.flow.destination.domains': [],
       'client.address': 'fd00::2',
       'client.port': 50000,
       'server.address': 'fd00::1',
@@ -80,9 +80,9 @@ describe('mapFlow', () => {
     });
   });
 
-  it('puts source names in tcp.flow.source.domains only', () => {
+  it('puts source names in flowtap.flow.source.domains only', () => {
     const r = mapFlow(incoming6, { src: ['client.test'], dst: [] }, WALL);
-    expect(r.attributes['tcp.flow.source.domains']).toEqual(['client.test']);
+    expect(r.attributes['flowtap.flow.source.domains']).toEqual(['client.test']);
     expect(r.attributes['server.address']).toBe('fd00::1');
     expect(r.body).toBe('incoming tcp [fd00::2]:50000 -> [fd00::1]:8080');
   });
@@ -115,26 +115,26 @@ describe('mapFlow', () => {
       closedBy: 'destination',
     };
     const r = mapFlow(end, { src: [], dst: ['example.com'] }, WALL);
-    expect(r.eventName).toBe('tcp.flow.end');
+    expect(r.eventName).toBe('flowtap.flow.end');
     expect(r.body).toBe('outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)');
-    expect(r.attributes['tcp.flow.duration']).toBe(2.25);
-    expect(r.attributes['tcp.flow.close_reason']).toBe('rst');
-    expect(r.attributes['tcp.flow.closed_by']).toBe('destination');
+    expect(r.attributes['flowtap.flow.duration']).toBe(2.25);
+    expect(r.attributes['flowtap.flow.close_reason']).toBe('rst');
+    expect(r.attributes['flowtap.flow.closed_by']).toBe('destination');
     expect(r.attributes['server.address']).toBe('example.com');
     expect(Object.keys(r.attributes)).toHaveLength(20);
   });
 
   it('leaves the duration out when the begin time is unknown', () => {
     const r = mapFlow({ ...outgoing4, type: 'end', beginTsNs: 0n, closeReason: 'fin', closedBy: 'source' }, { src: [], dst: [] }, WALL);
-    expect(r.attributes).not.toHaveProperty('tcp.flow.duration');
-    expect(r.attributes['tcp.flow.close_reason']).toBe('fin');
-    expect(r.attributes['tcp.flow.closed_by']).toBe('source');
+    expect(r.attributes).not.toHaveProperty('flowtap.flow.duration');
+    expect(r.attributes['flowtap.flow.close_reason']).toBe('fin');
+    expect(r.attributes['flowtap.flow.closed_by']).toBe('source');
   });
 
   it('writes no end attributes on a begin', () => {
     const r = mapFlow(outgoing4, { src: [], dst: [] }, WALL);
-    expect(Object.keys(r.attributes).filter((k) => k.startsWith('tcp.flow.') && !k.endsWith('domains'))).toEqual([
-      'tcp.flow.direction',
+    expect(Object.keys(r.attributes).filter((k) => k.startsWith('flowtap.flow.') && !k.endsWith('domains'))).toEqual([
+      'flowtap.flow.direction',
     ]);
   });
 });

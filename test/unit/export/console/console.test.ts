@@ -13,14 +13,14 @@ function record(over: Partial<ReadableLogRecord> = {}): ReadableLogRecord {
     hrTimeObserved: [1_714_564_801, 0],
     severityNumber: SeverityNumber.INFO,
     body: 'outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)',
-    eventName: 'tcp.flow.begin',
+    eventName: 'flowtap.flow.begin',
     resource,
     instrumentationScope: { name: 'flowtap' },
     attributes: {
-      'tcp.flow.direction': 'outgoing',
+      'flowtap.flow.direction': 'outgoing',
       'source.port': 43512,
-      'tcp.flow.destination.domains': ['example.com', 'edge.example.net'],
-      'tcp.flow.source.domains': [],
+      'flowtap.flow.destination.domains': ['example.com', 'edge.example.net'],
+      'flowtap.flow.source.domains': [],
     },
     droppedAttributesCount: 0,
     ...over,
@@ -41,10 +41,10 @@ describe('recordToJson', () => {
   it('writes exactly the contract keys, a nanosecond timestamp and arrays as arrays', () => {
     const line = recordToJson(record());
     expect(line).toBe(
-      '{"timestamp":"2024-05-01T12:00:00.123456789Z","eventName":"tcp.flow.begin","severityNumber":9,' +
+      '{"timestamp":"2024-05-01T12:00:00.123456789Z","eventName":"flowtap.flow.begin","severityNumber":9,' +
         '"body":"outgoing tcp 10.0.0.5:43512 -> 93.184.216.34:443 (example.com)",' +
-        '"attributes":{"tcp.flow.direction":"outgoing","source.port":43512,' +
-        '"tcp.flow.destination.domains":["example.com","edge.example.net"],"tcp.flow.source.domains":[]},' +
+        '"attributes":{"flowtap.flow.direction":"outgoing","source.port":43512,' +
+        '"flowtap.flow.destination.domains":["example.com","edge.example.net"],"flowtap.flow.source.domains":[]},' +
         '"resource":{"service.name":"flowtap","host.name":"node-1"}}',
     );
     expect(Object.keys(JSON.parse(line))).toEqual(['timestamp', 'eventName', 'severityNumber', 'body', 'attributes', 'resource']);
@@ -60,12 +60,12 @@ describe('ConsoleJsonLogRecordExporter', () => {
     const sink = new Sink();
     const exporter = new ConsoleJsonLogRecordExporter(sink);
     const results: ExportResult[] = [];
-    exporter.export([record(), record({ eventName: 'tcp.flow.end' })], (r) => results.push(r));
+    exporter.export([record(), record({ eventName: 'flowtap.flow.end' })], (r) => results.push(r));
     expect(sink.chunks).toHaveLength(1);
     const lines = sink.chunks[0].split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[2]).toBe('');
-    expect(lines.slice(0, 2).map((l) => JSON.parse(l).eventName)).toEqual(['tcp.flow.begin', 'tcp.flow.end']);
+    expect(lines.slice(0, 2).map((l) => JSON.parse(l).eventName)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end']);
     expect(results).toEqual([{ code: ExportResultCode.SUCCESS }]);
   });
 

@@ -1,7 +1,8 @@
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { decodeBatch, type FlowEvent } from '../../../../src/kernel/decode';
 import { FlowLogRecordEncoder } from '../../../../src/export/otlp/flow-encoder';
-import { LogRecordEncoder, LogsRequestFrame, ProtoWriter } from '../../../../src/export/otlp/proto';
+import { LogsRequestFrame, ProtoWriter } from '../../../../src/export/otlp/proto';
+import { LogRecordEncoder } from './log-record-encoder';
 import { mapFlow, type FlowDomains } from '../../../../src/record/record';
 import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowInputs, type FlowInput } from '../../../helpers/flowrecords';
 import { prng } from '../../../helpers/prng';

@@ -1,6 +1,7 @@
 import type { AnyValue, Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AttributeEncoder, LogRecordEncoder, LogsRequestFrame, ProtoWriter, varintSize } from '../../../../src/export/otlp/proto';
+import { AttributeEncoder, LogsRequestFrame, ProtoWriter, varintSize } from '../../../../src/export/otlp/proto';
+import { LogRecordEncoder } from './log-record-encoder';
 import type { FlowRecord } from '../../../../src/record/record';
 import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowRecords } from '../../../helpers/flowrecords';
 

@@ -1,0 +1,59 @@
+/**
+ * CPU cost of the OTLP flow encoder per record, alone: 1e6 synthetic flow
+ * events (both families, begin and end, with and without names and a
+ * container id) through FlowLogRecordEncoder.encode into one writer, reset
+ * every 2048 records; each run's user+system CPU time over the records.
+ * Prints min and median of the runs. Pin it to a CPU and interleave two
+ * builds to compare them:
+ *   taskset -c 1 node bench/encode-cost.mts [DIST_DIR] [RUNS]
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT } from './lib.mts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const require = createRequire(import.meta.url);
+const distDir = process.argv[2] || join(ROOT, 'dist');
+const runs = Number(process.argv[3] ?? 7);
+const { FlowLogRecordEncoder } = require(join(distDir, 'export/otlp/flow-encoder.js'));
+const { ProtoWriter } = require(join(distDir, 'export/otlp/proto.js'));
+
+const RECORDS = 1e6;
+const inputs = Array.from({ length: 64 }, (_, i) => {
+  const six = i % 3 === 0;
+  const end = i % 2 === 1;
+  return {
+    event: {
+      type: end ? 'end' : 'begin',
+      tsNs: 5_000_000_000n + BigInt(i),
+      family: six ? 6 : 4,
+      direction: i % 4 < 2 ? 'outgoing' : 'incoming',
+      srcAddr: six ? `fd00::${i + 2}` : `198.18.0.${i + 5}`,
+      srcPort: 30000 + i * 311,
+      dstAddr: six ? 'fd00:0:0:1::1' : `198.19.0.${i}`,
+      dstPort: i % 5 === 0 ? 80 : 443,
+      cgroupId: 7n,
+      closeReason: end ? (i % 8 === 1 ? 'rst' : 'fin') : undefined,
+      closedBy: end ? (i % 6 === 1 ? 'source' : 'destination') : undefined,
+      beginTsNs: end ? 1_000_000_000n + BigInt(i * 1000) : undefined,
+    },
+    domains: i % 4 === 0 ? { src: [], dst: ['www.example.com', 'edge.example.net'] } : { src: [], dst: [] },
+    containerId: i % 5 === 0 ? 'c'.repeat(64) : undefined,
+  };
+});
+
+const encoder: any = new FlowLogRecordEncoder();
+const w: any = new ProtoWriter(1 << 20);
+const perRecordNs: number[] = [];
+for (let run = 0; run < runs; run++) {
+  const start = process.cpuUsage();
+  for (let i = 0; i < RECORDS; i++) {
+    if ((i & 2047) === 0) w.reset();
+    const f = inputs[i & 63];
+    encoder.encode(w, f.event, f.domains, 1_700_000_000_000_000_000n, f.containerId, 1_700_000_001_000_000_000n);
+  }
+  const cpu = process.cpuUsage(start);
+  perRecordNs.push(((cpu.user + cpu.system) * 1000) / RECORDS);
+}
+perRecordNs.sort((a, b) => a - b);
+console.log(`${distDir}: CPU ns/record over ${RECORDS} records, ${runs} runs: min ${perRecordNs[0].toFixed(1)} median ${perRecordNs[runs >> 1].toFixed(1)}`);

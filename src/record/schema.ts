@@ -1,0 +1,295 @@
+/**
+ * The flow record, declared once: its events and, for each attribute, the
+ * key, the OTLP value type, where the value comes from, which events carry
+ * it, whether it is always there or only when known, and what it means.
+ * Everything that writes or describes a record derives from this table:
+ * mapFlow (record.ts, the SDK and console paths), the OTLP protobuf encoder
+ * (src/export/otlp/flow-encoder.ts: its key prefixes and value writers) and
+ * the attribute tables of README.md and docs/ (docs.ts, `make docs`).
+ *
+ * Adding an attribute is one entry here (its getter is its source); an
+ * attribute only some flows have is `presence: 'known'` with a getter that
+ * returns undefined when the value is not known. A new event (a failed
+ * connection attempt) is one more key of EVENTS, a member of FlowEvent's
+ * `type`, and that key in the `events` of each attribute it carries.
+ *
+ * Names follow the OpenTelemetry naming rules: registered attributes keep
+ * their registered names (client.*, server.*, network.* from the stable
+ * semantic conventions; source.*, destination.* and container.id are
+ * incubating and copied here, so a minor release of the package cannot
+ * rename them); flowtap's own events and attributes are under `flowtap.`.
+ */
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_CLIENT_PORT,
+  ATTR_NETWORK_LOCAL_ADDRESS,
+  ATTR_NETWORK_LOCAL_PORT,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_NETWORK_TRANSPORT,
+  ATTR_NETWORK_TYPE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  NETWORK_TRANSPORT_VALUE_TCP,
+  NETWORK_TYPE_VALUE_IPV4,
+  NETWORK_TYPE_VALUE_IPV6,
+} from '@opentelemetry/semantic-conventions';
+import type { FlowEvent } from '../kernel/decode';
+import {
+  FLOW_CLOSE_REASON_VALUE_FIN,
+  FLOW_CLOSE_REASON_VALUE_RST,
+  FLOW_CLOSED_BY_VALUE_DESTINATION,
+  FLOW_CLOSED_BY_VALUE_SOURCE,
+  FLOW_DIRECTION_VALUE_INCOMING,
+  FLOW_DIRECTION_VALUE_OUTGOING,
+  ATTR_CONTAINER_ID,
+  ATTR_DESTINATION_ADDRESS,
+  ATTR_DESTINATION_PORT,
+  ATTR_FLOWTAP_FLOW_CLOSE_REASON,
+  ATTR_FLOWTAP_FLOW_CLOSED_BY,
+  ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
+  ATTR_FLOWTAP_FLOW_DIRECTION,
+  ATTR_FLOWTAP_FLOW_DURATION,
+  ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS,
+  ATTR_SOURCE_ADDRESS,
+  ATTR_SOURCE_PORT,
+  EVENT_FLOWTAP_FLOW_BEGIN,
+  EVENT_FLOWTAP_FLOW_END,
+} from './semconv';
+
+/** The names known for a flow's two addresses (the DNS cache's answer). */
+export interface FlowDomains {
+  /** Names for the source (initiator) address. */
+  src: readonly string[];
+  /** Names for the destination (responder) address; the first is the one asked. */
+  dst: readonly string[];
+}
+
+/** The kinds of flow event, each one log record: FlowEvent's `type`. */
+export type FlowEventKind = FlowEvent['type'];
+
+export interface EventEntry {
+  /** The record's EventName. */
+  name: string;
+  /** One line: when the event happens (docs). */
+  brief: string;
+}
+
+/** Each event kind's record. */
+export const EVENTS: { readonly [K in FlowEventKind]: EventEntry } = {
+  begin: { name: EVENT_FLOWTAP_FLOW_BEGIN, brief: 'a TCP flow began: its handshake reply (SYN-ACK) passed the hook' },
+  end: { name: EVENT_FLOWTAP_FLOW_END, brief: "the first FIN or RST of a flow whose begin was seen passed the hook" },
+};
+
+/** OTLP AnyValue types of the record's attributes. */
+export type AttributeType = 'string' | 'int' | 'double' | 'string[]';
+
+interface ValueOf {
+  string: string;
+  int: number;
+  double: number;
+  'string[]': readonly string[];
+}
+
+/**
+ * The arguments of a flow's seed event as the flow-monitoring contract names
+ * them, the flow's direction and its two ends: which attributes each one
+ * feeds is a column of the docs.
+ */
+export type SeedArgument = 'connectionDirection' | 'srcIP' | 'dstIP' | 'srcPort' | 'dstPort' | 'srcDomains' | 'dstDomains';
+
+export const SEED_ARGUMENTS: readonly SeedArgument[] = ['connectionDirection', 'srcIP', 'dstIP', 'srcPort', 'dstPort', 'srcDomains', 'dstDomains'];
+
+/**
+ * Where an attribute's value comes from: the decoded flow event, the names
+ * known for its addresses and the container of its local socket (undefined
+ * when its cgroup names none). Undefined means "not known": the attribute is
+ * left out (presence 'known' only).
+ */
+export type Source<T> = (event: FlowEvent, domains: FlowDomains, containerId: string | undefined) => T | undefined;
+
+interface EntryOf<T extends AttributeType> {
+  key: string;
+  type: T;
+  /** The events whose records carry it. */
+  events: readonly FlowEventKind[];
+  /** 'always': on every record of those events; 'known': only when its source has a value. */
+  presence: 'always' | 'known';
+  source: Source<ValueOf[T]>;
+  /** The seed-event arguments its value is made of (none: a constant, or from elsewhere). */
+  seed: readonly SeedArgument[];
+  /** A string attribute's values when they are a closed set (the encoder writes each whole, made at load). */
+  values?: readonly string[];
+  /** One line: what it means (docs; Markdown). */
+  brief: string;
+}
+
+export type AttributeEntry = { [T in AttributeType]: EntryOf<T> }[AttributeType];
+
+const BOTH: readonly FlowEventKind[] = ['begin', 'end'];
+const END: readonly FlowEventKind[] = ['end'];
+
+const outgoing = (e: FlowEvent): boolean => e.direction === FLOW_DIRECTION_VALUE_OUTGOING;
+
+/** The record's attributes, in the order they are written. */
+export const ATTRIBUTES: readonly AttributeEntry[] = [
+  {
+    key: ATTR_FLOWTAP_FLOW_DIRECTION,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => e.direction,
+    seed: ['connectionDirection'],
+    values: [FLOW_DIRECTION_VALUE_OUTGOING, FLOW_DIRECTION_VALUE_INCOMING],
+    brief: '`outgoing` (a process in the watched cgroup connected) or `incoming` (it accepted)',
+  },
+  { key: ATTR_SOURCE_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_SOURCE_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  { key: ATTR_DESTINATION_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.dstAddr, seed: ['dstIP'], brief: "the responder's IP" },
+  { key: ATTR_DESTINATION_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  {
+    key: ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS,
+    type: 'string[]',
+    events: BOTH,
+    presence: 'always',
+    source: (_e, d) => d.src,
+    seed: ['srcDomains'],
+    brief: 'names the DNS cache holds for the source IP (may be empty)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
+    type: 'string[]',
+    events: BOTH,
+    presence: 'always',
+    source: (_e, d) => d.dst,
+    seed: ['dstDomains'],
+    brief: 'names for the destination IP: the name that was asked first, then its CNAME chain (may be empty)',
+  },
+  { key: ATTR_CLIENT_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_CLIENT_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  {
+    key: ATTR_SERVER_ADDRESS,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: (e, d) => (d.dst.length > 0 ? d.dst[0] : e.dstAddr),
+    seed: ['dstDomains', 'dstIP'],
+    brief: "the first destination domain if known, else the responder's IP",
+  },
+  { key: ATTR_SERVER_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  {
+    key: ATTR_NETWORK_TRANSPORT,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: () => NETWORK_TRANSPORT_VALUE_TCP,
+    seed: [],
+    values: [NETWORK_TRANSPORT_VALUE_TCP],
+    brief: '`tcp`',
+  },
+  {
+    key: ATTR_NETWORK_TYPE,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => (e.family === 4 ? NETWORK_TYPE_VALUE_IPV4 : NETWORK_TYPE_VALUE_IPV6),
+    seed: ['srcIP', 'dstIP'],
+    values: [NETWORK_TYPE_VALUE_IPV4, NETWORK_TYPE_VALUE_IPV6],
+    brief: '`ipv4` or `ipv6` (an IPv4 flow on a dual-stack socket is `ipv4`)',
+  },
+  // The watched socket is the initiator of an outgoing flow and the responder of an incoming one.
+  {
+    key: ATTR_NETWORK_LOCAL_ADDRESS,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => (outgoing(e) ? e.srcAddr : e.dstAddr),
+    seed: ['connectionDirection', 'srcIP', 'dstIP'],
+    brief: "the watched socket's own IP",
+  },
+  {
+    key: ATTR_NETWORK_LOCAL_PORT,
+    type: 'int',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => (outgoing(e) ? e.srcPort : e.dstPort),
+    seed: ['connectionDirection', 'srcPort', 'dstPort'],
+    brief: "the watched socket's own port",
+  },
+  {
+    key: ATTR_NETWORK_PEER_ADDRESS,
+    type: 'string',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => (outgoing(e) ? e.dstAddr : e.srcAddr),
+    seed: ['connectionDirection', 'srcIP', 'dstIP'],
+    brief: "the other side's IP",
+  },
+  {
+    key: ATTR_NETWORK_PEER_PORT,
+    type: 'int',
+    events: BOTH,
+    presence: 'always',
+    source: (e) => (outgoing(e) ? e.dstPort : e.srcPort),
+    seed: ['connectionDirection', 'srcPort', 'dstPort'],
+    brief: "the other side's port",
+  },
+  {
+    key: ATTR_CONTAINER_ID,
+    type: 'string',
+    events: BOTH,
+    presence: 'known',
+    source: (_e, _d, containerId) => containerId,
+    seed: [],
+    brief:
+      "the container whose cgroup holds the watched socket, when that cgroup's path names one the way containerd, CRI-O, Docker or Podman write it (`cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`, `/docker/<id>`, `libpod-<id>.scope`, the kubelet's `pod<uid>/<id>`)",
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_DURATION,
+    type: 'double',
+    events: END,
+    presence: 'known',
+    // A begin time of 0 means the begin was not seen: no duration then.
+    source: (e) => (e.beginTsNs !== undefined && e.beginTsNs !== 0n && e.tsNs >= e.beginTsNs ? Number(e.tsNs - e.beginTsNs) / 1e9 : undefined),
+    seed: [],
+    brief: "seconds from the flow's begin to its end",
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_CLOSE_REASON,
+    type: 'string',
+    events: END,
+    presence: 'always',
+    source: (e) => e.closeReason,
+    seed: [],
+    values: [FLOW_CLOSE_REASON_VALUE_FIN, FLOW_CLOSE_REASON_VALUE_RST],
+    brief: '`fin` or `rst`: the first of them seen on the flow',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_CLOSED_BY,
+    type: 'string',
+    events: END,
+    presence: 'always',
+    source: (e) => e.closedBy,
+    seed: [],
+    values: [FLOW_CLOSED_BY_VALUE_SOURCE, FLOW_CLOSED_BY_VALUE_DESTINATION],
+    brief: '`source` or `destination`: the side that sent that FIN or RST',
+  },
+];
+
+/** The event kinds, in EVENTS' order. */
+export const EVENT_KINDS = Object.keys(EVENTS) as FlowEventKind[];
+
+/** `make(kind)` for each event kind, by kind. */
+export function byEventKind<T>(make: (kind: FlowEventKind) => T): { readonly [K in FlowEventKind]: T } {
+  const out = {} as { [K in FlowEventKind]: T };
+  for (const kind of EVENT_KINDS) out[kind] = make(kind);
+  return out;
+}
+
+/** The attributes each event's record carries, in order. */
+export const ATTRIBUTES_OF = byEventKind((kind) => ATTRIBUTES.filter((a) => a.events.includes(kind)));
+
+/** The attribute of `key`, or undefined if the record has none. */
+export function attributeOf(key: string): AttributeEntry | undefined {
+  return ATTRIBUTES.find((a) => a.key === key);
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FlowEvent } from '../../../src/kernel/decode';
+import { rewriteTables, tablesIn } from '../../../src/record/docs';
+import { mapFlow } from '../../../src/record/record';
+import { ATTRIBUTES, ATTRIBUTES_OF, EVENT_KINDS, EVENTS, SEED_ARGUMENTS, attributeOf } from '../../../src/record/schema';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+const begin: FlowEvent = {
+  type: 'begin',
+  tsNs: 5_000_000_000n,
+  family: 6,
+  direction: 'incoming',
+  srcAddr: 'fd00::2',
+  srcPort: 50000,
+  dstAddr: 'fd00::1',
+  dstPort: 8080,
+  cgroupId: 7n,
+  closeReason: undefined,
+  closedBy: undefined,
+  beginTsNs: undefined,
+};
+const end: FlowEvent = { ...begin, type: 'end', tsNs: 7_500_000_000n, beginTsNs: 5_000_000_000n, closeReason: 'rst', closedBy: 'source' };
+const sample = { begin, end };
+
+describe('the record schema', () => {
+  it('has one entry per key, flowtap-own names under flowtap., registered ones by their names, never network.io.direction', () => {
+    const keys = ATTRIBUTES.map((a) => a.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    const registered = /^(source|destination|client|server)\.(address|port)$|^network\.(transport|type|(local|peer)\.(address|port))$|^container\.id$/;
+    for (const k of keys) expect(k.startsWith('flowtap.') || registered.test(k)).toBe(true);
+    expect(keys).not.toContain('network.io.direction');
+    expect(keys.filter((k) => k.startsWith('flowtap.'))).toEqual([
+      'flowtap.flow.direction',
+      'flowtap.flow.source.domains',
+      'flowtap.flow.destination.domains',
+      'flowtap.flow.duration',
+      'flowtap.flow.close_reason',
+      'flowtap.flow.closed_by',
+    ]);
+    expect(EVENT_KINDS.map((k) => EVENTS[k].name)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end']);
+  });
+
+  it('every entry names known events and seed arguments, and a closed set holds what its source gives', () => {
+    for (const a of ATTRIBUTES) {
+      expect(a.events.length).toBeGreaterThan(0);
+      for (const k of a.events) expect(EVENT_KINDS).toContain(k);
+      for (const s of a.seed) expect(SEED_ARGUMENTS).toContain(s);
+      expect(a.brief.length).toBeGreaterThan(0);
+      for (const kind of a.events) {
+        const v = a.source(sample[kind], { src: [], dst: [] }, undefined);
+        if (a.presence === 'always') expect(v).toBeDefined();
+        if (a.values !== undefined && v !== undefined) expect(a.values).toContain(v);
+      }
+    }
+    expect(attributeOf('flowtap.flow.duration')?.events).toEqual(['end']);
+    expect(attributeOf('tcp.flow.duration')).toBeUndefined();
+  });
+
+  it('mapFlow writes exactly the schema keys of each event, in schema order, known ones only when known', () => {
+    for (const kind of EVENT_KINDS) {
+      const all = mapFlow(sample[kind], { src: ['c.test'], dst: ['s.test'] }, 1n, 'cid');
+      expect(Object.keys(all.attributes)).toEqual(ATTRIBUTES_OF[kind].map((a) => a.key));
+      expect(all.eventName).toBe(EVENTS[kind].name);
+      const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined }, { src: [], dst: [] }, 1n);
+      expect(Object.keys(bare.attributes)).toEqual(ATTRIBUTES_OF[kind].filter((a) => a.presence === 'always').map((a) => a.key));
+    }
+  });
+});
+
+describe('the docs tables', () => {
+  it.each([['README.md', ['attributes']], ['docs/record.md', ['events', 'attributes', 'seed']]])('%s holds the schema tables as `make docs` renders them', (file, tables) => {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    expect(tablesIn(text)).toEqual(tables);
+    // A table that disagrees with the schema is rewritten: run `make docs`.
+    expect(rewriteTables(text)).toBe(text);
+  });
+
+  it('renders one attributes row per entry, and rejects a marker naming no table', () => {
+    const out = rewriteTables('x\n<!-- schema:attributes:begin -->\nstale\n<!-- schema:attributes:end -->\ny');
+    expect(out.split('\n').filter((l) => l.startsWith('| `'))).toHaveLength(ATTRIBUTES.length);
+    expect(out).not.toContain('stale');
+    expect(rewriteTables('no markers')).toBe('no markers');
+    expect(() => rewriteTables('<!-- schema:nope:begin -->\n<!-- schema:nope:end -->')).toThrow('unknown schema table "nope"');
+    const tampered = readFileSync(join(ROOT, 'README.md'), 'utf8').replace('| `source.port` | int |', '| `source.port` | string |');
+    expect(rewriteTables(tampered)).not.toBe(tampered);
+  });
+});
