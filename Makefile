@@ -2,6 +2,7 @@
 #   make run     install what is missing, build, start a collector + flowtap on the whole host
 #   make test    install what is missing, build, run every test (unit + real kernel + real collector)
 #   make build   build bpf -> native -> TypeScript without running anything
+#   make lint    strict type checks, the formatter's check, C/C++ with -Wall -Werror (part of make test)
 #   make accuracy  run the accuracy scenarios (packet capture as the oracle) and rewrite docs/accuracy.md
 #   make bench   build, then run the benchmarks (bench/) and rewrite docs/benchmarks.md
 #   make image-test  build the container image (deploy/Dockerfile) with podman from local bases, run it chrooted
@@ -24,7 +25,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I/usr/include/$(MULTIARCH) -Ibpf
-CXXFLAGS_ADDON := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Wno-missing-field-initializers \
+CXXFLAGS_ADDON := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fvisibility=hidden -Inode_modules/node-api-headers/include \
 	-Inode_modules/node-addon-api -I$(BUILD) -Ibpf \
 	-DNAPI_VERSION=9 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -fexceptions
@@ -97,7 +98,18 @@ build: deps bpf native ts
 run: build collector
 	deploy/setup/run.sh
 
-test: build collector kubetools helm victorialogs jaeger
+# Strict type checks of src/, test/ and bench/, the formatter's check, and the
+# C/C++ with -Wall -Werror (bpf/ and native/ build with it; here without linking).
+lint: build
+	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p test/tsconfig.json --noEmit
+	npx tsc -p bench/tsconfig.json --noEmit
+	npx prettier --check 'src/**/*.ts' 'test/**/*.ts' 'bench/**/*.mts'
+	$(CLANG) $(BPF_CFLAGS) -fsyntax-only bpf/flowtap.bpf.c bench/empty.bpf.c
+	$(CXX) $(CXXFLAGS_ADDON) -fsyntax-only $(filter %.cc,$(NATIVE_SRC))
+	$(CC) -O2 -Wall -Wextra -Werror -fsyntax-only bench/loadgen.c
+
+test: lint build collector kubetools helm victorialogs jaeger
 	FLOWTAP_OTELCOL="$$(deploy/setup/collector.sh)" FLOWTAP_KUBETOOLS="$$(deploy/setup/kubetools.sh)" FLOWTAP_HELM="$$(deploy/setup/helm.sh)" FLOWTAP_VICTORIALOGS="$$(deploy/setup/victorialogs.sh)" FLOWTAP_JAEGER="$$(deploy/setup/jaeger.sh)" npx jest --runInBand --json --outputFile=$(BUILD)/jest-results.json
 
 test-unit: build

@@ -6,7 +6,7 @@
  *
  * When you change a ring-buffer record, bump FLOWTAP_ABI_VERSION and change
  * the TypeScript decoder with it: src/kernel/decode.ts (offsets and sizes) — the
- * layout test (test/layout.test.ts) compares the sizes/offsets the addon
+ * layout test (test/integration/layout.test.ts) compares the sizes/offsets the addon
  * reports with the decoder's constants and fails when they drift apart. The
  * counters, the flow table and the filter maps are shared with the addon only,
  * which is always built from the same header: they need no version bump.
@@ -18,11 +18,7 @@
 #ifndef FLOWTAP_H
 #define FLOWTAP_H
 
-#ifdef __BPF__
 #include <linux/types.h>
-#else
-#include <linux/types.h>
-#endif
 
 #define FLOWTAP_ABI_VERSION 3
 

@@ -93,7 +93,7 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       await waitFor('summary lines counting every record', () => (sum('exported') === 10 ? true : undefined));
       expect({ begun: sum('begun'), ended: sum('ended'), failed: sum('failed'), dropped: sum('dropped') }).toEqual({ begun: 5, ended: 5, failed: 0, dropped: 0 });
       for (const l of ft.logs().filter((x) => x.msg === 'summary')) {
-        expect(Object.keys(l)).toEqual(['time', 'level', 'msg', 'seconds', 'begun', 'ended', 'exported', 'failed', 'dropped', 'export']);
+        expect(Object.keys(l)).toEqual(['time', 'level', 'msg', 'seconds', 'begun', 'ended', 'exported', 'failed', 'dropped', 'dnsRefused', 'export']);
         expect(l).toMatchObject({ level: 'info', seconds: 1, export: 'ok' });
       }
     } finally {
