@@ -16,7 +16,7 @@ import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@ope
 import type { ISerializer } from '@opentelemetry/otlp-transformer';
 import { displayUrl } from './http-sender';
 import type { BatchSender, SendResult } from './queue';
-import { LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
+import { acceptedResult, LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
 
 /** One request as the delegate sees it. */
 interface EncodedRequest {
@@ -162,12 +162,7 @@ export class OtlpGrpcSender implements BatchSender {
           const response = this._lastResponse;
           this._lastResponse = undefined;
           if (result.code === ExportResultCode.SUCCESS) {
-            const rejected = response?.rejected ?? 0;
-            resolve(
-              rejected > 0
-                ? { ok: true, rejected, error: new Error(`collector rejected ${rejected} ${this._signal.itemsText}: ${response?.errorMessage ?? ''}`) }
-                : { ok: true },
-            );
+            resolve(acceptedResult(this._signal, response, 'collector'));
           } else {
             const error = result.error ?? new Error('export failed');
             if ((error as { code?: unknown }).code === GRPC_STATUS.UNAVAILABLE) this._stale = true;

@@ -20,7 +20,7 @@ import { OTLPExporterError } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import type { ISerializer } from '@opentelemetry/otlp-transformer';
 import type { BatchSender, SendResult } from './queue';
-import { LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
+import { acceptedResult, LOGS_SIGNAL, type OtlpSignal, type PartialSuccess } from './signal';
 
 /** One request as the delegate sees it. */
 interface EncodedRequest {
@@ -147,12 +147,7 @@ export class OtlpHttpSender implements BatchSender {
           const response = this._lastResponse;
           this._lastResponse = undefined;
           if (result.code === ExportResultCode.SUCCESS) {
-            const rejected = response?.rejected ?? 0;
-            resolve(
-              rejected > 0
-                ? { ok: true, rejected, error: new Error(`receiver rejected ${rejected} ${this._signal.itemsText}: ${response?.errorMessage ?? ''}`) }
-                : { ok: true },
-            );
+            resolve(acceptedResult(this._signal, response, 'receiver'));
           } else {
             resolve({ ok: false, ...classifyHttpError(result.error ?? new Error('export failed'), this._url, this._signal) });
           }

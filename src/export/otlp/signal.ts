@@ -59,3 +59,14 @@ export const TRACES_SIGNAL: OtlpSignal = {
     return partial === undefined ? undefined : { rejected: Number(partial.rejectedSpans ?? 0), errorMessage: partial.errorMessage };
   },
 };
+
+/**
+ * What a successful export came to: accepted whole, or accepted with
+ * `response`'s rejected items (a partial success), named as `who` rejected
+ * them (the collector, the receiver).
+ */
+export function acceptedResult(signal: OtlpSignal, response: PartialSuccess | undefined, who: string): { ok: true; rejected?: number; error?: Error } {
+  const rejected = response?.rejected ?? 0;
+  if (rejected === 0) return { ok: true };
+  return { ok: true, rejected, error: new Error(`${who} rejected ${rejected} ${signal.itemsText}: ${response?.errorMessage ?? ''}`) };
+}
