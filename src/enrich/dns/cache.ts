@@ -32,9 +32,10 @@ export interface DnsCacheOptions {
 
 /**
  * zeroTtlSeconds: a resolver answering TTL 0 is local (dnsmasq, Consul), so
- * the asker connects within milliseconds; 5 s covers a slow start (a cold
- * TLS stack, a retry after a first refused connect) while a name seen that
- * briefly cannot follow an address reused by another service much later.
+ * the asker connects within milliseconds; 5 s covers a slow asker between
+ * the answer and its connect (a loaded host, a fallback to the other
+ * address family) while a name held that briefly cannot follow an address
+ * another service reuses much later.
  */
 export const DNS_CACHE_DEFAULTS = { maxNames: 10_000, maxNamesPerIp: 16, zeroTtlSeconds: 5 } as const;
 
