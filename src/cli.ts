@@ -60,7 +60,11 @@ async function main(): Promise<void> {
   const spans = createSpanExport(config, resource, { name: SCOPE_NAME, version }, spanStats);
   const spanTotals = () => (spans === undefined ? undefined : spanStats);
   const records = withSpans(logRecords, spans);
-  const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
+  const dnsCache = new DnsCache({
+    maxNames: config.dnsCacheNames,
+    maxNamesPerIp: config.dnsNamesPerAddress,
+    zeroTtlSeconds: config.dnsZeroTtlSeconds,
+  });
   const pipeline = new Pipeline({
     sink: records,
     clock,

@@ -53,6 +53,8 @@ export const LIMITS = {
   /** The DNS cache's bounds; their defaults are the cache's own (enrich/dns/cache.ts). */
   dnsCacheNames: { min: 1, max: 10_000_000 },
   dnsNamesPerAddress: { min: 1, max: 1000 },
+  /** At most an hour: a TTL-0 name is meant for the connection right after the answer. */
+  dnsZeroTtlSeconds: { min: 0, max: 3600, unit: 'seconds; 0 turns it off' },
   // The SDK variables: defaults are the specification's unless said otherwise.
   // Sizes and the export timeout must be at least 1: a batch of 0 would spin,
   // a timeout of 0 would drop every record.

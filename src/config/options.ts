@@ -139,6 +139,15 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     limit: LIMITS.dnsNamesPerAddress,
     parse: integer(LIMITS.dnsNamesPerAddress),
   },
+  dnsZeroTtlSeconds: {
+    flag: 'dns-zero-ttl-seconds',
+    valueName: '<s>',
+    env: ['FLOWTAP_DNS_ZERO_TTL_SECONDS'],
+    description: 'a DNS answer with TTL 0 (dnsmasq, Consul) names the flows that begin this long after it; 0: TTL-0 answers are not used',
+    default: DNS_CACHE_DEFAULTS.zeroTtlSeconds,
+    limit: LIMITS.dnsZeroTtlSeconds,
+    parse: integer(LIMITS.dnsZeroTtlSeconds),
+  },
   direction: {
     flag: 'direction',
     valueName: 'incoming|outgoing|both',

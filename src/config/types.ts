@@ -71,6 +71,8 @@ export interface FlagOptions {
   dnsCacheNames: number;
   /** Names the DNS cache holds for one address. */
   dnsNamesPerAddress: number;
+  /** Seconds a TTL-0 DNS answer names the flows that begin after it; 0: never used. */
+  dnsZeroTtlSeconds: number;
   /** Report only flows in this direction (filter.ts; applied in the kernel). */
   direction: DirectionFilter;
   /** Report only flows whose responder port is in these ranges (empty: any port). */

@@ -253,7 +253,9 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     for (const [reason, n] of Object.entries(c.dns.unmatched)) observe(dnsResponsesCaptured, n, { [ATTR_FLOWTAP_DNS_RESULT]: reason });
     observe(cacheNames, c.dns.names);
     observe(cacheAddresses, c.dns.addresses);
-    observe(lookups, c.dns.hits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit' });
+    // a hit named by a TTL-0 answer (the zero-TTL window) is counted apart: the results still add up to the lookups
+    observe(lookups, c.dns.hits - c.dns.zeroTtlHits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit' });
+    observe(lookups, c.dns.zeroTtlHits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit_zero_ttl' });
     observe(lookups, c.dns.misses, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'miss' });
     observe(evictions, c.dns.evictions, { [ATTR_FLOWTAP_REASON]: 'bound' });
     observe(evictions, c.dns.expired, { [ATTR_FLOWTAP_REASON]: 'expired' });

@@ -3,7 +3,7 @@
  * output: a judge that miscounts would make every accuracy result wrong.
  */
 import { deriveFlows, namesByAddress, parseTsharkFields, Segment } from '../helpers/oracle';
-import { compare, expectedRecords } from '../helpers/accuracy';
+import { accountFor, compare, expectedRecords, TIMESTAMP_BOUND_MILLIS, type Comparison, type ExpectedRecord } from '../helpers/accuracy';
 import type { CollectedLogRecord } from '../helpers/collector';
 
 const SYN = 0x02;
@@ -43,9 +43,25 @@ describe('deriveFlows', () => {
 
   it('retransmitted SYNs and SYN-ACKs are the same flow', () => {
     const s = flow(40000, 80, 1000, 5000);
-    const flows = deriveFlows([s[0], s[0], s[1], s[0], s[1], ...s.slice(2)]);
+    const again = { ...s[1], time: s[1].time + 0.5 };
+    const flows = deriveFlows([s[0], s[0], s[1], s[0], again, ...s.slice(2)]);
     expect(flows).toHaveLength(1);
     expect(flows[0]).toMatchObject({ syns: 3, synAcks: 2, established: true });
+    // the initiator acknowledged the second SYN-ACK: the first was lost before its stack
+    expect([flows[0].synAckTime, flows[0].acceptedSynAckTime]).toEqual([s[1].time, again.time]);
+  });
+
+  it('a begin is timed by the SYN-ACK its side saw: incoming the first sent, outgoing the one acknowledged; an end by the first FIN', () => {
+    const s = flow(40000, 80, 1000, 5000);
+    const segs = [s[0], s[1], { ...s[1], time: s[1].time + 0.5 }, ...s.slice(2)];
+    const flows = deriveFlows(segs);
+    const expected = expectedRecords(flows, { directions: () => ['outgoing', 'incoming'] });
+    expect(expected.map((e) => [e.eventName, e.direction, e.packetTime])).toEqual([
+      ['flowtap.flow.begin', 'outgoing', segs[2].time],
+      ['flowtap.flow.end', 'outgoing', segs[5].time],
+      ['flowtap.flow.begin', 'incoming', segs[1].time],
+      ['flowtap.flow.end', 'incoming', segs[5].time],
+    ]);
   });
 
   it('the same 4-tuple opened again (new ISN) is a new flow', () => {
@@ -100,10 +116,11 @@ describe('parseTsharkFields', () => {
 describe('compare', () => {
   const flows = deriveFlows(flow(40000, 80, 1000, 5000));
   const expected = expectedRecords(flows, { directions: () => ['outgoing'] });
-  const record = (eventName: string, extra: Record<string, unknown> = {}): CollectedLogRecord =>
+  /** The record flowtap should send, stamped `offsetMs` from its packet's capture time. */
+  const record = (eventName: string, extra: Record<string, unknown> = {}, offsetMs = 0.25): CollectedLogRecord =>
     ({
       eventName,
-      timeUnixNano: BigInt(t++),
+      timeUnixNano: BigInt(Math.round(expected.find((e) => e.eventName === eventName)!.packetTime * 1e6)) * 1000n + BigInt(Math.round(offsetMs * 1e6)),
       attributes: {
         'flowtap.flow.direction': 'outgoing',
         'source.address': C,
@@ -141,5 +158,54 @@ describe('compare', () => {
     expect(c.duplicate).toHaveLength(1);
     expect(c.unexpected).toHaveLength(1);
     expect(c.wrongField[0].problems).toEqual(['network.type=ipv6 (want ipv4)']);
+  });
+
+  it('a Timestamp within the bound of its packet\'s capture time matches; one beyond it, or a shifted clock, is a wrong field', () => {
+    const inBound = compare(expected, [record('flowtap.flow.begin', {}, -(TIMESTAMP_BOUND_MILLIS - 0.5)), record('flowtap.flow.end', {}, TIMESTAMP_BOUND_MILLIS - 0.5)]);
+    expect(inBound.wrongField).toEqual([]);
+    expect(inBound.maxTimestampOffsetMillis).toBeCloseTo(TIMESTAMP_BOUND_MILLIS - 0.5, 6);
+    for (const offsetMs of [TIMESTAMP_BOUND_MILLIS + 0.5, -(TIMESTAMP_BOUND_MILLIS + 0.5), 20_000, -20_000]) {
+      const c = compare(expected, [record('flowtap.flow.begin', {}, offsetMs), record('flowtap.flow.end')]);
+      expect(c.wrongField).toHaveLength(1);
+      expect(c.wrongField[0].problems[0]).toMatch(new RegExp(`^timestamp -?\\d+ is ${offsetMs.toFixed(3)} ms from its packet's capture time`));
+    }
+  });
+});
+
+describe('accountFor: a missing record only where a counter names that loss', () => {
+  const [begin, end] = expectedRecords(deriveFlows(flow(40000, 80, 1000, 5000)), { directions: () => ['outgoing'] });
+  const comparison = (missing: ExpectedRecord[], wrongField: Comparison['wrongField'] = []): Comparison => ({
+    expected: 2,
+    seen: 2 - missing.length,
+    matched: 2 - missing.length,
+    missing,
+    duplicate: [],
+    unexpected: [],
+    wrongField,
+    maxTimestampOffsetMillis: 0,
+  });
+
+  it('flow-table counters explain lost ends, never lost begins', () => {
+    for (const counter of ['flow_table_full', 'flow_table_evictions']) {
+      expect(accountFor(comparison([end]), { [counter]: 1 })).toEqual({ accountedFor: { [counter]: 1 }, missing: [], wrongField: [] });
+      expect(accountFor(comparison([begin]), { [counter]: 5 })).toEqual({ accountedFor: {}, missing: [begin], wrongField: [] });
+    }
+  });
+
+  it('record losses explain begins and ends, one record per unit; the end-only counters are used first', () => {
+    expect(accountFor(comparison([begin, end]), { ringbuf_full_flow: 1 })).toEqual({ accountedFor: { ringbuf_full_flow: 1 }, missing: [end], wrongField: [] });
+    expect(accountFor(comparison([begin, end]), { ringbuf_full_flow: 1, flow_table_evictions: 1 }).accountedFor).toEqual({ ringbuf_full_flow: 1, flow_table_evictions: 1 });
+    for (const counter of ['handoff_dropped_records', 'bad_records', 'droppedRecords', 'failedRecords']) {
+      expect(accountFor(comparison([begin, end]), { [counter]: 2 })).toEqual({ accountedFor: { [counter]: 2 }, missing: [], wrongField: [] });
+    }
+    // the DNS counter and counters that are no loss explain nothing missing
+    expect(accountFor(comparison([begin]), { ringbuf_full_dns: 9, synack_duplicate: 9, filtered: 9 }).missing).toEqual([begin]);
+  });
+
+  it('lost DNS answers excuse a wrong destination name, and nothing else; flow losses never excuse a name', () => {
+    const named = { record: {} as CollectedLogRecord, problems: ['flowtap.flow.destination.domains=[] (want ["a.test"])', 'server.address=198.18.1.2 (want a.test)'] };
+    const port = { record: {} as CollectedLogRecord, problems: ['server.port=1 (want 80)'] };
+    expect(accountFor(comparison([], [named, port]), { ringbuf_full_dns: 1 })).toEqual({ accountedFor: { ringbuf_full_dns: 1 }, missing: [], wrongField: [port] });
+    expect(accountFor(comparison([], [named]), { ringbuf_full_flow: 9, flow_table_full: 9 }).wrongField).toEqual([named]);
   });
 });

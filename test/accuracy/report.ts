@@ -9,14 +9,9 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { ScenarioResult } from '../helpers/accuracy';
+import type { ResultsDoc, ScenarioResult } from '../helpers/accuracy';
 
-
-interface Results {
-  generatedAt: string;
-  kernel: string;
-  results: ScenarioResult[];
-}
+type Results = ResultsDoc;
 
 const root = resolve(dirname(process.argv[1]), '..', '..');
 const input = process.argv[2] ?? resolve(root, 'build', 'accuracy.json');
@@ -40,7 +35,11 @@ const rows = doc.results.map(
   (r) =>
     `| \`${r.id}\` | ${cell(r.title)} | ${r.flows} | ${r.expected} | ${r.seen} | ${missingCell(r)} | ${r.duplicate} | ${r.unexpected} | ${r.wrongField} | ${exact(r) ? 'exact' : '**not exact**'} |`,
 );
-const notes = doc.results.map((r) => `- \`${r.id}\` (${seconds(r.durationMillis)} s): ${cell(r.notes)}${r.captureDropped > 0 ? ` — the capture lost ${r.captureDropped} packets` : ''}.`);
+const offset = (r: ScenarioResult) => (r.maxTimestampOffsetMillis === undefined ? '' : `; timestamps within ${r.maxTimestampOffsetMillis.toFixed(3)} ms of the capture`);
+const notes = doc.results.map((r) => `- \`${r.id}\` (${seconds(r.durationMillis)} s): ${cell(r.notes)}${offset(r)}${r.captureDropped > 0 ? ` — the capture lost ${r.captureDropped} packets` : ''}.`);
+const explains = (kinds: readonly string[]) => kinds.map((k) => `\`${k}\``).join(' and ');
+const lossRows = Object.entries(doc.lossRules ?? {}).map(([name, r]) => `| \`${name}\` | ${explains(r.explains)} | ${cell(r.why)} |`);
+if (doc.dnsLossCounter) lossRows.push(`| \`${doc.dnsLossCounter}\` | no missing record; a wrong or absent \`flowtap.flow.destination.domains\`/\`server.address\` | DNS answers lost before user space |`);
 const totals = doc.results.reduce(
   (t, r) => ({ flows: t.flows + r.flows, expected: t.expected + r.expected, seen: t.seen + r.seen, bad: t.bad + (exact(r) ? 0 : 1) }),
   { flows: 0, expected: 0, seen: 0, bad: 0 },
@@ -87,9 +86,8 @@ ${notes.join('\n')}
 - **seen**: every record the collector received from that scenario's flowtap
   (tagged through \`OTEL_RESOURCE_ATTRIBUTES\`), whatever it is.
 - **missing**: expected and never received. A scenario passes with missing
-  records only if flowtap counted each of them as lost (\`ringbuf_full_flow\`,
-  \`flow_table_full\`, \`flow_table_evictions\`, \`handoff_dropped_records\`, or
-  the exporter's dropped/failed records); the count is shown next to them.
+  records only where a counter names that loss (the loss rule below); the
+  counters that accounted for them are shown next to them.
 - **duplicate**: a record for the same event, direction and ports received more
   often than the wire allows.
 - **unexpected**: a record that matches nothing on the wire.
@@ -98,7 +96,40 @@ ${notes.join('\n')}
   \`client.*\`, \`server.port\`, \`network.local.*\`/\`network.peer.*\`, the
   close reason and side, a non-negative \`flowtap.flow.duration\`, and where the
   scenario checks names, \`flowtap.flow.destination.domains\` and \`server.address\`
-  against the DNS answer in the capture (the name asked, then each CNAME hop).
+  against the DNS answer in the capture (the name asked, then each CNAME hop),
+  and the record's **Timestamp** (the timing rule below).
+
+## The timing rule
+
+Every matched record's Timestamp must be within ${doc.timestampBoundMillis} ms (either way) of
+the capture time of the packet it stands for: a \`flowtap.flow.begin\`, the
+SYN-ACK as its side saw it (\`incoming\`: the first one the responder sent;
+\`outgoing\`: the one the initiator acknowledged, the last before its ACK — an
+earlier one may have been lost before its stack); a \`flowtap.flow.end\`, the
+first FIN or RST. flowtap stamps the record in the kernel when the packet
+passes the cgroup hook (CLOCK_BOOTTIME) and converts that to wall-clock time
+with one anchor (CLOCK_REALTIME and CLOCK_BOOTTIME read together, renewed every
+minute); \`tcpdump\` stamps the same packet with CLOCK_REALTIME at the
+interface. Between the two: the path from the interface to the hook (the same
+softirq for a received packet, the same call chain for a sent one —
+microseconds, plus the backlog wait of a received packet, which a burst
+lengthens) and the anchor's error (two reads microseconds apart, plus any slew
+of the wall clock since the anchor was taken: NTP slews it by at most 500 ppm,
+0.5 ms for each second, a few ms over the longest scenario, none when the clock
+is not being slewed). A shifted anchor, or a unit or epoch mix-up, is off by far
+more. The largest offset each scenario saw is in its note above.
+
+## The loss rule
+
+A missing record is accepted only as one unit of a counter that names that
+kind of loss; each unit stands for one record, and counters that name one kind
+are used first. Counters that are no loss (\`synack_duplicate\`, \`filtered\`,
+...) excuse nothing, flow counters never excuse a wrong name, and the DNS
+counter never a missing record.
+
+| counter | may stand for | why |
+|---|---|---|
+${lossRows.join('\n')}
 
 A scenario also fails when the capture itself lost packets (\`tcpdump\`'s
 "dropped by kernel"), since the oracle would then be incomplete.

@@ -15,6 +15,9 @@
  *   sequence numbers) belong to the same flow, while the same 4-tuple opened
  *   again (a new SYN with a new ISN) is a new flow;
  * - its end is the first FIN or RST after that, from either side;
+ * - the SYN-ACK the initiator accepted is the last one before its ACK that
+ *   completed the handshake (an earlier one was lost before the initiator's
+ *   stack, e.g. dropped by a firewall after the capture saw it);
  * - a SYN answered by a RST is "refused"; a SYN never answered is "silent".
  * - DNS answers give, for each address, the name asked and then each CNAME
  *   hop that led to it.
@@ -232,6 +235,10 @@ export interface OracleFlow {
   synTime: number | undefined;
   /** First SYN-ACK seen. */
   synAckTime: number | undefined;
+  /** The SYN-ACK the initiator acknowledged: the last one before the ACK that completed the handshake. */
+  acceptedSynAckTime: number | undefined;
+  /** Latest SYN-ACK seen so far (while deriving). */
+  lastSynAckTime: number | undefined;
   /** SYN-ACKs on the wire, retransmissions included. */
   synAcks: number;
   /** SYNs on the wire, retransmissions included. */
@@ -262,6 +269,8 @@ export function deriveFlows(segments: readonly Segment[]): OracleFlow[] {
       responderIsn: undefined,
       synTime: undefined,
       synAckTime: undefined,
+      acceptedSynAckTime: undefined,
+      lastSynAckTime: undefined,
       synAcks: 0,
       syns: 0,
       established: false,
@@ -291,6 +300,7 @@ export function deriveFlows(segments: readonly Segment[]): OracleFlow[] {
       f.synAcks++;
       f.responderIsn ??= s.seq;
       f.synAckTime ??= s.time;
+      if (!f.established) f.lastSynAckTime = s.time;
       continue;
     }
     const byInitiator = current.get(fwd);
@@ -298,6 +308,7 @@ export function deriveFlows(segments: readonly Segment[]): OracleFlow[] {
     if (f === undefined) continue;
     if (byInitiator !== undefined && ack && !f.established && f.responderIsn !== undefined && s.ack === u32(f.responderIsn + 1)) {
       f.established = true;
+      f.acceptedSynAckTime = f.lastSynAckTime;
     }
     if ((s.flags & (TCP_FIN | TCP_RST)) !== 0 && f.end === undefined) {
       if (f.synAckTime === undefined) {

@@ -7,6 +7,12 @@
  * answered). TTLs are honoured (an expired mapping is never returned), the
  * whole cache and each address are bounded, and the oldest addresses are
  * evicted first.
+ *
+ * An answer with TTL 0 (dnsmasq's and Consul's default for local names) may
+ * not be cached by the asker, which connects right after it: it is held for a
+ * short window (zeroTtlSeconds) so the flows that begin just after it are
+ * named, then expires like any other answer; both holding and using one are
+ * counted.
  */
 import type { DnsEvent } from '../../kernel/decode';
 import { NO_NAMES, type DomainLookup } from './lookup';
@@ -20,9 +26,18 @@ export interface DnsCacheOptions {
   maxNamesPerIp?: number;
   /** How long, and how many, queries wait for their answer (DNS_MATCH_DEFAULTS). */
   match?: DnsMatchOptions;
+  /** Seconds a TTL-0 answer names the flows that begin after it; 0: a TTL-0 answer is never used. Default 5. */
+  zeroTtlSeconds?: number;
 }
 
-export const DNS_CACHE_DEFAULTS = { maxNames: 10_000, maxNamesPerIp: 16 } as const;
+/**
+ * zeroTtlSeconds: a resolver answering TTL 0 is local (dnsmasq, Consul), so
+ * the asker connects within milliseconds; 5 s covers a slow asker between
+ * the answer and its connect (a loaded host, a fallback to the other
+ * address family) while a name held that briefly cannot follow an address
+ * another service reuses much later.
+ */
+export const DNS_CACHE_DEFAULTS = { maxNames: 10_000, maxNamesPerIp: 16, zeroTtlSeconds: 5 } as const;
 
 export interface DnsCacheStats {
   /** Responses that answered a query and taught at least nothing wrong (parsed, NOERROR). */
@@ -43,6 +58,10 @@ export interface DnsCacheStats {
   /** Names dropped to keep the bounds, and names dropped because their TTL ran out. */
   evictions: number;
   expired: number;
+  /** Names from TTL-0 answers held for the zero-TTL window. */
+  zeroTtlNames: number;
+  /** namesFor calls (hits) that returned a name whose newest answer had TTL 0: flows named thanks to the window. */
+  zeroTtlHits: number;
 }
 
 interface Chain {
@@ -50,11 +69,14 @@ interface Chain {
   /** The address of the resolver that answered (the response's source). */
   resolver: string;
   expiresAtMs: number;
+  /** From a TTL-0 answer, held for the zero-TTL window. */
+  zeroTtl: boolean;
 }
 
 export class DnsCache implements DomainLookup {
   private readonly maxNames: number;
   private readonly maxNamesPerIp: number;
+  private readonly zeroTtlMs: number;
   /** Map order is update order: the first key is the least recently updated address. */
   private readonly byIp = new Map<string, Chain[]>();
   private names = 0;
@@ -70,12 +92,16 @@ export class DnsCache implements DomainLookup {
     misses: 0,
     evictions: 0,
     expired: 0,
+    zeroTtlNames: 0,
+    zeroTtlHits: 0,
   };
 
   constructor(opts: DnsCacheOptions = {}) {
     this.maxNames = opts.maxNames ?? DNS_CACHE_DEFAULTS.maxNames;
     this.maxNamesPerIp = opts.maxNamesPerIp ?? DNS_CACHE_DEFAULTS.maxNamesPerIp;
+    this.zeroTtlMs = (opts.zeroTtlSeconds ?? DNS_CACHE_DEFAULTS.zeroTtlSeconds) * 1000;
     if (!(this.maxNames >= 1) || !(this.maxNamesPerIp >= 1)) throw new RangeError('DnsCache bounds must be >= 1');
+    if (!(this.zeroTtlMs >= 0)) throw new RangeError('DnsCache zeroTtlSeconds must be >= 0');
     this.matcher = new DnsQueryMatcher(opts.match);
   }
 
@@ -136,9 +162,17 @@ export class DnsCache implements DomainLookup {
     }
     this.dropExpired(ip, chains, nowMs);
     const out: string[] = [];
-    for (const c of chains) for (const n of c.names) if (!out.includes(n)) out.push(n);
+    let zeroTtl = false;
+    for (const c of chains) {
+      for (const n of c.names) {
+        if (out.includes(n)) continue;
+        out.push(n);
+        zeroTtl ||= c.zeroTtl;
+      }
+    }
     if (out.length === 0) this.stats.misses++;
     else this.stats.hits++;
+    if (zeroTtl) this.stats.zeroTtlHits++;
     return out;
   }
 
@@ -151,8 +185,10 @@ export class DnsCache implements DomainLookup {
     return out.length === 0 ? NO_NAMES : out;
   }
 
-  private add(ip: string, names: string[], resolver: string, expiresAtMs: number, nowMs: number): void {
-    if (expiresAtMs <= nowMs) return; // TTL 0: never usable
+  private add(ip: string, names: string[], resolver: string, ttlExpiresAtMs: number, nowMs: number): void {
+    const zeroTtl = ttlExpiresAtMs <= nowMs;
+    if (zeroTtl && this.zeroTtlMs === 0) return; // TTL 0 and no window: never usable
+    const expiresAtMs = zeroTtl ? nowMs + this.zeroTtlMs : ttlExpiresAtMs;
     const chains = this.byIp.get(ip) ?? [];
     // the same chain again from the same resolver refreshes it
     const same = chains.findIndex(
@@ -164,8 +200,9 @@ export class DnsCache implements DomainLookup {
     }
     const kept = names.slice(0, this.maxNamesPerIp);
     this.stats.evictions += names.length - kept.length;
-    chains.unshift({ names: kept, resolver, expiresAtMs }); // newest answer first
+    chains.unshift({ names: kept, resolver, expiresAtMs, zeroTtl }); // newest answer first
     this.names += kept.length;
+    if (zeroTtl) this.stats.zeroTtlNames += kept.length;
     // per-address bound: drop the oldest chains
     let perIp = 0;
     for (let i = 0; i < chains.length; i++) {

@@ -35,6 +35,7 @@ const DEFAULTS: Config = {
   logLevel: 'info',
   dnsCacheNames: OPTIONS.dnsCacheNames.default as number,
   dnsNamesPerAddress: OPTIONS.dnsNamesPerAddress.default as number,
+  dnsZeroTtlSeconds: 5,
   direction: 'both',
   includePorts: [],
   excludePorts: [],
@@ -558,8 +559,8 @@ describe('every numeric option and variable at its bounds (limits.ts)', () => {
   ].filter((o): o is { names: string[]; limit: Limit } => o.limit !== undefined);
 
   it('covers the table', () => {
-    expect(numeric.map((o) => o.names[0])).toEqual(expect.arrayContaining(['--ring-buffer-bytes', '--flow-table-entries', '--ring-buffer-poll-millis', 'OTEL_BLRP_SCHEDULE_DELAY']));
-    expect(numeric.length).toBe(16);
+    expect(numeric.map((o) => o.names[0])).toEqual(expect.arrayContaining(['--ring-buffer-bytes', '--flow-table-entries', '--ring-buffer-poll-millis', 'OTEL_BLRP_SCHEDULE_DELAY', '--dns-zero-ttl-seconds']));
+    expect(numeric.length).toBe(17);
   });
 
   it.each(numeric.flatMap((o) => o.names.map((name) => [name, o.limit] as const)))('%s: min and max taken, one past each refused', (name, limit) => {

@@ -31,6 +31,8 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
       misses: 15,
       evictions: 3,
       expired: 1,
+      zeroTtlNames: 3,
+      zeroTtlHits: 2,
     },
     probe: {
       flow_begin: 6,
@@ -119,7 +121,9 @@ describe('SelfTelemetry', () => {
     expect(value(p, 'flowtap.handoff.waits')).toBe(11);
     expect(value(p, 'flowtap.dns.cache.names')).toBe(4);
     expect(value(p, 'flowtap.dns.cache.addresses')).toBe(2);
-    expect(value(p, 'flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'hit' })).toBe(5);
+    // 5 hits, 2 of them named by a TTL-0 answer: counted apart, so the results add up to the lookups
+    expect(value(p, 'flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'hit' })).toBe(3);
+    expect(value(p, 'flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'hit_zero_ttl' })).toBe(2);
     expect(value(p, 'flowtap.dns.cache.lookups', { 'flowtap.lookup.result': 'miss' })).toBe(15);
     expect(value(p, 'flowtap.dns.cache.evictions', { 'flowtap.reason': 'expired' })).toBe(1);
     expect(value(p, 'flowtap.dns.responses', { 'flowtap.dns.result': 'parsed' })).toBe(2);

@@ -1,4 +1,4 @@
-import { DnsCache } from '../../../../src/enrich/dns/cache';
+import { DNS_CACHE_DEFAULTS, DnsCache } from '../../../../src/enrich/dns/cache';
 import { ENDS, dnsEvent, observeAnswered, query, queryEvent, response } from './dnsfix';
 
 const T0 = 1_000_000;
@@ -39,15 +39,55 @@ describe('DnsCache', () => {
     expect(c.namesFor('198.18.0.8', T0 + 3)).toEqual(['multi.test']);
   });
 
-  it('never returns an expired mapping; TTL 0 is never stored', () => {
+  it('never returns an expired mapping', () => {
     const c = new DnsCache();
     observeAnswered(c, response('short.test', [{ type: 'A', name: 'short.test', ttl: 2, data: '198.18.0.4' }]), T0);
-    observeAnswered(c, response('zero.test', [{ type: 'A', name: 'zero.test', ttl: 0, data: '198.18.0.5' }]), T0);
     expect(c.namesFor('198.18.0.4', T0 + 1999)).toEqual(['short.test']);
     expect(c.namesFor('198.18.0.4', T0 + 2000)).toEqual([]);
-    expect(c.namesFor('198.18.0.5', T0)).toEqual([]);
     expect(c.stats.expired).toBe(1);
     expect(c.size).toBe(0);
+  });
+
+  it('a TTL-0 answer names the flows that begin within the zero-TTL window, not after, and is counted', () => {
+    const c = new DnsCache({ zeroTtlSeconds: 3 });
+    observeAnswered(c, response('zero.test', [{ type: 'A', name: 'zero.test', ttl: 0, data: '198.18.0.5' }]), T0);
+    observeAnswered(c, response('long.test', [{ type: 'A', name: 'long.test', ttl: 60, data: '198.18.0.6' }]), T0);
+    expect(c.stats.zeroTtlNames).toBe(1);
+    expect(c.namesFor('198.18.0.5', T0)).toEqual(['zero.test']);
+    expect(c.namesFor('198.18.0.5', T0 + 2999)).toEqual(['zero.test']);
+    expect(c.namesFor('198.18.0.6', T0 + 2999)).toEqual(['long.test']); // a hit, not by a TTL-0 answer
+    expect([c.stats.hits, c.stats.zeroTtlHits]).toEqual([3, 2]);
+    expect(c.namesFor('198.18.0.5', T0 + 3000)).toEqual([]);
+    expect([c.stats.hits, c.stats.zeroTtlHits, c.stats.misses, c.stats.expired]).toEqual([3, 2, 1, 1]);
+    expect(c.size).toBe(1);
+  });
+
+  it('the default zero-TTL window is DNS_CACHE_DEFAULTS.zeroTtlSeconds; 0 turns it off', () => {
+    const d = new DnsCache();
+    observeAnswered(d, response('zero.test', [{ type: 'A', name: 'zero.test', ttl: 0, data: '198.18.0.5' }]), T0);
+    expect(d.namesFor('198.18.0.5', T0 + DNS_CACHE_DEFAULTS.zeroTtlSeconds * 1000 - 1)).toEqual(['zero.test']);
+    expect(d.namesFor('198.18.0.5', T0 + DNS_CACHE_DEFAULTS.zeroTtlSeconds * 1000)).toEqual([]);
+    const off = new DnsCache({ zeroTtlSeconds: 0 });
+    observeAnswered(off, response('zero.test', [{ type: 'A', name: 'zero.test', ttl: 0, data: '198.18.0.5' }]), T0);
+    expect(off.namesFor('198.18.0.5', T0)).toEqual([]);
+    expect([off.size, off.stats.zeroTtlNames, off.stats.zeroTtlHits]).toEqual([0, 0, 0]);
+    expect(() => new DnsCache({ zeroTtlSeconds: -1 })).toThrow(RangeError);
+  });
+
+  it('a TTL-0 answer counts only when it answers a query seen', () => {
+    const c = new DnsCache({ zeroTtlSeconds: 3 });
+    c.observe(dnsEvent(response('forged.test', [{ type: 'A', name: 'forged.test', ttl: 0, data: '198.18.0.9' }])), T0);
+    expect(c.namesFor('198.18.0.9', T0)).toEqual([]);
+    expect([c.stats.unmatched.no_query, c.stats.zeroTtlNames, c.stats.zeroTtlHits]).toEqual([1, 0, 0]);
+  });
+
+  it('a TTL-0 answer after a cached one for the same address comes first, and its hit is counted', () => {
+    const c = new DnsCache({ zeroTtlSeconds: 3 });
+    observeAnswered(c, response('old.test', [{ type: 'A', name: 'old.test', ttl: 60, data: '198.18.0.5' }]), T0);
+    observeAnswered(c, response('zero.test', [{ type: 'A', name: 'zero.test', ttl: 0, data: '198.18.0.5' }], 'NOERROR', 'A', 2), T0 + 1);
+    expect(c.namesFor('198.18.0.5', T0 + 2)).toEqual(['zero.test', 'old.test']);
+    expect(c.namesFor('198.18.0.5', T0 + 3001)).toEqual(['old.test']);
+    expect([c.stats.hits, c.stats.zeroTtlHits]).toEqual([2, 1]);
   });
 
   it('sweep() drops the expired names of addresses nobody looks up, and counts them', () => {
