@@ -29,7 +29,7 @@ function countingIds(): SpanIds {
 function variedSpans(): FlowSpan[] {
   const ids = countingIds();
   return variedFlowInputs()
-    .map((f) => flowSpan(f.event, f.domains, f.timestampNs, f.containerId, ids))
+    .map((f) => flowSpan(f.event, f.domains, f.timestampNs, ids))
     .filter((s): s is FlowSpan => s !== undefined);
 }
 
@@ -66,7 +66,8 @@ const RESOURCE = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name'
 function ourBytes(spans: FlowSpan[], resource: Resource = RESOURCE): Buffer {
   const frame = new SpansRequestFrame(resource, SCOPE);
   const w = new ProtoWriter(64);
-  w.pos = frame.headRoom;
+  frame.open(w);
+  frame.select(w, undefined);
   const enc = new SpanEncoder();
   for (const s of spans) enc.encode(w, s);
   return Buffer.from(frame.frame(w));
@@ -80,7 +81,7 @@ describe('flow spans', () => {
   it('are one per flow end: kind from the direction, times from the kernel timestamps, the record attributes, error on reset', () => {
     const inputs = variedFlowInputs();
     const ids = countingIds();
-    const spans = inputs.map((f) => flowSpan(f.event, f.domains, f.timestampNs, f.containerId, ids));
+    const spans = inputs.map((f) => flowSpan(f.event, f.domains, f.timestampNs, ids));
     // variedFlowInputs: three end events (indexes 3, 4, 9), the rest begins
     expect(spans.map((s) => s !== undefined)).toEqual(inputs.map((f) => f.event.type === 'end'));
     expect(spans.filter((s) => s !== undefined)).toHaveLength(3);
@@ -92,7 +93,7 @@ describe('flow spans', () => {
     expect(fin.endNs - fin.startNs).toBe(250_000_000n); // tsNs 250_000_001 - beginTsNs 1
     expect(fin.name).toBe('outgoing example.com:443');
     expect(fin.status).toEqual({ code: SpanStatusCode.UNSET });
-    expect(fin.attributes).toEqual(mapFlow(finIn.event, finIn.domains, finIn.timestampNs, finIn.containerId).attributes);
+    expect(fin.attributes).toEqual(mapFlow(finIn.event, finIn.domains, finIn.timestampNs).attributes);
 
     const rst = spans[4]!;
     expect(rst.kind).toBe(SpanKind.SERVER); // incoming
@@ -103,7 +104,7 @@ describe('flow spans', () => {
     // begin not seen (begin_ts 0): a span that starts where it ends
     const unseen = spans[9]!;
     expect(unseen.startNs).toBe(unseen.endNs);
-    expect(unseen.attributes['container.id']).toBe(inputs[9].containerId);
+    expect(unseen.attributes['container.id']).toBeUndefined(); // the workload is the Resource's
   });
 
   it('encode, byte for byte, as the SDK serializer writes the same spans', () => {
