@@ -76,7 +76,7 @@ export interface Workload {
 
 /** One string per distinct workload (a cache key). */
 export function workloadKey(w: Workload): string {
-  return `${w.podUid ?? ''}/${w.containerId ?? ''}`;
+  return `${w.containerId ?? ''}/${w.podUid ?? ''}`;
 }
 
 /** The workload a cgroup directory names, or undefined when it names none. `below` is its path under the watched cgroup. */

@@ -383,6 +383,9 @@ export const MAX_CACHED_RESOURCES_DEFAULT = 1024;
 /** The largest varint of a request's lengths (a batch stays far below 2^35 bytes). */
 const MAX_LENGTH_BYTES = 5;
 
+/** Workload objects a frame remembers by identity, with their key and resource bytes, before it hashes a key. */
+const RECENT_WORKLOADS = 16;
+
 /** No run is open (distinct from every workload, undefined included). */
 const NO_RUN: unique symbol = Symbol('no run');
 
@@ -416,6 +419,11 @@ export class LogsRequestFrame {
   /** Per run: where its head room starts, where its records start, where it ends (after its schema fields). */
   private readonly _runs: number[] = [];
   private readonly _runResources: Buffer[] = [];
+  /** The last RECENT_WORKLOADS workload objects met, their keys and resources (a ring): a switch among a few finds its resource without hashing. */
+  private readonly _recent: (Workload | undefined)[] = new Array<Workload | undefined>(RECENT_WORKLOADS).fill(undefined);
+  private readonly _recentKeys: string[] = new Array<string>(RECENT_WORKLOADS).fill('');
+  private readonly _recentBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(RECENT_WORKLOADS).fill(undefined);
+  private _recentNext = 0;
   /** Bytes of the open batch that are not records: head room and schema fields. */
   private _overhead = 0;
   /** Distinct workload resources encoded, since start (a cache miss each). */
@@ -499,13 +507,33 @@ export class LogsRequestFrame {
   /** The next record written to `w` is of `workload`: closes the open run if it is another's, and starts one. */
   select(w: ProtoWriter, workload: Workload | undefined): void {
     if (workload === this._current) return;
-    const key = workload === undefined ? '' : workloadKey(workload);
+    let key = '';
+    let resource: Buffer | undefined = this._baseResource;
+    if (workload !== undefined) {
+      const recent = this._recent;
+      let i = 0;
+      while (i < RECENT_WORKLOADS && recent[i] !== workload) i++;
+      if (i < RECENT_WORKLOADS) {
+        key = this._recentKeys[i];
+        resource = this._recentBytes[i];
+      } else {
+        key = workloadKey(workload);
+        resource = undefined;
+      }
+    }
     if (this._current !== NO_RUN && key === this._currentKey) {
       this._current = workload; // the same workload, another object
       return;
     }
     this._closeRun(w);
-    const resource = this._resourceOf(workload, key);
+    if (resource === undefined) {
+      resource = this._resourceOf(workload, key);
+      const at = this._recentNext;
+      this._recent[at] = workload;
+      this._recentKeys[at] = key;
+      this._recentBytes[at] = resource;
+      this._recentNext = (at + 1) % RECENT_WORKLOADS;
+    }
     const room = 1 + MAX_LENGTH_BYTES + resource.length + 1 + MAX_LENGTH_BYTES + this._scope.length;
     const start = w.pos;
     w.ensure(room);

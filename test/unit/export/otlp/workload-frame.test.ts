@@ -115,10 +115,10 @@ describe('a Resource per workload (LogsRequestFrame runs)', () => {
     expect([s.queue.heldRecords, s.queue.heldBytes]).toEqual([0, 0]);
   });
 
-  it('keeps at most maxCachedResources workload resources encoded (least recently used out), and re-encodes an evicted one right', async () => {
-    const ws: Workload[] = Array.from({ length: 4 }, (_, i) => ({ containerId: `${i}`.repeat(64) }));
-    const order = [0, 1, 0, 2, 0, 3, 1].map((i) => ws[i]);
-    const inputs = flows(order);
+  it('keeps at most maxCachedResources workload resources encoded, and re-encodes an evicted one right', async () => {
+    // 20 workloads, twice round: more than the frame remembers by identity (16) and than the cache holds (2).
+    const ws: Workload[] = Array.from({ length: 20 }, (_, i) => ({ containerId: i.toString(16).padStart(2, '0').repeat(32) }));
+    const inputs = flows([...ws, ...ws]);
     const sender = new CaptureSender();
     const s = sink(sender, { maxCachedResources: 2 });
     for (const f of inputs) {
@@ -127,7 +127,17 @@ describe('a Resource per workload (LogsRequestFrame runs)', () => {
     }
     await s.forceFlush();
     expect(sender.sent[0].bytes).toEqual(sdkRuns(inputs));
-    expect(s.frame.resourcesEncoded).toBe(5); // 0 stays (used most recently); 1 is evicted by 2 and encoded again
+    expect(s.frame.resourcesEncoded).toBe(40); // every one evicted before it came back
+  });
+
+  it('finds a resource again without encoding it while the cache holds it (a few workloads, switching)', async () => {
+    const inputs = flows([A, B, A, C, B, A, { ...C }]);
+    const sender = new CaptureSender();
+    const s = sink(sender, { maxCachedResources: 3 });
+    for (const f of inputs) s.emitFlow(f.event, f.domains, f.timestampNs, f.workload, OBSERVED_NS);
+    await s.forceFlush();
+    expect(sender.sent[0].bytes).toEqual(sdkRuns(inputs));
+    expect(s.frame.resourcesEncoded).toBe(3);
   });
 
   it('takes back a run that got no record (a switch, or an encode that failed, before any)', () => {
