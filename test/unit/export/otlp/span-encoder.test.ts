@@ -6,9 +6,12 @@ import { nsToHrTime } from '../../../../src/kernel/clock';
 import { ProtoWriter } from '../../../../src/export/otlp/proto';
 import { SpanEncoder, SpansRequestFrame } from '../../../../src/export/otlp/span-encoder';
 import { flowSpan, SPAN_STATUS_MESSAGE_RESET, type FlowSpan, type SpanIds } from '../../../../src/export/otlp/span-record';
-import { randomSpanIds } from '../../../../src/export/otlp/span-sink';
+import { OtlpSpanExport, randomSpanIds } from '../../../../src/export/otlp/span-sink';
 import { mapFlow } from '../../../../src/record/record';
 import { SCOPE, variedFlowInputs } from '../../../helpers/flowrecords';
+import type { Workload } from '../../../../src/enrich/container';
+import type { BatchSender } from '../../../../src/export/otlp/queue';
+import { workloadResource } from '../../../../src/record/resource';
 
 /** Ids 1, 2, 3, ... in the last bytes: distinct and reproducible. */
 function countingIds(): SpanIds {
@@ -122,6 +125,26 @@ describe('flow spans', () => {
     expect(ourBytes([big, tiny], resource).length).toBeGreaterThan(1024);
     expect(ourBytes([big, tiny], resource)).toEqual(sdkBytes([big, tiny], resource));
     expect(ourBytes([tiny])).toEqual(sdkBytes([tiny]));
+  });
+
+  it("go each under its workload's Resource, a ResourceSpans per run of one workload, byte for byte the SDK per run", async () => {
+    const sent: Buffer[] = [];
+    const sender: BatchSender = {
+      send: (request) => (sent.push(Buffer.from(request)), Promise.resolve({ ok: true })),
+      shutdown: () => Promise.resolve(),
+    };
+    const a: Workload = { containerId: 'a'.repeat(64), podUid: '0a1b2c3d-0000-1111-2222-333344445555' };
+    const b: Workload = { podUid: '9f8e7d6c-5b4a-3928-1706-a5b4c3d2e1f0' };
+    const ends = variedFlowInputs().filter((f) => f.event.type === 'end');
+    const workloads = [a, a, b];
+    const ids = countingIds();
+    const exp = new OtlpSpanExport({ resource: RESOURCE, scope: SCOPE, sender, ids, maxQueueRecords: 100, maxBatchRecords: 100, scheduledDelayMillis: 60_000 });
+    ends.forEach((f, i) => exp.emitFlow(f.event, f.domains, f.timestampNs, workloads[i]));
+    await exp.forceFlush();
+    const again = countingIds();
+    const spans = ends.map((f) => flowSpan(f.event, f.domains, f.timestampNs, again)!);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toEqual(Buffer.concat([sdkBytes(spans.slice(0, 2), workloadResource(RESOURCE, a)), sdkBytes(spans.slice(2), workloadResource(RESOURCE, b))]));
   });
 
   it('get random ids, never all zeros, each its own copy', () => {
