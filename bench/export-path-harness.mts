@@ -30,7 +30,7 @@ const { BootClock } = dist('kernel/clock.js');
 const { ReplayProbe, jsClockAnchor } = dist('kernel/replay.js');
 const { createResource } = dist('record/resource.js');
 const { createRecordExport } = dist('export/provider.js');
-const { createLoggerProvider } = dist('export/reference-sdk.js');
+const sdk = dist('export/reference-sdk.js');
 const { LoggerRecordExport } = dist('export/logger-sink.js');
 
 const [path, rateArg, secondsArg, endpoint, batchArg, profileFile] = process.argv.slice(2);
@@ -54,7 +54,9 @@ const resource = await createResource(process.env);
 const scope = { name: 'flowtap', version: '0.0.0' };
 const sink =
   path === 'sdk'
-    ? new LoggerRecordExport(createLoggerProvider(config, resource, process.stdout, observer), scope)
+    ? sdk.createSdkRecordExport
+      ? sdk.createSdkRecordExport(config, resource, scope, process.stdout, observer)
+      : new LoggerRecordExport(sdk.createLoggerProvider(config, resource, process.stdout, observer), scope)
     : createRecordExport(config, resource, scope, process.stdout, observer);
 const pipeline = new Pipeline({
   sink,

@@ -5,18 +5,22 @@
  */
 import { forEachEvent, type DecodedEvent, type FlowEvent } from './kernel/decode';
 import type { DomainLookup } from './enrich/dns/lookup';
+import type { Workload } from './enrich/container';
 import type { FlowDomains } from './record/record';
 
 /** Where the pipeline hands each record (export/: the OTLP export queue, or an SDK Logger). */
 export interface RecordSink {
   /**
-   * The record of one flow event: mapFlow(event, domains, timestampNs,
-   * containerId) defines it (src/record/record.ts); a sink may encode it without
-   * building it. `observedNs` is when its batch was read (wall-clock ns).
+   * The record of one flow event: mapFlow(event, domains, timestampNs)
+   * defines it (src/record/record.ts); a sink may encode it without building
+   * it. `workload` is the local socket's (src/enrich/container.ts), undefined
+   * when its cgroup names none: the record goes under that workload's
+   * Resource (src/record/resource.ts workloadResource); the same object
+   * comes for every record of one workload. `observedNs` is when its batch was read (wall-clock ns).
    * `event` and `domains` are the pipeline's and valid during the call only:
    * a sink keeps what it needs (the arrays in `domains` it may keep).
    */
-  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void;
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, workload: Workload | undefined, observedNs: bigint): void;
 }
 
 export interface PipelineOptions {
@@ -29,8 +33,8 @@ export interface PipelineOptions {
   nowMs: () => number;
   /** Wall-clock ns: the observed timestamp of a batch (ms precision would put it before the event's own time). */
   nowNs: () => bigint;
-  /** container.id of a socket's cgroup id (src/enrich/container.ts); none: no container.id. */
-  containers?: { containerIdFor(cgroupId: bigint): string | undefined };
+  /** The workload of a socket's cgroup id (src/enrich/container.ts); none: every record under flowtap's own Resource. */
+  containers?: { workloadFor(cgroupId: bigint): Workload | undefined };
   /** Told about an event that failed after decoding (counted in processingErrors). */
   onError?: (error: unknown) => void;
 }
@@ -106,8 +110,8 @@ export class Pipeline {
       const domains = this._flowDomains;
       domains.src = this._domains.namesFor(ev.srcAddr, nowMs);
       domains.dst = this._domains.namesFor(ev.dstAddr, nowMs);
-      const containerId = this._containers?.containerIdFor(ev.cgroupId);
-      this._sink.emitFlow(ev, domains, ev.tsNs + this._batchWallOffsetNs, containerId, this._batchObservedNs);
+      const workload = this._containers?.workloadFor(ev.cgroupId);
+      this._sink.emitFlow(ev, domains, ev.tsNs + this._batchWallOffsetNs, workload, this._batchObservedNs);
       this.stats.emitted++;
     } catch (e) {
       this.stats.processingErrors++;

@@ -1,9 +1,11 @@
 /**
- * container.id for a flow, from the cgroup of its local socket. The kernel
- * record carries the socket's cgroup v2 id (its directory's inode number);
- * this module maps it to the directory below the watched cgroup and reads a
- * container ID out of the path the way container runtimes name their
- * cgroups. Pure parsing apart from the injected directory walk.
+ * The workload of a flow (container.id, k8s.pod.uid), from the cgroup of its
+ * local socket. The kernel record carries the socket's cgroup v2 id (its
+ * directory's inode number); this module maps it to a directory of the
+ * watched tree and reads a container ID out of its path below the watched
+ * cgroup the way container runtimes name their cgroups, and a pod UID out of
+ * its full path the way the kubelet names pod cgroups. Pure parsing apart
+ * from the injected directory walk.
  */
 
 /** A 64-hex-digit container ID in one cgroup path component, as runtimes write it:
@@ -61,6 +63,33 @@ export interface CgroupTree {
   inode(dir: string): bigint | undefined;
 }
 
+/**
+ * Who a socket belongs to: what its cgroup path names. The exporters give
+ * each workload its own Resource (src/record/resource.ts). Objects are
+ * shared: every socket of one workload gets the same one while its cgroups
+ * stay, so a sink can tell a switch by identity.
+ */
+export interface Workload {
+  readonly containerId?: string;
+  readonly podUid?: string;
+}
+
+/** One string per distinct workload (a cache key). */
+export function workloadKey(w: Workload): string {
+  return `${w.containerId ?? ''}/${w.podUid ?? ''}`;
+}
+
+/** The workload a cgroup directory names, or undefined when it names none. `below` is its path under the watched cgroup. */
+export function workloadOfCgroup(fullPath: string, below: string): Workload | undefined {
+  const containerId = containerIdFromCgroupPath(below);
+  const podUid = podUidFromCgroupPath(fullPath);
+  if (containerId === undefined && podUid === undefined) return undefined;
+  const w: { containerId?: string; podUid?: string } = {};
+  if (containerId !== undefined) w.containerId = containerId;
+  if (podUid !== undefined) w.podUid = podUid;
+  return w;
+}
+
 export interface ContainerIndexOptions {
   /** The watched cgroup directory. */
   root: string;
@@ -74,23 +103,24 @@ export interface ContainerIndexOptions {
 }
 
 /**
- * cgroup id → container.id for the cgroups below the watched one. A flow from
+ * cgroup id → workload for the watched cgroup and those below it. A flow from
  * a cgroup not seen yet triggers a rescan of the tree (at most once per
  * rescanIntervalMillis), so containers started after flowtap are found.
+ * A rescan keeps the Workload objects of workloads still there.
  */
 export class ContainerIndex {
-  private byId = new Map<bigint, string | undefined>();
+  private byId = new Map<bigint, Workload | undefined>();
   private lastScanMs = -Infinity;
   private readonly opts: Required<ContainerIndexOptions>;
-  /** Scans done, and lookups that found a container ID / did not. */
+  /** Scans done, and lookups that found a workload / did not. */
   readonly stats = { scans: 0, hits: 0, misses: 0 };
 
   constructor(opts: ContainerIndexOptions) {
     this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, ...opts };
   }
 
-  /** container.id of the socket whose cgroup id is `cgroupId`, if its path names one. */
-  containerIdFor(cgroupId: bigint): string | undefined {
+  /** The workload of the socket whose cgroup id is `cgroupId`, if its path names one. */
+  workloadFor(cgroupId: bigint): Workload | undefined {
     if (cgroupId === 0n) return this.miss();
     if (!this.byId.has(cgroupId) && this.opts.nowMs() - this.lastScanMs >= this.opts.rescanIntervalMillis) this.scan();
     const id = this.byId.get(cgroupId);
@@ -108,12 +138,22 @@ export class ContainerIndex {
   scan(): void {
     this.lastScanMs = this.opts.nowMs();
     this.stats.scans++;
-    const next = new Map<bigint, string | undefined>();
+    const next = new Map<bigint, Workload | undefined>();
+    const known = new Map<string, Workload>();
+    for (const w of this.byId.values()) if (w !== undefined) known.set(workloadKey(w), w);
     const queue = [this.opts.root];
     for (let n = 0; n < queue.length && n < this.opts.maxDirectories; n++) {
       const dir = queue[n];
       const ino = this.opts.tree.inode(dir);
-      if (ino !== undefined) next.set(ino, containerIdFromCgroupPath(dir.slice(this.opts.root.length)));
+      if (ino !== undefined) {
+        let w = workloadOfCgroup(dir, dir.slice(this.opts.root.length));
+        if (w !== undefined) {
+          const key = workloadKey(w);
+          w = known.get(key) ?? w;
+          known.set(key, w);
+        }
+        next.set(ino, w);
+      }
       for (const sub of this.opts.tree.subdirs(dir)) queue.push(`${dir}/${sub}`);
     }
     this.byId = next;

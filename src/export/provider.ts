@@ -40,7 +40,11 @@ export function createRecordExport(
   sender?: BatchSender,
 ): RecordExport {
   if (config.exporter === 'console') {
-    return new LoggerRecordExport(batchLoggerProvider(config, resource, new ConsoleJsonLogRecordExporter(out, config.consoleFormat), observer), scope);
+    return new LoggerRecordExport({
+      providerFor: (r) => batchLoggerProvider(config, r, new ConsoleJsonLogRecordExporter(out, config.consoleFormat), observer),
+      resource,
+      scope,
+    });
   }
   return new OtlpRecordExport({
     resource,

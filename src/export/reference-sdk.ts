@@ -11,6 +11,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { LoggerProvider, LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { ConsoleJsonLogRecordExporter, type LineStream } from './console/console';
 import { batchLoggerProvider } from './logger-provider';
+import { LoggerRecordExport } from './logger-sink';
 import type { ExportObserver } from './observed';
 import type { ExporterConfig } from './provider';
 
@@ -45,4 +46,18 @@ export function createLoggerProvider(
   exporter: LogRecordExporter | undefined = createExporter(config, out),
 ): LoggerProvider {
   return batchLoggerProvider(config, resource, exporter, observer);
+}
+
+/**
+ * The stock SDK path as a record sink: a provider per workload Resource
+ * (logger-sink.ts), each with its own exporter `config` asks for.
+ */
+export function createSdkRecordExport(
+  config: ExporterConfig,
+  resource: Resource,
+  scope: { name: string; version?: string },
+  out: LineStream,
+  observer?: ExportObserver,
+): LoggerRecordExport {
+  return new LoggerRecordExport({ providerFor: (r) => createLoggerProvider(config, r, out, observer), resource, scope });
 }

@@ -64,9 +64,9 @@ export function createSpanExport(
 export function withSpans(records: RecordExport, spans: RecordExport | undefined): RecordExport {
   if (spans === undefined) return records;
   return {
-    emitFlow(event, domains, timestampNs, containerId, observedNs) {
-      records.emitFlow(event, domains, timestampNs, containerId, observedNs);
-      spans.emitFlow(event, domains, timestampNs, containerId, observedNs);
+    emitFlow(event, domains, timestampNs, workload, observedNs) {
+      records.emitFlow(event, domains, timestampNs, workload, observedNs);
+      spans.emitFlow(event, domains, timestampNs, workload, observedNs);
     },
     async forceFlush() {
       await Promise.all([records.forceFlush(), spans.forceFlush()]);

@@ -29,13 +29,13 @@ export const FLOW_SEVERITY = SeverityNumber.INFO;
 /**
  * The log record of one flow event. `timestampNs` is the event's time already
  * converted to wall-clock ns (see clock.ts): the mapping stays free of clocks.
- * `containerId`: the local socket's container, when its cgroup path names one
- * (src/enrich/container.ts).
+ * The local socket's workload (container, pod) is not the record's: it is
+ * the Resource the record goes under (src/record/resource.ts).
  */
-export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId?: string): FlowRecord {
+export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint): FlowRecord {
   const attributes: Attributes = {};
   for (const a of ATTRIBUTES_OF[event.type]) {
-    const value = a.source(event, domains, containerId);
+    const value = a.source(event, domains);
     if (value !== undefined) attributes[a.key] = value as AttributeValue;
   }
   return {

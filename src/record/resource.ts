@@ -1,6 +1,9 @@
 /**
- * The Resource every record carries: defaults < detected host <
- * OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME.
+ * flowtap's own Resource: defaults < detected host <
+ * OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME; and each workload's (the
+ * container and pod of a flow's local socket): flowtap's own with the
+ * workload's container.id and k8s.pod.uid over it. A record without a
+ * workload carries flowtap's own.
  *
  * The package's envDetector/resourceAttributesEnvDetector read process.env
  * themselves and drop a malformed OTEL_RESOURCE_ATTRIBUTES silently (a debug
@@ -15,8 +18,10 @@ import {
   type Resource,
   type ResourceDetector,
 } from '@opentelemetry/resources';
+import type { Attributes } from '@opentelemetry/api';
 import { envString, type Env } from '../config/env';
-import { ATTR_SERVICE_NAME, SERVICE_NAME_DEFAULT } from './semconv';
+import type { Workload } from '../enrich/container';
+import { ATTR_CONTAINER_ID, ATTR_K8S_POD_UID, ATTR_SERVICE_NAME, SERVICE_NAME_DEFAULT } from './semconv';
 
 /** Longest key or value the SDK's env detector accepts. */
 const MAX_LENGTH = 255;
@@ -66,4 +71,31 @@ export async function createResource(
     .merge(serviceName === undefined ? null : resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }));
   await resource.waitForAsyncAttributes?.();
   return resource;
+}
+
+/** A workload's own resource attributes (the part over flowtap's Resource). */
+export function workloadAttributes(workload: Workload): Attributes {
+  const out: Attributes = {};
+  if (workload.containerId !== undefined) out[ATTR_CONTAINER_ID] = workload.containerId;
+  if (workload.podUid !== undefined) out[ATTR_K8S_POD_UID] = workload.podUid;
+  return out;
+}
+
+/**
+ * The attributes of workloadResource(base, workload), in the order the SDK's
+ * Resource.merge gives them (the workload's first, then the rest of base's):
+ * the OTLP encoder writes them in this order.
+ */
+export function workloadResourceAttributes(base: Attributes, workload: Workload): Attributes {
+  const own = workloadAttributes(workload);
+  return { ...own, ...base, ...own };
+}
+
+/**
+ * The Resource of a workload's records: `base` (flowtap's own) with the
+ * workload's attributes over it, so a k8s.pod.uid in OTEL_RESOURCE_ATTRIBUTES
+ * (flowtap's own pod on a DaemonSet) yields to the socket's.
+ */
+export function workloadResource(base: Resource, workload: Workload | undefined): Resource {
+  return workload === undefined ? base : base.merge(resourceFromAttributes(workloadAttributes(workload)));
 }

@@ -42,7 +42,6 @@ import {
   FLOW_CLOSED_BY_VALUE_SOURCE,
   FLOW_DIRECTION_VALUE_INCOMING,
   FLOW_DIRECTION_VALUE_OUTGOING,
-  ATTR_CONTAINER_ID,
   ATTR_DESTINATION_ADDRESS,
   ATTR_DESTINATION_PORT,
   ATTR_FLOWTAP_FLOW_CLOSE_REASON,
@@ -101,12 +100,12 @@ export type SeedArgument = 'connectionDirection' | 'srcIP' | 'dstIP' | 'srcPort'
 export const SEED_ARGUMENTS: readonly SeedArgument[] = ['connectionDirection', 'srcIP', 'dstIP', 'srcPort', 'dstPort', 'srcDomains', 'dstDomains'];
 
 /**
- * Where an attribute's value comes from: the decoded flow event, the names
- * known for its addresses and the container of its local socket (undefined
- * when its cgroup names none). Undefined means "not known": the attribute is
- * left out (presence 'known' only).
+ * Where an attribute's value comes from: the decoded flow event and the names
+ * known for its addresses. Undefined means "not known": the attribute is
+ * left out (presence 'known' only). The local socket's workload (container,
+ * pod) is the record's Resource, not an attribute (src/record/resource.ts).
  */
-export type Source<T> = (event: FlowEvent, domains: FlowDomains, containerId: string | undefined) => T | undefined;
+export type Source<T> = (event: FlowEvent, domains: FlowDomains) => T | undefined;
 
 interface EntryOf<T extends AttributeType> {
   key: string;
@@ -233,16 +232,6 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     source: (e) => (outgoing(e) ? e.dstPort : e.srcPort),
     seed: ['connectionDirection', 'srcPort', 'dstPort'],
     brief: "the other side's port",
-  },
-  {
-    key: ATTR_CONTAINER_ID,
-    type: 'string',
-    events: BOTH,
-    presence: 'known',
-    source: (_e, _d, containerId) => containerId,
-    seed: [],
-    brief:
-      "the container whose cgroup holds the watched socket, when that cgroup's path names one the way containerd, CRI-O, Docker or Podman write it (`cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`, `/docker/<id>`, `libpod-<id>.scope`, the kubelet's `pod<uid>/<id>`)",
   },
   {
     key: ATTR_FLOWTAP_FLOW_DURATION,

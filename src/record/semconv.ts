@@ -40,6 +40,7 @@ export const ATTR_SOURCE_PORT = 'source.port' as const;
 export const ATTR_DESTINATION_ADDRESS = 'destination.address' as const;
 export const ATTR_DESTINATION_PORT = 'destination.port' as const;
 export const ATTR_CONTAINER_ID = 'container.id' as const;
+export const ATTR_K8S_POD_UID = 'k8s.pod.uid' as const;
 
 // --- flowtap's self-telemetry (metrics; docs/reliability.md) ---------------
 export const METRIC_FLOWTAP_FLOW_EVENTS = 'flowtap.flow.events' as const;

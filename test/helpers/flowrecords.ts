@@ -2,12 +2,13 @@
  * Flow records that exercise the encoders: both families and directions,
  * begin and end (a fractional and a whole duration), no names, several names,
  * a long name (multi-byte protobuf lengths), a non-ASCII name, many names
- * (a record over 1 KiB), a container.id, an end without its begin (no
- * duration). The records are made by the real mapping (src/record/record.ts).
+ * (a record over 1 KiB), an end without its begin (no duration); the last
+ * ones of two workloads (a container in a pod, a pod alone), each in one run. The records are made by the real mapping (src/record/record.ts).
  */
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { Workload } from '../../src/enrich/container';
 import type { FlowEvent } from '../../src/kernel/decode';
 import { LoggerRecordExport } from '../../src/export/logger-sink';
 import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/record';
@@ -36,15 +37,17 @@ export interface FlowInput {
   event: FlowEvent;
   domains: FlowDomains;
   timestampNs: bigint;
-  containerId: string | undefined;
+  workload: Workload | undefined;
 }
 
 const CONTAINER_ID = 'c'.repeat(8) + '0123456789abcdef'.repeat(3) + 'f'.repeat(8);
+export const WORKLOAD_CONTAINER: Workload = { containerId: CONTAINER_ID, podUid: '0a1b2c3d-0000-1111-2222-333344445555' };
+export const WORKLOAD_POD: Workload = { podUid: '9f8e7d6c-5b4a-3928-1706-a5b4c3d2e1f0' };
 
 export function variedFlowInputs(): FlowInput[] {
   const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example`;
   const many = Array.from({ length: 24 }, (_, i) => `cname-${i}.cdn.example.net`);
-  const cases: [FlowEvent, FlowDomains, string?][] = [
+  const cases: [FlowEvent, FlowDomains, Workload?][] = [
     [v4, { src: [], dst: [] }],
     [v4, { src: [], dst: ['www.example.com', 'example.com.cdn.example.net'] }],
     [v6, { src: ['client.example'], dst: ['server.example'] }],
@@ -53,19 +56,20 @@ export function variedFlowInputs(): FlowInput[] {
     [v4, { src: [], dst: [long] }],
     [v6, { src: [], dst: ['bücher.example', 'ünïcødé.test'] }],
     [v4, { src: many.slice(0, 3), dst: many }],
-    [v4, { src: [], dst: ['api.example'] }, CONTAINER_ID],
-    [{ ...v6, type: 'end', tsNs: 3_000_000_000n, beginTsNs: 0n, closeReason: 'fin', closedBy: 'destination' }, { src: [], dst: [] }, CONTAINER_ID],
+    [v4, { src: [], dst: ['api.example'] }, WORKLOAD_CONTAINER],
+    [{ ...v6, type: 'end', tsNs: 3_000_000_000n, beginTsNs: 0n, closeReason: 'fin', closedBy: 'destination' }, { src: [], dst: [] }, { ...WORKLOAD_CONTAINER }],
+    [v6, { src: [], dst: ['pod.example'] }, WORKLOAD_POD],
   ];
-  return cases.map(([ev, domains, containerId], i) => ({
+  return cases.map(([ev, domains, workload], i) => ({
     event: { ...ev, srcPort: ev.srcPort + i },
     domains,
     timestampNs: BASE_NS + BigInt(i) * 1_000_003n + ev.tsNs,
-    containerId,
+    workload,
   }));
 }
 
 export function variedFlowRecords(): FlowRecord[] {
-  return variedFlowInputs().map((f) => mapFlow(f.event, f.domains, f.timestampNs, f.containerId));
+  return variedFlowInputs().map((f) => mapFlow(f.event, f.domains, f.timestampNs));
 }
 
 /** A wall-clock ns observed time after every record above. */
@@ -79,10 +83,13 @@ export const SCOPE = { name: 'flowtap', version: '0.1.0' };
  */
 export function sdkBytes(records: (FlowRecord | FlowInput)[], resource: Resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Buffer {
   const memory = new InMemoryLogRecordExporter();
-  const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: memory })] });
-  const sink = new LoggerRecordExport(provider, SCOPE);
+  const sink = new LoggerRecordExport({
+    providerFor: (r) => new LoggerProvider({ resource: r, processors: [new SimpleLogRecordProcessor({ exporter: memory })] }),
+    resource,
+    scope: SCOPE,
+  });
   for (const r of records) {
-    if ('event' in r) sink.emitFlow(r.event, r.domains, r.timestampNs, r.containerId, OBSERVED_NS);
+    if ('event' in r) sink.emitFlow(r.event, r.domains, r.timestampNs, r.workload, OBSERVED_NS);
     else sink.emit(r, OBSERVED_NS);
   }
   return Buffer.from(ProtobufLogsSerializer.serializeRequest(memory.getFinishedLogRecords())!);

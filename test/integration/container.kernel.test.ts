@@ -1,8 +1,9 @@
 /**
- * container.id from the socket's cgroup (real kernel programs, real CLI,
- * real sockets): a watched cgroup with a child named the way containerd names
- * a container's cgroup; a client in that child gets container.id on its
- * records, a client in a plain child gets none.
+ * container.id from the socket's cgroup on the console (SDK) path (real
+ * kernel programs, real CLI, real sockets): a watched cgroup with a child
+ * named the way containerd names a container's cgroup; a client in that
+ * child gets container.id on its records' Resource, a client in a plain
+ * child gets flowtap's own Resource.
  */
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ describe('container.id (real kernel programs, real CLI, real sockets)', () => {
           .stdout()
           .split('\n')
           .filter(Boolean)
-          .map((l) => JSON.parse(l) as { eventName: string; attributes: Record<string, unknown> })
+          .map((l) => JSON.parse(l) as { eventName: string; attributes: Record<string, unknown>; resource: Record<string, unknown> })
           .filter((r) => r.eventName === 'flowtap.flow.begin');
       const flowOf = (port: number) => () => {
         const found = records().filter((r) => r.attributes['source.port'] === port);
@@ -51,8 +52,10 @@ describe('container.id (real kernel programs, real CLI, real sockets)', () => {
       expect(r1s).toHaveLength(1);
       expect(r2s).toHaveLength(1);
       const [r1, r2] = [r1s[0], r2s[0]];
-      expect(r1.attributes['container.id']).toBe(ID);
-      expect(r2.attributes).not.toHaveProperty('container.id');
+      expect(r1.resource['container.id']).toBe(ID);
+      expect(r1.attributes).not.toHaveProperty('container.id');
+      expect(r2.resource).not.toHaveProperty('container.id');
+      expect(r2.resource['service.name']).toBe(r1.resource['service.name']);
       expect((await ft.stop()).code).toBe(0);
     } finally {
       await inContainer.destroy();

@@ -10,8 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createResource } from '../../src/record/resource';
 import { createRecordExport, type ExporterConfig, type RecordExport } from '../../src/export/provider';
-import { createLoggerProvider } from '../../src/export/reference-sdk';
-import { LoggerRecordExport } from '../../src/export/logger-sink';
+import { createSdkRecordExport } from '../../src/export/reference-sdk';
 import type { ExportObserver } from '../../src/export/observed';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { OBSERVED_NS, variedFlowInputs } from '../helpers/flowrecords';
@@ -61,7 +60,7 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     const records = variedFlowInputs();
 
     const send = async (sink: RecordExport, counts: { exported: number }): Promise<void> => {
-      for (const r of records) sink.emitFlow(r.event, r.domains, r.timestampNs, r.containerId, OBSERVED_NS);
+      for (const r of records) sink.emitFlow(r.event, r.domains, r.timestampNs, r.workload, OBSERVED_NS);
       await sink.forceFlush();
       await sink.shutdown();
       expect(counts.exported).toBe(records.length);
@@ -77,7 +76,7 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     });
 
     const stockCounts = { exported: 0 };
-    await send(new LoggerRecordExport(createLoggerProvider(config, resource, { write: () => true }, observer(stockCounts)), scope), stockCounts);
+    await send(createSdkRecordExport(config, resource, scope, { write: () => true }, observer(stockCounts)), stockCounts);
     await collector.waitForLogRecords(records.length);
     const stock = rawRecords(collector.logsPath);
     expect(stock).toHaveLength(records.length);
@@ -94,7 +93,11 @@ describe('OTLP export queue vs the stock SDK path, into a real collector', () =>
     expect(end?.record.attributes.find((a: any) => a.key === 'flowtap.flow.duration').value).toEqual({ doubleValue: 0.25 });
     const whole = fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'flowtap.flow.duration' && 'intValue' in a.value));
     expect(whole).toHaveLength(1); // 2 s exactly: an int, as the SDK writes it
-    expect(fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'container.id'))).toHaveLength(2);
+    // the workload is the Resource's: container.id (and k8s.pod.uid) there, not on the record
+    expect(fast.filter((r) => r.record.attributes.some((a: any) => a.key === 'container.id'))).toHaveLength(0);
+    const resourceAttr = (r: RawRecord, key: string): unknown => r.resource.attributes.find((a: any) => a.key === key)?.value.stringValue;
+    expect(fast.filter((r) => resourceAttr(r, 'container.id') !== undefined)).toHaveLength(2);
+    expect(fast.filter((r) => resourceAttr(r, 'k8s.pod.uid') !== undefined)).toHaveLength(3);
     expect(fast[0].scope).toEqual({ name: 'flowtap', version: '9.8.7' });
     expect(fast[0].record).toMatchObject({ severityNumber: 9, observedTimeUnixNano: String(OBSERVED_NS) });
     expect(fast[0].resource.attributes).toEqual(expect.arrayContaining([{ key: 'k8s.pod.name', value: { stringValue: 'demo' } }]));

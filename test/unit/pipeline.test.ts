@@ -1,15 +1,16 @@
 import type { DnsEvent, FlowEvent } from '../../src/kernel/decode';
 import type { DomainLookup } from '../../src/enrich/dns/lookup';
 import { NoDomainLookup } from '../../src/enrich/dns/lookup';
+import type { Workload } from '../../src/enrich/container';
 import { Pipeline, type RecordSink } from '../../src/pipeline';
 import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/record';
 import { dnsRecord, flowRecord, v4 } from './record/recordfix';
 
 /** Records what the sink is told, as the reference mapping makes it. */
 class Recorder implements RecordSink {
-  records: (FlowRecord & { observedNs: bigint })[] = [];
-  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
-    this.records.push({ ...mapFlow(event, domains, timestampNs, containerId), observedNs });
+  records: (FlowRecord & { workload?: Workload; observedNs: bigint })[] = [];
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, workload: Workload | undefined, observedNs: bigint): void {
+    this.records.push({ ...mapFlow(event, domains, timestampNs), workload, observedNs });
   }
 }
 
@@ -20,6 +21,17 @@ const begin = (tsNs: bigint, dst = [93, 184, 216, 34]): Buffer =>
   flowRecord({ tsNs, saddr: v4(10, 0, 0, 5), daddr: v4(dst[0], dst[1], dst[2], dst[3]), sport: 43512, dport: 443, family: 4, direction: 2 });
 
 describe('Pipeline', () => {
+  it("hands the sink each flow's workload, by the socket's cgroup id", () => {
+    const logger = new Recorder();
+    const w: Workload = { containerId: 'c'.repeat(64), podUid: '0a1b2c3d-0000-1111-2222-333344445555' };
+    const asked: bigint[] = [];
+    const containers = { workloadFor: (id: bigint) => (asked.push(id), id === 7n ? w : undefined) };
+    const p = new Pipeline({ sink: logger, clock, domains: new NoDomainLookup(), containers, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
+    p.onBatch(Buffer.concat([flowRecord({ tsNs: 1n, saddr: v4(10, 0, 0, 5), daddr: v4(10, 0, 0, 6), sport: 1, dport: 2, family: 4, direction: 2, cgroupId: 7n }), begin(5n)]), 2);
+    expect(logger.records.map((r) => r.workload)).toEqual([w, undefined]);
+    expect(asked[0]).toBe(7n);
+  });
+
   it('decodes, maps and emits each flow with its wall-clock ns timestamp', () => {
     const logger = new Recorder();
     const p = new Pipeline({ sink: logger, clock, domains: new NoDomainLookup(), nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });

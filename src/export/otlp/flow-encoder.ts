@@ -1,7 +1,7 @@
 /**
  * One flow record as OTLP protobuf, written straight from the decoded event:
  * the bytes the SDK serializer writes for mapFlow(event, domains,
- * timestampNs, containerId), without building the record: no attribute
+ * timestampNs), without building the record: no attribute
  * object for a generic walk, no body string. Both derive from the record
  * schema (src/record/schema.ts): each attribute's key, and each value of a
  * closed-set attribute, is encoded once, at load; the other values are
@@ -216,13 +216,13 @@ function hostPort(w: ProtoWriter, addr: string, port: number): void {
 }
 
 /** Writes the attributes of a flow's record. */
-type AttributesWriter = (w: ProtoWriter, event: FlowEvent, domains: FlowDomains, containerId: string | undefined) => void;
+type AttributesWriter = (w: ProtoWriter, event: FlowEvent, domains: FlowDomains) => void;
 
 /**
  * The writer of `entries` (every attribute of the schema), compiled at load
  * into one straight-line function with a statement per attribute: when the
  * event is of a kind that carries it, `const v<i> = source<i>(event,
- * domains, containerId)`, then, if defined, the writer of its type with its
+ * domains)`, then, if defined, the writer of its type with its
  * key's ready-made bytes (a closed-set value: its whole attribute, encoded
  * here). A loop over the entries would call every source from one call site,
  * which V8 then cannot inline; here each source has its own call site and is
@@ -260,14 +260,14 @@ function compileAttributesWriter(entries: readonly AttributeEntry[]): Attributes
         write = `namesKv(w, ${key}, ${bind(`none${i}`, emptyArrayKv(a.key))}, v${i});`;
         break;
     }
-    const statement = `const v${i} = ${bind(`s${i}`, a.source)}(event, domains, containerId); if (v${i} !== undefined) { ${write} }`;
+    const statement = `const v${i} = ${bind(`s${i}`, a.source)}(event, domains); if (v${i} !== undefined) { ${write} }`;
     const all = EVENT_KINDS.every((kind) => a.events.includes(kind));
     const when = EVENT_KINDS.flatMap((kind, k) => (a.events.includes(kind) ? [`event.type === ${kinds[k]}`] : [])).join(' || ');
     lines.push(all ? statement : `if (${when}) { ${statement} }`);
   });
   // Bound as consts, not parameters: V8 folds a const of a closure's context into the optimized code.
   const consts = names.map((name, i) => `const ${name} = bound[${i}];`).join('\n');
-  const body = `${consts}\nreturn function writeAttributes(w, event, domains, containerId) {\n  ${lines.join('\n  ')}\n};`;
+  const body = `${consts}\nreturn function writeAttributes(w, event, domains) {\n  ${lines.join('\n  ')}\n};`;
   return new Function('bound', body)(args) as AttributesWriter;
 }
 
@@ -291,10 +291,10 @@ function eventNameField(kind: FlowEventKind): Buffer {
 /** Encodes flow records as ScopeLogs.log_records fields, from the decoded event. */
 export class FlowLogRecordEncoder {
   /**
-   * One `log_records` field: the record mapFlow(event, domains, timestampNs,
-   * containerId) defines, observed at `observedNs`.
+   * One `log_records` field: the record mapFlow(event, domains, timestampNs)
+   * defines, observed at `observedNs`.
    */
-  encode(w: ProtoWriter, event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
+  encode(w: ProtoWriter, event: FlowEvent, domains: FlowDomains, timestampNs: bigint, observedNs: bigint): void {
     const outgoing = event.direction === FLOW_DIRECTION_VALUE_OUTGOING;
     const dstName: string | undefined = domains.dst[0];
 
@@ -322,7 +322,7 @@ export class FlowLogRecordEncoder {
     w.end(text);
     w.end(body);
 
-    writeAttributes(w, event, domains, containerId);
+    writeAttributes(w, event, domains);
 
     w.raw(DROPPED_OBSERVED);
     w.fixed64(observedNs);

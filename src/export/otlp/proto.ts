@@ -1,12 +1,13 @@
 /**
  * OTLP/protobuf writing, straight into a reusable buffer: the writer, the
  * AnyValue/attribute encoding of the request's resource and scope, and the
- * ExportLogsServiceRequest frame around a run of log_records fields (each
- * written by flow-encoder.ts), whose resource and scope were encoded once.
+ * ExportLogsServiceRequest frame around runs of log_records fields (each
+ * written by flow-encoder.ts), one ResourceLogs per run of one workload, whose
+ * resources and scope were encoded once.
  * The bytes are the same, field for field and in the same order, as
  * @opentelemetry/otlp-transformer's ProtobufLogsSerializer writes
- * (test/unit/export/otlp/ compares them byte for byte). Pure: data in,
- * bytes out.
+ * (test/unit/export/otlp/ compares them byte for byte). Data in, bytes
+ * out; the request frame keeps the open batch's runs.
  *
  * Field numbers, from opentelemetry/proto (v1):
  *   ExportLogsServiceRequest: resource_logs=1
@@ -22,6 +23,8 @@
  *   ArrayValue / KeyValueList: values=1
  */
 import type { AnyValue, Attributes } from '@opentelemetry/api';
+import { workloadKey, type Workload } from '../../enrich/container';
+import { workloadResourceAttributes } from '../../record/resource';
 
 /** Wire types. */
 const VARINT = 0;
@@ -374,29 +377,72 @@ export interface ScopeLike {
   attributes?: Attributes;
 }
 
+/** Distinct workload resources a frame keeps encoded at most (the least recently used goes first). Default. */
+export const MAX_CACHED_RESOURCES_DEFAULT = 1024;
+
+/** The largest varint of a request's lengths (a batch stays far below 2^35 bytes). */
+const MAX_LENGTH_BYTES = 5;
+
+/** Workload objects a frame remembers by identity, with their key and resource bytes, before it hashes a key. */
+const RECENT_WORKLOADS = 16;
+
+/** No run is open (distinct from every workload, undefined included). */
+const NO_RUN: unique symbol = Symbol('no run');
+
 /**
- * The ExportLogsServiceRequest around a run of encoded log_records fields:
- * one ResourceLogs with one ScopeLogs, the resource and scope encoded once.
+ * The ExportLogsServiceRequest around runs of encoded log_records fields
+ * (each written by flow-encoder.ts): one ResourceLogs with one ScopeLogs per
+ * run of consecutive records of one workload, a switch of workload closing
+ * the run. Each resource (flowtap's own, each workload's: workloadAttributes
+ * over it) and the scope are encoded once; workload resources are cached,
+ * the cache bounded (maxCachedResources).
+ *
+ * In place: a run starts by leaving room for its ResourceLogs head (its
+ * largest size) and ends by writing its schema fields; frame() writes each
+ * head right before the run's records and closes the gaps of the room left
+ * unused, moving each run after the first (a batch with one workload moves
+ * nothing). Stateful: it frames the export queue's open batch, begun with
+ * open(); the writer must not be written to but by select() and records.
  */
 export class LogsRequestFrame {
-  private readonly _resource: Buffer;
+  private readonly _base: ResourceLike;
+  private readonly _baseResource: Buffer;
   private readonly _scope: Buffer;
   private readonly _resourceSchema: Buffer;
   private readonly _scopeSchema: Buffer;
+  private readonly _attrs: AttributeEncoder;
+  private readonly _cache = new Map<string, Buffer>();
+  private readonly _maxCached: number;
+  /** The open run's workload, its key, and its resource bytes. */
+  private _current: Workload | undefined | typeof NO_RUN = NO_RUN;
+  private _currentKey = '';
+  /** Per run: where its head room starts, where its records start, where it ends (after its schema fields). */
+  private readonly _runs: number[] = [];
+  private readonly _runResources: Buffer[] = [];
+  /** The last RECENT_WORKLOADS workload objects met, their keys and resources (a ring): a switch among a few finds its resource without hashing. */
+  private readonly _recent: (Workload | undefined)[] = new Array<Workload | undefined>(RECENT_WORKLOADS).fill(undefined);
+  private readonly _recentKeys: string[] = new Array<string>(RECENT_WORKLOADS).fill('');
+  private readonly _recentBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(RECENT_WORKLOADS).fill(undefined);
+  private _recentNext = 0;
+  /** Bytes of the open batch that are not records: head room and schema fields. */
+  private _overhead = 0;
+  /** Distinct workload resources encoded, since start (a cache miss each). */
+  resourcesEncoded = 0;
 
-  constructor(resource: ResourceLike, scope: ScopeLike, attrs = new AttributeEncoder()) {
+  constructor(
+    resource: ResourceLike,
+    scope: ScopeLike,
+    options: { maxCachedResources?: number } = {},
+    attrs = new AttributeEncoder(),
+  ) {
+    this._base = resource;
+    this._attrs = attrs;
+    this._maxCached = options.maxCachedResources ?? MAX_CACHED_RESOURCES_DEFAULT;
+    this._baseResource = this._encodeResource(resource.attributes);
+
     const w = new ProtoWriter(4096);
-    w.byte(T_RESOURCE_LOGS_RESOURCE);
-    let at = w.begin();
-    attrs.attributes(w, resource.attributes, T_RESOURCE_ATTRIBUTES);
-    w.byte(T_RESOURCE_DROPPED);
-    w.byte(0);
-    w.end(at);
-    this._resource = Buffer.from(w.view());
-
-    w.reset();
     w.byte(T_SCOPE_LOGS_SCOPE);
-    at = w.begin();
+    const at = w.begin();
     w.byte(T_SCOPE_NAME);
     w.string(scope.name);
     if (scope.version) {
@@ -411,36 +457,151 @@ export class LogsRequestFrame {
     this._scopeSchema = schemaField(T_SCOPE_LOGS_SCHEMA_URL, scope.schemaUrl);
   }
 
-  /** Bytes a writer leaves free before the first record, for frame() to write the request head into. */
-  get headRoom(): number {
-    // request tag + ResourceLogs length + resource + scope_logs tag + ScopeLogs length + scope
-    return 1 + 5 + this._resource.length + 1 + 5 + this._scope.length;
+  /** Distinct workload resources cached now (at most maxCachedResources). */
+  get cachedResources(): number {
+    return this._cache.size;
+  }
+
+  private _encodeResource(attributes: Attributes): Buffer {
+    const w = new ProtoWriter(1024);
+    w.byte(T_RESOURCE_LOGS_RESOURCE);
+    const at = w.begin();
+    this._attrs.attributes(w, attributes, T_RESOURCE_ATTRIBUTES);
+    w.byte(T_RESOURCE_DROPPED);
+    w.byte(0);
+    w.end(at);
+    return Buffer.from(w.view());
+  }
+
+  /** The encoded Resource field of `workload` (flowtap's own for none). */
+  private _resourceOf(workload: Workload | undefined, key: string): Buffer {
+    if (workload === undefined) return this._baseResource;
+    const hit = this._cache.get(key);
+    if (hit !== undefined) {
+      // Most recently used last: the cache lets go of the least recently used.
+      this._cache.delete(key);
+      this._cache.set(key, hit);
+      return hit;
+    }
+    const bytes = this._encodeResource(workloadResourceAttributes(this._base.attributes, workload));
+    this.resourcesEncoded++;
+    if (this._cache.size >= this._maxCached) this._cache.delete(this._cache.keys().next().value!);
+    this._cache.set(key, bytes);
+    return bytes;
+  }
+
+  /** Begins a batch in `w` (empty, or reset). */
+  open(w: ProtoWriter): void {
+    w.pos = 0;
+    this._current = NO_RUN;
+    this._runs.length = 0;
+    this._runResources.length = 0;
+    this._overhead = 0;
+  }
+
+  /** Bytes of the records written since open() (not the heads and schema fields around them). */
+  recordBytes(w: ProtoWriter): number {
+    return w.pos - this._overhead;
+  }
+
+  /** The next record written to `w` is of `workload`: closes the open run if it is another's, and starts one. */
+  select(w: ProtoWriter, workload: Workload | undefined): void {
+    if (workload === this._current) return;
+    let key = '';
+    let resource: Buffer | undefined = this._baseResource;
+    if (workload !== undefined) {
+      const recent = this._recent;
+      let i = 0;
+      while (i < RECENT_WORKLOADS && recent[i] !== workload) i++;
+      if (i < RECENT_WORKLOADS) {
+        key = this._recentKeys[i];
+        resource = this._recentBytes[i];
+      } else {
+        key = workloadKey(workload);
+        resource = undefined;
+      }
+    }
+    if (this._current !== NO_RUN && key === this._currentKey) {
+      this._current = workload; // the same workload, another object
+      return;
+    }
+    this._closeRun(w);
+    if (resource === undefined) {
+      resource = this._resourceOf(workload, key);
+      const at = this._recentNext;
+      this._recent[at] = workload;
+      this._recentKeys[at] = key;
+      this._recentBytes[at] = resource;
+      this._recentNext = (at + 1) % RECENT_WORKLOADS;
+    }
+    const room = 1 + MAX_LENGTH_BYTES + resource.length + 1 + MAX_LENGTH_BYTES + this._scope.length;
+    const start = w.pos;
+    w.ensure(room);
+    w.pos += room;
+    this._overhead += room;
+    this._runs.push(start, w.pos, -1);
+    this._runResources.push(resource);
+    this._current = workload;
+    this._currentKey = key;
+  }
+
+  /** Ends the open run: its schema fields after its records; a run without records is taken back. */
+  private _closeRun(w: ProtoWriter): void {
+    if (this._current === NO_RUN) return;
+    this._current = NO_RUN;
+    const n = this._runs.length;
+    if (w.pos === this._runs[n - 2]) {
+      const room = w.pos - this._runs[n - 3];
+      w.pos = this._runs[n - 3];
+      this._overhead -= room;
+      this._runs.length = n - 3;
+      this._runResources.length--;
+      return;
+    }
+    const tail = this._scopeSchema.length + this._resourceSchema.length;
+    w.raw(this._scopeSchema);
+    w.raw(this._resourceSchema);
+    this._overhead += tail;
+    this._runs[n - 1] = w.pos;
   }
 
   /**
-   * Frames, in place, the log_records fields written to `w` after its first
-   * headRoom bytes: the request head goes right before them, the schema
-   * fields (if any) after them. Returns the request: a view of `w.buf`,
-   * valid until `w` is reset or written to.
+   * The request of the runs written since open(), framed in place. Returns a
+   * view of `w.buf`, valid until `w` is reset or written to.
    */
   frame(w: ProtoWriter): Buffer {
-    const records = w.pos - this.headRoom;
-    w.raw(this._scopeSchema);
-    w.raw(this._resourceSchema);
-    const scopeLogs = this._scope.length + records + this._scopeSchema.length;
-    const resourceLogs = this._resource.length + 1 + varintSize(scopeLogs) + scopeLogs + this._resourceSchema.length;
-    const head = 1 + varintSize(resourceLogs) + this._resource.length + 1 + varintSize(scopeLogs) + this._scope.length;
-    const start = this.headRoom - head;
-    const end = w.pos;
-    w.pos = start;
-    w.byte(T_REQUEST_RESOURCE_LOGS);
-    w.varint(resourceLogs);
-    w.raw(this._resource);
-    w.byte(T_RESOURCE_LOGS_SCOPE_LOGS);
-    w.varint(scopeLogs);
-    w.raw(this._scope);
-    w.pos = end;
-    return w.buf.subarray(start, end);
+    this._closeRun(w);
+    const runs = this._runs;
+    const scope = this._scope;
+    const tail = this._scopeSchema.length + this._resourceSchema.length;
+    let start = 0;
+    let out = 0;
+    for (let r = 0, i = 0; i < runs.length; r++, i += 3) {
+      const recordsAt = runs[i + 1];
+      const end = runs[i + 2];
+      const resource = this._runResources[r];
+      const records = end - tail - recordsAt;
+      const scopeLogs = scope.length + records + this._scopeSchema.length;
+      const resourceLogs = resource.length + 1 + varintSize(scopeLogs) + scopeLogs + this._resourceSchema.length;
+      const head = 1 + varintSize(resourceLogs) + resource.length + 1 + varintSize(scopeLogs) + scope.length;
+      const headAt = recordsAt - head;
+      w.pos = headAt;
+      w.byte(T_REQUEST_RESOURCE_LOGS);
+      w.varint(resourceLogs);
+      w.raw(resource);
+      w.byte(T_RESOURCE_LOGS_SCOPE_LOGS);
+      w.varint(scopeLogs);
+      w.raw(scope);
+      if (r === 0) {
+        start = headAt;
+        out = end;
+      } else {
+        w.buf.copyWithin(out, headAt, end);
+        out += end - headAt;
+      }
+    }
+    w.pos = out;
+    return w.buf.subarray(start, out);
   }
 }
 

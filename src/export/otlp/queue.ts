@@ -74,11 +74,17 @@ export interface ExportQueueOptions {
   };
 }
 
-/** How records written to a writer become a request. */
+/**
+ * How records written to a writer become a request: the frame of the open
+ * batch (LogsRequestFrame), one batch at a time: open(w), records (and what
+ * the frame writes between them), frame(w).
+ */
 export interface RequestFrame {
-  /** Bytes a writer leaves free before its first record. */
-  readonly headRoom: number;
-  /** The request around the records written after headRoom: a view of the writer's buffer. */
+  /** Begins a batch in an empty writer. */
+  open(w: ProtoWriter): void;
+  /** Encoded bytes of the records written since open(), not the frame's own. */
+  recordBytes(w: ProtoWriter): number;
+  /** The request around the records written since open(): a view of the writer's buffer. */
   frame(w: ProtoWriter): Uint8Array;
 }
 
@@ -166,6 +172,7 @@ export class ExportQueue {
     this._timers = options.timers ?? NODE_TIMERS;
     this._nowMs = options.nowMs ?? Date.now;
     this._open = this._newWriter();
+    this._frame.open(this._open);
   }
 
   /** The open batch. Write one record between reserve() and commit(). */
@@ -184,7 +191,7 @@ export class ExportQueue {
    * pooled and grow; see bench/queue-memory.mts).
    */
   get heldBytes(): number {
-    const open = this._openRecords > 0 ? this._open.pos - this._frame.headRoom : 0;
+    const open = this._openRecords > 0 ? this._frame.recordBytes(this._open) : 0;
     return open + this._queuedBytes + this._inflightBytes;
   }
 
@@ -287,7 +294,7 @@ export class ExportQueue {
     const writer = this._open;
     const batch: Batch = { seq: this._nextSeq++, request: this._frame.frame(writer), records: this._openRecords, writer };
     this._open = this._takeWriter();
-    this._open.pos = this._frame.headRoom;
+    this._frame.open(this._open);
     this._openRecords = 0;
     this._queued.push(batch);
     this._queuedRecords += batch.records;
@@ -314,9 +321,7 @@ export class ExportQueue {
   }
 
   private _newWriter(): ProtoWriter {
-    const w = new ProtoWriter(this._writerBytes);
-    w.pos = this._frame.headRoom;
-    return w;
+    return new ProtoWriter(this._writerBytes);
   }
 
   /** The batch's request moves to a buffer of its own size; its writer goes back to the pool. */

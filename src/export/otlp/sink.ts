@@ -4,8 +4,11 @@
  * the event, without building the record), and the queue sends
  * whole requests through a BatchSender (grpc-sender.ts: the SDK's gRPC export
  * delegate). No LogRecord object, no per-record SDK processing: see
- * docs/benchmarks.md for what that costs on the stock path.
+ * docs/benchmarks.md for what that costs on the stock path. Each record goes
+ * under its workload's Resource: consecutive records of one workload share
+ * one ResourceLogs (LogsRequestFrame).
  */
+import type { Workload } from '../../enrich/container';
 import type { FlowEvent } from '../../kernel/decode';
 import type { FlowDomains } from '../../record/record';
 import { FlowLogRecordEncoder } from './flow-encoder';
@@ -14,26 +17,31 @@ import type { RecordExport } from '../record-export';
 import { ExportQueue, type ExportQueueOptions } from './queue';
 
 export interface OtlpRecordExportOptions extends Omit<ExportQueueOptions, 'frame'> {
+  /** flowtap's own Resource: records without a workload carry it, each workload's is it with the workload's attributes over it. */
   resource: ResourceLike;
   scope: ScopeLike;
+  /** Distinct workload resources kept encoded at most. Default MAX_CACHED_RESOURCES_DEFAULT. */
+  maxCachedResources?: number;
 }
 
 export class OtlpRecordExport implements RecordExport {
   readonly queue: ExportQueue;
+  readonly frame: LogsRequestFrame;
   private readonly _encoder = new FlowLogRecordEncoder();
 
   constructor(options: OtlpRecordExportOptions) {
-    const frame = new LogsRequestFrame(options.resource, options.scope);
-    this.queue = new ExportQueue({ ...options, frame });
+    this.frame = new LogsRequestFrame(options.resource, options.scope, { maxCachedResources: options.maxCachedResources });
+    this.queue = new ExportQueue({ ...options, frame: this.frame });
   }
 
-  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined, observedNs: bigint): void {
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, workload: Workload | undefined, observedNs: bigint): void {
     const queue = this.queue;
     if (!queue.reserve()) return;
     const w = queue.writer;
+    this.frame.select(w, workload);
     const mark = w.pos;
     try {
-      this._encoder.encode(w, event, domains, timestampNs, containerId, observedNs);
+      this._encoder.encode(w, event, domains, timestampNs, observedNs);
     } catch (e) {
       w.pos = mark; // no half record in the batch
       throw e;

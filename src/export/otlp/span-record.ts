@@ -64,7 +64,7 @@ export function flowSpanStatus(event: FlowEvent): FlowSpanStatus {
  * The span of a flow end event whose time, in wall-clock ns, is `endNs`;
  * undefined for a begin event.
  */
-export function flowSpan(event: FlowEvent, domains: FlowDomains, endNs: bigint, containerId: string | undefined, ids: SpanIds): FlowSpan | undefined {
+export function flowSpan(event: FlowEvent, domains: FlowDomains, endNs: bigint, ids: SpanIds): FlowSpan | undefined {
   if (event.type !== 'end') return undefined;
   const begin = event.beginTsNs;
   const durationNs = begin !== undefined && begin !== 0n && event.tsNs >= begin ? event.tsNs - begin : 0n;
@@ -77,7 +77,7 @@ export function flowSpan(event: FlowEvent, domains: FlowDomains, endNs: bigint, 
     kind: event.direction === FLOW_DIRECTION_VALUE_OUTGOING ? SpanKind.CLIENT : SpanKind.SERVER,
     startNs: endNs - durationNs,
     endNs,
-    attributes: mapFlow(event, domains, endNs, containerId).attributes,
+    attributes: mapFlow(event, domains, endNs).attributes,
     status: flowSpanStatus(event),
   };
 }

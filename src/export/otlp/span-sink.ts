@@ -7,6 +7,7 @@
  * Flow begins are not spans: they are skipped here, and not counted.
  */
 import { randomFillSync } from 'node:crypto';
+import type { Workload } from '../../enrich/container';
 import type { FlowEvent } from '../../kernel/decode';
 import type { FlowDomains } from '../../record/record';
 import type { RecordExport } from '../provider';
@@ -47,20 +48,24 @@ export function randomSpanIds(fill: (buf: Uint8Array) => void = randomFillSync):
 
 export class OtlpSpanExport implements RecordExport {
   readonly queue: ExportQueue;
+  private readonly _frame: InstanceType<typeof SpansRequestFrame>;
   private readonly _encoder = new SpanEncoder();
   private readonly _ids: SpanIds;
 
   constructor(options: OtlpSpanExportOptions) {
     this._ids = options.ids ?? randomSpanIds();
-    this.queue = new ExportQueue({ ...options, frame: new SpansRequestFrame(options.resource, options.scope) });
+    this._frame = new SpansRequestFrame(options.resource, options.scope);
+    this.queue = new ExportQueue({ ...options, frame: this._frame });
   }
 
-  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, containerId: string | undefined): void {
+  /** Each span under its workload's Resource, as the log records (LogsRequestFrame). */
+  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, workload: Workload | undefined): void {
     if (event.type !== 'end') return;
     const queue = this.queue;
     if (!queue.reserve()) return;
-    const span = flowSpan(event, domains, timestampNs, containerId, this._ids)!;
+    const span = flowSpan(event, domains, timestampNs, this._ids)!;
     const w = queue.writer;
+    this._frame.select(w, workload);
     const mark = w.pos;
     try {
       this._encoder.encode(w, span);

@@ -1,4 +1,4 @@
-import { containerIdFromCgroupPath, ContainerIndex, CgroupTree, podUidFromCgroupPath } from '../../../src/enrich/container';
+import { containerIdFromCgroupPath, ContainerIndex, CgroupTree, podUidFromCgroupPath, workloadOfCgroup } from '../../../src/enrich/container';
 
 const ID = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'b'.repeat(8);
 
@@ -58,9 +58,9 @@ describe('ContainerIndex', () => {
   it('maps a socket cgroup id to the container ID in its path below the watched cgroup', () => {
     const tree = fakeTree({ '/cg': 1n, [`/cg/cri-containerd-${ID}.scope`]: 2n, '/cg/other': 3n });
     const idx = new ContainerIndex({ root: '/cg', tree, nowMs: () => 0 });
-    expect(idx.containerIdFor(2n)).toBe(ID);
-    expect(idx.containerIdFor(3n)).toBeUndefined();
-    expect(idx.containerIdFor(0n)).toBeUndefined();
+    expect(idx.workloadFor(2n)?.containerId).toBe(ID);
+    expect(idx.workloadFor(3n)).toBeUndefined();
+    expect(idx.workloadFor(0n)).toBeUndefined();
     expect(idx.stats).toEqual({ scans: 1, hits: 1, misses: 2 });
   });
 
@@ -69,12 +69,12 @@ describe('ContainerIndex', () => {
     const tree = fakeTree(dirs);
     let now = 0;
     const idx = new ContainerIndex({ root: '/cg', tree, nowMs: () => now, rescanIntervalMillis: 1000 });
-    expect(idx.containerIdFor(9n)).toBeUndefined();
+    expect(idx.workloadFor(9n)).toBeUndefined();
     dirs[`/cg/docker-${ID}.scope`] = 9n;
     now = 500;
-    expect(idx.containerIdFor(9n)).toBeUndefined(); // too soon to rescan
+    expect(idx.workloadFor(9n)).toBeUndefined(); // too soon to rescan
     now = 1000;
-    expect(idx.containerIdFor(9n)).toBe(ID);
+    expect(idx.workloadFor(9n)?.containerId).toBe(ID);
     expect(tree.walks).toBe(2);
   });
 
@@ -82,7 +82,37 @@ describe('ContainerIndex', () => {
     // sidecar mode: the watched cgroup is the pod; containers are its children
     const tree = fakeTree({ [`/cg`]: 1n, [`/cg/${ID}`]: 5n });
     const idx = new ContainerIndex({ root: '/cg', tree, nowMs: () => 0 });
-    expect(idx.containerIdFor(1n)).toBeUndefined();
-    expect(idx.containerIdFor(5n)).toBe(ID);
+    expect(idx.workloadFor(1n)).toBeUndefined();
+    expect(idx.workloadFor(5n)?.containerId).toBe(ID);
+  });
+
+  it('gives each socket its pod UID from the full path (sidecar: the watched cgroup is the pod) and shares one object per workload', () => {
+    const root = '/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12345678_1234_1234_1234_123456789abc.slice';
+    const uid = '12345678-1234-1234-1234-123456789abc';
+    const dirs: Record<string, bigint> = { [root]: 1n, [`${root}/cri-containerd-${ID}.scope`]: 2n, [`${root}/cri-containerd-${ID}.scope/sub`]: 3n };
+    const tree: CgroupTree = {
+      subdirs: (dir) => Object.keys(dirs).filter((d) => d.startsWith(`${dir}/`) && !d.slice(dir.length + 1).includes('/')).map((d) => d.slice(dir.length + 1)),
+      inode: (dir) => dirs[dir],
+    };
+    let now = 0;
+    const idx = new ContainerIndex({ root, tree, nowMs: () => now });
+    expect(idx.workloadFor(1n)).toEqual({ podUid: uid });
+    const w = idx.workloadFor(2n);
+    expect(w).toEqual({ containerId: ID, podUid: uid });
+    expect(idx.workloadFor(3n)).toBe(w); // a nested cgroup of the same container: the same object
+    now = 5000;
+    dirs[`${root}/other`] = 4n;
+    expect(idx.workloadFor(4n)).toEqual({ podUid: uid }); // rescan
+    expect(idx.workloadFor(2n)).toBe(w); // kept across the rescan
+  });
+});
+
+describe('workloadOfCgroup', () => {
+  it('reads the container ID below the watched cgroup and the pod UID from the full path; neither: undefined', () => {
+    const uid = '0a1b2c3d-0000-1111-2222-333344445555';
+    expect(workloadOfCgroup(`/sys/fs/cgroup/t/kubepods/besteffort/pod${uid}/${ID}`, `/kubepods/besteffort/pod${uid}/${ID}`)).toEqual({ containerId: ID, podUid: uid });
+    expect(workloadOfCgroup(`/sys/fs/cgroup/kubepods/pod${uid}/${ID}`, `/${ID}`)).toEqual({ containerId: ID, podUid: uid });
+    expect(workloadOfCgroup(`/sys/fs/cgroup/docker/${ID}`, `/docker/${ID}`)).toEqual({ containerId: ID });
+    expect(workloadOfCgroup('/sys/fs/cgroup/user.slice', '/user.slice')).toBeUndefined();
   });
 });

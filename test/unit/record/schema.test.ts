@@ -49,7 +49,7 @@ describe('the record schema', () => {
       for (const s of a.seed) expect(SEED_ARGUMENTS).toContain(s);
       expect(a.brief.length).toBeGreaterThan(0);
       for (const kind of a.events) {
-        const v = a.source(sample[kind], { src: [], dst: [] }, undefined);
+        const v = a.source(sample[kind], { src: [], dst: [] });
         if (a.presence === 'always') expect(v).toBeDefined();
         if (a.values !== undefined && v !== undefined) expect(a.values).toContain(v);
       }
@@ -60,7 +60,7 @@ describe('the record schema', () => {
 
   it('mapFlow writes exactly the schema keys of each event, in schema order, known ones only when known', () => {
     for (const kind of EVENT_KINDS) {
-      const all = mapFlow(sample[kind], { src: ['c.test'], dst: ['s.test'] }, 1n, 'cid');
+      const all = mapFlow(sample[kind], { src: ['c.test'], dst: ['s.test'] }, 1n);
       expect(Object.keys(all.attributes)).toEqual(ATTRIBUTES_OF[kind].map((a) => a.key));
       expect(all.eventName).toBe(EVENTS[kind].name);
       const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined }, { src: [], dst: [] }, 1n);

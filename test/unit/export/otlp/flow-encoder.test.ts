@@ -4,6 +4,7 @@ import { FlowLogRecordEncoder } from '../../../../src/export/otlp/flow-encoder';
 import { LogsRequestFrame, ProtoWriter } from '../../../../src/export/otlp/proto';
 import { LogRecordEncoder } from './log-record-encoder';
 import { mapFlow, type FlowDomains } from '../../../../src/record/record';
+import { workloadKey, type Workload } from '../../../../src/enrich/container';
 import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowInputs, type FlowInput } from '../../../helpers/flowrecords';
 import { prng } from '../../../helpers/prng';
 import { flowRecord, v4, v4mapped } from '../../record/recordfix';
@@ -14,22 +15,32 @@ const RESOURCE = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name'
 function directBytes(inputs: FlowInput[], initialBytes = 64): Buffer {
   const frame = new LogsRequestFrame(RESOURCE, SCOPE);
   const w = new ProtoWriter(initialBytes);
-  w.pos = frame.headRoom;
+  frame.open(w);
   const enc = new FlowLogRecordEncoder();
-  for (const f of inputs) enc.encode(w, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+  for (const f of inputs) {
+    frame.select(w, f.workload);
+    enc.encode(w, f.event, f.domains, f.timestampNs, OBSERVED_NS);
+  }
   return Buffer.from(frame.frame(w));
 }
 
 /** One log_records field by the direct encoder, and by the generic encoder of mapFlow's record. */
 function bothFields(f: FlowInput): [Buffer, Buffer] {
   const direct = new ProtoWriter(16);
-  new FlowLogRecordEncoder().encode(direct, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+  new FlowLogRecordEncoder().encode(direct, f.event, f.domains, f.timestampNs, OBSERVED_NS);
   const generic = new ProtoWriter(16);
-  new LogRecordEncoder().encode(generic, mapFlow(f.event, f.domains, f.timestampNs, f.containerId), OBSERVED_NS);
+  new LogRecordEncoder().encode(generic, mapFlow(f.event, f.domains, f.timestampNs), OBSERVED_NS);
   return [Buffer.from(direct.view()), Buffer.from(generic.view())];
 }
 
 // --- random flows, decoded from raw ring-buffer records ---------------------------------------------
+
+const RANDOM_WORKLOADS: Workload[] = [
+  { containerId: '0123456789abcdef'.repeat(4), podUid: '11111111-2222-3333-4444-555555555555' },
+  { containerId: 'fedcba9876543210'.repeat(4), podUid: '11111111-2222-3333-4444-555555555555' },
+  { podUid: '66666666-7777-8888-9999-000000000000' },
+  { containerId: 'pod-ünïcødé' },
+];
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
@@ -80,8 +91,8 @@ function randomInput(r: Rand, i: number): FlowInput {
   const dst = randomNames(r);
   if (r() < 0.02) dst.unshift(''); // an empty name still maps to something
   const domains: FlowDomains = { src, dst };
-  const containerId = r() < 0.3 ? Array.from({ length: 64 }, () => pick(r, [...'0123456789abcdef'])).join('') : r() < 0.05 ? 'pod-ünïcødé' : undefined;
-  return { event: events[0] as FlowEvent, domains, timestampNs: 1_700_000_000_000_000_000n + tsNs, containerId };
+  const workload = r() < 0.5 ? pick(r, RANDOM_WORKLOADS) : undefined;
+  return { event: events[0] as FlowEvent, domains, timestampNs: 1_700_000_000_000_000_000n + tsNs, workload };
 }
 
 describe('FlowLogRecordEncoder: straight from the event', () => {
@@ -96,7 +107,7 @@ describe('FlowLogRecordEncoder: straight from the event', () => {
     expect(new Set(inputs.map((f) => f.event.family))).toEqual(new Set([4, 6]));
     expect(inputs.filter((f) => f.event.type === 'end').map((f) => f.event.closeReason)).toEqual(['fin', 'rst', 'fin']);
     expect(inputs.some((f) => f.domains.src.length > 1 && f.domains.dst.length > 1)).toBe(true);
-    expect(inputs.filter((f) => f.containerId !== undefined)).toHaveLength(2);
+    expect(inputs.filter((f) => f.workload !== undefined)).toHaveLength(3);
   });
 
   it('matches mapFlow + the generic encoder on 3000 random decoded flows (seed 0xf10e)', () => {
@@ -104,21 +115,25 @@ describe('FlowLogRecordEncoder: straight from the event', () => {
     for (let i = 0; i < 3000; i++) {
       const f = randomInput(r, i);
       const [direct, generic] = bothFields(f);
-      if (!direct.equals(generic)) throw new Error(`flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs, f.containerId), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+      if (!direct.equals(generic)) throw new Error(`flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
     }
   });
 
   it('matches the SDK serializer on random decoded flows, many to a request (seed 0x5d4)', () => {
     const r = prng(0x5d4);
     const inputs = Array.from({ length: 300 }, (_, i) => randomInput(r, i));
-    expect(directBytes(inputs)).toEqual(sdkBytes(inputs));
+    // The SDK serializer groups a request's records by Resource; the frame by runs: the same when each workload's records are one run.
+    const order = [...new Set(inputs.map((f) => (f.workload === undefined ? '' : workloadKey(f.workload))))];
+    const runs = [...inputs].sort((a, b) => order.indexOf(a.workload === undefined ? '' : workloadKey(a.workload)) - order.indexOf(b.workload === undefined ? '' : workloadKey(b.workload)));
+    expect(order.length).toBeGreaterThan(3);
+    expect(directBytes(runs)).toEqual(sdkBytes(runs));
   });
 
   it('writes nothing but the record: a batch of records is their concatenation', () => {
     const inputs = variedFlowInputs();
     const w = new ProtoWriter(8);
     const enc = new FlowLogRecordEncoder();
-    for (const f of inputs) enc.encode(w, f.event, f.domains, f.timestampNs, f.containerId, OBSERVED_NS);
+    for (const f of inputs) enc.encode(w, f.event, f.domains, f.timestampNs, OBSERVED_NS);
     expect(Buffer.from(w.view())).toEqual(Buffer.concat(inputs.map((f) => bothFields(f)[1])));
   });
 });

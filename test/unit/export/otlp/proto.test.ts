@@ -9,7 +9,8 @@ import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowRecords } from '../../../helper
 function ourBytes(records: FlowRecord[], resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Buffer {
   const frame = new LogsRequestFrame(resource, SCOPE);
   const w = new ProtoWriter(64);
-  w.pos = frame.headRoom;
+  frame.open(w);
+  frame.select(w, undefined);
   const enc = new LogRecordEncoder();
   for (const r of records) enc.encode(w, r, OBSERVED_NS);
   return Buffer.from(frame.frame(w));

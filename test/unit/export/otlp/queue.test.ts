@@ -75,7 +75,10 @@ class Counts implements ExportObserver {
 
 /** Requests are the records' bytes between '[' and ']', written in place after a 1-byte head room. */
 const FRAME: RequestFrame = {
-  headRoom: 1,
+  open(w: ProtoWriter): void {
+    w.pos = 1;
+  },
+  recordBytes: (w: ProtoWriter) => w.pos - 1,
   frame(w: ProtoWriter): Uint8Array {
     w.buf[0] = 0x5b; // '['
     w.byte(0x5d); // ']'

@@ -6,9 +6,12 @@ import { nsToHrTime } from '../../../../src/kernel/clock';
 import { ProtoWriter } from '../../../../src/export/otlp/proto';
 import { SpanEncoder, SpansRequestFrame } from '../../../../src/export/otlp/span-encoder';
 import { flowSpan, SPAN_STATUS_MESSAGE_RESET, type FlowSpan, type SpanIds } from '../../../../src/export/otlp/span-record';
-import { randomSpanIds } from '../../../../src/export/otlp/span-sink';
+import { OtlpSpanExport, randomSpanIds } from '../../../../src/export/otlp/span-sink';
 import { mapFlow } from '../../../../src/record/record';
 import { SCOPE, variedFlowInputs } from '../../../helpers/flowrecords';
+import type { Workload } from '../../../../src/enrich/container';
+import type { BatchSender } from '../../../../src/export/otlp/queue';
+import { workloadResource } from '../../../../src/record/resource';
 
 /** Ids 1, 2, 3, ... in the last bytes: distinct and reproducible. */
 function countingIds(): SpanIds {
@@ -29,7 +32,7 @@ function countingIds(): SpanIds {
 function variedSpans(): FlowSpan[] {
   const ids = countingIds();
   return variedFlowInputs()
-    .map((f) => flowSpan(f.event, f.domains, f.timestampNs, f.containerId, ids))
+    .map((f) => flowSpan(f.event, f.domains, f.timestampNs, ids))
     .filter((s): s is FlowSpan => s !== undefined);
 }
 
@@ -66,7 +69,8 @@ const RESOURCE = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name'
 function ourBytes(spans: FlowSpan[], resource: Resource = RESOURCE): Buffer {
   const frame = new SpansRequestFrame(resource, SCOPE);
   const w = new ProtoWriter(64);
-  w.pos = frame.headRoom;
+  frame.open(w);
+  frame.select(w, undefined);
   const enc = new SpanEncoder();
   for (const s of spans) enc.encode(w, s);
   return Buffer.from(frame.frame(w));
@@ -80,7 +84,7 @@ describe('flow spans', () => {
   it('are one per flow end: kind from the direction, times from the kernel timestamps, the record attributes, error on reset', () => {
     const inputs = variedFlowInputs();
     const ids = countingIds();
-    const spans = inputs.map((f) => flowSpan(f.event, f.domains, f.timestampNs, f.containerId, ids));
+    const spans = inputs.map((f) => flowSpan(f.event, f.domains, f.timestampNs, ids));
     // variedFlowInputs: three end events (indexes 3, 4, 9), the rest begins
     expect(spans.map((s) => s !== undefined)).toEqual(inputs.map((f) => f.event.type === 'end'));
     expect(spans.filter((s) => s !== undefined)).toHaveLength(3);
@@ -92,7 +96,7 @@ describe('flow spans', () => {
     expect(fin.endNs - fin.startNs).toBe(250_000_000n); // tsNs 250_000_001 - beginTsNs 1
     expect(fin.name).toBe('outgoing example.com:443');
     expect(fin.status).toEqual({ code: SpanStatusCode.UNSET });
-    expect(fin.attributes).toEqual(mapFlow(finIn.event, finIn.domains, finIn.timestampNs, finIn.containerId).attributes);
+    expect(fin.attributes).toEqual(mapFlow(finIn.event, finIn.domains, finIn.timestampNs).attributes);
 
     const rst = spans[4]!;
     expect(rst.kind).toBe(SpanKind.SERVER); // incoming
@@ -103,7 +107,7 @@ describe('flow spans', () => {
     // begin not seen (begin_ts 0): a span that starts where it ends
     const unseen = spans[9]!;
     expect(unseen.startNs).toBe(unseen.endNs);
-    expect(unseen.attributes['container.id']).toBe(inputs[9].containerId);
+    expect(unseen.attributes['container.id']).toBeUndefined(); // the workload is the Resource's
   });
 
   it('encode, byte for byte, as the SDK serializer writes the same spans', () => {
@@ -121,6 +125,26 @@ describe('flow spans', () => {
     expect(ourBytes([big, tiny], resource).length).toBeGreaterThan(1024);
     expect(ourBytes([big, tiny], resource)).toEqual(sdkBytes([big, tiny], resource));
     expect(ourBytes([tiny])).toEqual(sdkBytes([tiny]));
+  });
+
+  it("go each under its workload's Resource, a ResourceSpans per run of one workload, byte for byte the SDK per run", async () => {
+    const sent: Buffer[] = [];
+    const sender: BatchSender = {
+      send: (request) => (sent.push(Buffer.from(request)), Promise.resolve({ ok: true })),
+      shutdown: () => Promise.resolve(),
+    };
+    const a: Workload = { containerId: 'a'.repeat(64), podUid: '0a1b2c3d-0000-1111-2222-333344445555' };
+    const b: Workload = { podUid: '9f8e7d6c-5b4a-3928-1706-a5b4c3d2e1f0' };
+    const ends = variedFlowInputs().filter((f) => f.event.type === 'end');
+    const workloads = [a, a, b];
+    const ids = countingIds();
+    const exp = new OtlpSpanExport({ resource: RESOURCE, scope: SCOPE, sender, ids, maxQueueRecords: 100, maxBatchRecords: 100, scheduledDelayMillis: 60_000 });
+    ends.forEach((f, i) => exp.emitFlow(f.event, f.domains, f.timestampNs, workloads[i]));
+    await exp.forceFlush();
+    const again = countingIds();
+    const spans = ends.map((f) => flowSpan(f.event, f.domains, f.timestampNs, again)!);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toEqual(Buffer.concat([sdkBytes(spans.slice(0, 2), workloadResource(RESOURCE, a)), sdkBytes(spans.slice(2), workloadResource(RESOURCE, b))]));
   });
 
   it('get random ids, never all zeros, each its own copy', () => {
