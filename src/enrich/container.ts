@@ -71,6 +71,12 @@ export interface ContainerIndexOptions {
   rescanIntervalMillis?: number;
   /** Directories walked at most per scan. Default 100 000. */
   maxDirectories?: number;
+  /**
+   * The cgroup v2 mount point (`/sys/fs/cgroup`): cgroupPathFor gives paths
+   * below it, as /proc/<pid>/cgroup writes them. Default: the watched directory's
+   * paths as they are.
+   */
+  mountPoint?: string;
 }
 
 /**
@@ -80,13 +86,25 @@ export interface ContainerIndexOptions {
  */
 export class ContainerIndex {
   private byId = new Map<bigint, string | undefined>();
+  private pathById = new Map<bigint, string>();
   private lastScanMs = -Infinity;
   private readonly opts: Required<ContainerIndexOptions>;
   /** Scans done, and lookups that found a container ID / did not. */
   readonly stats = { scans: 0, hits: 0, misses: 0 };
 
   constructor(opts: ContainerIndexOptions) {
-    this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, ...opts };
+    this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, mountPoint: '', ...opts };
+  }
+
+  /**
+   * The path of cgroup `cgroupId` in the cgroup v2 hierarchy (below
+   * mountPoint), for the watched cgroup and those below it; found by the
+   * same walk as containerIdFor (and rescanned by the same rule).
+   */
+  cgroupPathFor(cgroupId: bigint): string | undefined {
+    if (cgroupId === 0n) return undefined;
+    if (!this.byId.has(cgroupId) && this.opts.nowMs() - this.lastScanMs >= this.opts.rescanIntervalMillis) this.scan();
+    return this.pathById.get(cgroupId);
   }
 
   /** container.id of the socket whose cgroup id is `cgroupId`, if its path names one. */
@@ -109,13 +127,19 @@ export class ContainerIndex {
     this.lastScanMs = this.opts.nowMs();
     this.stats.scans++;
     const next = new Map<bigint, string | undefined>();
+    const paths = new Map<bigint, string>();
+    const mount = this.opts.mountPoint;
     const queue = [this.opts.root];
     for (let n = 0; n < queue.length && n < this.opts.maxDirectories; n++) {
       const dir = queue[n];
       const ino = this.opts.tree.inode(dir);
-      if (ino !== undefined) next.set(ino, containerIdFromCgroupPath(dir.slice(this.opts.root.length)));
+      if (ino !== undefined) {
+        next.set(ino, containerIdFromCgroupPath(dir.slice(this.opts.root.length)));
+        paths.set(ino, mount !== '' && (dir === mount || dir.startsWith(`${mount}/`)) ? dir.slice(mount.length) || '/' : dir);
+      }
       for (const sub of this.opts.tree.subdirs(dir)) queue.push(`${dir}/${sub}`);
     }
     this.byId = next;
+    this.pathById = paths;
   }
 }

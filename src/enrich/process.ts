@@ -69,6 +69,9 @@ export interface ProcessCacheOptions {
   nowBootNs: () => bigint;
 }
 
+/** The bounds the CLI uses: the processes kept, and how old an entry may be before it is read again. */
+export const PROCESS_CACHE_LIMITS = { maxEntries: 4096, maxAgeNs: 30_000_000_000n } as const;
+
 interface Entry {
   details: ProcessDetails;
   filledAtNs: bigint;
