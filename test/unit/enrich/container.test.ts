@@ -85,4 +85,17 @@ describe('ContainerIndex', () => {
     expect(idx.containerIdFor(1n)).toBeUndefined();
     expect(idx.containerIdFor(5n)).toBe(ID);
   });
+
+  it('gives each cgroup of the walk its path below the cgroup v2 mount, from the same scan', () => {
+    const tree = fakeTree({ '/sys/fs/cgroup/system.slice': 1n, '/sys/fs/cgroup/system.slice/app.service': 2n });
+    const idx = new ContainerIndex({ root: '/sys/fs/cgroup/system.slice', tree, nowMs: () => 0, mountPoint: '/sys/fs/cgroup' });
+    expect(idx.cgroupPathFor(2n)).toBe('/system.slice/app.service');
+    expect(idx.cgroupPathFor(1n)).toBe('/system.slice');
+    expect(idx.containerIdFor(2n)).toBeUndefined();
+    expect(idx.cgroupPathFor(9n)).toBeUndefined();
+    expect(idx.cgroupPathFor(0n)).toBeUndefined();
+    expect(idx.stats.scans).toBe(1);
+    const root = new ContainerIndex({ root: '/sys/fs/cgroup', tree: fakeTree({ '/sys/fs/cgroup': 1n }), nowMs: () => 0, mountPoint: '/sys/fs/cgroup' });
+    expect(root.cgroupPathFor(1n)).toBe('/');
+  });
 });
