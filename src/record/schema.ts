@@ -172,6 +172,9 @@ const outgoing = (e: FlowEvent): boolean => e.direction === FLOW_DIRECTION_VALUE
 /** A 64-bit id as 16 lower-case hex digits; 0 (never drawn) is no id. */
 const hex64 = (id: bigint | undefined): string | undefined => (id === undefined || id === 0n ? undefined : id.toString(16).padStart(16, '0'));
 
+/** The base name of an executable's path (process.executable.name), or undefined. */
+const executableName = (path: string | undefined): string | undefined => (path === undefined ? undefined : path.slice(path.lastIndexOf('/') + 1));
+
 /** A list, or undefined when it is empty or not known. */
 const nonEmpty = (list: readonly string[] | undefined): readonly string[] | undefined => (list === undefined || list.length === 0 ? undefined : list);
 
@@ -360,9 +363,9 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     type: 'string',
     events: ['begin', 'end'],
     presence: 'known',
-    source: (e, c) => e.process?.comm ?? c.process?.name,
+    source: (e, c) => executableName(c.process?.executablePath) ?? e.process?.comm ?? c.process?.name,
     seed: [],
-    brief: "that process's name: the kernel's at the capture where it may read it, else `/proc/<pid>/comm`",
+    brief: "the base name of `/proc/<pid>/exe` of that process; when that is not known, the connecting thread's name at the capture (where the kernel lets flowtap read it), else `/proc/<pid>/comm`",
   },
   {
     key: ATTR_PROCESS_EXECUTABLE_PATH,

@@ -20,7 +20,7 @@ export function readText(file: string): string | undefined {
 }
 
 /** The real /proc, for the process cache. */
-export const procReader: ProcReader = fsProcReader({ readFileSync, readlinkSync });
+export const procReader: ProcReader = fsProcReader({ readFileSync, readlinkSync, readdirSync: (dir) => readdirSync(dir) });
 
 /** A symbolic link's target, or undefined if it cannot be read. */
 export function readLink(file: string): string | undefined {
