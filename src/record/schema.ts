@@ -410,7 +410,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'known',
     source: (_e, c) => c.cgroupPath,
     seed: [],
-    brief: "the watched socket's cgroup as a path in the cgroup v2 hierarchy (a systemd unit's, a container's), for a cgroup below the watched one",
+    brief: "the watched socket's cgroup as a path in the cgroup v2 hierarchy (a systemd unit's, a container's: `/system.slice/nginx.service`), for the watched cgroup and those below it",
   },
   // TCP counters of the watched socket when the flow's first FIN or RST passed: sent = by the watched socket.
   {
@@ -493,7 +493,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'known',
     source: (e) => e.handshake?.synCount,
     seed: [],
-    brief: 'SYNs the watched socket sent (outgoing) or SYN-ACKs (incoming): above 1, retransmitted',
+    brief: 'SYNs the watched socket sent (outgoing) or SYN-ACKs it sent (incoming) in the handshake: above 1, some were retransmitted',
   },
 ];
 
