@@ -77,6 +77,8 @@ export const PROCESS_CACHE_LIMITS = { maxEntries: 4096, maxAgeNs: 30_000_000_000
 interface Entry {
   details: ProcessDetails;
   filledAtNs: bigint;
+  /** The last time /proc showed this process running (boot-time ns). */
+  seenAtNs: bigint;
   /** The names of its threads (the comm of each /proc/<pid>/task entry), read the first time a capture's name is not the process's. */
   threadNames?: ReadonlySet<string>;
 }
@@ -128,10 +130,11 @@ export class ProcessCache {
    * or undefined when it is gone or its pid now belongs to a later process
    * and the cache holds nothing of it.
    *
-   * A process the cache read while it ran, after the capture, held the pid at
-   * the capture (it had started before and had not exited yet): its entry
-   * still answers once the process is gone or its pid reused, so the end of a
-   * flow whose process exited right after closing still names it.
+   * A process /proc showed running after the capture, and started before it,
+   * held the pid at the capture: its entry answers without reading /proc
+   * again (the end of a flow, the flows of a batch), also once the process
+   * is gone or its pid reused, so the end of a flow whose process exited
+   * right after closing still names it.
    *
    * `comm`, when the kernel captured it, is the connecting thread's name at
    * the capture: if no thread of the process has that name now, the process
@@ -140,11 +143,19 @@ export class ProcessCache {
    */
   lookup(pid: number, capturedAtNs: bigint, comm?: string): ProcessDetails | undefined {
     const base = `${this._options.root}/${pid}`;
+    // Seen running after the capture: the pid was its at the capture, no /proc read needed.
+    const kept = this._keptFor(pid, capturedAtNs);
+    if (kept !== undefined && capturedAtNs - kept.filledAtNs <= this._options.maxAgeNs) {
+      this._stats.hits++;
+      const key = this._keyOfPid.get(pid)!;
+      this._entries.delete(key); // most recently used: to the back
+      this._entries.set(key, kept);
+      return this._asCaptured(kept, base, comm);
+    }
     const stat = this._readStat(base);
     const startNs = stat === undefined ? undefined : (stat.startTicks * 1_000_000_000n) / BigInt(this._options.clockTicksPerSecond);
     // The tick count rounds down: a start after the capture is certain.
     if (stat === undefined || startNs === undefined || startNs > capturedAtNs) {
-      const kept = this._keptFor(pid, capturedAtNs);
       if (kept !== undefined) {
         this._stats.hits++;
         return this._asCaptured(kept, base, comm);
@@ -157,11 +168,13 @@ export class ProcessCache {
     let entry = this._entries.get(key);
     if (entry !== undefined && capturedAtNs - entry.filledAtNs <= this._options.maxAgeNs) {
       this._stats.hits++;
+      entry.seenAtNs = this._options.nowBootNs();
       this._entries.delete(key); // most recently used: to the back
       this._entries.set(key, entry);
     } else {
       this._stats.misses++;
-      entry = { details: this._read(base, pid, startNs, stat.parentPid), filledAtNs: this._options.nowBootNs() };
+      const nowNs = this._options.nowBootNs();
+      entry = { details: this._read(base, pid, startNs, stat.parentPid), filledAtNs: nowNs, seenAtNs: nowNs };
       this._entries.delete(key);
       this._entries.set(key, entry);
       this._keyOfPid.set(pid, key);
@@ -173,14 +186,18 @@ export class ProcessCache {
         this._stats.evictions++;
       }
     }
+    this._keyOfPid.set(pid, key);
     return this._asCaptured(entry, base, comm);
   }
 
-  /** The entry of the process that held `pid` at `capturedAtNs`, when one was read while it ran, after the capture. */
+  /**
+   * The entry of the process that held `pid` at `capturedAtNs`: one that had
+   * started before it and that /proc showed running after it.
+   */
   private _keptFor(pid: number, capturedAtNs: bigint): Entry | undefined {
     const key = this._keyOfPid.get(pid);
     const entry = key === undefined ? undefined : this._entries.get(key);
-    if (entry === undefined || entry.details.startNs > capturedAtNs || entry.filledAtNs < capturedAtNs) return undefined;
+    if (entry === undefined || entry.details.startNs > capturedAtNs || entry.seenAtNs < capturedAtNs) return undefined;
     return entry;
   }
 

@@ -70,9 +70,13 @@ describe('ProcessCache (fake /proc)', () => {
     const want = { pid: 300, startNs: 500n * SEC, name: 'curl', executablePath: '/usr/bin/curl', commandArgs: ['curl', '-s', 'http://x'], uid: 1000, parentPid: 1 };
     expect(c.lookup(300, 600n * SEC)).toEqual(want);
     const reads = proc.reads.length;
+    // captured before the cache saw it running (now, 1000 s): the same process, nothing read
     expect(c.lookup(300, 601n * SEC, 'curl')).toEqual(want);
-    expect(proc.reads.length - reads).toBe(1); // only stat: the start time says it is the same process
-    expect(c.stats).toMatchObject({ hits: 1, misses: 1, entries: 1 });
+    expect(proc.reads.length - reads).toBe(0);
+    // captured after: only stat, whose start time says it is the same process
+    expect(c.lookup(300, 1001n * SEC, 'curl')).toEqual(want);
+    expect(proc.reads.length - reads).toBe(1);
+    expect(c.stats).toMatchObject({ hits: 2, misses: 1, entries: 1 });
   });
 
   it('a pid whose process started after the capture is a reused pid: nothing, counted', () => {
@@ -154,7 +158,7 @@ describe('ProcessCache (fake /proc)', () => {
     expect(c.stats).toMatchObject({ entries: 3, evictions: 2, hits: 1, misses: 5 });
     const reads = proc.reads.length;
     c.lookup(1, 600n * SEC);
-    expect(proc.reads.length - reads).toBe(1); // still cached
+    expect(proc.reads.length - reads).toBe(0); // still cached, seen running after the capture
     c.lookup(2, 600n * SEC);
     expect(proc.reads.length - reads).toBeGreaterThan(2); // read again
   });
