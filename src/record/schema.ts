@@ -15,9 +15,14 @@
  *
  * Names follow the OpenTelemetry naming rules: registered attributes keep
  * their registered names (client.*, server.*, network.* from the stable
- * semantic conventions; source.*, destination.* and container.id are
- * incubating and copied here, so a minor release of the package cannot
- * rename them); flowtap's own events and attributes are under `flowtap.`.
+ * semantic conventions; source.*, destination.*, container.id and process.*
+ * are incubating and copied into semconv.ts, so a minor release of the
+ * package cannot rename them); flowtap's own events and attributes are under
+ * `flowtap.`.
+ *
+ * Source and destination are the flow's initiator and responder, whichever
+ * side is watched; sent and received are counted by the watched socket (on
+ * an incoming flow, sent is destination → source).
  */
 import {
   ATTR_CLIENT_ADDRESS,
