@@ -53,6 +53,12 @@ async function main(): Promise<void> {
   const clock = new BootClock({ anchor: source.clockAnchor, nowMs: Date.now });
 
   // Export, enrichment and the pipeline that joins them.
+  const containers = new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now, mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? '') });
+  // The kernel's pids are the initial pid namespace's: /proc answers for them only there (and not for a replay's).
+  const sharesPids = config.replay === undefined && pidNamespaceIsInitial(readLink('/proc/self/ns/pid'));
+  const processCache = sharesPids
+    ? new ProcessCache({ proc: procReader, ...PROCESS_CACHE_LIMITS, nowBootNs: () => source.clockAnchor().boottimeNs })
+    : undefined;
   const resource = await createResource(process.env);
   const stats = new ExportStats({ log, nowMs: Date.now, destination: destination(config) });
   const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
@@ -63,12 +69,6 @@ async function main(): Promise<void> {
   const spanTotals = () => (spans === undefined ? undefined : spanStats);
   const records = withSpans(logRecords, spans);
   const dnsCache = new DnsCache({ maxNames: config.dnsCacheNames, maxNamesPerIp: config.dnsNamesPerAddress });
-  const containers = new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now, mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? '') });
-  // The kernel's pids are the initial pid namespace's: /proc answers for them only there (and not for a replay's).
-  const sharesPids = config.replay === undefined && pidNamespaceIsInitial(readLink('/proc/self/ns/pid'));
-  const processCache = sharesPids
-    ? new ProcessCache({ proc: procReader, ...PROCESS_CACHE_LIMITS, nowBootNs: () => source.clockAnchor().boottimeNs })
-    : undefined;
   const pipeline = new Pipeline({
     sink: records,
     clock,
