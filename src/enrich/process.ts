@@ -177,7 +177,6 @@ export class ProcessCache {
       entry = { details: this._read(base, pid, startNs, stat.parentPid), filledAtNs: nowNs, seenAtNs: nowNs };
       this._entries.delete(key);
       this._entries.set(key, entry);
-      this._keyOfPid.set(pid, key);
       while (this._entries.size > this._options.maxEntries) {
         const oldest = this._entries.keys().next().value as string;
         const gone = this._entries.get(oldest)!.details.pid;
