@@ -1,7 +1,9 @@
 /**
  * CPU cost of the OTLP flow encoder per record, with its request frame: 1e6
  * synthetic flow events (both families, begin and end, with and without
- * names) through FlowLogRecordEncoder.encode into one writer, framed into a
+ * names; most with a process, its /proc details, a handshake and, on
+ * an end, TCP counters, as the kernel and the process cache give them)
+ * through FlowLogRecordEncoder.encode into one writer, framed into a
  * request (LogsRequestFrame) every 2048 records; each run's user+system CPU
  * time over the records. Prints min and median of the runs. WORKLOADS says
  * whose the records are: `none` (flowtap's own Resource), `one` (one
@@ -49,8 +51,23 @@ const inputs = Array.from({ length: 64 }, (_, i) => {
       closeReason: end ? (i % 8 === 1 ? 'rst' : 'fin') : undefined,
       closedBy: end ? (i % 6 === 1 ? 'source' : 'destination') : undefined,
       beginTsNs: end ? 1_000_000_000n + BigInt(i * 1000) : undefined,
+      flowId: 0x9e3779b97f4a7c15n * BigInt(i + 1) & 0xffffffffffffffffn,
+      cookie: BigInt(4096 + i),
+      process: i % 8 === 7 ? undefined : { pid: 1000 + i, uid: 1000, comm: 'curl', capturedAtNs: 4_000_000_000n, cgroupId: 7n },
+      handshake: i % 4 < 2 || end ? { durationNs: 120_000n + BigInt(i), synCount: 1 } : undefined,
+      tcp: end ? { bytesSent: 512 + i, bytesReceived: 70_000 + i * 1000, segsOut: 10 + i, segsIn: 60 + i, retransSegs: i % 7 === 0 ? 1 : 0, srttUs: 150 + i, minRttUs: 90 } : undefined,
     },
-    domains: i % 4 === 0 ? { src: [], dst: ['www.example.com', 'edge.example.net'] } : { src: [], dst: [] },
+    domains: {
+      src: [],
+      dst: i % 4 === 0 ? ['www.example.com', 'edge.example.net'] : [],
+      srcResolvers: [],
+      dstResolvers: i % 4 === 0 ? ['198.18.0.53'] : [],
+      process:
+        i % 8 === 7
+          ? undefined
+          : { pid: 1000 + i, startNs: 1n, name: 'curl', executablePath: '/usr/bin/curl', commandArgs: ['curl', '-s', 'https://www.example.com/'], uid: 1000, parentPid: 1 },
+      cgroupPath: '/system.slice/app.service',
+    },
   };
 });
 
@@ -72,7 +89,7 @@ for (let run = 0; run < runs; run++) {
       frame.select(w, workloadOf(i));
       encoder.encode(w, f.event, f.domains, 1_700_000_000_000_000_000n, 1_700_000_001_000_000_000n);
     } else {
-      encoder.encode(w, f.event, f.domains, 1_700_000_000_000_000_000n, undefined, 1_700_000_001_000_000_000n);
+      encoder.encode(w, f.event, f.domains, 1_700_000_000_000_000_000n, 1_700_000_001_000_000_000n);
     }
   }
   requestBytes = frame.frame(w).length;

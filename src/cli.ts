@@ -15,6 +15,8 @@ import type { Resource } from '@opentelemetry/resources';
 import { ConfigError, helpText, loadConfig, requestedInfo, type Config, type LoadedConfig } from './config/config';
 import { ContainerIndex } from './enrich/container';
 import { DnsCache } from './enrich/dns/cache';
+import { pidNamespaceIsInitial, PROCESS_CACHE_LIMITS, ProcessCache } from './enrich/process';
+import { findCgroup2Mount } from './config/cgroup';
 import { createRecordExport } from './export/provider';
 import { createSpanExport, spansEndpointForLog, withSpans } from './export/spans';
 import { OtlpRecordExport } from './export/otlp/sink';
@@ -27,7 +29,7 @@ import { createResource } from './record/resource';
 import { SCOPE_NAME } from './record/semconv';
 import { routeDiagnostics } from './runtime/diagnostics';
 import { HealthServer } from './runtime/health';
-import { cgroupProcessCount, cgroupTree, packageVersion, readText, systemView } from './runtime/host';
+import { cgroupProcessCount, cgroupTree, packageVersion, procReader, readLink, readText, systemView } from './runtime/host';
 import { createLog, type Log } from './runtime/log';
 import { safeCounters, safeProgramStats, startMonitor } from './runtime/monitor';
 import { destination, healthListenFailure, readyFields } from './runtime/ready';
@@ -51,6 +53,12 @@ async function main(): Promise<void> {
   const clock = new BootClock({ anchor: source.clockAnchor, nowMs: Date.now });
 
   // Export, enrichment and the pipeline that joins them.
+  const containers = new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now, mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? '') });
+  // The kernel's pids are the initial pid namespace's: /proc answers for them only there (and not for a replay's).
+  const sharesPids = config.replay === undefined && pidNamespaceIsInitial(readLink('/proc/self/ns/pid'));
+  const processCache = sharesPids
+    ? new ProcessCache({ proc: procReader, ...PROCESS_CACHE_LIMITS, nowBootNs: () => source.clockAnchor().boottimeNs })
+    : undefined;
   const resource = await createResource(process.env);
   const stats = new ExportStats({ log, nowMs: Date.now, destination: destination(config) });
   const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
@@ -69,7 +77,9 @@ async function main(): Promise<void> {
     sink: records,
     clock,
     domains: dnsCache,
-    containers: new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now }),
+    containers,
+    cgroupPaths: containers,
+    processes: processCache,
     nowMs: Date.now,
     nowNs: () => source.clockAnchor().realtimeNs,
     onError: (e) => log.error('event processing failed', { error: e }),
@@ -95,11 +105,14 @@ async function main(): Promise<void> {
     fail(failure.message, failure.exitCode);
   }
 
+  if (config.replay === undefined && !sharesPids) {
+    log.info('process details left out', { reason: "flowtap's /proc is not the host's pid namespace (no hostPID): pids are reported as the kernel gives them" });
+  }
   // What this kernel, with these privileges, cannot give, said once at start.
   for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leavesOut: part.leavesOut });
 
   // Health and self-telemetry: one view of every counter.
-  const counts = () => flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, exportQueue, dnsCache, probe: safeCounters(probe) });
+  const counts = () => flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, exportQueue, dnsCache, processCache, probe: safeCounters(probe) });
   const telemetry = config.metrics === 'otlp' ? selfTelemetry(config, resource, version, counts, probe) : undefined;
   const health = await startHealth({ config, sources }, () => ({
     ...state,

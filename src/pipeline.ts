@@ -1,26 +1,30 @@
 /**
- * The data path, batch by batch: decode → domains → emit (the sink maps,
- * or encodes the mapping directly).
- * No process.* here: the sink, the clock and the DNS lookup come in.
+ * The data path, batch by batch: decode → context (domains, resolvers,
+ * process, cgroup path) → emit (the sink maps, or encodes the mapping
+ * directly).
+ * No process.* here: the sink, the clock, the DNS lookup and the /proc
+ * cache come in.
  */
 import { forEachEvent, type DecodedEvent, type FlowEvent } from './kernel/decode';
-import type { DomainLookup } from './enrich/dns/lookup';
+import { NO_NAMES, type DomainLookup } from './enrich/dns/lookup';
 import type { Workload } from './enrich/container';
-import type { FlowDomains } from './record/record';
+import type { ProcessDetails } from './enrich/process';
+import type { FlowContext } from './record/record';
 
 /** Where the pipeline hands each record (export/: the OTLP export queue, or an SDK Logger). */
 export interface RecordSink {
   /**
-   * The record of one flow event: mapFlow(event, domains, timestampNs)
+   * The record of one flow event: mapFlow(event, context, timestampNs)
    * defines it (src/record/record.ts); a sink may encode it without building
    * it. `workload` is the local socket's (src/enrich/container.ts), undefined
    * when its cgroup names none: the record goes under that workload's
    * Resource (src/record/resource.ts workloadResource); the same object
    * comes for every record of one workload. `observedNs` is when its batch was read (wall-clock ns).
-   * `event` and `domains` are the pipeline's and valid during the call only:
-   * a sink keeps what it needs (the arrays in `domains` it may keep).
+   * `event` and `context` are the pipeline's and valid during the call only:
+   * a sink keeps what it needs (the arrays and the process details in
+   * `context` it may keep).
    */
-  emitFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint, workload: Workload | undefined, observedNs: bigint): void;
+  emitFlow(event: FlowEvent, context: FlowContext, timestampNs: bigint, workload: Workload | undefined, observedNs: bigint): void;
 }
 
 export interface PipelineOptions {
@@ -35,6 +39,13 @@ export interface PipelineOptions {
   nowNs: () => bigint;
   /** The workload of a socket's cgroup id (src/enrich/container.ts); none: every record under flowtap's own Resource. */
   containers?: { workloadFor(cgroupId: bigint): Workload | undefined };
+  /** The cgroup v2 path of a socket's cgroup id (src/enrich/container.ts); none: no cgroup path. */
+  cgroupPaths?: { cgroupPathFor(cgroupId: bigint): string | undefined };
+  /**
+   * /proc's details of an event's process (src/enrich/process.ts ProcessCache);
+   * none (flowtap's /proc is not the kernel's pid namespace): the kernel's fields only.
+   */
+  processes?: { lookup(pid: number, capturedAtNs: bigint, comm?: string): ProcessDetails | undefined };
   /** Told about an event that failed after decoding (counted in processingErrors). */
   onError?: (error: unknown) => void;
 }
@@ -63,8 +74,17 @@ export class Pipeline {
   private readonly _nowNs: () => bigint;
   private readonly _onError: ((error: unknown) => void) | undefined;
   private readonly _containers: PipelineOptions['containers'];
-  /** The names of the current event's addresses (one object, refilled per event). */
-  private readonly _flowDomains: FlowDomains = { src: [], dst: [] };
+  private readonly _cgroupPaths: PipelineOptions['cgroupPaths'];
+  private readonly _processes: PipelineOptions['processes'];
+  /** What is known about the current event (one object, every field refilled per event: one shape). */
+  private readonly _context: Required<Omit<FlowContext, 'process' | 'cgroupPath'>> & Pick<FlowContext, 'process' | 'cgroupPath'> = {
+    src: NO_NAMES,
+    dst: NO_NAMES,
+    srcResolvers: NO_NAMES,
+    dstResolvers: NO_NAMES,
+    process: undefined,
+    cgroupPath: undefined,
+  };
   /** The current batch's clock readings (one per batch). */
   private _batchNowMs = 0;
   private _batchObservedNs = 0n;
@@ -79,6 +99,8 @@ export class Pipeline {
     this._nowNs = options.nowNs;
     this._onError = options.onError;
     this._containers = options.containers;
+    this._cgroupPaths = options.cgroupPaths;
+    this._processes = options.processes;
   }
 
   /**
@@ -107,11 +129,17 @@ export class Pipeline {
         return;
       }
       this.stats.flows++;
-      const domains = this._flowDomains;
-      domains.src = this._domains.namesFor(ev.srcAddr, nowMs);
-      domains.dst = this._domains.namesFor(ev.dstAddr, nowMs);
+      const c = this._context;
+      c.src = this._domains.namesFor(ev.srcAddr, nowMs);
+      c.dst = this._domains.namesFor(ev.dstAddr, nowMs);
+      // An address without names has no resolver that named it.
+      c.srcResolvers = c.src.length === 0 ? NO_NAMES : this._domains.resolversFor(ev.srcAddr, nowMs);
+      c.dstResolvers = c.dst.length === 0 ? NO_NAMES : this._domains.resolversFor(ev.dstAddr, nowMs);
+      const p = ev.process;
+      c.process = p === undefined || this._processes === undefined ? undefined : this._processes.lookup(p.pid, p.capturedAtNs, p.comm);
+      c.cgroupPath = this._cgroupPaths?.cgroupPathFor(ev.cgroupId);
       const workload = this._containers?.workloadFor(ev.cgroupId);
-      this._sink.emitFlow(ev, domains, ev.tsNs + this._batchWallOffsetNs, workload, this._batchObservedNs);
+      this._sink.emitFlow(ev, c, ev.tsNs + this._batchWallOffsetNs, workload, this._batchObservedNs);
       this.stats.emitted++;
     } catch (e) {
       this.stats.processingErrors++;

@@ -100,6 +100,12 @@ export interface ContainerIndexOptions {
   rescanIntervalMillis?: number;
   /** Directories walked at most per scan. Default 100 000. */
   maxDirectories?: number;
+  /**
+   * The cgroup v2 mount point (`/sys/fs/cgroup`): cgroupPathFor gives paths
+   * below it, as /proc/<pid>/cgroup writes them. Default: the watched directory's
+   * paths as they are.
+   */
+  mountPoint?: string;
 }
 
 /**
@@ -110,13 +116,25 @@ export interface ContainerIndexOptions {
  */
 export class ContainerIndex {
   private byId = new Map<bigint, Workload | undefined>();
+  private pathById = new Map<bigint, string>();
   private lastScanMs = -Infinity;
   private readonly opts: Required<ContainerIndexOptions>;
   /** Scans done, and lookups that found a workload / did not. */
   readonly stats = { scans: 0, hits: 0, misses: 0 };
 
   constructor(opts: ContainerIndexOptions) {
-    this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, ...opts };
+    this.opts = { rescanIntervalMillis: 1000, maxDirectories: 100_000, mountPoint: '', ...opts };
+  }
+
+  /**
+   * The path of cgroup `cgroupId` in the cgroup v2 hierarchy (below
+   * mountPoint), for the watched cgroup and those below it; found by the
+   * same walk as containerIdFor (and rescanned by the same rule).
+   */
+  cgroupPathFor(cgroupId: bigint): string | undefined {
+    if (cgroupId === 0n) return undefined;
+    if (!this.byId.has(cgroupId) && this.opts.nowMs() - this.lastScanMs >= this.opts.rescanIntervalMillis) this.scan();
+    return this.pathById.get(cgroupId);
   }
 
   /** The workload of the socket whose cgroup id is `cgroupId`, if its path names one. */
@@ -141,6 +159,8 @@ export class ContainerIndex {
     const next = new Map<bigint, Workload | undefined>();
     const known = new Map<string, Workload>();
     for (const w of this.byId.values()) if (w !== undefined) known.set(workloadKey(w), w);
+    const paths = new Map<bigint, string>();
+    const mount = this.opts.mountPoint;
     const queue = [this.opts.root];
     for (let n = 0; n < queue.length && n < this.opts.maxDirectories; n++) {
       const dir = queue[n];
@@ -153,9 +173,11 @@ export class ContainerIndex {
           known.set(key, w);
         }
         next.set(ino, w);
+        paths.set(ino, mount !== '' && (dir === mount || dir.startsWith(`${mount}/`)) ? dir.slice(mount.length) || '/' : dir);
       }
       for (const sub of this.opts.tree.subdirs(dir)) queue.push(`${dir}/${sub}`);
     }
     this.byId = next;
+    this.pathById = paths;
   }
 }

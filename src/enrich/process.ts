@@ -14,10 +14,12 @@
  * I/O comes in through `proc` (a real /proc, or a fake tree in tests).
  */
 
-/** Reads from a /proc tree; undefined when the file or link does not exist or cannot be read. */
+/** Reads from a /proc tree; undefined when the file, link or directory does not exist or cannot be read. */
 export interface ProcReader {
   readFile(path: string): string | undefined;
   readLink(path: string): string | undefined;
+  /** The names in a directory (/proc/<pid>/task); without it, no thread names are read. */
+  listDir?(path: string): string[] | undefined;
 }
 
 /** What /proc said about one process, when flowtap first looked. */
@@ -37,7 +39,7 @@ export interface ProcessDetails {
 }
 
 export interface ProcessCacheStats {
-  /** Lookups answered from the cache. */
+  /** Lookups answered from the cache (also for a process gone since it was read). */
   hits: number;
   /** Lookups that read /proc. */
   misses: number;
@@ -45,7 +47,7 @@ export interface ProcessCacheStats {
   gone: number;
   /** The pid's process started after the capture: a reused pid, not reported. */
   reused: number;
-  /** The process runs another program than at the capture (an exec): path and args left out. */
+  /** The process runs another program than at the capture (an exec): name, path and args left out. */
   changed: number;
   /** Entries dropped to stay within maxEntries. */
   evictions: number;
@@ -69,9 +71,16 @@ export interface ProcessCacheOptions {
   nowBootNs: () => bigint;
 }
 
+/** The bounds the CLI uses: the processes kept, and how old an entry may be before it is read again. */
+export const PROCESS_CACHE_LIMITS = { maxEntries: 4096, maxAgeNs: 30_000_000_000n } as const;
+
 interface Entry {
   details: ProcessDetails;
   filledAtNs: bigint;
+  /** The last time /proc showed this process running (boot-time ns). */
+  seenAtNs: bigint;
+  /** The names of its threads (the comm of each /proc/<pid>/task entry), read the first time a capture's name is not the process's. */
+  threadNames?: ReadonlySet<string>;
 }
 
 /** Parsed /proc/<pid>/stat: the fields after the parenthesised comm, which may hold anything. */
@@ -102,6 +111,8 @@ export function parseCmdline(text: string): string[] | undefined {
 
 export class ProcessCache {
   private readonly _entries = new Map<string, Entry>();
+  /** The key of the entry last read for each pid. */
+  private readonly _keyOfPid = new Map<number, string>();
   private readonly _options: Required<Omit<ProcessCacheOptions, 'nowBootNs' | 'proc'>> & Pick<ProcessCacheOptions, 'nowBootNs' | 'proc'>;
   private readonly _stats: Omit<ProcessCacheStats, 'entries'> = { hits: 0, misses: 0, gone: 0, reused: 0, changed: 0, evictions: 0 };
 
@@ -116,46 +127,97 @@ export class ProcessCache {
 
   /**
    * The details of process `pid` as captured at boot-time `capturedAtNs`,
-   * or undefined when it is gone or its pid now belongs to a later process.
-   * `comm`, when the kernel captured it, is the name at the capture: if the
-   * process now runs a program of another name (it exec()ed), its path and
-   * arguments are those of the new program and are left out.
+   * or undefined when it is gone or its pid now belongs to a later process
+   * and the cache holds nothing of it.
+   *
+   * A process /proc showed running after the capture, and started before it,
+   * held the pid at the capture: its entry answers without reading /proc
+   * again (the end of a flow, the flows of a batch), also once the process
+   * is gone or its pid reused, so the end of a flow whose process exited
+   * right after closing still names it.
+   *
+   * `comm`, when the kernel captured it, is the connecting thread's name at
+   * the capture: if no thread of the process has that name now, the process
+   * runs another program (it exec()ed) and its name, path and arguments,
+   * which are the new program's, are left out.
    */
   lookup(pid: number, capturedAtNs: bigint, comm?: string): ProcessDetails | undefined {
     const base = `${this._options.root}/${pid}`;
-    const stat = this._readStat(base);
-    if (stat === undefined) {
-      this._stats.gone++;
-      return undefined;
+    // Seen running after the capture: the pid was its at the capture, no /proc read needed.
+    const kept = this._keptFor(pid, capturedAtNs);
+    if (kept !== undefined && capturedAtNs - kept.filledAtNs <= this._options.maxAgeNs) {
+      this._stats.hits++;
+      const key = this._keyOfPid.get(pid)!;
+      this._entries.delete(key); // most recently used: to the back
+      this._entries.set(key, kept);
+      return this._asCaptured(kept, base, comm);
     }
-    const startNs = (stat.startTicks * 1_000_000_000n) / BigInt(this._options.clockTicksPerSecond);
+    const stat = this._readStat(base);
+    const startNs = stat === undefined ? undefined : (stat.startTicks * 1_000_000_000n) / BigInt(this._options.clockTicksPerSecond);
     // The tick count rounds down: a start after the capture is certain.
-    if (startNs > capturedAtNs) {
-      this._stats.reused++;
+    if (stat === undefined || startNs === undefined || startNs > capturedAtNs) {
+      if (kept !== undefined) {
+        this._stats.hits++;
+        return this._asCaptured(kept, base, comm);
+      }
+      if (stat === undefined) this._stats.gone++;
+      else this._stats.reused++;
       return undefined;
     }
     const key = `${pid}:${stat.startTicks}`;
     let entry = this._entries.get(key);
     if (entry !== undefined && capturedAtNs - entry.filledAtNs <= this._options.maxAgeNs) {
       this._stats.hits++;
+      entry.seenAtNs = this._options.nowBootNs();
       this._entries.delete(key); // most recently used: to the back
       this._entries.set(key, entry);
     } else {
       this._stats.misses++;
-      entry = { details: this._read(base, pid, startNs, stat.parentPid), filledAtNs: this._options.nowBootNs() };
+      const nowNs = this._options.nowBootNs();
+      entry = { details: this._read(base, pid, startNs, stat.parentPid), filledAtNs: nowNs, seenAtNs: nowNs };
       this._entries.delete(key);
       this._entries.set(key, entry);
       while (this._entries.size > this._options.maxEntries) {
-        this._entries.delete(this._entries.keys().next().value as string);
+        const oldest = this._entries.keys().next().value as string;
+        const gone = this._entries.get(oldest)!.details.pid;
+        if (this._keyOfPid.get(gone) === oldest) this._keyOfPid.delete(gone);
+        this._entries.delete(oldest);
         this._stats.evictions++;
       }
     }
+    this._keyOfPid.set(pid, key);
+    return this._asCaptured(entry, base, comm);
+  }
+
+  /**
+   * The entry of the process that held `pid` at `capturedAtNs`: one that had
+   * started before it and that /proc showed running after it.
+   */
+  private _keptFor(pid: number, capturedAtNs: bigint): Entry | undefined {
+    const key = this._keyOfPid.get(pid);
+    const entry = key === undefined ? undefined : this._entries.get(key);
+    if (entry === undefined || entry.details.startNs > capturedAtNs || entry.seenAtNs < capturedAtNs) return undefined;
+    return entry;
+  }
+
+  /** The entry's details, without what describes another program than the one whose thread `comm` connected. */
+  private _asCaptured(entry: Entry, base: string, comm: string | undefined): ProcessDetails {
     const d = entry.details;
-    if (comm !== undefined && d.name !== undefined && d.name !== comm) {
-      this._stats.changed++;
-      return { ...d, executablePath: undefined, commandArgs: undefined };
+    if (comm === undefined || d.name === undefined || d.name === comm) return d;
+    entry.threadNames ??= this._threadNames(base);
+    if (entry.threadNames.has(comm)) return d;
+    this._stats.changed++;
+    return { ...d, name: undefined, executablePath: undefined, commandArgs: undefined };
+  }
+
+  private _threadNames(base: string): ReadonlySet<string> {
+    const { proc } = this._options;
+    const names = new Set<string>();
+    for (const tid of proc.listDir?.(`${base}/task`) ?? []) {
+      const name = proc.readFile(`${base}/task/${tid}/comm`);
+      if (name !== undefined) names.add(name.replace(/\n$/, ''));
     }
-    return d;
+    return names;
   }
 
   private _readStat(base: string): { parentPid: number; startTicks: bigint } | undefined {
@@ -181,8 +243,15 @@ export class ProcessCache {
 }
 
 /** The ProcReader of the real file system (synchronous: /proc files are generated in memory). */
-export function fsProcReader(fs: { readFileSync(path: string, encoding: 'utf8'): string; readlinkSync(path: string): string }): ProcReader {
+export function fsProcReader(fs: { readFileSync(path: string, encoding: 'utf8'): string; readlinkSync(path: string): string; readdirSync(path: string): string[] }): ProcReader {
   return {
+    listDir: (path) => {
+      try {
+        return fs.readdirSync(path);
+      } catch {
+        return undefined;
+      }
+    },
     readFile: (path) => {
       try {
         return fs.readFileSync(path, 'utf8');

@@ -1,6 +1,6 @@
 /**
- * Stage 3 of the data path: one flow event (+ the names known for its
- * addresses) → one log record, as schema.ts declares it. Pure.
+ * Stage 3 of the data path: one flow event (+ what the pipeline knows about
+ * it: names, resolvers, process, cgroup) → one log record, as schema.ts declares it. Pure.
  *
  * The SDK and console paths build this record; the OTLP path writes the
  * same record's protobuf straight from the event (src/export/otlp/
@@ -8,9 +8,9 @@
  */
 import { SeverityNumber, type AnyValue, type AttributeValue, type Attributes } from '@opentelemetry/api';
 import type { FlowEvent } from '../kernel/decode';
-import { ATTRIBUTES_OF, EVENTS, type FlowDomains } from './schema';
+import { ATTRIBUTES_OF, EVENTS, type FlowContext } from './schema';
 
-export type { FlowDomains } from './schema';
+export type { FlowContext, FlowDomains } from './schema';
 
 export interface FlowRecord {
   /** EVENTS[event.type].name */
@@ -32,17 +32,17 @@ export const FLOW_SEVERITY = SeverityNumber.INFO;
  * The local socket's workload (container, pod) is not the record's: it is
  * the Resource the record goes under (src/record/resource.ts).
  */
-export function mapFlow(event: FlowEvent, domains: FlowDomains, timestampNs: bigint): FlowRecord {
+export function mapFlow(event: FlowEvent, context: FlowContext, timestampNs: bigint): FlowRecord {
   const attributes: Attributes = {};
   for (const a of ATTRIBUTES_OF[event.type]) {
-    const value = a.source(event, domains);
+    const value = a.source(event, context);
     if (value !== undefined) attributes[a.key] = value as AttributeValue;
   }
   return {
     eventName: EVENTS[event.type].name,
     timestampNs,
     severityNumber: FLOW_SEVERITY,
-    body: flowBody(event, domains.dst[0]),
+    body: flowBody(event, context.dst[0]),
     attributes,
   };
 }

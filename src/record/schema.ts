@@ -15,9 +15,14 @@
  *
  * Names follow the OpenTelemetry naming rules: registered attributes keep
  * their registered names (client.*, server.*, network.* from the stable
- * semantic conventions; source.*, destination.* and container.id are
- * incubating and copied here, so a minor release of the package cannot
- * rename them); flowtap's own events and attributes are under `flowtap.`.
+ * semantic conventions; source.*, destination.*, container.id and process.*
+ * are incubating and copied into semconv.ts, so a minor release of the
+ * package cannot rename them); flowtap's own events and attributes are under
+ * `flowtap.`.
+ *
+ * Source and destination are the flow's initiator and responder, whichever
+ * side is watched; sent and received are counted by the watched socket (on
+ * an incoming flow, sent is destination → source).
  */
 import {
   ATTR_CLIENT_ADDRESS,
@@ -34,6 +39,7 @@ import {
   NETWORK_TYPE_VALUE_IPV4,
   NETWORK_TYPE_VALUE_IPV6,
 } from '@opentelemetry/semantic-conventions';
+import type { ProcessDetails } from '../enrich/process';
 import type { FlowEvent } from '../kernel/decode';
 import {
   FLOW_CLOSE_REASON_VALUE_FIN,
@@ -50,6 +56,25 @@ import {
   ATTR_FLOWTAP_FLOW_DIRECTION,
   ATTR_FLOWTAP_FLOW_DURATION,
   ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS,
+  ATTR_FLOWTAP_FLOW_BYTES_RECEIVED,
+  ATTR_FLOWTAP_FLOW_BYTES_SENT,
+  ATTR_FLOWTAP_FLOW_DESTINATION_RESOLVERS,
+  ATTR_FLOWTAP_FLOW_HANDSHAKE_DURATION,
+  ATTR_FLOWTAP_FLOW_HANDSHAKE_SYN_COUNT,
+  ATTR_FLOWTAP_FLOW_ID,
+  ATTR_FLOWTAP_FLOW_RETRANSMITTED_SEGMENTS,
+  ATTR_FLOWTAP_FLOW_RTT_MIN,
+  ATTR_FLOWTAP_FLOW_RTT_SMOOTHED,
+  ATTR_FLOWTAP_FLOW_SEGMENTS_RECEIVED,
+  ATTR_FLOWTAP_FLOW_SEGMENTS_SENT,
+  ATTR_FLOWTAP_FLOW_SOURCE_RESOLVERS,
+  ATTR_FLOWTAP_PROCESS_CGROUP_PATH,
+  ATTR_PROCESS_COMMAND_ARGS,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_EXECUTABLE_PATH,
+  ATTR_PROCESS_PARENT_PID,
+  ATTR_PROCESS_PID,
+  ATTR_PROCESS_USER_ID,
   ATTR_SOURCE_ADDRESS,
   ATTR_SOURCE_PORT,
   EVENT_FLOWTAP_FLOW_BEGIN,
@@ -62,6 +87,24 @@ export interface FlowDomains {
   src: readonly string[];
   /** Names for the destination (responder) address; the first is the one asked. */
   dst: readonly string[];
+}
+
+/**
+ * What the pipeline knows about a flow event beyond the event itself: the
+ * DNS cache's answer for its two addresses (names and the resolvers that
+ * gave them), the /proc cache's answer for its process and the path of its
+ * socket's cgroup. A field left out is not known. The pipeline fills one
+ * object per event, valid during the call only (its arrays may be kept).
+ */
+export interface FlowContext extends FlowDomains {
+  /** Addresses of the resolvers whose answers gave `src` its names, newest first. */
+  srcResolvers?: readonly string[];
+  /** The same for `dst`. */
+  dstResolvers?: readonly string[];
+  /** /proc's details of event.process (src/enrich/process.ts). */
+  process?: ProcessDetails;
+  /** The socket's cgroup as a path in the cgroup v2 hierarchy (`/system.slice/x.service`). */
+  cgroupPath?: string;
 }
 
 /** The kinds of flow event, each one log record: FlowEvent's `type`. */
@@ -100,12 +143,14 @@ export type SeedArgument = 'connectionDirection' | 'srcIP' | 'dstIP' | 'srcPort'
 export const SEED_ARGUMENTS: readonly SeedArgument[] = ['connectionDirection', 'srcIP', 'dstIP', 'srcPort', 'dstPort', 'srcDomains', 'dstDomains'];
 
 /**
- * Where an attribute's value comes from: the decoded flow event and the names
- * known for its addresses. Undefined means "not known": the attribute is
- * left out (presence 'known' only). The local socket's workload (container,
- * pod) is the record's Resource, not an attribute (src/record/resource.ts).
+ * Where an attribute's value comes from: the decoded flow event and what the
+ * pipeline knows about it (FlowContext: the names for its addresses and who
+ * answered them, the process, the socket's cgroup). Undefined means "not
+ * known": the attribute is left out (presence 'known' only). The local
+ * socket's workload (container, pod) is the record's Resource, not an
+ * attribute (src/record/resource.ts).
  */
-export type Source<T> = (event: FlowEvent, domains: FlowDomains) => T | undefined;
+export type Source<T> = (event: FlowEvent, context: FlowContext) => T | undefined;
 
 interface EntryOf<T extends AttributeType> {
   key: string;
@@ -130,6 +175,15 @@ const END: readonly FlowEventKind[] = ['end'];
 
 const outgoing = (e: FlowEvent): boolean => e.direction === FLOW_DIRECTION_VALUE_OUTGOING;
 
+/** A 64-bit id as 16 lower-case hex digits; 0 (never drawn) is no id. */
+const hex64 = (id: bigint | undefined): string | undefined => (id === undefined || id === 0n ? undefined : id.toString(16).padStart(16, '0'));
+
+/** The base name of an executable's path (process.executable.name), or undefined. */
+const executableName = (path: string | undefined): string | undefined => (path === undefined ? undefined : path.slice(path.lastIndexOf('/') + 1));
+
+/** A list, or undefined when it is empty or not known. */
+const nonEmpty = (list: readonly string[] | undefined): readonly string[] | undefined => (list === undefined || list.length === 0 ? undefined : list);
+
 /** The record's attributes, in the order they are written. */
 export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
@@ -151,7 +205,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     type: 'string[]',
     events: BOTH,
     presence: 'always',
-    source: (_e, d) => d.src,
+    source: (_e, c) => c.src,
     seed: ['srcDomains'],
     brief: 'names the DNS cache holds for the source IP (may be empty)',
   },
@@ -160,7 +214,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     type: 'string[]',
     events: BOTH,
     presence: 'always',
-    source: (_e, d) => d.dst,
+    source: (_e, c) => c.dst,
     seed: ['dstDomains'],
     brief: 'names for the destination IP: the name that was asked first, then its CNAME chain (may be empty)',
   },
@@ -171,7 +225,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     type: 'string',
     events: BOTH,
     presence: 'always',
-    source: (e, d) => (d.dst.length > 0 ? d.dst[0] : e.dstAddr),
+    source: (e, c) => (c.dst.length > 0 ? c.dst[0] : e.dstAddr),
     seed: ['dstDomains', 'dstIP'],
     brief: "the first destination domain if known, else the responder's IP",
   },
@@ -262,6 +316,180 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     seed: [],
     values: [FLOW_CLOSED_BY_VALUE_SOURCE, FLOW_CLOSED_BY_VALUE_DESTINATION],
     brief: '`source` or `destination`: the side that sent that FIN or RST',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ID,
+    type: 'string',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e) => hex64(e.flowId),
+    seed: [],
+    brief: "the flow's id, 16 lower-case hex digits: 64 bits the kernel draws at random at the begin, the same on the flow's begin and end",
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_SOURCE_RESOLVERS,
+    type: 'string[]',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => nonEmpty(c.srcResolvers),
+    seed: [],
+    brief: 'IPs of the DNS servers whose answers gave the source IP its names, newest answer first (none: no names)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_DESTINATION_RESOLVERS,
+    type: 'string[]',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => nonEmpty(c.dstResolvers),
+    seed: [],
+    brief: 'IPs of the DNS servers whose answers gave the destination IP its names, newest answer first (none: no names)',
+  },
+  // The process of the watched socket: the one that connected (outgoing) or bound the listener (incoming).
+  {
+    key: ATTR_PROCESS_PID,
+    type: 'int',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e) => e.process?.pid,
+    seed: [],
+    brief: "the pid of the process that connected the watched socket (outgoing) or bound its listener (incoming), in the host's pid namespace; none for a socket bound or connected before flowtap attached",
+  },
+  {
+    key: ATTR_PROCESS_EXECUTABLE_NAME,
+    type: 'string',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e, c) => executableName(c.process?.executablePath) ?? e.process?.comm ?? c.process?.name,
+    seed: [],
+    brief: "the base name of `/proc/<pid>/exe` of that process; when that is not known, the connecting thread's name at the capture (where the kernel lets flowtap read it), else `/proc/<pid>/comm`",
+  },
+  {
+    key: ATTR_PROCESS_EXECUTABLE_PATH,
+    type: 'string',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => c.process?.executablePath,
+    seed: [],
+    brief: '`/proc/<pid>/exe` of that process; none when it is gone, not readable, or runs another program since (exec)',
+  },
+  {
+    key: ATTR_PROCESS_COMMAND_ARGS,
+    type: 'string[]',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => c.process?.commandArgs,
+    seed: [],
+    brief: '`/proc/<pid>/cmdline` of that process, split at NUL (as the exe path: none when unknown)',
+  },
+  {
+    key: ATTR_PROCESS_USER_ID,
+    type: 'int',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e) => e.process?.uid,
+    seed: [],
+    brief: "that process's real uid at the capture (the host's user namespace)",
+  },
+  {
+    key: ATTR_PROCESS_PARENT_PID,
+    type: 'int',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => c.process?.parentPid,
+    seed: [],
+    brief: "that process's parent pid, from `/proc/<pid>/stat`",
+  },
+  {
+    key: ATTR_FLOWTAP_PROCESS_CGROUP_PATH,
+    type: 'string',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (_e, c) => c.cgroupPath,
+    seed: [],
+    brief: "the watched socket's cgroup as a path in the cgroup v2 hierarchy (a systemd unit's, a container's: `/system.slice/nginx.service`), for the watched cgroup and those below it",
+  },
+  // TCP counters of the watched socket when the flow's first FIN or RST passed: sent = by the watched socket.
+  {
+    key: ATTR_FLOWTAP_FLOW_BYTES_SENT,
+    type: 'int',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => e.tcp?.bytesSent,
+    seed: [],
+    brief: 'payload bytes the watched socket sent (outgoing: source → destination; incoming: destination → source)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_BYTES_RECEIVED,
+    type: 'int',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => e.tcp?.bytesReceived,
+    seed: [],
+    brief: 'payload bytes the watched socket received in order',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_SEGMENTS_SENT,
+    type: 'int',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => e.tcp?.segsOut,
+    seed: [],
+    brief: 'TCP segments the watched socket sent (SYN and pure ACKs included)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_SEGMENTS_RECEIVED,
+    type: 'int',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => e.tcp?.segsIn,
+    seed: [],
+    brief: 'TCP segments the watched socket received',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_RETRANSMITTED_SEGMENTS,
+    type: 'int',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => e.tcp?.retransSegs,
+    seed: [],
+    brief: 'segments the watched socket retransmitted (a lost SYN included)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_RTT_SMOOTHED,
+    type: 'double',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => (e.tcp === undefined ? undefined : e.tcp.srttUs / 1e6),
+    seed: [],
+    brief: "the watched socket's smoothed round-trip time, seconds (microsecond resolution)",
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_RTT_MIN,
+    type: 'double',
+    events: ['end'],
+    presence: 'known',
+    source: (e) => (e.tcp === undefined ? undefined : e.tcp.minRttUs / 1e6),
+    seed: [],
+    brief: 'the least round-trip time it saw, seconds (microsecond resolution)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_HANDSHAKE_DURATION,
+    type: 'double',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e) => (e.handshake === undefined ? undefined : Number(e.handshake.durationNs) / 1e9),
+    seed: [],
+    brief:
+      'seconds of the TCP handshake: outgoing, first SYN sent → SYN-ACK received (begin and end); incoming, first SYN-ACK sent → its ACK received (end only)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_HANDSHAKE_SYN_COUNT,
+    type: 'int',
+    events: ['begin', 'end'],
+    presence: 'known',
+    source: (e) => e.handshake?.synCount,
+    seed: [],
+    brief: 'SYNs the watched socket sent (outgoing) or SYN-ACKs it sent (incoming) in the handshake: above 1, some were retransmitted',
   },
 ];
 

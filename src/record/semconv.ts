@@ -41,6 +41,25 @@ export const ATTR_DESTINATION_ADDRESS = 'destination.address' as const;
 export const ATTR_DESTINATION_PORT = 'destination.port' as const;
 export const ATTR_CONTAINER_ID = 'container.id' as const;
 export const ATTR_K8S_POD_UID = 'k8s.pod.uid' as const;
+export const ATTR_PROCESS_PID = 'process.pid' as const;
+export const ATTR_PROCESS_EXECUTABLE_NAME = 'process.executable.name' as const;
+export const ATTR_PROCESS_EXECUTABLE_PATH = 'process.executable.path' as const;
+export const ATTR_PROCESS_COMMAND_ARGS = 'process.command_args' as const;
+export const ATTR_PROCESS_USER_ID = 'process.user.id' as const;
+export const ATTR_PROCESS_PARENT_PID = 'process.parent_pid' as const;
+export const ATTR_FLOWTAP_PROCESS_CGROUP_PATH = 'flowtap.process.cgroup.path' as const;
+export const ATTR_FLOWTAP_FLOW_ID = 'flowtap.flow.id' as const;
+export const ATTR_FLOWTAP_FLOW_BYTES_SENT = 'flowtap.flow.bytes_sent' as const;
+export const ATTR_FLOWTAP_FLOW_BYTES_RECEIVED = 'flowtap.flow.bytes_received' as const;
+export const ATTR_FLOWTAP_FLOW_SEGMENTS_SENT = 'flowtap.flow.segments_sent' as const;
+export const ATTR_FLOWTAP_FLOW_SEGMENTS_RECEIVED = 'flowtap.flow.segments_received' as const;
+export const ATTR_FLOWTAP_FLOW_RETRANSMITTED_SEGMENTS = 'flowtap.flow.retransmitted_segments' as const;
+export const ATTR_FLOWTAP_FLOW_RTT_SMOOTHED = 'flowtap.flow.rtt.smoothed' as const;
+export const ATTR_FLOWTAP_FLOW_RTT_MIN = 'flowtap.flow.rtt.min' as const;
+export const ATTR_FLOWTAP_FLOW_HANDSHAKE_DURATION = 'flowtap.flow.handshake.duration' as const;
+export const ATTR_FLOWTAP_FLOW_HANDSHAKE_SYN_COUNT = 'flowtap.flow.handshake.syn_count' as const;
+export const ATTR_FLOWTAP_FLOW_SOURCE_RESOLVERS = 'flowtap.flow.source.resolvers' as const;
+export const ATTR_FLOWTAP_FLOW_DESTINATION_RESOLVERS = 'flowtap.flow.destination.resolvers' as const;
 
 // --- flowtap's self-telemetry (metrics; docs/reliability.md) ---------------
 export const METRIC_FLOWTAP_FLOW_EVENTS = 'flowtap.flow.events' as const;
@@ -64,6 +83,9 @@ export const METRIC_FLOWTAP_DNS_CACHE_NAMES = 'flowtap.dns.cache.names' as const
 export const METRIC_FLOWTAP_DNS_CACHE_ADDRESSES = 'flowtap.dns.cache.addresses' as const;
 export const METRIC_FLOWTAP_DNS_CACHE_LOOKUPS = 'flowtap.dns.cache.lookups' as const;
 export const METRIC_FLOWTAP_DNS_CACHE_EVICTIONS = 'flowtap.dns.cache.evictions' as const;
+export const METRIC_FLOWTAP_PROCESS_CACHE_ENTRIES = 'flowtap.process.cache.entries' as const;
+export const METRIC_FLOWTAP_PROCESS_CACHE_LOOKUPS = 'flowtap.process.cache.lookups' as const;
+export const METRIC_FLOWTAP_PROCESS_CACHE_EVICTIONS = 'flowtap.process.cache.evictions' as const;
 export const METRIC_FLOWTAP_BPF_PROGRAM_RUN_TIME = 'flowtap.bpf.program.run_time' as const;
 export const METRIC_FLOWTAP_BPF_PROGRAM_RUNS = 'flowtap.bpf.program.runs' as const;
 /** flowtap.flow.events: `begin` or `end`. */
@@ -74,7 +96,7 @@ export const ATTR_FLOWTAP_REASON = 'flowtap.reason' as const;
 export const ATTR_FLOWTAP_ERROR_TYPE = 'error.type' as const;
 /** flowtap.dns.responses: `parsed`, or the reason the response was skipped. */
 export const ATTR_FLOWTAP_DNS_RESULT = 'flowtap.dns.result' as const;
-/** flowtap.dns.cache.lookups: `hit` or `miss`. */
+/** flowtap.dns.cache.lookups: `hit` or `miss`; flowtap.process.cache.lookups also `gone`, `reused` (a reused pid, not reported). */
 export const ATTR_FLOWTAP_LOOKUP_RESULT = 'flowtap.lookup.result' as const;
 /** flowtap.bpf.program.*: `ingress` or `egress`. */
 export const ATTR_FLOWTAP_BPF_PROGRAM = 'flowtap.bpf.program' as const;

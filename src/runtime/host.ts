@@ -4,15 +4,28 @@
  * files, its own package.json. Each is a small function the CLI passes to
  * the pure parts that need it.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { SystemView } from '../config/config';
 import type { CgroupTree } from '../enrich/container';
+import { fsProcReader, type ProcReader } from '../enrich/process';
 
 /** A file's text, or undefined if it cannot be read. */
 export function readText(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The real /proc, for the process cache. */
+export const procReader: ProcReader = fsProcReader({ readFileSync, readlinkSync, readdirSync: (dir) => readdirSync(dir) });
+
+/** A symbolic link's target, or undefined if it cannot be read. */
+export function readLink(file: string): string | undefined {
+  try {
+    return readlinkSync(file);
   } catch {
     return undefined;
   }

@@ -13,6 +13,7 @@ import type { Attributes, BatchObservableResult, Meter, Observable } from '@open
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { DnsCacheStats } from '../enrich/dns/cache';
+import type { ProcessCacheStats } from '../enrich/process';
 import type { PipelineStats } from '../pipeline';
 import {
   ATTR_FLOWTAP_BPF_PROGRAM,
@@ -40,6 +41,9 @@ import {
   METRIC_FLOWTAP_FLOW_TABLE_FULL,
   METRIC_FLOWTAP_HANDOFF_WAITS,
   METRIC_FLOWTAP_PACKETS_SKIPPED,
+  METRIC_FLOWTAP_PROCESS_CACHE_ENTRIES,
+  METRIC_FLOWTAP_PROCESS_CACHE_EVICTIONS,
+  METRIC_FLOWTAP_PROCESS_CACHE_LOOKUPS,
   METRIC_FLOWTAP_RECORDS_DROPPED,
   METRIC_FLOWTAP_RECORDS_EMITTED,
   METRIC_FLOWTAP_RECORDS_EXPORTED,
@@ -71,6 +75,8 @@ export interface FlowtapCounts {
   queueCapacity?: number;
   /** The DNS cache: names and addresses held, queries waiting for (or holding, until they age out) their answer, and its stats. */
   dns: { names: number; addresses: number; pendingQueries: number } & DnsCacheStats;
+  /** The /proc process cache (src/enrich/process.ts); absent when it is not used (another pid namespace, --replay). */
+  processes?: ProcessCacheStats;
   /** probe.counters(): kernel counters (bpf/flowtap.h) and the addon's own; {} when unreadable. */
   probe: Record<string, number>;
 }
@@ -82,6 +88,7 @@ export interface CountSources {
   /** The OTLP export queue (queue.ts); undefined on the console path, whose SDK queue does not say. */
   exportQueue?: { heldRecords: number; heldBytes: number; maxRecords: number };
   dnsCache: { size: number; addresses: number; pendingQueries: number; stats: DnsCacheStats };
+  processCache?: { stats: ProcessCacheStats };
   probe: Record<string, number>;
 }
 
@@ -106,6 +113,7 @@ export function flowtapCounts(s: CountSources): FlowtapCounts {
       skipped: { ...s.dnsCache.stats.skipped },
       unmatched: { ...s.dnsCache.stats.unmatched },
     },
+    ...(s.processCache === undefined ? {} : { processes: s.processCache.stats }),
     probe: { ...s.probe },
   };
 }
@@ -213,11 +221,14 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
   const runTime = counter(METRIC_FLOWTAP_BPF_PROGRAM_RUN_TIME, 'ns', 'Time the kernel programs ran (needs kernel.bpf_stats_enabled=1)');
   const runs = counter(METRIC_FLOWTAP_BPF_PROGRAM_RUNS, '{run}', 'Times the kernel programs ran (needs kernel.bpf_stats_enabled=1)');
   const tableEntries = gauge(METRIC_FLOWTAP_FLOW_TABLE_ENTRIES, '{flow}', 'Entries in the kernel flow table');
+  const processEntries = gauge(METRIC_FLOWTAP_PROCESS_CACHE_ENTRIES, '{process}', 'Processes the /proc cache holds');
+  const processLookups = counter(METRIC_FLOWTAP_PROCESS_CACHE_LOOKUPS, '{lookup}', 'Process cache lookups, by result');
+  const processEvictions = counter(METRIC_FLOWTAP_PROCESS_CACHE_EVICTIONS, '{process}', 'Processes dropped from the full /proc cache');
 
   const instruments = [
     flowEvents, dnsResponsesCaptured, emitted, exported, dropped, retried, queueRecords, queueBytes, queueCapacity, dnsDropped,
     errors, skipped, filtered, tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs,
-    tableEntries,
+    tableEntries, processEntries, processLookups, processEvictions,
   ];
 
   meter.addBatchObservableCallback((result: BatchObservableResult) => {
@@ -259,6 +270,14 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     observe(lookups, c.dns.misses, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'miss' });
     observe(evictions, c.dns.evictions, { [ATTR_FLOWTAP_REASON]: 'bound' });
     observe(evictions, c.dns.expired, { [ATTR_FLOWTAP_REASON]: 'expired' });
+    if (c.processes !== undefined) {
+      observe(processEntries, c.processes.entries);
+      observe(processLookups, c.processes.hits, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'hit' });
+      observe(processLookups, c.processes.misses, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'miss' });
+      observe(processLookups, c.processes.gone, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'gone' });
+      observe(processLookups, c.processes.reused, { [ATTR_FLOWTAP_LOOKUP_RESULT]: 'reused' });
+      observe(processEvictions, c.processes.evictions);
+    }
     if (options.programStats !== undefined) {
       for (const [program, s] of Object.entries(options.programStats())) {
         if (s.runCount <= 0) continue; // kernel.bpf_stats_enabled=0: nothing measured

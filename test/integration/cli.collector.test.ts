@@ -3,7 +3,12 @@
  * cgroup, real sockets, and the real OpenTelemetry Collector: records are read
  * back from what the collector's file exporter wrote.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { findCgroup2Mount } from '../../src/config/cgroup';
 import { CollectedLogRecord } from '../helpers/collector';
 import { ATTRIBUTES_OF, EVENT_KINDS, EVENTS, type AttributeType } from '../../src/record/schema';
 import { startFlowtap, runFlowtap } from '../helpers/flowtap';
@@ -38,6 +43,46 @@ function schemaProblems(r: { eventName: string; attributes: Record<string, unkno
   }
   for (const a of entries) if (a.presence === 'always' && !(a.key in r.attributes)) problems.push(`${r.eventName} lacks ${a.key}, which the schema promises`);
   return problems;
+}
+
+/** A directory of the cgroup v2 tree as a path in the hierarchy, as /proc/<pid>/cgroup writes it. */
+function cgroupPath(dir: string): string {
+  const mount = findCgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'))!;
+  return dir.slice(mount.length) || '/';
+}
+
+const TCP_BYTES = join(__dirname, '..', 'fixtures', 'tcp-bytes.py');
+
+/**
+ * A client that connects to argv[1]:argv[2], says who it is, waits for a line
+ * on stdin, sends 1000 bytes, reads 3000, closes first (a FIN), says so and
+ * waits for stdin to end: it runs until the test has seen both records.
+ */
+const CLIENT = `
+import json, os, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print(json.dumps({"pid": os.getpid(), "localPort": s.getsockname()[1], "exe": os.readlink("/proc/self/exe"), "argv": sys.orig_argv}), flush=True)
+sys.stdin.readline()
+s.sendall(b"x" * 1000)
+got = 0
+while got < 3000:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += len(chunk)
+s.close()
+print(json.dumps({"done": True, "got": got}), flush=True)
+sys.stdin.read()
+`;
+
+/** The JSON lines a tcp-bytes.py process prints, one at a time. */
+function linesOf(child: ChildProcess): () => Promise<Record<string, any>> {
+  const it = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return async () => {
+    const r = await it.next();
+    if (r.done) throw new Error('tcp-bytes.py ended before its next line');
+    return JSON.parse(r.value as string) as Record<string, any>;
+  };
 }
 
 describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, real sockets)', () => {
@@ -75,7 +120,11 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.severityNumber).toBe(9);
       expect(r.severityText).toBeFalsy();
       expect(r.body).toBe(`outgoing tcp ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.port} -> ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.dport}`);
-      expect(r.attributes).toEqual({
+      // /proc's part: the client may have exited before its begin was read (then only the kernel's fields); when there, right.
+      const { 'process.executable.path': exe, 'process.command_args': args, 'process.parent_pid': ppid, 'process.executable.name': name, ...attributes } = r.attributes;
+      if (exe !== undefined) expect([exe, name, args, ppid]).toEqual([process.execPath, basename(process.execPath), expect.arrayContaining([process.execPath]), process.pid]);
+      else expect(name).toBe(readFileSync('/proc/self/comm', 'utf8').trim()); // the connecting thread's name, as node names its main thread
+      expect(attributes).toEqual({
         'flowtap.flow.direction': 'outgoing',
         'source.address': e.addr,
         'source.port': e.port,
@@ -93,6 +142,13 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
         'network.local.port': e.port,
         'network.peer.address': e.addr,
         'network.peer.port': e.dport,
+        // The client (a node process in the cgroup): what it is is the next test's subject.
+        'flowtap.flow.id': expect.stringMatching(/^[0-9a-f]{16}$/),
+        'process.pid': expect.any(Number),
+        'process.user.id': process.getuid!(),
+        'flowtap.process.cgroup.path': cgroupPath(fx.cg.path),
+        'flowtap.flow.handshake.duration': expect.any(Number),
+        'flowtap.flow.handshake.syn_count': 1,
       });
       // the SYN-ACK passed the hook before user space read it, both within this test
       expect(r.timeUnixNano).toBeLessThanOrEqual(r.observedTimeUnixNano);
@@ -114,6 +170,74 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
     expect(schemaProblems({ eventName: 'flowtap.flow.begin', attributes: { ...begins[0].attributes, 'flowtap.flow.duration': 1 } })).toEqual([
       'flowtap.flow.begin carries flowtap.flow.duration, which the schema lacks for it',
     ]);
+  });
+
+  it.each([
+    ['IPv4', '127.0.0.1'],
+    ['IPv6', '::1'],
+  ])('%s: the records say which process connected, the bytes each way of a FIN-closed flow, and one flow id on begin and end', async (_name, host) => {
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--log-level', 'debug'], FAST_EXPORT);
+    const server = spawn('python3', [TCP_BYTES, 'server', host, '0', '3000', '1000', 'wait'], { stdio: ['ignore', 'pipe', 'inherit'] }); // outside the cgroup
+    try {
+      const { port } = await linesOf(server)();
+      const client = fx.cg.spawn('python3', ['-c', CLIENT, host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const next = linesOf(client);
+      const c = await next();
+      const ours = (r: CollectedLogRecord) => r.attributes['source.port'] === c.localPort && r.attributes['destination.port'] === port;
+      await fx.collector.waitForLogRecords((r) => ours(r) && r.eventName === 'flowtap.flow.begin', 15000, 1);
+      client.stdin!.write('go\n');
+      expect(await next()).toEqual({ done: true, got: 3000 });
+      await fx.collector.waitForLogRecords((r) => ours(r) && r.eventName === 'flowtap.flow.end', 15000, 1);
+      client.stdin!.end();
+      expect((await ft.stop()).code).toBe(0);
+      const records = fx.collector.readLogRecords().filter(ours);
+      const begin = records.filter((r) => r.eventName === 'flowtap.flow.begin');
+      const end = records.filter((r) => r.eventName === 'flowtap.flow.end');
+      expect([begin.length, end.length]).toEqual([1, 1]);
+      for (const r of [begin[0], end[0]]) {
+        expect(r.attributes).toMatchObject({
+          'process.pid': c.pid,
+          'process.executable.name': basename(c.exe),
+          'process.executable.path': c.exe,
+          'process.command_args': c.argv,
+          'process.user.id': process.getuid!(),
+          'process.parent_pid': process.pid,
+          'flowtap.process.cgroup.path': cgroupPath(fx.cg.path),
+          'flowtap.flow.handshake.syn_count': 1,
+        });
+        expect(r.attributes['flowtap.flow.handshake.duration']).toBeGreaterThan(0);
+        expect(r.attributes['flowtap.flow.handshake.duration']).toBeLessThan(0.1);
+      }
+      expect(begin[0].attributes['flowtap.flow.id']).toMatch(/^[0-9a-f]{16}$/);
+      expect(end[0].attributes['flowtap.flow.id']).toBe(begin[0].attributes['flowtap.flow.id']);
+      // Sent and received by the watched socket, the client: it sent 1000 and read 3000, then closed first.
+      expect(end[0].attributes).toMatchObject({
+        'flowtap.flow.close_reason': 'fin',
+        'flowtap.flow.closed_by': 'source',
+        'flowtap.flow.bytes_sent': 1000,
+        'flowtap.flow.bytes_received': 3000,
+        'flowtap.flow.retransmitted_segments': 0,
+      });
+      expect(end[0].attributes['flowtap.flow.segments_sent']).toBeGreaterThanOrEqual(4);
+      expect(end[0].attributes['flowtap.flow.segments_received']).toBeGreaterThanOrEqual(2);
+      const srtt = end[0].attributes['flowtap.flow.rtt.smoothed'] as number;
+      const minRtt = end[0].attributes['flowtap.flow.rtt.min'] as number;
+      expect(srtt).toBeGreaterThan(0);
+      expect(srtt).toBeLessThan(1);
+      expect(minRtt).toBeGreaterThan(0);
+      expect(minRtt).toBeLessThanOrEqual(srtt + 1e-6);
+      expect(begin[0].attributes).not.toHaveProperty('flowtap.flow.bytes_sent');
+      expect(records.flatMap(schemaProblems)).toEqual([]);
+      // The process cache's counters are in the debug counters line: the client looked up once, then answered from the cache.
+      const counters = ft.logs().filter((l) => l.msg === 'counters').pop();
+      expect(counters?.processes).toMatchObject({ reused: 0, evictions: 0 });
+      const { hits, misses, entries } = counters!.processes as { hits: number; misses: number; entries: number };
+      expect(misses).toBeGreaterThanOrEqual(1);
+      expect(hits).toBeGreaterThanOrEqual(1);
+      expect(entries).toBeGreaterThanOrEqual(1);
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 
   it('--exporter console prints exactly one JSON line per flow start, with the contract keys', async () => {

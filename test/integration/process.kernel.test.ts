@@ -349,7 +349,7 @@ describe('ProcessCache on the real /proc, for the pids real flow events name', (
     expect(pidNamespaceIsInitial(inner)).toBe(false);
   });
 
-  it('after an exec, the captured name is not the running one: path and arguments are left out (where the kernel captured the name)', async () => {
+  it('after an exec, the captured name is not the running one: name, path and arguments are left out (where the kernel captured the name)', async () => {
     const server = run(['server', '127.0.0.1', 0, 0, 0, 'wait']);
     const { port } = await server.next();
     const client = run(['client', '127.0.0.1', port!, 0, 0, 'first', 'exec'], cg);
@@ -361,12 +361,14 @@ describe('ProcessCache on the real /proc, for the pids real flow events name', (
     }
     const p = begin.process!;
     const d = cache().lookup(p.pid, p.capturedAtNs, p.comm)!;
-    expect(d.name).toBe('sleep');
+    expect(d.parentPid).toBe(process.pid);
     if (rec.commCaptured()) {
       expect(p.comm).toBe('python3');
-      expect([d.executablePath, d.commandArgs]).toEqual([undefined, undefined]);
+      // no thread of the process is called python3 any more: what /proc says is the new program's
+      expect([d.name, d.executablePath, d.commandArgs]).toEqual([undefined, undefined, undefined]);
     } else {
       // no name from the kernel to tell: /proc's, the new program's
+      expect(d.name).toBe('sleep');
       expect(d.commandArgs).toEqual(['sleep', '60']);
     }
   });

@@ -2,6 +2,7 @@ import type { DnsEvent, FlowEvent } from '../../src/kernel/decode';
 import type { DomainLookup } from '../../src/enrich/dns/lookup';
 import { NoDomainLookup } from '../../src/enrich/dns/lookup';
 import type { Workload } from '../../src/enrich/container';
+import { ProcessCache } from '../../src/enrich/process';
 import { Pipeline, type RecordSink } from '../../src/pipeline';
 import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/record';
 import { dnsRecord, flowRecord, v4 } from './record/recordfix';
@@ -20,6 +21,15 @@ const clock = { toWallNs: (boot: bigint): bigint => 1_714_564_800_000_000_000n +
 const begin = (tsNs: bigint, dst = [93, 184, 216, 34]): Buffer =>
   flowRecord({ tsNs, saddr: v4(10, 0, 0, 5), daddr: v4(dst[0], dst[1], dst[2], dst[3]), sport: 43512, dport: 443, family: 4, direction: 2 });
 
+/** A /proc tree in memory: pid 4242 started at tick 100 (1 s after boot), running curl. */
+const PROC: Record<string, string> = {
+  '/proc/4242/stat': '4242 (curl) S 77 4242 77 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 100 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0',
+  '/proc/4242/comm': 'curl\n',
+  '/proc/4242/status': 'Name:\tcurl\nUid:\t1000\t1000\t1000\t1000\n',
+  '/proc/4242/cmdline': 'curl\0http://example.com/\0',
+};
+const proc = { readFile: (path: string) => PROC[path], readLink: (path: string) => (path === '/proc/4242/exe' ? '/usr/bin/curl' : undefined) };
+
 describe('Pipeline', () => {
   it("hands the sink each flow's workload, by the socket's cgroup id", () => {
     const logger = new Recorder();
@@ -30,6 +40,42 @@ describe('Pipeline', () => {
     p.onBatch(Buffer.concat([flowRecord({ tsNs: 1n, saddr: v4(10, 0, 0, 5), daddr: v4(10, 0, 0, 6), sport: 1, dport: 2, family: 4, direction: 2, cgroupId: 7n }), begin(5n)]), 2);
     expect(logger.records.map((r) => r.workload)).toEqual([w, undefined]);
     expect(asked[0]).toBe(7n);
+  });
+
+  it('gives the record the process /proc describes, the resolvers that named its addresses and its cgroup path', () => {
+    const logger = new Recorder();
+    const processes = new ProcessCache({ proc, maxEntries: 8, maxAgeNs: 10_000_000_000n, nowBootNs: () => 5_000_000_000n });
+    const domains: DomainLookup = {
+      observe: () => undefined,
+      namesFor: (ip) => (ip === '93.184.216.34' ? ['example.com'] : []),
+      resolversFor: (ip) => (ip === '93.184.216.34' ? ['198.18.0.53'] : ['198.18.9.9']),
+    };
+    const cgroupPaths = { cgroupPathFor: (id: bigint) => (id === 7n ? '/system.slice/app.service' : undefined) };
+    const p = new Pipeline({ sink: logger, clock, domains, processes, cgroupPaths, nowMs: () => NOW_MS, nowNs: () => 0n });
+    const withProcess = (pid: number, capturedNs: bigint): Buffer =>
+      flowRecord({ tsNs: 3_000_000_000n, saddr: v4(10, 0, 0, 5), daddr: v4(93, 184, 216, 34), sport: 1, dport: 443, family: 4, direction: 2, cgroupId: 7n, process: { pid, uid: 1000, comm: 'curl', tsNs: capturedNs } });
+    p.onBatch(Buffer.concat([withProcess(4242, 2_000_000_000n), withProcess(4242, 500_000_000n), withProcess(999, 2_000_000_000n), begin(1n)]));
+    const [found, reused, gone, none] = logger.records.map((r) => r.attributes);
+    expect(found).toMatchObject({
+      'process.pid': 4242,
+      'process.executable.name': 'curl',
+      'process.executable.path': '/usr/bin/curl',
+      'process.command_args': ['curl', 'http://example.com/'],
+      'process.user.id': 1000,
+      'process.parent_pid': 77,
+      'flowtap.process.cgroup.path': '/system.slice/app.service',
+      'flowtap.flow.destination.resolvers': ['198.18.0.53'],
+    });
+    // The source address has no names: no resolvers for it, whatever the cache holds.
+    expect(found).not.toHaveProperty('flowtap.flow.source.resolvers');
+    // Captured before pid 4242 started (1 s after boot): another process, so only the kernel's fields.
+    expect(reused['process.pid']).toBe(4242);
+    expect(reused).not.toHaveProperty('process.executable.path');
+    expect(gone).not.toHaveProperty('process.parent_pid');
+    expect(gone['process.executable.name']).toBe('curl');
+    expect(none).not.toHaveProperty('process.pid');
+    expect(none).not.toHaveProperty('flowtap.process.cgroup.path');
+    expect(processes.stats).toMatchObject({ misses: 1, reused: 1, gone: 1, entries: 1 });
   });
 
   it('decodes, maps and emits each flow with its wall-clock ns timestamp', () => {

@@ -3,12 +3,13 @@
  * terminal (the JSON lines are for programs):
  *
  *   TIME                     EVENT DIRECTION PROCESS         FLOW                                                   DURATION  BYTES REASON
- *   2026-12-02T18:54:44.657Z begin outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080
- *   2026-12-02T18:54:44.784Z end   outgoing  -               127.0.0.1:34398 → 127.0.0.1:18080                      127.0 ms        fin by destination
+ *   2026-12-02T18:54:44.657Z begin outgoing  curl/4242       127.0.0.1:34398 → 127.0.0.1:18080
+ *   2026-12-02T18:54:44.784Z end   outgoing  curl/4242       127.0.0.1:34398 → 127.0.0.1:18080                      127.0 ms 78/4.0K fin by destination
  *
- * PROCESS is '-' until records say which process a flow belongs to; BYTES is
- * empty until they carry byte counts. A flow wider than its column pushes the
- * rest of its line right; every other column keeps its width.
+ * PROCESS is `name/pid` of the flow's process ('-' when the record names
+ * none); BYTES is `sent/received` by the watched socket, on an end that
+ * carries its counters. A value wider than its column pushes the rest of its
+ * line right; every other column keeps its width.
  */
 import type { AnyValue, Attributes } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -23,6 +24,10 @@ import {
   ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
   ATTR_FLOWTAP_FLOW_DIRECTION,
   ATTR_FLOWTAP_FLOW_DURATION,
+  ATTR_FLOWTAP_FLOW_BYTES_RECEIVED,
+  ATTR_FLOWTAP_FLOW_BYTES_SENT,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_PID,
   EVENT_FLOWTAP_FLOW_BEGIN,
   EVENT_FLOWTAP_FLOW_END,
 } from '../../record/semconv';
@@ -64,6 +69,31 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h} h ${String(m).padStart(2, '0')} m` : `${m} m ${s} s`;
 }
 
+/** A byte count as a person reads it: 512, 4.0K, 12M, 1.5G (powers of 1024). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return String(n);
+  const units = ['K', 'M', 'G', 'T'];
+  let v = n / 1024;
+  let u = 0;
+  for (; v >= 1024 && u < units.length - 1; u++) v /= 1024;
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
+}
+
+/** `name/pid` of the record's process, or '-'. */
+function processText(a: Attributes): string {
+  const pid = a[ATTR_PROCESS_PID];
+  if (pid === undefined) return '-';
+  const name = a[ATTR_PROCESS_EXECUTABLE_NAME];
+  return name === undefined ? str(pid) : `${str(name)}/${str(pid)}`;
+}
+
+/** `sent/received`, or '' without the counters. */
+function bytesText(a: Attributes): string {
+  const sent = a[ATTR_FLOWTAP_FLOW_BYTES_SENT];
+  const received = a[ATTR_FLOWTAP_FLOW_BYTES_RECEIVED];
+  return typeof sent === 'number' && typeof received === 'number' ? `${formatBytes(sent)}/${formatBytes(received)}` : '';
+}
+
 /** `src:port → dst:port (name)`, the name when DNS gave one. */
 function flowText(a: Attributes): string {
   const names = a[ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS];
@@ -83,10 +113,10 @@ export function recordToText(record: Pick<ReadableLogRecord, 'eventName' | 'attr
     `${isoTime.slice(0, 23)}Z`, // milliseconds
     EVENT_WORDS[record.eventName ?? ''] ?? str(record.eventName),
     str(a[ATTR_FLOWTAP_FLOW_DIRECTION]),
-    '-',
+    processText(a),
     flowText(a),
     typeof duration === 'number' ? formatDuration(duration) : '',
-    '',
+    bytesText(a),
     reason === undefined ? '' : by === undefined ? str(reason) : `${str(reason)} by ${str(by)}`,
   ]);
 }

@@ -1,6 +1,6 @@
 /**
  * One flow record as OTLP protobuf, written straight from the decoded event:
- * the bytes the SDK serializer writes for mapFlow(event, domains,
+ * the bytes the SDK serializer writes for mapFlow(event, context,
  * timestampNs), without building the record: no attribute
  * object for a generic walk, no body string. Both derive from the record
  * schema (src/record/schema.ts): each attribute's key, and each value of a
@@ -12,7 +12,7 @@
  */
 import type { FlowEvent } from '../../kernel/decode';
 import { FLOW_SEVERITY } from '../../record/record';
-import { ATTRIBUTES, EVENT_KINDS, EVENTS, type AttributeEntry, type FlowDomains, type FlowEventKind } from '../../record/schema';
+import { ATTRIBUTES, EVENT_KINDS, EVENTS, type AttributeEntry, type FlowContext, type FlowEventKind } from '../../record/schema';
 import { FLOW_DIRECTION_VALUE_INCOMING, FLOW_DIRECTION_VALUE_OUTGOING } from '../../record/semconv';
 import {
   keyValueHead,
@@ -216,13 +216,13 @@ function hostPort(w: ProtoWriter, addr: string, port: number): void {
 }
 
 /** Writes the attributes of a flow's record. */
-type AttributesWriter = (w: ProtoWriter, event: FlowEvent, domains: FlowDomains) => void;
+type AttributesWriter = (w: ProtoWriter, event: FlowEvent, context: FlowContext) => void;
 
 /**
  * The writer of `entries` (every attribute of the schema), compiled at load
  * into one straight-line function with a statement per attribute: when the
  * event is of a kind that carries it, `const v<i> = source<i>(event,
- * domains)`, then, if defined, the writer of its type with its
+ * context)`, then, if defined, the writer of its type with its
  * key's ready-made bytes (a closed-set value: its whole attribute, encoded
  * here). A loop over the entries would call every source from one call site,
  * which V8 then cannot inline; here each source has its own call site and is
@@ -260,14 +260,14 @@ function compileAttributesWriter(entries: readonly AttributeEntry[]): Attributes
         write = `namesKv(w, ${key}, ${bind(`none${i}`, emptyArrayKv(a.key))}, v${i});`;
         break;
     }
-    const statement = `const v${i} = ${bind(`s${i}`, a.source)}(event, domains); if (v${i} !== undefined) { ${write} }`;
+    const statement = `const v${i} = ${bind(`s${i}`, a.source)}(event, context); if (v${i} !== undefined) { ${write} }`;
     const all = EVENT_KINDS.every((kind) => a.events.includes(kind));
     const when = EVENT_KINDS.flatMap((kind, k) => (a.events.includes(kind) ? [`event.type === ${kinds[k]}`] : [])).join(' || ');
     lines.push(all ? statement : `if (${when}) { ${statement} }`);
   });
   // Bound as consts, not parameters: V8 folds a const of a closure's context into the optimized code.
   const consts = names.map((name, i) => `const ${name} = bound[${i}];`).join('\n');
-  const body = `${consts}\nreturn function writeAttributes(w, event, domains) {\n  ${lines.join('\n  ')}\n};`;
+  const body = `${consts}\nreturn function writeAttributes(w, event, context) {\n  ${lines.join('\n  ')}\n};`;
   return new Function('bound', body)(args) as AttributesWriter;
 }
 
@@ -291,12 +291,12 @@ function eventNameField(kind: FlowEventKind): Buffer {
 /** Encodes flow records as ScopeLogs.log_records fields, from the decoded event. */
 export class FlowLogRecordEncoder {
   /**
-   * One `log_records` field: the record mapFlow(event, domains, timestampNs)
+   * One `log_records` field: the record mapFlow(event, context, timestampNs)
    * defines, observed at `observedNs`.
    */
-  encode(w: ProtoWriter, event: FlowEvent, domains: FlowDomains, timestampNs: bigint, observedNs: bigint): void {
+  encode(w: ProtoWriter, event: FlowEvent, context: FlowContext, timestampNs: bigint, observedNs: bigint): void {
     const outgoing = event.direction === FLOW_DIRECTION_VALUE_OUTGOING;
-    const dstName: string | undefined = domains.dst[0];
+    const dstName: string | undefined = context.dst[0];
 
     w.byte(T_SCOPE_LOGS_LOG_RECORDS);
     // A flow record is 128..16383 bytes: two length bytes, moved only otherwise.
@@ -322,7 +322,7 @@ export class FlowLogRecordEncoder {
     w.end(text);
     w.end(body);
 
-    writeAttributes(w, event, domains);
+    writeAttributes(w, event, context);
 
     w.raw(DROPPED_OBSERVED);
     w.fixed64(observedNs);

@@ -39,21 +39,22 @@ describe('podUidFromCgroupPath', () => {
   ])('%s', (_n, path, want) => expect(podUidFromCgroupPath(path)).toBe(want));
 });
 
+function fakeTree(dirs: Record<string, bigint>): CgroupTree & { walks: number } {
+  const t = {
+    walks: 0,
+    subdirs(dir: string): string[] {
+      if (dir === '/cg') t.walks++;
+      const prefix = `${dir}/`;
+      return Object.keys(dirs)
+        .filter((d) => d.startsWith(prefix) && !d.slice(prefix.length).includes('/'))
+        .map((d) => d.slice(prefix.length));
+    },
+    inode: (dir: string) => dirs[dir],
+  };
+  return t;
+}
+
 describe('ContainerIndex', () => {
-  function fakeTree(dirs: Record<string, bigint>): CgroupTree & { walks: number } {
-    const t = {
-      walks: 0,
-      subdirs(dir: string): string[] {
-        if (dir === '/cg') t.walks++;
-        const prefix = `${dir}/`;
-        return Object.keys(dirs)
-          .filter((d) => d.startsWith(prefix) && !d.slice(prefix.length).includes('/'))
-          .map((d) => d.slice(prefix.length));
-      },
-      inode: (dir: string) => dirs[dir],
-    };
-    return t;
-  }
 
   it('maps a socket cgroup id to the container ID in its path below the watched cgroup', () => {
     const tree = fakeTree({ '/cg': 1n, [`/cg/cri-containerd-${ID}.scope`]: 2n, '/cg/other': 3n });
@@ -114,5 +115,18 @@ describe('workloadOfCgroup', () => {
     expect(workloadOfCgroup(`/sys/fs/cgroup/kubepods/pod${uid}/${ID}`, `/${ID}`)).toEqual({ containerId: ID, podUid: uid });
     expect(workloadOfCgroup(`/sys/fs/cgroup/docker/${ID}`, `/docker/${ID}`)).toEqual({ containerId: ID });
     expect(workloadOfCgroup('/sys/fs/cgroup/user.slice', '/user.slice')).toBeUndefined();
+  });
+
+  it('gives each cgroup of the walk its path below the cgroup v2 mount, from the same scan', () => {
+    const tree = fakeTree({ '/sys/fs/cgroup/system.slice': 1n, '/sys/fs/cgroup/system.slice/app.service': 2n });
+    const idx = new ContainerIndex({ root: '/sys/fs/cgroup/system.slice', tree, nowMs: () => 0, mountPoint: '/sys/fs/cgroup' });
+    expect(idx.cgroupPathFor(2n)).toBe('/system.slice/app.service');
+    expect(idx.cgroupPathFor(1n)).toBe('/system.slice');
+    expect(idx.workloadFor(2n)).toBeUndefined();
+    expect(idx.cgroupPathFor(9n)).toBeUndefined();
+    expect(idx.cgroupPathFor(0n)).toBeUndefined();
+    expect(idx.stats.scans).toBe(1);
+    const root = new ContainerIndex({ root: '/sys/fs/cgroup', tree: fakeTree({ '/sys/fs/cgroup': 1n }), nowMs: () => 0, mountPoint: '/sys/fs/cgroup' });
+    expect(root.cgroupPathFor(1n)).toBe('/');
   });
 });

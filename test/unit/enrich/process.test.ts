@@ -13,6 +13,12 @@ class FakeProc implements ProcReader {
     this.reads.push(path);
     return this.links.get(path);
   }
+  listDir(path: string): string[] | undefined {
+    this.reads.push(path);
+    const prefix = `${path}/`;
+    const names = [...this.files.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0]);
+    return names.length === 0 ? undefined : [...new Set(names)];
+  }
   /** A process: stat with ppid and start ticks, comm, exe, cmdline, status. */
   add(pid: number, p: { comm: string; ppid: number; startTicks: number; exe?: string; args?: string[]; uid?: number }): void {
     // comm in stat is parenthesised and may hold spaces and parentheses
@@ -64,9 +70,13 @@ describe('ProcessCache (fake /proc)', () => {
     const want = { pid: 300, startNs: 500n * SEC, name: 'curl', executablePath: '/usr/bin/curl', commandArgs: ['curl', '-s', 'http://x'], uid: 1000, parentPid: 1 };
     expect(c.lookup(300, 600n * SEC)).toEqual(want);
     const reads = proc.reads.length;
+    // captured before the cache saw it running (now, 1000 s): the same process, nothing read
     expect(c.lookup(300, 601n * SEC, 'curl')).toEqual(want);
-    expect(proc.reads.length - reads).toBe(1); // only stat: the start time says it is the same process
-    expect(c.stats).toMatchObject({ hits: 1, misses: 1, entries: 1 });
+    expect(proc.reads.length - reads).toBe(0);
+    // captured after: only stat, whose start time says it is the same process
+    expect(c.lookup(300, 1001n * SEC, 'curl')).toEqual(want);
+    expect(proc.reads.length - reads).toBe(1);
+    expect(c.stats).toMatchObject({ hits: 2, misses: 1, entries: 1 });
   });
 
   it('a pid whose process started after the capture is a reused pid: nothing, counted', () => {
@@ -79,13 +89,41 @@ describe('ProcessCache (fake /proc)', () => {
 
   it('a pid reused after a lookup is a new entry, never the old one', () => {
     const c = cache();
+    now = 620n * SEC;
     expect(c.lookup(300, 600n * SEC)?.name).toBe('curl');
     proc.remove(300);
     proc.add(300, { comm: 'nginx', ppid: 2, startTicks: 70_000, exe: '/usr/sbin/nginx', args: ['nginx'], uid: 33 });
-    // a flow captured before the new process started was the old process's: gone now
+    now = 1000n * SEC;
+    // captured before the new process started, after the old one was last read: the old one may have exited before it
     expect(c.lookup(300, 650n * SEC)).toBeUndefined();
+    // captured before the old one was last read: it was the old one's
+    expect(c.lookup(300, 610n * SEC)?.name).toBe('curl');
     expect(c.lookup(300, 701n * SEC)).toMatchObject({ name: 'nginx', executablePath: '/usr/sbin/nginx', uid: 33, parentPid: 2 });
-    expect(c.stats).toMatchObject({ reused: 1, misses: 2, entries: 2 });
+    // the old one's entry is no longer the pid's: nothing for a capture between
+    expect(c.lookup(300, 610n * SEC)).toBeUndefined();
+    expect(c.stats).toMatchObject({ reused: 2, hits: 1, misses: 2, entries: 2 });
+  });
+
+  it('a process gone since it was read, after the capture, is still answered from the cache (the end of its last flow)', () => {
+    const c = cache();
+    now = 601n * SEC;
+    expect(c.lookup(300, 600n * SEC)?.executablePath).toBe('/usr/bin/curl');
+    proc.remove(300);
+    expect(c.lookup(300, 600n * SEC)?.executablePath).toBe('/usr/bin/curl');
+    // a capture after the last read: the process may have exited before it
+    expect(c.lookup(300, 602n * SEC)).toBeUndefined();
+    expect(c.stats).toMatchObject({ hits: 1, misses: 1, gone: 1 });
+  });
+
+  it("a capture by a thread of another name than the process's is not an exec", () => {
+    proc.files.set('/proc/300/task/300/comm', 'curl\n');
+    proc.files.set('/proc/300/task/301/comm', 'worker-1\n');
+    const c = cache();
+    expect(c.lookup(300, 600n * SEC, 'worker-1')?.executablePath).toBe('/usr/bin/curl');
+    expect(c.lookup(300, 600n * SEC, 'worker-1')?.executablePath).toBe('/usr/bin/curl');
+    expect(proc.reads.filter((r) => r.endsWith('/task'))).toHaveLength(1); // read once, kept with the entry
+    expect(c.lookup(300, 600n * SEC, 'python3')?.executablePath).toBeUndefined();
+    expect(c.stats.changed).toBe(1);
   });
 
   it('a process that is gone gives nothing, counted', () => {
@@ -94,9 +132,9 @@ describe('ProcessCache (fake /proc)', () => {
     expect(c.stats).toMatchObject({ gone: 1, entries: 0 });
   });
 
-  it('a program changed since the capture (an exec: another name than the kernel captured): path and arguments left out', () => {
+  it('a program changed since the capture (an exec: no thread has the name the kernel captured): name, path and arguments left out', () => {
     const c = cache();
-    expect(c.lookup(300, 600n * SEC, 'python3')).toEqual(expect.objectContaining({ name: 'curl', executablePath: undefined, commandArgs: undefined, uid: 1000 }));
+    expect(c.lookup(300, 600n * SEC, 'python3')).toEqual(expect.objectContaining({ name: undefined, executablePath: undefined, commandArgs: undefined, uid: 1000, parentPid: 1 }));
     expect(c.stats.changed).toBe(1);
   });
 
@@ -120,7 +158,7 @@ describe('ProcessCache (fake /proc)', () => {
     expect(c.stats).toMatchObject({ entries: 3, evictions: 2, hits: 1, misses: 5 });
     const reads = proc.reads.length;
     c.lookup(1, 600n * SEC);
-    expect(proc.reads.length - reads).toBe(1); // still cached
+    expect(proc.reads.length - reads).toBe(0); // still cached, seen running after the capture
     c.lookup(2, 600n * SEC);
     expect(proc.reads.length - reads).toBeGreaterThan(2); // read again
   });

@@ -135,6 +135,20 @@ describe('SelfTelemetry', () => {
     expect(value(p, 'flowtap.flow_table.evictions')).toBe(2);
   });
 
+  it('observes the /proc process cache when there is one, and nothing of it otherwise', async () => {
+    const processes = { hits: 30, misses: 4, gone: 2, reused: 1, changed: 1, evictions: 3, entries: 4 };
+    const p = await collect(() => counts({ processes }));
+    expect(value(p, 'flowtap.process.cache.entries')).toBe(4);
+    expect(value(p, 'flowtap.process.cache.lookups', { 'flowtap.lookup.result': 'hit' })).toBe(30);
+    expect(value(p, 'flowtap.process.cache.lookups', { 'flowtap.lookup.result': 'miss' })).toBe(4);
+    expect(value(p, 'flowtap.process.cache.lookups', { 'flowtap.lookup.result': 'gone' })).toBe(2);
+    expect(value(p, 'flowtap.process.cache.lookups', { 'flowtap.lookup.result': 'reused' })).toBe(1);
+    expect(value(p, 'flowtap.process.cache.evictions')).toBe(3);
+    const none = await collect(() => counts());
+    expect(none.has('flowtap.process.cache.entries')).toBe(false);
+    expect(none.has('flowtap.process.cache.lookups')).toBe(false);
+  });
+
   it('derives the flow table size from the counters when not told it', async () => {
     const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
     const t = new SelfTelemetry({ exporter, resource: resourceFromAttributes({}), version: '1', counts: () => counts() });
@@ -217,5 +231,8 @@ describe('flowtapCounts', () => {
       probe,
     });
     expect('queueRecords' in noQueue).toBe(false);
+    expect('processes' in noQueue).toBe(false);
+    const processes = { hits: 1, misses: 1, gone: 0, reused: 0, changed: 0, evictions: 0, entries: 1 };
+    expect(flowtapCounts({ pipeline, exportStats: { exportedRecords: 0, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 }, dnsCache: { size: 0, addresses: 0, pendingQueries: 0, stats: dnsStats }, processCache: { stats: processes }, probe }).processes).toEqual(processes);
   });
 });

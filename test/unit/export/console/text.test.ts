@@ -3,7 +3,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ConsoleJsonLogRecordExporter, type LineStream } from '../../../../src/export/console/console';
-import { formatDuration, recordToText, TEXT_HEADER } from '../../../../src/export/console/text';
+import { formatBytes, formatDuration, recordToText, TEXT_HEADER } from '../../../../src/export/console/text';
 import { nsToHrTime } from '../../../../src/kernel/clock';
 import type { FlowEvent } from '../../../../src/kernel/decode';
 import { mapFlow, type FlowDomains } from '../../../../src/record/record';
@@ -72,6 +72,20 @@ describe('console text format', () => {
     // the columns before REASON line up
     expect(lines[2].indexOf('fin')).toBe(lines[3].indexOf('rst'));
     expect(lines[2].indexOf('250.0 ms') + '250.0 ms'.length).toBe(lines[0].indexOf('DURATION') + 'DURATION'.length);
+  });
+
+  it('with a process and TCP counters: name/pid in PROCESS, sent/received by the watched socket in BYTES', () => {
+    const process = { pid: 4242, uid: 1000, comm: 'curl', capturedAtNs: 1n, cgroupId: 7n };
+    const tcp = { bytesSent: 78, bytesReceived: 4096, segsOut: 6, segsIn: 5, retransSegs: 0, srttUs: 120, minRttUs: 80 };
+    const lines = [
+      recordToText(readable({ ...begin, process }, named, T), '2024-05-01T12:00:00.123456789Z'),
+      recordToText(readable({ ...end, process, tcp }, named, T + 250_000_000n), '2024-05-01T12:00:00.373456789Z'),
+    ];
+    expect(lines).toEqual([
+      '2024-05-01T12:00:00.123Z begin outgoing  curl/4242       198.18.0.5:43512 → 198.19.0.34:443 (example.com)',
+      '2024-05-01T12:00:00.373Z end   outgoing  curl/4242       198.18.0.5:43512 → 198.19.0.34:443 (example.com)       250.0 ms 78/4.0K fin by destination',
+    ]);
+    expect([0, 1023, 1024, 10 * 1024 - 1, 10 * 1024, 5 * 1024 ** 2, 3 * 1024 ** 4].map(formatBytes)).toEqual(['0', '1023', '1.0K', '10.0K', '10K', '5.0M', '3.0T']);
   });
 
   it('durations as a person reads them', () => {

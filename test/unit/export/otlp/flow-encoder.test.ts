@@ -3,7 +3,8 @@ import { decodeBatch, type FlowEvent } from '../../../../src/kernel/decode';
 import { FlowLogRecordEncoder } from '../../../../src/export/otlp/flow-encoder';
 import { LogsRequestFrame, ProtoWriter } from '../../../../src/export/otlp/proto';
 import { LogRecordEncoder } from './log-record-encoder';
-import { mapFlow, type FlowDomains } from '../../../../src/record/record';
+import { ATTRIBUTES } from '../../../../src/record/schema';
+import { mapFlow, type FlowContext } from '../../../../src/record/record';
 import { workloadKey, type Workload } from '../../../../src/enrich/container';
 import { OBSERVED_NS, SCOPE, sdkBytes, variedFlowInputs, type FlowInput } from '../../../helpers/flowrecords';
 import { prng } from '../../../helpers/prng';
@@ -65,6 +66,43 @@ function randomNames(r: Rand): string[] {
   return Array.from({ length: n }, () => randomName(r));
 }
 
+/** A 64-bit value: 0, small, just past 32 bits, or any. */
+function randomU64(r: Rand): bigint {
+  return pick(r, [0n, 1n, BigInt(int(r, 2 ** 32)), 2n ** 32n + BigInt(int(r, 1000)), (BigInt(int(r, 2 ** 32)) << 32n) | BigInt(int(r, 2 ** 32))]);
+}
+
+/** A count up to 2^53 (bytes of a long flow), with the varint size edges. */
+function randomCount(r: Rand): bigint {
+  return pick(r, [0n, 127n, 128n, 16384n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 40n + 7n, BigInt(int(r, 2 ** 31))]);
+}
+
+const PATHS = ['/usr/bin/curl', '/usr/local/bin/ünïcødé', '/opt/' + 'p'.repeat(120), '/usr/bin/python3.12'];
+const ARGS = ['python3', '-c', 'print(1)', '--flag=€', '', 'x'.repeat(200), 'http://s.test/'];
+
+/** What the pipeline may know about a flow beyond its names: resolvers, /proc details, cgroup path (each maybe not). */
+function randomContext(r: Rand, src: string[], dst: string[]): FlowContext {
+  const resolvers = (names: string[]): string[] => (names.length === 0 || r() < 0.2 ? [] : Array.from({ length: 1 + int(r, 3) }, () => pick(r, ['198.18.0.53', 'fd00::53', '127.0.0.53'])));
+  const known = r() < 0.7;
+  return {
+    src,
+    dst,
+    srcResolvers: resolvers(src),
+    dstResolvers: resolvers(dst),
+    process: known
+      ? {
+          pid: int(r, 2 ** 22),
+          startNs: 1n,
+          name: r() < 0.9 ? pick(r, ['curl', 'python3', 'ünï', '']) : undefined,
+          executablePath: r() < 0.8 ? pick(r, PATHS) : undefined,
+          commandArgs: r() < 0.8 ? Array.from({ length: int(r, 6) }, () => pick(r, ARGS)) : undefined,
+          uid: r() < 0.9 ? pick(r, [0, 1000, 65534, 4294967294]) : undefined,
+          parentPid: r() < 0.9 ? pick(r, [0, 1, int(r, 2 ** 22)]) : undefined,
+        }
+      : undefined,
+    cgroupPath: r() < 0.6 ? pick(r, ['/', '/system.slice/nginx.service', '/kubepods.slice/' + 'k'.repeat(150), '/ünï.slice']) : undefined,
+  };
+}
+
 function randomInput(r: Rand, i: number): FlowInput {
   const six = r() < 0.4;
   const end = r() < 0.5;
@@ -84,13 +122,29 @@ function randomInput(r: Rand, i: number): FlowInput {
     closedBy: end ? 1 + int(r, 2) : 0,
     cgroupId: BigInt(int(r, 1000)),
     beginTsNs: end ? beginTsNs : 0n,
+    flowId: randomU64(r),
+    cookie: randomU64(r),
+    process: r() < 0.8 ? { tsNs: tsNs - 1n, pid: int(r, 2 ** 22), uid: pick(r, [0, 1000, 4294967294]), comm: pick(r, ['', 'curl', 'python3', 'a'.repeat(15)]) } : undefined,
+    handshake: r() < 0.7 ? { ns: pick(r, [0n, 1n, 999n, 1_000_000n, BigInt(int(r, 2 ** 40))]), syns: pick(r, [0, 1, 2, 7]) } : undefined,
+    tcp:
+      end && r() < 0.8
+        ? {
+            sent: randomCount(r),
+            received: randomCount(r),
+            segsOut: int(r, 2 ** 31),
+            segsIn: pick(r, [0, 1, 200, 2 ** 32 - 1]),
+            retrans: pick(r, [0, 1, int(r, 1000)]),
+            srttUs: pick(r, [0, 1, 120, 1_000_000, int(r, 2 ** 31)]),
+            minRttUs: pick(r, [0, 7, int(r, 2 ** 20)]),
+          }
+        : undefined,
   });
   const { events, errors } = decodeBatch(raw);
   if (errors !== 0 || events.length !== 1) throw new Error(`record ${i} did not decode`);
   const src = randomNames(r);
   const dst = randomNames(r);
   if (r() < 0.02) dst.unshift(''); // an empty name still maps to something
-  const domains: FlowDomains = { src, dst };
+  const domains = randomContext(r, src, dst);
   const workload = r() < 0.5 ? pick(r, RANDOM_WORKLOADS) : undefined;
   return { event: events[0] as FlowEvent, domains, timestampNs: 1_700_000_000_000_000_000n + tsNs, workload };
 }
@@ -112,11 +166,15 @@ describe('FlowLogRecordEncoder: straight from the event', () => {
 
   it('matches mapFlow + the generic encoder on 3000 random decoded flows (seed 0xf10e)', () => {
     const r = prng(0xf10e);
+    const seen = new Set<string>();
     for (let i = 0; i < 3000; i++) {
       const f = randomInput(r, i);
+      for (const k of Object.keys(mapFlow(f.event, f.domains, f.timestampNs).attributes)) seen.add(k);
       const [direct, generic] = bothFields(f);
       if (!direct.equals(generic)) throw new Error(`flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
     }
+    // The random flows reach every attribute of the schema.
+    expect([...seen].sort()).toEqual(ATTRIBUTES.map((a) => a.key).sort());
   });
 
   it('matches the SDK serializer on random decoded flows, many to a request (seed 0x5d4)', () => {
