@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir "$cg"
 free_port() { "$node_bin" -e 's=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-export JAEGER_OTLP_GRPC_PORT="$(free_port)" JAEGER_QUERY_HTTP_PORT="$(free_port)" JAEGER_QUERY_GRPC_PORT="$(free_port)"
+export JAEGER_OTLP_GRPC_PORT="$(free_port)" JAEGER_OTLP_HTTP_PORT="$(free_port)" JAEGER_QUERY_HTTP_PORT="$(free_port)" JAEGER_QUERY_GRPC_PORT="$(free_port)"
 "$jaeger" --config deploy/setup/jaeger.yaml > "$work/jaeger.log" 2>&1 & pids+=($!)
 query="http://127.0.0.1:$JAEGER_QUERY_HTTP_PORT"
 until curl -sf "$query/api/services" > /dev/null; do sleep 0.2; done

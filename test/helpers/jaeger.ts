@@ -60,6 +60,8 @@ export function tagsOf(span: JaegerSpan): Record<string, string | number | boole
 export interface RunningJaeger {
   /** OTLP/gRPC receiver, http://127.0.0.1:<port>. */
   readonly otlpEndpoint: string;
+  /** OTLP/HTTP receiver's base URL, http://127.0.0.1:<port> (spans go to <it>/v1/traces). */
+  readonly otlpHttpEndpoint: string;
   /** Query API and UI, http://127.0.0.1:<port>. */
   readonly queryUrl: string;
   /** GET <queryUrl><path>, parsed JSON. */
@@ -81,8 +83,14 @@ process.once('exit', () => {
 export async function startJaeger(startTimeoutMillis = 60_000): Promise<RunningJaeger> {
   const binary = await jaegerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'flowtap-jaeger-'));
-  const [otlpPort, httpPort, grpcPort] = await freePorts(3);
-  const env = { ...process.env, JAEGER_OTLP_GRPC_PORT: String(otlpPort), JAEGER_QUERY_HTTP_PORT: String(httpPort), JAEGER_QUERY_GRPC_PORT: String(grpcPort) };
+  const [otlpPort, httpPort, grpcPort, otlpHttpPort] = await freePorts(4);
+  const env = {
+    ...process.env,
+    JAEGER_OTLP_GRPC_PORT: String(otlpPort),
+    JAEGER_OTLP_HTTP_PORT: String(otlpHttpPort),
+    JAEGER_QUERY_HTTP_PORT: String(httpPort),
+    JAEGER_QUERY_GRPC_PORT: String(grpcPort),
+  };
   const child = spawn(binary, ['--config', CONFIG], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const tail: string[] = [];
@@ -103,6 +111,7 @@ export async function startJaeger(startTimeoutMillis = 60_000): Promise<RunningJ
   const queryUrl = `http://127.0.0.1:${httpPort}`;
   const jaeger: RunningJaeger = {
     otlpEndpoint: `http://127.0.0.1:${otlpPort}`,
+    otlpHttpEndpoint: `http://127.0.0.1:${otlpHttpPort}`,
     queryUrl,
     async get(path) {
       const res = await fetch(`${queryUrl}${path}`);
@@ -125,7 +134,7 @@ export async function startJaeger(startTimeoutMillis = 60_000): Promise<RunningJ
     },
   };
   const deadline = Date.now() + startTimeoutMillis;
-  while (!((await portAccepts(otlpPort)) && (await portAccepts(httpPort)))) {
+  while (!((await portAccepts(otlpPort)) && (await portAccepts(otlpHttpPort)) && (await portAccepts(httpPort)))) {
     if (exited !== undefined) throw new Error(`jaeger ${exited} before it was ready (${binary}); its output ends:\n${jaeger.output()}`);
     if (Date.now() > deadline) {
       await jaeger.close();

@@ -174,4 +174,47 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     });
     inside.kill();
   });
+
+  it('over OTLP/HTTP too (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf): a FIN-closed and a reset flow, each one span with its kind, times and status', async () => {
+    const service = `flowtap-spans-http-${process.pid}-${Date.now()}`;
+    const { server, port } = await listen('127.0.0.1');
+    fx.servers.push(server);
+    const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'console', '--spans', 'otlp'], {
+      OTEL_SERVICE_NAME: service,
+      OTEL_BLRP_SCHEDULE_DELAY: '100',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+      // the base URL: the spans go to <it>/v1/traces by the specification's rule
+      OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpEndpoint,
+    });
+    expect(ft.logs().find((l) => l.msg === 'ready')).toMatchObject({ spans: `${jaeger.otlpHttpEndpoint}/v1/traces` });
+    const [fin] = await connectFrom(fx.cg, '127.0.0.1', port, 1);
+    const rst = await collect(fx.cg.spawn(process.execPath, [CLIENT, '127.0.0.1', String(port), '1'], { env: { ...process.env, RESET: '1' } }));
+    const rstPort = (JSON.parse(rst.trim()) as { localPort: number }).localPort;
+    let found: JaegerSpan[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      found = (await jaeger.traces(service)).flatMap((t) => t.spans);
+      if (found.length >= 2) break;
+    }
+    expect(found).toHaveLength(2);
+    const byPort = new Map(found.map((x) => [tagsOf(x)['source.port'], x]));
+    const ends = records(ft).filter((r) => r.eventName === EVENT_FLOWTAP_FLOW_END);
+    for (const [sport, error] of [
+      [fin.localPort, false],
+      [rstPort, true],
+    ] as const) {
+      const span = byPort.get(sport)!;
+      expect(span).toBeDefined();
+      const t = tagsOf(span);
+      expect(t['span.kind']).toBe('client');
+      expect(t.error === true).toBe(error);
+      // its end is the end record's timestamp, to Jaeger's microsecond
+      const end = ends.find((r) => r.attributes['source.port'] === sport)!;
+      const endNs = isoToNs(end.timestamp);
+      expect(BigInt(span.startTime + span.duration)).toBeGreaterThanOrEqual(endNs / 1000n - 1n);
+      expect(BigInt(span.startTime + span.duration)).toBeLessThanOrEqual(endNs / 1000n);
+    }
+    const stopped = await ft.stop();
+    expect(stopped.code).toBe(0);
+    expect(ft.logs().find((l) => l.msg === 'stopped')).toMatchObject({ exportedSpans: 2, failedSpans: 0, droppedSpans: 0 });
+  });
 });
