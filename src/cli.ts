@@ -13,14 +13,6 @@ import './runtime/young-generation';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import type { Resource } from '@opentelemetry/resources';
 import { ConfigError, helpText, loadConfig, requestedInfo, type Config, type LoadedConfig } from './config/config';
-import { ContainerIndex } from './enrich/container';
-import { DnsCache } from './enrich/dns/cache';
-import { pidNamespaceIsInitial, PROCESS_CACHE_LIMITS, ProcessCache } from './enrich/process';
-import { findCgroup2Mount } from './config/cgroup';
-import { createRecordExport } from './export/provider';
-import { createSpanExport, spansEndpointForLog, withSpans } from './export/spans';
-import { OtlpRecordExport } from './export/otlp/sink';
-import { ExportStats } from './export/stats';
 import { BootClock } from './kernel/clock';
 import { describeProbeError, missingCapabilities, type NativeProbe } from './kernel/probe';
 import { ReattachingProbe } from './kernel/reattaching-probe';
@@ -29,12 +21,14 @@ import { createResource } from './record/resource';
 import { SCOPE_NAME } from './record/semconv';
 import { routeDiagnostics } from './runtime/diagnostics';
 import { HealthServer } from './runtime/health';
-import { cgroupProcessCount, cgroupTree, packageVersion, procReader, readLink, readText, systemView } from './runtime/host';
+import { cgroupProcessCount, cgroupTree, packageVersion, readText, systemView } from './runtime/host';
+import { createEnrichment } from './runtime/enrichment';
+import { createExports } from './runtime/exports';
 import { createLog, type Log } from './runtime/log';
 import { safeCounters, safeProgramStats, startMonitor } from './runtime/monitor';
-import { destination, healthListenFailure, readyFields } from './runtime/ready';
+import { healthListenFailure, readyFields } from './runtime/ready';
 import { shutdownSequence } from './runtime/shutdown';
-import { loadEventSource, openEventSource, PACKAGE_ROOT } from './runtime/source';
+import { loadEventSource, openEventSource, PACKAGE_ROOT, type CgroupFollow } from './runtime/source';
 import { flowtapCounts, SelfTelemetry, type FlowtapCounts } from './runtime/telemetry';
 
 async function main(): Promise<void> {
@@ -53,26 +47,9 @@ async function main(): Promise<void> {
   const clock = new BootClock({ anchor: source.clockAnchor, nowMs: Date.now });
 
   // Export, enrichment and the pipeline that joins them.
-  const containers = new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now, mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? '') });
-  // The kernel's pids are the initial pid namespace's: /proc answers for them only there (and not for a replay's).
-  const sharesPids = config.replay === undefined && pidNamespaceIsInitial(readLink('/proc/self/ns/pid'));
-  const processCache = sharesPids
-    ? new ProcessCache({ proc: procReader, ...PROCESS_CACHE_LIMITS, nowBootNs: () => source.clockAnchor().boottimeNs })
-    : undefined;
   const resource = await createResource(process.env);
-  const stats = new ExportStats({ log, nowMs: Date.now, destination: destination(config) });
-  const logRecords = createRecordExport(config, resource, { name: SCOPE_NAME, version }, process.stdout, stats);
-  const exportQueue = logRecords instanceof OtlpRecordExport ? logRecords.queue : undefined;
-  // --spans otlp: each ended flow also as a span, counted apart from the records.
-  const spanStats = new ExportStats({ log, nowMs: Date.now, destination: spansEndpointForLog(config), items: 'spans' });
-  const spans = createSpanExport(config, resource, { name: SCOPE_NAME, version }, spanStats);
-  const spanTotals = () => (spans === undefined ? undefined : spanStats);
-  const records = withSpans(logRecords, spans);
-  const dnsCache = new DnsCache({
-    maxNames: config.dnsCacheNames,
-    maxNamesPerIp: config.dnsNamesPerAddress,
-    zeroTtlSeconds: config.dnsZeroTtlSeconds,
-  });
+  const { records, stats, exportQueue, spanTotals, spansDestination } = createExports(config, resource, { name: SCOPE_NAME, version }, process.stdout, log);
+  const { dnsCache, containers, processCache } = createEnrichment(config, () => source.clockAnchor().boottimeNs);
   const pipeline = new Pipeline({
     sink: records,
     clock,
@@ -93,23 +70,14 @@ async function main(): Promise<void> {
       state.pollError = e.message;
       log.error('probe error', { error: e, step: (e as { step?: string }).step });
     };
-    probe = openEventSource(config, source, (batch, n) => pipeline.onBatch(batch, n), onError, {
-      inode: (dir) => cgroupTree.inode(dir),
-      onRemoved: (cgroup) => log.warn('watched cgroup removed: nothing is seen until a cgroup stands at its path again', { cgroup }),
-      onAttached: (cgroup) => log.info('watched cgroup is back: programs attached again', { cgroup, cgroupProcesses: cgroupProcessCount(cgroup) }),
-      onAttachFailed: (cgroup, error) => log.warn('attaching to the watched cgroup again failed; retrying', { cgroup, error }),
-    });
+    probe = openEventSource(config, source, (batch, n) => pipeline.onBatch(batch, n), onError, followCgroup(log));
   } catch (e) {
     await records.shutdown().catch(() => undefined);
     const failure = describeProbeError(e, config.cgroup, missingCapabilities(readText('/proc/self/status')), sources.cgroup);
     fail(failure.message, failure.exitCode);
   }
 
-  if (config.replay === undefined && !sharesPids) {
-    log.info('process details left out', { reason: "flowtap's /proc is not the host's pid namespace (no hostPID): pids are reported as the kernel gives them" });
-  }
-  // What this kernel, with these privileges, cannot give, said once at start.
-  for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leavesOut: part.leavesOut });
+  sayWhatIsLeftOut(log, probe, config.replay === undefined && processCache === undefined);
 
   // Health and self-telemetry: one view of every counter.
   const counts = () => flowtapCounts({ pipeline: pipeline.stats, exportStats: stats, exportQueue, dnsCache, processCache, probe: safeCounters(probe) });
@@ -158,8 +126,26 @@ async function main(): Promise<void> {
   });
 
   const cgroupProcesses = config.replay === undefined ? cgroupProcessCount(config.cgroup) : undefined;
-  log.info('ready', readyFields(config, version, health?.address(), cgroupProcesses, spans === undefined ? undefined : spansEndpointForLog(config)));
+  log.info('ready', readyFields(config, version, health?.address(), cgroupProcesses, spansDestination));
   state.ready = true;
+}
+
+/** The log lines of the probe that follows the watched cgroup (removed, back, attach failed). */
+function followCgroup(log: Log): CgroupFollow {
+  return {
+    inode: (dir) => cgroupTree.inode(dir),
+    onRemoved: (cgroup) => log.warn('watched cgroup removed: nothing is seen until a cgroup stands at its path again', { cgroup }),
+    onAttached: (cgroup) => log.info('watched cgroup is back: programs attached again', { cgroup, cgroupProcesses: cgroupProcessCount(cgroup) }),
+    onAttachFailed: (cgroup, error) => log.warn('attaching to the watched cgroup again failed; retrying', { cgroup, error }),
+  };
+}
+
+/** Said once at start: what this kernel, these privileges or this pid namespace cannot give. */
+function sayWhatIsLeftOut(log: Log, probe: NativeProbe, noProcessDetails: boolean): void {
+  if (noProcessDetails) {
+    log.info('process details left out', { reason: "flowtap's /proc is not the host's pid namespace (no hostPID): pids are reported as the kernel gives them" });
+  }
+  for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leavesOut: part.leavesOut });
 }
 
 /** flowtap's own metrics over OTLP/gRPC, from the same counts as the log lines. */
