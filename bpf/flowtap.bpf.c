@@ -131,10 +131,45 @@ static __always_inline void key_fill(struct flowtap_flow_key *k, const __u8 *a, 
 /* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
 #define FLOWTAP_SOCK_STREAM 1
 
+/* filter_skips returns 1 when the user's filters leave out a flow of
+ * direction dir whose responder listens on port and whose peer (the side
+ * outside the cgroup's socket) has address peer of this family: the one check
+ * of every program that reports flows. */
+static __always_inline int filter_skips(__u8 dir, __u16 port, __u8 family, const __u8 *peer)
+{
+	__u32 verdict = cfg_cidr_unmatched;
+	__u32 *v = 0;
+
+	if (!(cfg_directions & FLOWTAP_DIR_BIT(dir)))
+		return 1;
+	if (cfg_port_filter && (cfg_port_skip[port >> 6] & (1ULL << (port & 63))))
+		return 1;
+	if (cfg_cidr4_filter && family == 4) {
+		struct flowtap_cidr4_key k4 = { .prefixlen = 32 };
+
+		__builtin_memcpy(k4.addr, peer, 4);
+		v = bpf_map_lookup_elem(&cidr4, &k4);
+	} else if (cfg_cidr6_filter && family == 6) {
+		struct flowtap_cidr6_key k6 = { .prefixlen = 128 };
+
+		__builtin_memcpy(k6.addr, peer, 16);
+		v = bpf_map_lookup_elem(&cidr6, &k6);
+	}
+	if (v)
+		verdict = *v;
+	return verdict == FLOWTAP_VERDICT_SKIP;
+}
+
+struct tcp_end_stats;
+static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 type,
+				      const struct flowtap_flow_value *v, __u8 reason,
+				      __u8 closed_by, const struct tcp_end_stats *st);
+
 #include "sock.h"
 
-/* emit_flow reports flow k: its begin (st = 0) or its end. v is what the
- * flow table holds for it (a copy, for an end: the entry is gone). */
+/* emit_flow reports flow k: its begin (st = 0), its end, or a failed
+ * attempt (reason: enum flowtap_attempt_reason). v is what the flow table
+ * holds for it (a copy, for an end: the entry is gone). */
 static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 type,
 				      const struct flowtap_flow_value *v, __u8 reason,
 				      __u8 closed_by, const struct tcp_end_stats *st)
@@ -193,7 +228,10 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	e->_pad2 = 0;
 	e->flags = flags;
 	bpf_ringbuf_submit(e, submit_flags());
-	count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
+	if (type == FLOWTAP_EV_FLOW_ATTEMPT)
+		count(FLOWTAP_CNT_ATTEMPT_REFUSED + reason - FLOWTAP_ATTEMPT_REFUSED);
+	else
+		count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
 }
 
 /* filtered returns 1 when the user's filters leave out the flow whose
@@ -203,28 +241,7 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr *h, int ingress,
 				    __u8 dir)
 {
-	__u32 verdict = cfg_cidr_unmatched;
-	const __u8 *peer = ingress ? p->saddr : p->daddr;
-	__u32 *v = 0;
-
-	if (!(cfg_directions & FLOWTAP_DIR_BIT(dir)))
-		return 1;
-	if (cfg_port_filter && (cfg_port_skip[h->sport >> 6] & (1ULL << (h->sport & 63))))
-		return 1;
-	if (cfg_cidr4_filter && p->family == 4) {
-		struct flowtap_cidr4_key k4 = { .prefixlen = 32 };
-
-		__builtin_memcpy(k4.addr, peer, 4);
-		v = bpf_map_lookup_elem(&cidr4, &k4);
-	} else if (cfg_cidr6_filter && p->family == 6) {
-		struct flowtap_cidr6_key k6 = { .prefixlen = 128 };
-
-		__builtin_memcpy(k6.addr, peer, 16);
-		v = bpf_map_lookup_elem(&cidr6, &k6);
-	}
-	if (v)
-		verdict = *v;
-	return verdict == FLOWTAP_VERDICT_SKIP;
+	return filter_skips(dir, h->sport, p->family, ingress ? p->saddr : p->daddr);
 }
 
 /* No TCP state: what tcp_sock_state returns for anything but a TCP socket
@@ -360,6 +377,9 @@ static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_p
 	struct flowtap_flow_key k;
 	__u8 reason = (h->tcp_flags & L4_TCP_RST) ? FLOWTAP_CLOSE_RST : FLOWTAP_CLOSE_FIN;
 
+	/* an RST answering a connect: no flow began, the attempt failed */
+	if (ingress && reason == FLOWTAP_CLOSE_RST && sock_on_synsent_rst(skb, h))
+		return;
 	if (past_first_fin(skb))
 		return;
 

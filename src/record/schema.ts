@@ -55,6 +55,14 @@ import {
   ATTR_SOURCE_PORT,
   EVENT_FLOWTAP_FLOW_BEGIN,
   EVENT_FLOWTAP_FLOW_END,
+  EVENT_FLOWTAP_FLOW_ATTEMPT,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_REASON,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_SYN_COUNT,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION,
+  FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
+  FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
 } from './semconv';
 
 /** The names known for a flow's two addresses (the DNS cache's answer). */
@@ -79,6 +87,10 @@ export interface EventEntry {
 export const EVENTS: { readonly [K in FlowEventKind]: EventEntry } = {
   begin: { name: EVENT_FLOWTAP_FLOW_BEGIN, brief: 'a TCP flow began: its handshake reply (SYN-ACK) passed the hook' },
   end: { name: EVENT_FLOWTAP_FLOW_END, brief: "the first FIN or RST of a flow whose begin was seen passed the hook" },
+  attempt: {
+    name: EVENT_FLOWTAP_FLOW_ATTEMPT,
+    brief: 'an outgoing connect failed before any SYN-ACK: refused (RST), unreachable (ICMP error), timed out (the SYNs went unanswered) or abandoned (the application closed the socket)',
+  },
 };
 
 /** OTLP AnyValue types of the record's attributes. */
@@ -128,6 +140,9 @@ export type AttributeEntry = { [T in AttributeType]: EntryOf<T> }[AttributeType]
 
 const BOTH: readonly FlowEventKind[] = ['begin', 'end'];
 const END: readonly FlowEventKind[] = ['end'];
+/** What a failed attempt carries like a flow: its tuple, direction, names and network.*. */
+const ALL: readonly FlowEventKind[] = ['begin', 'end', 'attempt'];
+const ATTEMPT: readonly FlowEventKind[] = ['attempt'];
 
 const outgoing = (e: FlowEvent): boolean => e.direction === FLOW_DIRECTION_VALUE_OUTGOING;
 
@@ -136,21 +151,21 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_DIRECTION,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => e.direction,
     seed: ['connectionDirection'],
     values: [FLOW_DIRECTION_VALUE_OUTGOING, FLOW_DIRECTION_VALUE_INCOMING],
     brief: '`outgoing` (a process in the watched cgroup connected) or `incoming` (it accepted)',
   },
-  { key: ATTR_SOURCE_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
-  { key: ATTR_SOURCE_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
-  { key: ATTR_DESTINATION_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.dstAddr, seed: ['dstIP'], brief: "the responder's IP" },
-  { key: ATTR_DESTINATION_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  { key: ATTR_SOURCE_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_SOURCE_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  { key: ATTR_DESTINATION_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.dstAddr, seed: ['dstIP'], brief: "the responder's IP" },
+  { key: ATTR_DESTINATION_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
   {
     key: ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS,
     type: 'string[]',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (_e, d) => d.src,
     seed: ['srcDomains'],
@@ -159,28 +174,28 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
     type: 'string[]',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (_e, d) => d.dst,
     seed: ['dstDomains'],
     brief: 'names for the destination IP: the name that was asked first, then its CNAME chain (may be empty)',
   },
-  { key: ATTR_CLIENT_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
-  { key: ATTR_CLIENT_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  { key: ATTR_CLIENT_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_CLIENT_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
   {
     key: ATTR_SERVER_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e, d) => (d.dst.length > 0 ? d.dst[0] : e.dstAddr),
     seed: ['dstDomains', 'dstIP'],
     brief: "the first destination domain if known, else the responder's IP",
   },
-  { key: ATTR_SERVER_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  { key: ATTR_SERVER_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
   {
     key: ATTR_NETWORK_TRANSPORT,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: () => NETWORK_TRANSPORT_VALUE_TCP,
     seed: [],
@@ -190,7 +205,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_TYPE,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (e.family === 4 ? NETWORK_TYPE_VALUE_IPV4 : NETWORK_TYPE_VALUE_IPV6),
     seed: ['srcIP', 'dstIP'],
@@ -201,7 +216,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_LOCAL_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.srcAddr : e.dstAddr),
     seed: ['connectionDirection', 'srcIP', 'dstIP'],
@@ -210,7 +225,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_LOCAL_PORT,
     type: 'int',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.srcPort : e.dstPort),
     seed: ['connectionDirection', 'srcPort', 'dstPort'],
@@ -219,7 +234,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_PEER_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.dstAddr : e.srcAddr),
     seed: ['connectionDirection', 'srcIP', 'dstIP'],
@@ -228,7 +243,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_PEER_PORT,
     type: 'int',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.dstPort : e.srcPort),
     seed: ['connectionDirection', 'srcPort', 'dstPort'],
@@ -273,6 +288,35 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     seed: [],
     values: [FLOW_CLOSED_BY_VALUE_SOURCE, FLOW_CLOSED_BY_VALUE_DESTINATION],
     brief: '`source` or `destination`: the side that sent that FIN or RST',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_REASON,
+    type: 'string',
+    events: ATTEMPT,
+    presence: 'always',
+    source: (e) => e.attemptReason,
+    seed: [],
+    values: [FLOW_ATTEMPT_REASON_VALUE_REFUSED, FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE, FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT, FLOW_ATTEMPT_REASON_VALUE_ABANDONED],
+    brief:
+      '`refused` (an RST answered the SYN), `unreachable` (the kernel gave up on an ICMP or ICMPv6 error for it), `timed_out` (the SYN retransmissions ran out: `net.ipv4.tcp_syn_retries`) or `abandoned` (the application closed the socket first, as `curl --connect-timeout` does)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_SYN_COUNT,
+    type: 'int',
+    events: ATTEMPT,
+    presence: 'known',
+    source: (e) => e.handshake?.synCount,
+    seed: [],
+    brief: 'SYNs the socket sent, retransmissions included',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION,
+    type: 'double',
+    events: ATTEMPT,
+    presence: 'known',
+    source: (e) => (e.handshake === undefined ? undefined : Number(e.handshake.durationNs) / 1e9),
+    seed: [],
+    brief: 'seconds from the first SYN to the failure',
   },
 ];
 

@@ -18,6 +18,10 @@ export const FLOW_DIRECTION_VALUE_INCOMING = 'incoming' as const;
 export const FLOW_DIRECTION_VALUE_OUTGOING = 'outgoing' as const;
 export const FLOW_CLOSE_REASON_VALUE_FIN = 'fin' as const;
 export const FLOW_CLOSE_REASON_VALUE_RST = 'rst' as const;
+export const FLOW_ATTEMPT_REASON_VALUE_REFUSED = 'refused' as const;
+export const FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE = 'unreachable' as const;
+export const FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT = 'timed_out' as const;
+export const FLOW_ATTEMPT_REASON_VALUE_ABANDONED = 'abandoned' as const;
 export const FLOW_CLOSED_BY_VALUE_SOURCE = 'source' as const;
 export const FLOW_CLOSED_BY_VALUE_DESTINATION = 'destination' as const;
 
@@ -29,6 +33,10 @@ export const SCOPE_NAME = 'flowtap' as const;
 // --- record keys: the schema's entries (schema.ts) and every reader of a record use these ---
 export const EVENT_FLOWTAP_FLOW_BEGIN = 'flowtap.flow.begin' as const;
 export const EVENT_FLOWTAP_FLOW_END = 'flowtap.flow.end' as const;
+export const EVENT_FLOWTAP_FLOW_ATTEMPT = 'flowtap.flow.attempt' as const;
+export const ATTR_FLOWTAP_FLOW_ATTEMPT_REASON = 'flowtap.flow.attempt.reason' as const;
+export const ATTR_FLOWTAP_FLOW_ATTEMPT_SYN_COUNT = 'flowtap.flow.attempt.syn_count' as const;
+export const ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION = 'flowtap.flow.attempt.duration' as const;
 export const ATTR_FLOWTAP_FLOW_DIRECTION = 'flowtap.flow.direction' as const;
 export const ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS = 'flowtap.flow.source.domains' as const;
 export const ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS = 'flowtap.flow.destination.domains' as const;

@@ -15,6 +15,10 @@ import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter }
 import type { DnsCacheStats } from '../enrich/dns/cache';
 import type { PipelineStats } from '../pipeline';
 import {
+  FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+  FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
   ATTR_FLOWTAP_BPF_PROGRAM,
   ATTR_FLOWTAP_DNS_RESULT,
   ATTR_FLOWTAP_ERROR_TYPE,
@@ -150,6 +154,14 @@ const SKIP_COUNTERS: Record<string, string> = {
   synack_unsolicited: 'synack_unsolicited',
 };
 
+/** Kernel counters of failed connection attempts, by flowtap.flow.attempt.reason. */
+const ATTEMPT_COUNTERS: Record<string, string> = {
+  attempt_refused: FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  attempt_unreachable: FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
+  attempt_timed_out: FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  attempt_abandoned: FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+};
+
 type Instrument = Observable<Attributes>;
 
 export class SelfTelemetry {
@@ -228,6 +240,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     };
     observe(flowEvents, k.flow_begin, { [ATTR_FLOWTAP_EVENT_TYPE]: 'begin' });
     observe(flowEvents, k.flow_end, { [ATTR_FLOWTAP_EVENT_TYPE]: 'end' });
+    for (const [counter, reason] of Object.entries(ATTEMPT_COUNTERS)) observe(flowEvents, k[counter], { [ATTR_FLOWTAP_EVENT_TYPE]: 'attempt', [ATTR_FLOWTAP_REASON]: reason });
     observe(emitted, c.emitted);
     observe(exported, c.exportedRecords);
     observe(dropped, k.ringbuf_full_flow, { [ATTR_FLOWTAP_REASON]: 'ring_buffer_full' });

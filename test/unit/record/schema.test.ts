@@ -22,7 +22,14 @@ const begin: FlowEvent = {
   beginTsNs: undefined,
 };
 const end: FlowEvent = { ...begin, type: 'end', tsNs: 7_500_000_000n, beginTsNs: 5_000_000_000n, closeReason: 'rst', closedBy: 'source' };
-const sample = { begin, end };
+const attempt: FlowEvent = {
+  ...begin,
+  type: 'attempt',
+  direction: 'outgoing',
+  attemptReason: 'timed_out',
+  handshake: { durationNs: 3_000_000_000n, synCount: 2 },
+};
+const sample = { begin, end, attempt };
 
 describe('the record schema', () => {
   it('has one entry per key, flowtap-own names under flowtap., registered ones by their names, never network.io.direction', () => {
@@ -38,8 +45,11 @@ describe('the record schema', () => {
       'flowtap.flow.duration',
       'flowtap.flow.close_reason',
       'flowtap.flow.closed_by',
+      'flowtap.flow.attempt.reason',
+      'flowtap.flow.attempt.syn_count',
+      'flowtap.flow.attempt.duration',
     ]);
-    expect(EVENT_KINDS.map((k) => EVENTS[k].name)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end']);
+    expect(EVENT_KINDS.map((k) => EVENTS[k].name)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end', 'flowtap.flow.attempt']);
   });
 
   it('every entry names known events and seed arguments, and a closed set holds what its source gives', () => {
@@ -55,6 +65,8 @@ describe('the record schema', () => {
       }
     }
     expect(attributeOf('flowtap.flow.duration')?.events).toEqual(['end']);
+    expect(attributeOf('flowtap.flow.attempt.reason')?.events).toEqual(['attempt']);
+    expect(attributeOf('destination.port')?.events).toContain('attempt');
     expect(attributeOf('tcp.flow.duration')).toBeUndefined();
   });
 
@@ -63,7 +75,7 @@ describe('the record schema', () => {
       const all = mapFlow(sample[kind], { src: ['c.test'], dst: ['s.test'] }, 1n, 'cid');
       expect(Object.keys(all.attributes)).toEqual(ATTRIBUTES_OF[kind].map((a) => a.key));
       expect(all.eventName).toBe(EVENTS[kind].name);
-      const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined }, { src: [], dst: [] }, 1n);
+      const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined, handshake: undefined }, { src: [], dst: [] }, 1n);
       expect(Object.keys(bare.attributes)).toEqual(ATTRIBUTES_OF[kind].filter((a) => a.presence === 'always').map((a) => a.key));
     }
   });
