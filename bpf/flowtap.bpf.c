@@ -43,6 +43,18 @@ struct {
 	__type(value, struct flowtap_flow_value);
 } flows SEC(".maps");
 
+/* Incoming flows whose SYN-ACK left and whose handshake's ACK has not come
+ * yet: their begin waits for it (sockops' PASSIVE_ESTABLISHED_CB moves the
+ * entry to `flows` and reports the begin). A table of their own, so that
+ * SYN-ACKs no ACK follows (a flood of spoofed SYNs, SYN cookies included)
+ * evict only each other, never a flow that began. Sized like `flows`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct flowtap_flow_key);
+	__type(value, struct flowtap_flow_value);
+} pending SEC(".maps");
+
 /* CIDR filters: the verdict for a peer address is the value of its longest
  * matching prefix (user space folds include/exclude into it), else
  * cfg_cidr_unmatched. Sized and filled by the loader. */
@@ -183,6 +195,9 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 		return;
 	}
 	hdr_fill(&e->hdr, type, sizeof(*e));
+	/* a begin is the SYN-ACK's time, also when the ACK confirmed it later */
+	if (type == FLOWTAP_EV_FLOW_BEGIN && v->begin_ts_ns != 0)
+		e->hdr.ts_ns = v->begin_ts_ns;
 	__builtin_memcpy(e->saddr, k->saddr, 16);
 	__builtin_memcpy(e->daddr, k->daddr, 16);
 	e->sport = k->sport;
@@ -201,8 +216,8 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
 	e->handshake_ns = v->handshake_ns;
 	e->syn_count = v->syn_count;
-	/* an incoming handshake ends with its ACK, after the begin */
-	if (st && !(flags & FLOWTAP_FLOW_HANDSHAKE) && v->ack_ts_ns != 0 &&
+	/* an incoming handshake ends with its ACK, after the SYN-ACK */
+	if (!(flags & FLOWTAP_FLOW_HANDSHAKE) && v->ack_ts_ns != 0 &&
 	    v->ack_ts_ns >= v->begin_ts_ns) {
 		e->handshake_ns = v->ack_ts_ns - v->begin_ts_ns;
 		flags |= FLOWTAP_FLOW_HANDSHAKE;
@@ -294,6 +309,10 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	/* Look before inserting: on a full LRU table even an update that fails
 	 * with EEXIST takes a free node first, evicting some other live flow. */
 	known = bpf_map_lookup_elem(&flows, &k);
+	/* An incoming flow waits in `pending` for its handshake's ACK when
+	 * sockops runs (it sees the ACK); else it begins at its SYN-ACK. */
+	if (!known && !ingress && cfg_sockops)
+		known = bpf_map_lookup_elem(&pending, &k);
 	if (known) {
 		/* Before the socket check: when a retransmitted SYN-ACK arrives,
 		 * the initiator may already be ESTABLISHED. */
@@ -314,6 +333,16 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	v.begin_ts_ns = bpf_ktime_get_boot_ns();
 	v.cgroup_id = bpf_skb_cgroup_id(skb);
 	sock_begin(skb, h, ingress, &v);
+	if (!ingress && cfg_sockops) {
+		err = bpf_map_update_elem(&pending, &k, &v, BPF_NOEXIST);
+		if (err == -17 /* EEXIST */) {
+			count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+			count(FLOWTAP_CNT_FLOW_TABLE_RACE);
+		} else if (err == 0) {
+			count(FLOWTAP_CNT_SYNACK_PENDING);
+		}
+		return;
+	}
 	err = bpf_map_update_elem(&flows, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);

@@ -46,7 +46,7 @@ enum flowtap_event_type {
 
 /* From the monitored cgroup's point of view. */
 enum flowtap_direction {
-	FLOWTAP_DIR_INCOMING = 1, /* the peer initiated (SYN-ACK seen on egress) */
+	FLOWTAP_DIR_INCOMING = 1, /* the peer initiated (SYN-ACK seen on egress, then its ACK) */
 	FLOWTAP_DIR_OUTGOING = 2, /* a local socket initiated (SYN-ACK on ingress) */
 };
 
@@ -244,6 +244,8 @@ enum flowtap_counter {
 	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
 	FLOWTAP_CNT_SYNACK_UNSOLICITED,     /* ingress SYN-ACK not for a TCP socket in SYN_SENT */
 	FLOWTAP_CNT_FLOW_TABLE_RACE,        /* of synack_duplicate: another CPU inserted the flow between lookup and insert */
+	FLOWTAP_CNT_SYNACK_PENDING,         /* incoming flows whose SYN-ACK left: waiting for the ACK (sockops) */
+	FLOWTAP_CNT_SYNACK_CONFIRMED,       /* of those, the ACK came: the flow began */
 	FLOWTAP_CNT_ATTEMPT_REFUSED,        /* attempt records submitted, by reason */
 	FLOWTAP_CNT_ATTEMPT_UNREACHABLE,
 	FLOWTAP_CNT_ATTEMPT_TIMED_OUT,
@@ -257,7 +259,7 @@ enum flowtap_counter {
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
 	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
 	"flow_table_delete", "synack_unsolicited", "flow_table_race",            \
-	"attempt_refused", "attempt_unreachable", "attempt_timed_out",            \
+	"synack_pending", "synack_confirmed", "attempt_refused", "attempt_unreachable", "attempt_timed_out",            \
 	"attempt_abandoned"
 
 /* Filters (docs/configuration.md). Which ones are on, and the port bitmap,

@@ -15,7 +15,8 @@
  *    the SYN-ACK belongs to a request socket, whose listener is the one
  *    accept() will hand the connection out of);
  *  - sockops' PASSIVE_ESTABLISHED_CB (the handshake's ACK, on the new child
- *    socket) stamps an incoming flow's table entry: its handshake time;
+ *    socket) begins an incoming flow: it moves the flow from `pending` to
+ *    the flow table with its handshake time and reports the begin;
  *  - the first FIN or RST reads the socket's TCP counters (bpf_tcp_sock).
  *
  * Each part is behind a rodata switch the loader clears when the running
@@ -270,19 +271,35 @@ static __always_inline int sockops_key(struct bpf_sock_ops *skops, struct flowta
 }
 
 /* The handshake's ACK reached an incoming connection's new socket
- * (PASSIVE_ESTABLISHED_CB): stamp its flow's table entry. */
+ * (PASSIVE_ESTABLISHED_CB: TCP took the ACK, a SYN cookie's too): the flow
+ * waiting in `pending` begins, stamped with the ACK's time and the new
+ * socket's cookie; the begin keeps the SYN-ACK's time. */
 static __always_inline void passive_established(struct bpf_sock_ops *skops)
 {
 	struct flowtap_flow_key k = {};
-	struct flowtap_flow_value *v;
+	struct flowtap_flow_value *v, c;
+	long err;
 
 	if (!sockops_key(skops, &k, FLOWTAP_DIR_INCOMING))
 		return;
-	v = bpf_map_lookup_elem(&flows, &k);
-	if (v && v->ack_ts_ns == 0) {
-		v->ack_ts_ns = bpf_ktime_get_boot_ns();
-		v->cookie = bpf_get_socket_cookie(skops);
-	}
+	v = bpf_map_lookup_elem(&pending, &k);
+	if (!v)
+		return;
+	/* a copy: once deleted, the entry may be reused by another CPU's insert */
+	__builtin_memcpy(&c, v, sizeof(c));
+	if (bpf_map_delete_elem(&pending, &k) != 0)
+		return;
+	c.ack_ts_ns = bpf_ktime_get_boot_ns();
+	c.cookie = bpf_get_socket_cookie(skops);
+	count(FLOWTAP_CNT_SYNACK_CONFIRMED);
+	/* BPF_ANY: an entry of the same tuple left in the table is a flow
+	 * whose end was never seen; this handshake replaces it */
+	err = bpf_map_update_elem(&flows, &k, &c, BPF_ANY);
+	if (err)
+		count(FLOWTAP_CNT_FLOW_TABLE_FULL);
+	else
+		count(FLOWTAP_CNT_FLOW_TABLE_INSERT);
+	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, &c, 0, 0, 0);
 }
 
 /* --- failed connection attempts -------------------------------------------

@@ -172,6 +172,7 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
   // Map sizes are fixed at creation, so they are set between open and load.
   int err = bpf_map__set_max_entries(probe->skel_->maps.events, options.ring_buffer_bytes);
   if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.flows, options.flow_table_entries);
+  if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.pending, options.flow_table_entries);
   if (err != 0) Fail("configure", -err, "sizing the eBPF maps failed " + Describe(-err));
   probe->flow_table_entries_ = options.flow_table_entries;
   probe->poll_interval_ms_ = static_cast<int>(options.poll_interval_ms);

@@ -61,6 +61,7 @@ export const METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY = 'flowtap.export_queue.capaci
 export const METRIC_FLOWTAP_ERRORS = 'flowtap.errors' as const;
 export const METRIC_FLOWTAP_PACKETS_SKIPPED = 'flowtap.packets.skipped' as const;
 export const METRIC_FLOWTAP_FLOWS_FILTERED = 'flowtap.flows.filtered' as const;
+export const METRIC_FLOWTAP_FLOWS_HALF_OPEN = 'flowtap.flows.half_open' as const;
 export const METRIC_FLOWTAP_FLOW_TABLE_FULL = 'flowtap.flow_table.full' as const;
 export const METRIC_FLOWTAP_FLOW_TABLE_ENTRIES = 'flowtap.flow_table.entries' as const;
 export const METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS = 'flowtap.flow_table.evictions' as const;
