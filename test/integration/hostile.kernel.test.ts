@@ -426,6 +426,72 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     expect(obs.probe.flowTableSize()).toBe(entries0);
   });
 
+  /** A flood of `count` spoofed SYNs from host a at the listener on host b; resolves once sent. */
+  const synFlood = async (count: number, seed: number): Promise<void> => {
+    // sources on the link that no host has: host b routes its SYN-ACKs there (they pass the
+    // egress hook when they leave from a socket), finds no neighbour, and no ACK ever comes back
+    const spoofed = Array.from({ length: 64 }, (_, i) => net.v4(100 + i));
+    const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: spoofed, dst: net.b.ipv4, dport: sink.tcp, count, seed, flags: 'S' })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(flood);
+    const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
+    expect(tuples).toHaveLength(count);
+  };
+  const inB = (...args: string[]) => execFileSync('ip', ['netns', 'exec', net.b.ns, ...args], { encoding: 'utf8' });
+  const nstat = (name: string) => Number(new RegExp(`${name}\\s+(\\d+)`).exec(inB('nstat', '-az', name))?.[1] ?? 0);
+  /** Entries of every pending table sized TABLE (this probe's), each within its bound. */
+  const pendingEntries = (): number[] =>
+    (JSON.parse(execFileSync('bpftool', ['map', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name: string; max_entries: number }[])
+      .filter((m) => m.name === 'pending' && m.max_entries === TABLE)
+      .map((m) => (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '-j'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as unknown[]).length);
+
+  it('a flood of 20 000 spoofed SYNs at the listener answered with SYN cookies: no record, nothing in any table (a cookie SYN-ACK belongs to no socket, so no hook sees it)', async () => {
+    const COUNT = 20_000;
+    inB('sysctl', '-qw', 'net.ipv4.tcp_syncookies=2'); // a cookie for every SYN: no request socket is kept
+    try {
+      const entries0 = obs.probe.flowTableSize();
+      const pending0 = pendingEntries();
+      const cookies0 = nstat('TcpExtSyncookiesSent');
+      const o = await observe(async () => {
+        await synFlood(COUNT, 3);
+        await waitFor('every SYN answered', () => (nstat('TcpExtSyncookiesSent') - cookies0 >= COUNT ? true : undefined), 20_000);
+      });
+      // every SYN reached the listener's hook and was answered with a cookie, which left unseen
+      expect(nstat('TcpExtSyncookiesSent') - cookies0).toBe(COUNT);
+      expect(o.runs).toEqual({ ingress: COUNT, egress: 0 });
+      expect(o.counters).toEqual({});
+      expect(o.events).toEqual([]);
+      expect(obs.probe.flowTableSize()).toBe(entries0);
+      expect(pendingEntries()).toEqual(pending0);
+    } finally {
+      inB('sysctl', '-qw', 'net.ipv4.tcp_syncookies=1');
+    }
+  });
+
+  it('a flood of spoofed SYNs at the listener without SYN cookies: each SYN-ACK of a request socket is pending (its retransmissions duplicates), no record, the tables within their bounds', async () => {
+    const COUNT = 2_000; // far more than the listener's SYN queue (backlog 128): the rest are dropped unanswered
+    inB('sysctl', '-qw', 'net.ipv4.tcp_syncookies=0');
+    try {
+      const entries0 = obs.probe.flowTableSize();
+      const o = await observe(async () => {
+        await synFlood(COUNT, 4);
+        await sleep(1500); // the first SYN-ACK retransmissions (1 s) pass too
+      });
+      expect(o.runs.ingress).toBe(COUNT);
+      // every SYN-ACK that passed the hook is a new pending handshake or a retransmission of one
+      expect(o.counters.synack_pending).toBeGreaterThan(0);
+      expect(o.counters.synack_pending).toBeLessThanOrEqual(COUNT);
+      expect(o.runs.egress).toBe(o.counters.synack_pending + (o.counters.synack_duplicate ?? 0));
+      expect(Object.keys(o.counters).sort()).toEqual(o.counters.synack_duplicate === undefined ? ['synack_pending'] : ['synack_duplicate', 'synack_pending']);
+      expect(o.events).toEqual([]);
+      expect(obs.probe.flowTableSize()).toBe(entries0);
+      for (const n of pendingEntries()) expect(n).toBeLessThanOrEqual(TABLE);
+    } finally {
+      inB('sysctl', '-qw', 'net.ipv4.tcp_syncookies=1');
+    }
+  });
+
   it('a flood of 2 × 100 000 SYN-ACKs leaving the cgroup that no ACK answers (what a listener sends a spoofed SYN flood, SYN cookies included): no record, every one counted as pending, every table within its bound, memory flat', async () => {
     // in rounds of 25 000; RSS is read after each, once the round is counted
     const COUNT = 200_000;
