@@ -106,7 +106,17 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
 
   it('SIGKILL leaves no program attached (bpf_link)', async () => {
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'none']);
-    expect(attachedPrograms(fx.cg.path).map((p) => p.attach_type).sort()).toEqual(['cgroup_inet_egress', 'cgroup_inet_ingress']);
+    expect(attachedPrograms(fx.cg.path).map((p) => p.attach_type).sort()).toEqual([
+      'cgroup_getsockopt',
+      'cgroup_inet4_connect',
+      'cgroup_inet4_post_bind',
+      'cgroup_inet6_connect',
+      'cgroup_inet6_post_bind',
+      'cgroup_inet_egress',
+      'cgroup_inet_ingress',
+      'cgroup_inet_sock_release',
+      'cgroup_sock_ops',
+    ]);
     const killed = await ft.stop('SIGKILL');
     expect(killed.signal).toBe('SIGKILL');
     const left = await waitFor('the programs to be detached', () => (attachedPrograms(fx.cg.path).length === 0 ? [] : undefined), 3000);
