@@ -57,11 +57,12 @@ function randomNames(r: Rand): string[] {
 function randomInput(r: Rand, i: number): FlowInput {
   const six = r() < 0.4;
   const end = r() < 0.5;
+  const attempt = !end && r() < 0.3; // a failed connection attempt: its reason, and its SYNs and time when known
   const tsNs = BigInt(1 + int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000));
   const durationNs = pick(r, [0n, 1n, 999_999_999n, 1_000_000_000n, 3_000_000_000n, BigInt(int(r, 2 ** 40))]);
   const beginTsNs = r() < 0.2 ? 0n : r() < 0.1 ? tsNs + 1n : tsNs - durationNs;
   const raw = flowRecord({
-    type: end ? 2 : 1,
+    type: attempt ? 4 : end ? 2 : 1,
     tsNs,
     saddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
     daddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
@@ -69,7 +70,8 @@ function randomInput(r: Rand, i: number): FlowInput {
     dport: pick(r, [80, 443, 65535, int(r, 65536)]),
     family: six ? 6 : 4,
     direction: 1 + int(r, 2),
-    closeReason: end ? 1 + int(r, 2) : 0,
+    closeReason: end ? 1 + int(r, 2) : attempt ? 1 + int(r, 4) : 0,
+    handshake: attempt && r() < 0.7 ? { ns: durationNs, syns: 1 + int(r, 7) } : undefined,
     closedBy: end ? 1 + int(r, 2) : 0,
     cgroupId: BigInt(int(r, 1000)),
     beginTsNs: end ? beginTsNs : 0n,
