@@ -43,6 +43,18 @@ struct {
 	__type(value, struct flowtap_flow_value);
 } flows SEC(".maps");
 
+/* Incoming flows whose SYN-ACK left and whose handshake's ACK has not come
+ * yet: their begin waits for it (sockops' PASSIVE_ESTABLISHED_CB moves the
+ * entry to `flows` and reports the begin). A table of their own, so that
+ * SYN-ACKs no ACK follows (a flood of spoofed SYNs, SYN cookies included)
+ * evict only each other, never a flow that began. Sized like `flows`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct flowtap_flow_key);
+	__type(value, struct flowtap_flow_value);
+} pending SEC(".maps");
+
 /* CIDR filters: the verdict for a peer address is the value of its longest
  * matching prefix (user space folds include/exclude into it), else
  * cfg_cidr_unmatched. Sized and filled by the loader. */
@@ -131,10 +143,45 @@ static __always_inline void key_fill(struct flowtap_flow_key *k, const __u8 *a, 
 /* SOCK_STREAM (linux/net.h): not in the UAPI headers a BPF build includes. */
 #define FLOWTAP_SOCK_STREAM 1
 
+/* filter_skips returns 1 when the user's filters leave out a flow of
+ * direction dir whose responder listens on port and whose peer (the side
+ * outside the cgroup's socket) has address peer of this family: the one check
+ * of every program that reports flows. */
+static __always_inline int filter_skips(__u8 dir, __u16 port, __u8 family, const __u8 *peer)
+{
+	__u32 verdict = cfg_cidr_unmatched;
+	__u32 *v = 0;
+
+	if (!(cfg_directions & FLOWTAP_DIR_BIT(dir)))
+		return 1;
+	if (cfg_port_filter && (cfg_port_skip[port >> 6] & (1ULL << (port & 63))))
+		return 1;
+	if (cfg_cidr4_filter && family == 4) {
+		struct flowtap_cidr4_key k4 = { .prefixlen = 32 };
+
+		__builtin_memcpy(k4.addr, peer, 4);
+		v = bpf_map_lookup_elem(&cidr4, &k4);
+	} else if (cfg_cidr6_filter && family == 6) {
+		struct flowtap_cidr6_key k6 = { .prefixlen = 128 };
+
+		__builtin_memcpy(k6.addr, peer, 16);
+		v = bpf_map_lookup_elem(&cidr6, &k6);
+	}
+	if (v)
+		verdict = *v;
+	return verdict == FLOWTAP_VERDICT_SKIP;
+}
+
+struct tcp_end_stats;
+static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 type,
+				      const struct flowtap_flow_value *v, __u8 reason,
+				      __u8 closed_by, const struct tcp_end_stats *st);
+
 #include "sock.h"
 
-/* emit_flow reports flow k: its begin (st = 0) or its end. v is what the
- * flow table holds for it (a copy, for an end: the entry is gone). */
+/* emit_flow reports flow k: its begin (st = 0), its end, or a failed
+ * attempt (reason: enum flowtap_attempt_reason). v is what the flow table
+ * holds for it (a copy, for an end: the entry is gone). */
 static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 type,
 				      const struct flowtap_flow_value *v, __u8 reason,
 				      __u8 closed_by, const struct tcp_end_stats *st)
@@ -148,6 +195,9 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 		return;
 	}
 	hdr_fill(&e->hdr, type, sizeof(*e));
+	/* a begin is the SYN-ACK's time, also when the ACK confirmed it later */
+	if (type == FLOWTAP_EV_FLOW_BEGIN && v->begin_ts_ns != 0)
+		e->hdr.ts_ns = v->begin_ts_ns;
 	__builtin_memcpy(e->saddr, k->saddr, 16);
 	__builtin_memcpy(e->daddr, k->daddr, 16);
 	e->sport = k->sport;
@@ -166,8 +216,8 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
 	e->handshake_ns = v->handshake_ns;
 	e->syn_count = v->syn_count;
-	/* an incoming handshake ends with its ACK, after the begin */
-	if (st && !(flags & FLOWTAP_FLOW_HANDSHAKE) && v->ack_ts_ns != 0 &&
+	/* an incoming handshake ends with its ACK, after the SYN-ACK */
+	if (!(flags & FLOWTAP_FLOW_HANDSHAKE) && v->ack_ts_ns != 0 &&
 	    v->ack_ts_ns >= v->begin_ts_ns) {
 		e->handshake_ns = v->ack_ts_ns - v->begin_ts_ns;
 		flags |= FLOWTAP_FLOW_HANDSHAKE;
@@ -193,7 +243,10 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 	e->_pad2 = 0;
 	e->flags = flags;
 	bpf_ringbuf_submit(e, submit_flags());
-	count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
+	if (type == FLOWTAP_EV_FLOW_ATTEMPT)
+		count(FLOWTAP_CNT_ATTEMPT_REFUSED + reason - FLOWTAP_ATTEMPT_REFUSED);
+	else
+		count(type == FLOWTAP_EV_FLOW_BEGIN ? FLOWTAP_CNT_FLOW_BEGIN : FLOWTAP_CNT_FLOW_END);
 }
 
 /* filtered returns 1 when the user's filters leave out the flow whose
@@ -203,28 +256,7 @@ static __always_inline void emit_flow(const struct flowtap_flow_key *k, __u8 typ
 static __always_inline int filtered(const struct l3_pkt *p, const struct l4_hdr *h, int ingress,
 				    __u8 dir)
 {
-	__u32 verdict = cfg_cidr_unmatched;
-	const __u8 *peer = ingress ? p->saddr : p->daddr;
-	__u32 *v = 0;
-
-	if (!(cfg_directions & FLOWTAP_DIR_BIT(dir)))
-		return 1;
-	if (cfg_port_filter && (cfg_port_skip[h->sport >> 6] & (1ULL << (h->sport & 63))))
-		return 1;
-	if (cfg_cidr4_filter && p->family == 4) {
-		struct flowtap_cidr4_key k4 = { .prefixlen = 32 };
-
-		__builtin_memcpy(k4.addr, peer, 4);
-		v = bpf_map_lookup_elem(&cidr4, &k4);
-	} else if (cfg_cidr6_filter && p->family == 6) {
-		struct flowtap_cidr6_key k6 = { .prefixlen = 128 };
-
-		__builtin_memcpy(k6.addr, peer, 16);
-		v = bpf_map_lookup_elem(&cidr6, &k6);
-	}
-	if (v)
-		verdict = *v;
-	return verdict == FLOWTAP_VERDICT_SKIP;
+	return filter_skips(dir, h->sport, p->family, ingress ? p->saddr : p->daddr);
 }
 
 /* No TCP state: what tcp_sock_state returns for anything but a TCP socket
@@ -277,6 +309,10 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	/* Look before inserting: on a full LRU table even an update that fails
 	 * with EEXIST takes a free node first, evicting some other live flow. */
 	known = bpf_map_lookup_elem(&flows, &k);
+	/* An incoming flow waits in `pending` for its handshake's ACK when
+	 * sockops runs (it sees the ACK); else it begins at its SYN-ACK. */
+	if (!known && !ingress && cfg_sockops)
+		known = bpf_map_lookup_elem(&pending, &k);
 	if (known) {
 		/* Before the socket check: when a retransmitted SYN-ACK arrives,
 		 * the initiator may already be ESTABLISHED. */
@@ -297,6 +333,16 @@ static __always_inline void on_synack(struct __sk_buff *skb, const struct l3_pkt
 	v.begin_ts_ns = bpf_ktime_get_boot_ns();
 	v.cgroup_id = bpf_skb_cgroup_id(skb);
 	sock_begin(skb, h, ingress, &v);
+	if (!ingress && cfg_sockops) {
+		err = bpf_map_update_elem(&pending, &k, &v, BPF_NOEXIST);
+		if (err == -17 /* EEXIST */) {
+			count(FLOWTAP_CNT_SYNACK_DUPLICATE);
+			count(FLOWTAP_CNT_FLOW_TABLE_RACE);
+		} else if (err == 0) {
+			count(FLOWTAP_CNT_SYNACK_PENDING);
+		}
+		return;
+	}
 	err = bpf_map_update_elem(&flows, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST: another CPU inserted it just now */) {
 		count(FLOWTAP_CNT_SYNACK_DUPLICATE);
@@ -360,6 +406,9 @@ static __always_inline void on_teardown(struct __sk_buff *skb, const struct l3_p
 	struct flowtap_flow_key k;
 	__u8 reason = (h->tcp_flags & L4_TCP_RST) ? FLOWTAP_CLOSE_RST : FLOWTAP_CLOSE_FIN;
 
+	/* an RST answering a connect: no flow began, the attempt failed */
+	if (ingress && reason == FLOWTAP_CLOSE_RST && sock_on_synsent_rst(skb, h))
+		return;
 	if (past_first_fin(skb))
 		return;
 

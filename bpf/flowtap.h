@@ -20,7 +20,7 @@
 
 #include <linux/types.h>
 
-#define FLOWTAP_ABI_VERSION 3
+#define FLOWTAP_ABI_VERSION 4
 
 /* Bytes of a DNS message copied into a DNS record. 1232 is the EDNS(0) UDP
  * payload size recommended by DNS Flag Day 2020, so any answer from a resolver
@@ -37,17 +37,26 @@ enum flowtap_event_type {
 	FLOWTAP_EV_FLOW_BEGIN = 1,
 	FLOWTAP_EV_FLOW_END = 2,
 	FLOWTAP_EV_DNS = 3,
+	FLOWTAP_EV_FLOW_ATTEMPT = 4, /* an outgoing connect that never got its SYN-ACK */
 };
 
 /* From the monitored cgroup's point of view. */
 enum flowtap_direction {
-	FLOWTAP_DIR_INCOMING = 1, /* the peer initiated (SYN-ACK seen on egress) */
+	FLOWTAP_DIR_INCOMING = 1, /* the peer initiated (SYN-ACK seen on egress, then its ACK) */
 	FLOWTAP_DIR_OUTGOING = 2, /* a local socket initiated (SYN-ACK on ingress) */
 };
 
 enum flowtap_close_reason {
 	FLOWTAP_CLOSE_FIN = 1,
 	FLOWTAP_CLOSE_RST = 2,
+};
+
+/* Why a connection attempt failed (FLOWTAP_EV_FLOW_ATTEMPT's close_reason). */
+enum flowtap_attempt_reason {
+	FLOWTAP_ATTEMPT_REFUSED = 1,     /* an RST answered the SYN */
+	FLOWTAP_ATTEMPT_UNREACHABLE = 2, /* the kernel closed it on no RST and no timeout of its own: an ICMP error */
+	FLOWTAP_ATTEMPT_TIMED_OUT = 3,   /* the SYN retransmission timer gave up */
+	FLOWTAP_ATTEMPT_ABANDONED = 4,   /* the application closed the socket before any answer */
 };
 
 enum flowtap_closed_by {
@@ -80,7 +89,10 @@ enum flowtap_flow_flags {
 /* Length of a task's comm (TASK_COMM_LEN), NUL included. */
 #define FLOWTAP_COMM_LEN 16
 
-/* FLOWTAP_EV_FLOW_BEGIN and FLOWTAP_EV_FLOW_END. 176 bytes.
+/* FLOWTAP_EV_FLOW_BEGIN, FLOWTAP_EV_FLOW_END and FLOWTAP_EV_FLOW_ATTEMPT. 176 bytes.
+ * An attempt carries close_reason = enum flowtap_attempt_reason, closed_by 0,
+ * begin_ts_ns 0, and under FLOWTAP_FLOW_HANDSHAKE the time from the first
+ * SYN to the failure and the SYNs sent; never FLOWTAP_FLOW_TCP_STATS.
  * saddr/sport are the initiator, daddr/dport the responder, whatever packet
  * carried the event. IPv4 addresses sit in the first 4 bytes of saddr/daddr,
  * the other 12 bytes are zero. The fields after begin_ts_ns are valid only
@@ -187,11 +199,23 @@ struct flowtap_flow_value {
 struct flowtap_sock_info {
 	__u64 proc_ts_ns; /* 0: no process captured */
 	__u64 syn_ts_ns;  /* the first SYN passing egress, 0 before */
+	__u64 cgroup_id;  /* the socket's cgroup, read at that SYN (sockops cannot) */
 	__u32 pid;
 	__u32 uid;
 	char comm[FLOWTAP_COMM_LEN];
 	__u32 syn_count;  /* SYNs that passed egress */
-	__u32 _pad;
+	__u32 attempt;    /* enum flowtap_attempt_mark: what is known of a connect still in SYN_SENT */
+};
+
+/* flowtap_sock_info.attempt bits. FLOWTAP_ATTEMPT_WATCHED is set by sockops
+ * at TCP_CONNECT_CB for a connect the filters let through; the others record
+ * what the failure, when it comes (SYN_SENT -> CLOSE), is due to. */
+enum flowtap_attempt_mark {
+	FLOWTAP_ATTEMPT_WATCHED = 1,
+	FLOWTAP_ATTEMPT_RST_SEEN = 2,  /* an acceptable RST arrived while SYN_SENT */
+	FLOWTAP_ATTEMPT_EXPIRED = 4,   /* RTO_CB said the SYN retransmissions are used up */
+	FLOWTAP_ATTEMPT_RELEASED = 8,  /* cgroup/sock_release ran while SYN_SENT */
+	FLOWTAP_ATTEMPT_SOFT_ERROR = 16, /* getsockopt(SO_ERROR) handed the client an error while SYN_SENT */
 };
 
 /* Index into the per-CPU counter array `counters`. User space sums the CPUs.
@@ -216,6 +240,12 @@ enum flowtap_counter {
 	FLOWTAP_CNT_FLOW_TABLE_DELETE,      /* flows removed by their first FIN/RST */
 	FLOWTAP_CNT_SYNACK_UNSOLICITED,     /* ingress SYN-ACK not for a TCP socket in SYN_SENT */
 	FLOWTAP_CNT_FLOW_TABLE_RACE,        /* of synack_duplicate: another CPU inserted the flow between lookup and insert */
+	FLOWTAP_CNT_SYNACK_PENDING,         /* incoming flows whose SYN-ACK left: waiting for the ACK (sockops) */
+	FLOWTAP_CNT_SYNACK_CONFIRMED,       /* of those, the ACK came: the flow began */
+	FLOWTAP_CNT_ATTEMPT_REFUSED,        /* attempt records submitted, by reason */
+	FLOWTAP_CNT_ATTEMPT_UNREACHABLE,
+	FLOWTAP_CNT_ATTEMPT_TIMED_OUT,
+	FLOWTAP_CNT_ATTEMPT_ABANDONED,
 	FLOWTAP_CNT__MAX,
 };
 
@@ -224,7 +254,9 @@ enum flowtap_counter {
 	"synack_duplicate", "ringbuf_full_flow", "ringbuf_full_dns",             \
 	"flow_table_full", "skip_truncated", "skip_bad_ihl", "skip_fragment",    \
 	"skip_ipv6_ext", "skip_load", "filtered", "flow_table_insert",           \
-	"flow_table_delete", "synack_unsolicited", "flow_table_race"
+	"flow_table_delete", "synack_unsolicited", "flow_table_race",            \
+	"synack_pending", "synack_confirmed", "attempt_refused", "attempt_unreachable", "attempt_timed_out",            \
+	"attempt_abandoned"
 
 /* Filters (docs/configuration.md). Which ones are on, and the port bitmap,
  * are rodata set before load; the CIDR lists are two LPM tries (`cidr4`,

@@ -15,7 +15,8 @@
  *    the SYN-ACK belongs to a request socket, whose listener is the one
  *    accept() will hand the connection out of);
  *  - sockops' PASSIVE_ESTABLISHED_CB (the handshake's ACK, on the new child
- *    socket) stamps an incoming flow's table entry: its handshake time;
+ *    socket) begins an incoming flow: it moves the flow from `pending` to
+ *    the flow table with its handshake time and reports the begin;
  *  - the first FIN or RST reads the socket's TCP counters (bpf_tcp_sock).
  *
  * Each part is behind a rodata switch the loader clears when the running
@@ -33,6 +34,9 @@ const volatile __u8 cfg_process = 1;   /* socks map + connect/post_bind programs
 const volatile __u8 cfg_listener = 1;  /* bpf_get_listener_sock in cgroup_skb */
 const volatile __u8 cfg_tcp_stats = 1; /* bpf_tcp_sock in cgroup_skb */
 const volatile __u8 cfg_sockops = 1;   /* the sockops program (incoming handshake time) */
+/* Failed connection attempts: sockops' state and RTO callbacks, the socks
+ * map and cgroup/sock_release. */
+const volatile __u8 cfg_attempts = 1;
 /* bpf_get_current_comm: cgroup programs may call it only with CAP_PERFMON
  * (Linux 6.18; pid, uid and cgroup id need no more than CAP_BPF). Without
  * it user space names the process from /proc. */
@@ -91,57 +95,6 @@ int flowtap_post_bind6(struct bpf_sock *sk)
 	return capture(sk);
 }
 
-/* sockops: the handshake's ACK reached an incoming connection's new socket
- * (PASSIVE_ESTABLISHED_CB). Its flow's key is the SYN-ACK's: the peer is the
- * initiator; a v4-mapped IPv6 socket's packets (and so its key) are IPv4. */
-SEC("sockops")
-int flowtap_sockops(struct bpf_sock_ops *skops)
-{
-	struct flowtap_flow_key k = {};
-	struct flowtap_flow_value *v;
-
-	if (!cfg_sockops || skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
-		return 1;
-	k.sport = bpf_ntohl(skops->remote_port);
-	k.dport = skops->local_port;
-	k.direction = FLOWTAP_DIR_INCOMING;
-	if (skops->family == FLOWTAP_AF_INET) {
-		__u32 a = skops->remote_ip4, b = skops->local_ip4;
-
-		k.family = 4;
-		__builtin_memcpy(k.saddr, &a, 4);
-		__builtin_memcpy(k.daddr, &b, 4);
-	} else if (skops->family == FLOWTAP_AF_INET6) {
-		__u32 r[4], l[4];
-
-		/* one 4-byte context read each: the verifier refuses the 8-byte
-		 * reads clang would merge them into */
-#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			r[i] = *(volatile __u32 *)&skops->remote_ip6[i];
-			l[i] = *(volatile __u32 *)&skops->local_ip6[i];
-		}
-
-		if (r[0] == 0 && r[1] == 0 && r[2] == bpf_htonl(0xffff)) {
-			k.family = 4;
-			__builtin_memcpy(k.saddr, &r[3], 4);
-			__builtin_memcpy(k.daddr, &l[3], 4);
-		} else {
-			k.family = 6;
-			__builtin_memcpy(k.saddr, r, 16);
-			__builtin_memcpy(k.daddr, l, 16);
-		}
-	} else {
-		return 1;
-	}
-	v = bpf_map_lookup_elem(&flows, &k);
-	if (v && v->ack_ts_ns == 0) {
-		v->ack_ts_ns = bpf_ktime_get_boot_ns();
-		v->cookie = bpf_get_socket_cookie(skops);
-	}
-	return 1;
-}
-
 /* The full TCP socket the hook runs for, or NULL (see tcp_sock_state). */
 static __always_inline struct bpf_sock *tcp_full_sock(struct __sk_buff *skb)
 {
@@ -170,9 +123,48 @@ static __always_inline void sock_on_syn(struct __sk_buff *skb)
 	info = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!info)
 		return;
-	if (info->syn_ts_ns == 0)
+	if (info->syn_ts_ns == 0) {
 		info->syn_ts_ns = bpf_ktime_get_boot_ns();
+		info->cgroup_id = bpf_skb_cgroup_id(skb);
+	}
 	info->syn_count++;
+}
+
+/* sock_on_synsent_rst: an ingress RST h for the hook's socket. Returns 1
+ * when that socket is in SYN_SENT (no flow of it can be in the table), and
+ * then, if the RST is one TCP accepts as the answer to its SYN (it has ACK
+ * and acknowledges the SYN), notes the refusal in the socket's storage. */
+static __always_inline int sock_on_synsent_rst(struct __sk_buff *skb, const struct l4_hdr *h)
+{
+	struct flowtap_sock_info *info;
+	struct bpf_sock *sk;
+
+	if (!cfg_attempts)
+		return 0;
+	sk = tcp_full_sock(skb);
+	if (!sk || sk->state != BPF_TCP_SYN_SENT)
+		return 0;
+	if (!(h->tcp_flags & L4_TCP_ACK))
+		return 1;
+	if (cfg_tcp_stats) {
+		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+		__u32 acked, sent;
+
+		if (!tp)
+			return 1;
+		/* TCP takes an RST in SYN_SENT whose ACK is after snd_una and not
+		 * after snd_nxt. On loopback the answer can pass this hook inside
+		 * connect(), before snd_nxt counts the SYN (TCP backlogs it and
+		 * takes it later): the SYN's one sequence number is always sent. */
+		acked = h->ack_seq - tp->snd_una;
+		sent = tp->snd_nxt - tp->snd_una;
+		if (acked == 0 || acked > (sent > 1 ? sent : 1))
+			return 1;
+	}
+	info = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (info && (info->attempt & FLOWTAP_ATTEMPT_WATCHED))
+		info->attempt |= FLOWTAP_ATTEMPT_RST_SEEN;
+	return 1;
 }
 
 static __always_inline void copy_process(struct flowtap_flow_value *v,
@@ -231,6 +223,262 @@ static __always_inline void sock_begin(struct __sk_buff *skb, const struct l4_hd
 		}
 		copy_process(v, info);
 	}
+}
+
+/* sockops_key writes the key of the flow of the socket skops runs for: the
+ * peer is the initiator (incoming) or the responder (outgoing). A v4-mapped
+ * IPv6 socket's packets (and so its key) are IPv4. Returns 0 for a family
+ * that is neither. */
+static __always_inline int sockops_key(struct bpf_sock_ops *skops, struct flowtap_flow_key *k, __u8 dir)
+{
+	__u8 *local = dir == FLOWTAP_DIR_INCOMING ? k->daddr : k->saddr;
+	__u8 *remote = dir == FLOWTAP_DIR_INCOMING ? k->saddr : k->daddr;
+	__u16 lport = skops->local_port, rport = bpf_ntohl(skops->remote_port);
+
+	k->sport = dir == FLOWTAP_DIR_INCOMING ? rport : lport;
+	k->dport = dir == FLOWTAP_DIR_INCOMING ? lport : rport;
+	k->direction = dir;
+	if (skops->family == FLOWTAP_AF_INET) {
+		__u32 a = skops->remote_ip4, b = skops->local_ip4;
+
+		k->family = 4;
+		__builtin_memcpy(remote, &a, 4);
+		__builtin_memcpy(local, &b, 4);
+	} else if (skops->family == FLOWTAP_AF_INET6) {
+		__u32 r[4], l[4];
+
+		/* one 4-byte context read each: the verifier refuses the 8-byte
+		 * reads clang would merge them into */
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			r[i] = *(volatile __u32 *)&skops->remote_ip6[i];
+			l[i] = *(volatile __u32 *)&skops->local_ip6[i];
+		}
+
+		if (r[0] == 0 && r[1] == 0 && r[2] == bpf_htonl(0xffff)) {
+			k->family = 4;
+			__builtin_memcpy(remote, &r[3], 4);
+			__builtin_memcpy(local, &l[3], 4);
+		} else {
+			k->family = 6;
+			__builtin_memcpy(remote, r, 16);
+			__builtin_memcpy(local, l, 16);
+		}
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* The handshake's ACK reached an incoming connection's new socket
+ * (PASSIVE_ESTABLISHED_CB: TCP took the ACK, a SYN cookie's too): the flow
+ * waiting in `pending` begins, stamped with the ACK's time and the new
+ * socket's cookie; the begin keeps the SYN-ACK's time. */
+static __always_inline void passive_established(struct bpf_sock_ops *skops)
+{
+	struct flowtap_flow_key k = {};
+	struct flowtap_flow_value *v, c;
+	long err;
+
+	if (!sockops_key(skops, &k, FLOWTAP_DIR_INCOMING))
+		return;
+	v = bpf_map_lookup_elem(&pending, &k);
+	if (!v)
+		return;
+	/* a copy: once deleted, the entry may be reused by another CPU's insert */
+	__builtin_memcpy(&c, v, sizeof(c));
+	if (bpf_map_delete_elem(&pending, &k) != 0)
+		return;
+	c.ack_ts_ns = bpf_ktime_get_boot_ns();
+	c.cookie = bpf_get_socket_cookie(skops);
+	count(FLOWTAP_CNT_SYNACK_CONFIRMED);
+	/* BPF_ANY: an entry of the same tuple left in the table is a flow
+	 * whose end was never seen; this handshake replaces it */
+	err = bpf_map_update_elem(&flows, &k, &c, BPF_ANY);
+	if (err)
+		count(FLOWTAP_CNT_FLOW_TABLE_FULL);
+	else
+		count(FLOWTAP_CNT_FLOW_TABLE_INSERT);
+	emit_flow(&k, FLOWTAP_EV_FLOW_BEGIN, &c, 0, 0, 0);
+}
+
+/* --- failed connection attempts -------------------------------------------
+ * TCP_CONNECT_CB (connect(), before the first SYN) marks a connect the
+ * filters let through as watched and asks for the socket's state changes
+ * and retransmission timeouts. Until the socket leaves SYN_SENT, what may
+ * end it is noted in its storage: an acceptable RST on ingress, RTO_CB
+ * saying the SYN retransmissions are used up, an error the client read with
+ * getsockopt(SO_ERROR) (cgroup/getsockopt), cgroup/sock_release (the
+ * application closed it). SYN_SENT -> CLOSE reports the attempt with the
+ * first of those that is known; when none is, the kernel closed the socket
+ * on an ICMP or ICMPv6 error for its SYN (tcp_v4_err/tcp_v6_err: the only
+ * other path from SYN_SENT to CLOSE but connect(AF_UNSPEC) and a socket
+ * destroyed from outside). Leaving SYN_SENT any other way (the SYN-ACK)
+ * switches the callbacks off again: an established socket costs nothing. */
+
+#define FLOWTAP_ATTEMPT_CB_FLAGS (BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTO_CB_FLAG)
+
+static __always_inline void attempt_watch(struct bpf_sock_ops *skops)
+{
+	struct flowtap_flow_key k = {};
+	struct flowtap_sock_info *info;
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk || !sockops_key(skops, &k, FLOWTAP_DIR_OUTGOING))
+		return;
+	if (cfg_filter && filter_skips(FLOWTAP_DIR_OUTGOING, k.dport, k.family, k.daddr))
+		return;
+	info = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!info)
+		return;
+	info->attempt = FLOWTAP_ATTEMPT_WATCHED;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | FLOWTAP_ATTEMPT_CB_FLAGS);
+}
+
+static __always_inline struct flowtap_sock_info *attempt_info(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct flowtap_sock_info *info;
+
+	if (!sk)
+		return 0;
+	info = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (!info || !(info->attempt & FLOWTAP_ATTEMPT_WATCHED))
+		return 0;
+	return info;
+}
+
+/* RTO_CB: args[2] is tcp_write_timeout's `expired`: it gives up now. */
+static __always_inline void attempt_rto(struct bpf_sock_ops *skops)
+{
+	struct flowtap_sock_info *info;
+
+	if (skops->state != BPF_TCP_SYN_SENT || skops->args[2] == 0)
+		return;
+	info = attempt_info(skops);
+	if (info)
+		info->attempt |= FLOWTAP_ATTEMPT_EXPIRED;
+}
+
+/* STATE_CB: args[0] the old state, args[1] the new one. */
+static __always_inline void attempt_state(struct bpf_sock_ops *skops)
+{
+	struct flowtap_flow_key k = {};
+	struct flowtap_flow_value v = {};
+	struct flowtap_sock_info *info;
+	__u32 marks;
+	__u8 reason;
+
+	if (skops->args[0] != BPF_TCP_SYN_SENT)
+		return;
+	info = attempt_info(skops);
+	if (skops->args[1] != BPF_TCP_CLOSE) {
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~FLOWTAP_ATTEMPT_CB_FLAGS);
+		if (info)
+			info->attempt = 0;
+		return;
+	}
+	if (!info)
+		return;
+	marks = info->attempt;
+	info->attempt = 0;
+	if (marks & FLOWTAP_ATTEMPT_RST_SEEN)
+		reason = FLOWTAP_ATTEMPT_REFUSED;
+	else if (marks & FLOWTAP_ATTEMPT_EXPIRED)
+		reason = FLOWTAP_ATTEMPT_TIMED_OUT;
+	else if (marks & FLOWTAP_ATTEMPT_SOFT_ERROR)
+		reason = FLOWTAP_ATTEMPT_UNREACHABLE;
+	else if (marks & FLOWTAP_ATTEMPT_RELEASED)
+		reason = FLOWTAP_ATTEMPT_ABANDONED;
+	else
+		reason = FLOWTAP_ATTEMPT_UNREACHABLE;
+	if (!sockops_key(skops, &k, FLOWTAP_DIR_OUTGOING))
+		return;
+	v.cgroup_id = info->cgroup_id;
+	v.cookie = bpf_get_socket_cookie(skops);
+	v.flow_id = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+	copy_process(&v, info);
+	if (info->syn_ts_ns != 0) {
+		__u64 now = bpf_ktime_get_boot_ns();
+
+		if (now >= info->syn_ts_ns) {
+			v.handshake_ns = now - info->syn_ts_ns;
+			v.syn_count = info->syn_count;
+			v.flags |= FLOWTAP_FLOW_HANDSHAKE;
+		}
+	}
+	emit_flow(&k, FLOWTAP_EV_FLOW_ATTEMPT, &v, reason, 0, 0);
+}
+
+SEC("sockops")
+int flowtap_sockops(struct bpf_sock_ops *skops)
+{
+	if (!cfg_sockops)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		passive_established(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		if (cfg_attempts)
+			attempt_watch(skops);
+		break;
+	case BPF_SOCK_OPS_RTO_CB:
+		if (cfg_attempts)
+			attempt_rto(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (cfg_attempts)
+			attempt_state(skops);
+		break;
+	}
+	return 1;
+}
+
+/* SOL_SOCKET, SO_ERROR (asm-generic/socket.h: not in the UAPI headers a BPF build includes). */
+#define FLOWTAP_SOL_SOCKET 1
+#define FLOWTAP_SO_ERROR 4
+
+/* getsockopt(SO_ERROR) on a connect still in SYN_SENT: how a non-blocking
+ * client learns of an ICMP error that came while connect() held the socket.
+ * TCP keeps such an error as a soft one (sk_err_soft, which SO_ERROR hands
+ * out) and does not close the socket; the client then closes it. A
+ * non-zero error seen here is an ICMP or ICMPv6 error for the SYN: RSTs and
+ * timeouts close the socket themselves. */
+SEC("cgroup/getsockopt")
+int flowtap_getsockopt(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct flowtap_sock_info *info;
+	int *val;
+
+	if (!cfg_attempts || ctx->level != FLOWTAP_SOL_SOCKET || ctx->optname != FLOWTAP_SO_ERROR)
+		return 1;
+	if (!sk || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_SYN_SENT || ctx->retval != 0)
+		return 1;
+	val = ctx->optval;
+	if ((void *)(val + 1) > ctx->optval_end || *val == 0)
+		return 1;
+	info = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (info && (info->attempt & FLOWTAP_ATTEMPT_WATCHED))
+		info->attempt |= FLOWTAP_ATTEMPT_SOFT_ERROR;
+	return 1;
+}
+
+/* The application closed a socket (close(), or its process ended): a
+ * watched connect still in SYN_SENT was abandoned, unless an error for it
+ * was seen. */
+SEC("cgroup/sock_release")
+int flowtap_sock_release(struct bpf_sock *sk)
+{
+	struct flowtap_sock_info *info;
+
+	if (!cfg_attempts || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_SYN_SENT)
+		return 1;
+	info = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (info && (info->attempt & FLOWTAP_ATTEMPT_WATCHED))
+		info->attempt |= FLOWTAP_ATTEMPT_RELEASED;
+	return 1;
 }
 
 /* What the end record carries from the socket. */

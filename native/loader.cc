@@ -172,6 +172,7 @@ std::unique_ptr<Probe> Probe::Start(const ProbeOptions &options, BatchSink on_ba
   // Map sizes are fixed at creation, so they are set between open and load.
   int err = bpf_map__set_max_entries(probe->skel_->maps.events, options.ring_buffer_bytes);
   if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.flows, options.flow_table_entries);
+  if (err == 0) err = bpf_map__set_max_entries(probe->skel_->maps.pending, options.flow_table_entries);
   if (err != 0) Fail("configure", -err, "sizing the eBPF maps failed " + Describe(-err));
   probe->flow_table_entries_ = options.flow_table_entries;
   probe->poll_interval_ms_ = static_cast<int>(options.poll_interval_ms);
@@ -383,10 +384,20 @@ void Probe::ConfigureSockets() {
     ro->cfg_sockops = 0;
     left_out_.push_back({"sockops programs", "no handshake time on incoming flows"});
   }
+  if (ro->cfg_process == 0 || ro->cfg_sockops == 0 ||
+      !HasHelper(BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, BPF_FUNC_sock_ops_cb_flags_set) ||
+      !HasHelper(sock, BPF_CGROUP_INET_SOCK_RELEASE, BPF_FUNC_sk_storage_get) ||
+      !HasHelper(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT, BPF_FUNC_sk_storage_get)) {
+    ro->cfg_attempts = 0;
+    left_out_.push_back({"socket storage with sockops callbacks, cgroup/sock_release and cgroup/getsockopt",
+                         "no records of failed connection attempts"});
+  }
   for (struct bpf_program *prog : {skel_->progs.flowtap_connect4, skel_->progs.flowtap_connect6,
                                    skel_->progs.flowtap_post_bind4, skel_->progs.flowtap_post_bind6})
     bpf_program__set_autoload(prog, ro->cfg_process != 0);
   bpf_program__set_autoload(skel_->progs.flowtap_sockops, ro->cfg_sockops != 0);
+  bpf_program__set_autoload(skel_->progs.flowtap_sock_release, ro->cfg_attempts != 0);
+  bpf_program__set_autoload(skel_->progs.flowtap_getsockopt, ro->cfg_attempts != 0);
 }
 
 // Owner thread, after the cgroup_skb programs are attached. Attaches the
@@ -394,7 +405,8 @@ void Probe::ConfigureSockets() {
 void Probe::AttachSockets(const std::string &cgroup_path) {
   struct bpf_program *progs[] = {skel_->progs.flowtap_connect4, skel_->progs.flowtap_connect6,
                                  skel_->progs.flowtap_post_bind4, skel_->progs.flowtap_post_bind6,
-                                 skel_->progs.flowtap_sockops};
+                                 skel_->progs.flowtap_sockops, skel_->progs.flowtap_sock_release,
+                                 skel_->progs.flowtap_getsockopt};
   for (struct bpf_program *prog : progs) {
     if (!bpf_program__autoload(prog)) continue;
     struct bpf_link *link = bpf_program__attach_cgroup(prog, cgroup_fd_);

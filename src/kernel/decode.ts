@@ -6,6 +6,10 @@
 import { formatIPv4, formatIPv6, isIPv4Mapped } from './address';
 import * as L from './layout';
 import {
+  FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+  FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
   FLOW_CLOSE_REASON_VALUE_FIN,
   FLOW_CLOSE_REASON_VALUE_RST,
   FLOW_CLOSED_BY_VALUE_DESTINATION,
@@ -16,6 +20,11 @@ import {
 
 export type Direction = typeof FLOW_DIRECTION_VALUE_INCOMING | typeof FLOW_DIRECTION_VALUE_OUTGOING;
 export type CloseReason = typeof FLOW_CLOSE_REASON_VALUE_FIN | typeof FLOW_CLOSE_REASON_VALUE_RST;
+export type AttemptReason =
+  | typeof FLOW_ATTEMPT_REASON_VALUE_REFUSED
+  | typeof FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE
+  | typeof FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT
+  | typeof FLOW_ATTEMPT_REASON_VALUE_ABANDONED;
 export type ClosedBy = typeof FLOW_CLOSED_BY_VALUE_SOURCE | typeof FLOW_CLOSED_BY_VALUE_DESTINATION;
 
 /**
@@ -70,9 +79,13 @@ export interface FlowTcpStats {
   minRttUs: number;
 }
 
-/** A flow start or end. Source is always the initiator, destination the responder. */
+/**
+ * A flow start or end, or a failed connection attempt (an outgoing connect
+ * that left SYN_SENT for CLOSE: no begin, no end). Source is always the
+ * initiator, destination the responder.
+ */
 export interface FlowEvent {
-  type: 'begin' | 'end';
+  type: 'begin' | 'end' | 'attempt';
   /** Kernel boot-time ns when the packet passed the hook. */
   tsNs: bigint;
   /** 4 also for an IPv4-mapped IPv6 flow (its addresses are written as IPv4). */
@@ -88,6 +101,8 @@ export interface FlowEvent {
   closeReason: CloseReason | undefined;
   /** 'end' only. */
   closedBy: ClosedBy | undefined;
+  /** 'attempt' only: why it failed. */
+  attemptReason?: AttemptReason;
   /** 'end' only: boot-time ns of the flow's begin, 0n if unknown. */
   beginTsNs: bigint | undefined;
   /** Drawn at random by the kernel at the begin: the same on a flow's begin and end. */
@@ -100,7 +115,10 @@ export interface FlowEvent {
   cookie?: bigint;
   /** undefined when no process was captured (the socket was bound or connected before flowtap attached). */
   process?: FlowProcess;
-  /** Outgoing: on begin and end; incoming: on the end only. undefined when unknown. */
+  /**
+   * Outgoing: on begin and end; incoming: on the end only; an attempt: the
+   * first SYN leaving → the failure, and the SYNs sent. undefined when unknown.
+   */
   handshake?: FlowHandshake;
   /** 'end' only, and only when the teardown passed the flow's own socket. */
   tcp?: FlowTcpStats;
@@ -186,8 +204,9 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
       switch (buf[off + L.HDR_TYPE]) {
         case L.EV_FLOW_BEGIN:
         case L.EV_FLOW_END:
+        case L.EV_FLOW_ATTEMPT:
           flow = reuseFlowEvent && flow !== undefined ? flow : newFlowEvent();
-          ev = decodeFlow(buf, off, size, buf[off + L.HDR_TYPE] === L.EV_FLOW_BEGIN ? 'begin' : 'end', flow, reuseFlowEvent ? (parts ??= newParts()) : newParts());
+          ev = decodeFlow(buf, off, size, FLOW_TYPES[buf[off + L.HDR_TYPE]], flow, reuseFlowEvent ? (parts ??= newParts()) : newParts());
           break;
         case L.EV_DNS:
           ev = decodeDns(buf, off, size);
@@ -204,6 +223,9 @@ function walk(buf: Buffer, visit: (event: DecodedEvent) => void, reuseFlowEvent:
   }
   return { events, errors };
 }
+
+/** FlowEvent's type of each flow record type. */
+const FLOW_TYPES: Record<number, FlowEvent['type']> = { [L.EV_FLOW_BEGIN]: 'begin', [L.EV_FLOW_END]: 'end', [L.EV_FLOW_ATTEMPT]: 'attempt' };
 
 // --- fewer objects per event (the pipeline decodes every flow of every batch) ---
 // The values are those of a plain read or format; only the allocation differs.
@@ -295,6 +317,7 @@ function newFlowEvent(): FlowEvent {
     cgroupId: 0n,
     closeReason: undefined,
     closedBy: undefined,
+    attemptReason: undefined,
     beginTsNs: undefined,
     flowId: 0n,
     cookie: 0n,
@@ -332,7 +355,7 @@ function readComm(buf: Buffer, off: number): string | undefined {
 }
 
 /** Decodes the flow record at `off` into `ev` and returns it, or returns undefined (ev untouched) if the record is not valid. */
-function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end', ev: FlowEvent, parts: FlowParts): FlowEvent | undefined {
+function decodeFlow(buf: Buffer, off: number, size: number, type: FlowEvent['type'], ev: FlowEvent, parts: FlowParts): FlowEvent | undefined {
   if (size < L.FLOW_SIZE) return undefined;
   const rawFamily = buf[off + L.FLOW_FAMILY];
   const direction = directionOf(buf[off + L.FLOW_DIRECTION]);
@@ -341,7 +364,11 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
   let closeReason: CloseReason | undefined;
   let closedBy: ClosedBy | undefined;
   let beginTsNs: bigint | undefined;
-  if (type === 'end') {
+  let attemptReason: AttemptReason | undefined;
+  if (type === 'attempt') {
+    attemptReason = attemptReasonOf(buf[off + L.FLOW_CLOSE_REASON]);
+    if (attemptReason === undefined) return undefined;
+  } else if (type === 'end') {
     closeReason = closeReasonOf(buf[off + L.FLOW_CLOSE_REASON]);
     closedBy = closedByOf(buf[off + L.FLOW_CLOSED_BY]);
     if (closeReason === undefined || closedBy === undefined) return undefined;
@@ -376,6 +403,7 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
   ev.cgroupId = readCgroupId(buf, off + L.FLOW_CGROUP_ID);
   ev.closeReason = closeReason;
   ev.closedBy = closedBy;
+  ev.attemptReason = attemptReason;
   ev.beginTsNs = beginTsNs;
   const flags = buf[off + L.FLOW_FLAGS];
   ev.flowId = readU64(buf, off + L.FLOW_FLOW_ID);
@@ -399,7 +427,7 @@ function decodeFlow(buf: Buffer, off: number, size: number, type: 'begin' | 'end
     h.synCount = buf.readUInt32LE(off + L.FLOW_SYN_COUNT);
     ev.handshake = h;
   }
-  if (type === 'begin' || (flags & L.FLOW_FLAG_TCP_STATS) === 0) {
+  if (type !== 'end' || (flags & L.FLOW_FLAG_TCP_STATS) === 0) {
     ev.tcp = undefined;
   } else {
     const t = parts.tcp;
@@ -455,6 +483,14 @@ function directionOf(v: number): Direction | undefined {
 function closeReasonOf(v: number): CloseReason | undefined {
   if (v === L.CLOSE_FIN) return FLOW_CLOSE_REASON_VALUE_FIN;
   if (v === L.CLOSE_RST) return FLOW_CLOSE_REASON_VALUE_RST;
+  return undefined;
+}
+
+function attemptReasonOf(v: number): AttemptReason | undefined {
+  if (v === L.ATTEMPT_REFUSED) return FLOW_ATTEMPT_REASON_VALUE_REFUSED;
+  if (v === L.ATTEMPT_UNREACHABLE) return FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE;
+  if (v === L.ATTEMPT_TIMED_OUT) return FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT;
+  if (v === L.ATTEMPT_ABANDONED) return FLOW_ATTEMPT_REASON_VALUE_ABANDONED;
   return undefined;
 }
 

@@ -4,12 +4,13 @@
  * compares these numbers with the sizeof/offsetof the addon reports.
  */
 
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** enum flowtap_event_type */
 export const EV_FLOW_BEGIN = 1;
 export const EV_FLOW_END = 2;
 export const EV_DNS = 3;
+export const EV_FLOW_ATTEMPT = 4;
 
 /** enum flowtap_direction */
 export const DIR_INCOMING = 1;
@@ -18,6 +19,12 @@ export const DIR_OUTGOING = 2;
 /** enum flowtap_close_reason */
 export const CLOSE_FIN = 1;
 export const CLOSE_RST = 2;
+
+/** enum flowtap_attempt_reason */
+export const ATTEMPT_REFUSED = 1;
+export const ATTEMPT_UNREACHABLE = 2;
+export const ATTEMPT_TIMED_OUT = 3;
+export const ATTEMPT_ABANDONED = 4;
 
 /** enum flowtap_closed_by */
 export const CLOSED_BY_SOURCE = 1;
@@ -120,6 +127,11 @@ export const LAYOUT: Readonly<Record<string, number>> = Object.freeze({
   'flowtap_cidr4_key.addr': CIDR_KEY_ADDR,
   flowtap_cidr6_key: CIDR6_KEY_SIZE,
   'flowtap_cidr6_key.addr': CIDR_KEY_ADDR,
+  FLOWTAP_EV_FLOW_ATTEMPT: EV_FLOW_ATTEMPT,
+  FLOWTAP_ATTEMPT_REFUSED: ATTEMPT_REFUSED,
+  FLOWTAP_ATTEMPT_UNREACHABLE: ATTEMPT_UNREACHABLE,
+  FLOWTAP_ATTEMPT_TIMED_OUT: ATTEMPT_TIMED_OUT,
+  FLOWTAP_ATTEMPT_ABANDONED: ATTEMPT_ABANDONED,
   FLOWTAP_DIR_INCOMING: DIR_INCOMING,
   FLOWTAP_DIR_OUTGOING: DIR_OUTGOING,
   FLOWTAP_VERDICT_REPORT: VERDICT_REPORT,

@@ -79,6 +79,14 @@ import {
   ATTR_SOURCE_PORT,
   EVENT_FLOWTAP_FLOW_BEGIN,
   EVENT_FLOWTAP_FLOW_END,
+  EVENT_FLOWTAP_FLOW_ATTEMPT,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_REASON,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_SYN_COUNT,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION,
+  FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
+  FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
 } from './semconv';
 
 /** The names known for a flow's two addresses (the DNS cache's answer). */
@@ -121,6 +129,10 @@ export interface EventEntry {
 export const EVENTS: { readonly [K in FlowEventKind]: EventEntry } = {
   begin: { name: EVENT_FLOWTAP_FLOW_BEGIN, brief: 'a TCP flow began: its handshake reply (SYN-ACK) passed the hook' },
   end: { name: EVENT_FLOWTAP_FLOW_END, brief: "the first FIN or RST of a flow whose begin was seen passed the hook" },
+  attempt: {
+    name: EVENT_FLOWTAP_FLOW_ATTEMPT,
+    brief: 'an outgoing connect failed before any SYN-ACK: refused (RST), unreachable (ICMP error), timed out (the SYNs went unanswered) or abandoned (the application closed the socket)',
+  },
 };
 
 /** OTLP AnyValue types of the record's attributes. */
@@ -170,8 +182,10 @@ interface EntryOf<T extends AttributeType> {
 
 export type AttributeEntry = { [T in AttributeType]: EntryOf<T> }[AttributeType];
 
-const BOTH: readonly FlowEventKind[] = ['begin', 'end'];
 const END: readonly FlowEventKind[] = ['end'];
+/** What a failed attempt carries like a flow: its tuple, direction, names and network.*. */
+const ALL: readonly FlowEventKind[] = ['begin', 'end', 'attempt'];
+const ATTEMPT: readonly FlowEventKind[] = ['attempt'];
 
 const outgoing = (e: FlowEvent): boolean => e.direction === FLOW_DIRECTION_VALUE_OUTGOING;
 
@@ -189,21 +203,21 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_DIRECTION,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => e.direction,
     seed: ['connectionDirection'],
     values: [FLOW_DIRECTION_VALUE_OUTGOING, FLOW_DIRECTION_VALUE_INCOMING],
     brief: '`outgoing` (a process in the watched cgroup connected) or `incoming` (it accepted)',
   },
-  { key: ATTR_SOURCE_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
-  { key: ATTR_SOURCE_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
-  { key: ATTR_DESTINATION_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.dstAddr, seed: ['dstIP'], brief: "the responder's IP" },
-  { key: ATTR_DESTINATION_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  { key: ATTR_SOURCE_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_SOURCE_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  { key: ATTR_DESTINATION_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.dstAddr, seed: ['dstIP'], brief: "the responder's IP" },
+  { key: ATTR_DESTINATION_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
   {
     key: ATTR_FLOWTAP_FLOW_SOURCE_DOMAINS,
     type: 'string[]',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (_e, c) => c.src,
     seed: ['srcDomains'],
@@ -212,28 +226,28 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_DESTINATION_DOMAINS,
     type: 'string[]',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (_e, c) => c.dst,
     seed: ['dstDomains'],
     brief: 'names for the destination IP: the name that was asked first, then its CNAME chain (may be empty)',
   },
-  { key: ATTR_CLIENT_ADDRESS, type: 'string', events: BOTH, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
-  { key: ATTR_CLIENT_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
+  { key: ATTR_CLIENT_ADDRESS, type: 'string', events: ALL, presence: 'always', source: (e) => e.srcAddr, seed: ['srcIP'], brief: "the initiator's IP" },
+  { key: ATTR_CLIENT_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.srcPort, seed: ['srcPort'], brief: "the initiator's port" },
   {
     key: ATTR_SERVER_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e, c) => (c.dst.length > 0 ? c.dst[0] : e.dstAddr),
     seed: ['dstDomains', 'dstIP'],
     brief: "the first destination domain if known, else the responder's IP",
   },
-  { key: ATTR_SERVER_PORT, type: 'int', events: BOTH, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
+  { key: ATTR_SERVER_PORT, type: 'int', events: ALL, presence: 'always', source: (e) => e.dstPort, seed: ['dstPort'], brief: "the responder's port" },
   {
     key: ATTR_NETWORK_TRANSPORT,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: () => NETWORK_TRANSPORT_VALUE_TCP,
     seed: [],
@@ -243,7 +257,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_TYPE,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (e.family === 4 ? NETWORK_TYPE_VALUE_IPV4 : NETWORK_TYPE_VALUE_IPV6),
     seed: ['srcIP', 'dstIP'],
@@ -254,7 +268,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_LOCAL_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.srcAddr : e.dstAddr),
     seed: ['connectionDirection', 'srcIP', 'dstIP'],
@@ -263,7 +277,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_LOCAL_PORT,
     type: 'int',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.srcPort : e.dstPort),
     seed: ['connectionDirection', 'srcPort', 'dstPort'],
@@ -272,7 +286,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_PEER_ADDRESS,
     type: 'string',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.dstAddr : e.srcAddr),
     seed: ['connectionDirection', 'srcIP', 'dstIP'],
@@ -281,7 +295,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_NETWORK_PEER_PORT,
     type: 'int',
-    events: BOTH,
+    events: ALL,
     presence: 'always',
     source: (e) => (outgoing(e) ? e.dstPort : e.srcPort),
     seed: ['connectionDirection', 'srcPort', 'dstPort'],
@@ -329,7 +343,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_SOURCE_RESOLVERS,
     type: 'string[]',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => nonEmpty(c.srcResolvers),
     seed: [],
@@ -338,7 +352,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_FLOW_DESTINATION_RESOLVERS,
     type: 'string[]',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => nonEmpty(c.dstResolvers),
     seed: [],
@@ -348,7 +362,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_PID,
     type: 'int',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (e) => e.process?.pid,
     seed: [],
@@ -357,7 +371,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_EXECUTABLE_NAME,
     type: 'string',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (e, c) => executableName(c.process?.executablePath) ?? e.process?.comm ?? c.process?.name,
     seed: [],
@@ -366,7 +380,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_EXECUTABLE_PATH,
     type: 'string',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => c.process?.executablePath,
     seed: [],
@@ -375,7 +389,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_COMMAND_ARGS,
     type: 'string[]',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => c.process?.commandArgs,
     seed: [],
@@ -384,7 +398,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_USER_ID,
     type: 'int',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (e) => e.process?.uid,
     seed: [],
@@ -393,7 +407,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_PROCESS_PARENT_PID,
     type: 'int',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => c.process?.parentPid,
     seed: [],
@@ -402,7 +416,7 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
   {
     key: ATTR_FLOWTAP_PROCESS_CGROUP_PATH,
     type: 'string',
-    events: ['begin', 'end'],
+    events: ALL,
     presence: 'known',
     source: (_e, c) => c.cgroupPath,
     seed: [],
@@ -490,6 +504,35 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     source: (e) => e.handshake?.synCount,
     seed: [],
     brief: 'SYNs the watched socket sent (outgoing) or SYN-ACKs it sent (incoming) in the handshake: above 1, some were retransmitted',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_REASON,
+    type: 'string',
+    events: ATTEMPT,
+    presence: 'always',
+    source: (e) => e.attemptReason,
+    seed: [],
+    values: [FLOW_ATTEMPT_REASON_VALUE_REFUSED, FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE, FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT, FLOW_ATTEMPT_REASON_VALUE_ABANDONED],
+    brief:
+      '`refused` (an RST answered the SYN), `unreachable` (the kernel gave up on an ICMP or ICMPv6 error for it), `timed_out` (the SYN retransmissions ran out: `net.ipv4.tcp_syn_retries`) or `abandoned` (the application closed the socket first, as `curl --connect-timeout` does)',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_SYN_COUNT,
+    type: 'int',
+    events: ATTEMPT,
+    presence: 'known',
+    source: (e) => e.handshake?.synCount,
+    seed: [],
+    brief: 'SYNs the socket sent, retransmissions included',
+  },
+  {
+    key: ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION,
+    type: 'double',
+    events: ATTEMPT,
+    presence: 'known',
+    source: (e) => (e.handshake === undefined ? undefined : Number(e.handshake.durationNs) / 1e9),
+    seed: [],
+    brief: 'seconds from the first SYN to the failure',
   },
 ];
 

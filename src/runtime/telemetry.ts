@@ -16,6 +16,10 @@ import type { DnsCacheStats } from '../enrich/dns/cache';
 import type { ProcessCacheStats } from '../enrich/process';
 import type { PipelineStats } from '../pipeline';
 import {
+  FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+  FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
   ATTR_FLOWTAP_BPF_PROGRAM,
   ATTR_FLOWTAP_DNS_RESULT,
   ATTR_FLOWTAP_ERROR_TYPE,
@@ -35,6 +39,7 @@ import {
   METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY,
   METRIC_FLOWTAP_EXPORT_QUEUE_RECORDS,
   METRIC_FLOWTAP_FLOWS_FILTERED,
+  METRIC_FLOWTAP_FLOWS_HALF_OPEN,
   METRIC_FLOWTAP_FLOW_EVENTS,
   METRIC_FLOWTAP_FLOW_TABLE_ENTRIES,
   METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS,
@@ -158,6 +163,14 @@ const SKIP_COUNTERS: Record<string, string> = {
   synack_unsolicited: 'synack_unsolicited',
 };
 
+/** Kernel counters of failed connection attempts, by flowtap.flow.attempt.reason. */
+const ATTEMPT_COUNTERS: Record<string, string> = {
+  attempt_refused: FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+  attempt_unreachable: FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
+  attempt_timed_out: FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+  attempt_abandoned: FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+};
+
 type Instrument = Observable<Attributes>;
 
 export class SelfTelemetry {
@@ -211,6 +224,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
   const errors = counter(METRIC_FLOWTAP_ERRORS, '{error}', 'Records user space could not read or process');
   const skipped = counter(METRIC_FLOWTAP_PACKETS_SKIPPED, '{packet}', 'Packets the kernel programs skipped, by reason');
   const filtered = counter(METRIC_FLOWTAP_FLOWS_FILTERED, '{flow}', 'Flows left out by a filter');
+  const halfOpen = gauge(METRIC_FLOWTAP_FLOWS_HALF_OPEN, '{flow}', 'Incoming handshakes whose SYN-ACK left and whose ACK has not come (or never will: a flood of spoofed SYNs): they begin no flow');
   const tableFull = counter(METRIC_FLOWTAP_FLOW_TABLE_FULL, '{flow}', 'Flows the kernel flow table could not hold (their end is not reported)');
   const tableEvictions = counter(METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS, '{flow}', 'Flows evicted from the full flow table before their end (their end is not reported)');
   const waits = counter(METRIC_FLOWTAP_HANDOFF_WAITS, '{wait}', 'Times the reader paused the ring buffer until JavaScript caught up');
@@ -227,7 +241,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
 
   const instruments = [
     flowEvents, dnsResponsesCaptured, emitted, exported, dropped, retried, queueRecords, queueBytes, queueCapacity, dnsDropped,
-    errors, skipped, filtered, tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs,
+    errors, skipped, filtered, halfOpen, tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs,
     tableEntries, processEntries, processLookups, processEvictions,
   ];
 
@@ -239,6 +253,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     };
     observe(flowEvents, k.flow_begin, { [ATTR_FLOWTAP_EVENT_TYPE]: 'begin' });
     observe(flowEvents, k.flow_end, { [ATTR_FLOWTAP_EVENT_TYPE]: 'end' });
+    for (const [counter, reason] of Object.entries(ATTEMPT_COUNTERS)) observe(flowEvents, k[counter], { [ATTR_FLOWTAP_EVENT_TYPE]: 'attempt', [ATTR_FLOWTAP_REASON]: reason });
     observe(emitted, c.emitted);
     observe(exported, c.exportedRecords);
     observe(dropped, k.ringbuf_full_flow, { [ATTR_FLOWTAP_REASON]: 'ring_buffer_full' });
@@ -255,6 +270,7 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     observe(errors, k.bad_records, { [ATTR_FLOWTAP_ERROR_TYPE]: 'bad_record' });
     for (const [name, reason] of Object.entries(SKIP_COUNTERS)) observe(skipped, k[name], { [ATTR_FLOWTAP_REASON]: reason });
     observe(filtered, k.filtered);
+    observe(halfOpen, k.synack_pending === undefined || k.synack_confirmed === undefined ? undefined : k.synack_pending - k.synack_confirmed);
     observe(tableFull, k.flow_table_full);
     observe(tableEvictions, k.flow_table_evictions);
     observe(waits, k.handoff_waits);

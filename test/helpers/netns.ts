@@ -228,6 +228,11 @@ export function nftRejectReset(table: string, match: string): string {
   return `table inet ${table} {\n chain c {\n  type filter hook input priority -10;\n  meta l4proto tcp ${match} counter reject with tcp reset\n }\n}\n`;
 }
 
+/** Answers what matches with an ICMP host unreachable (ICMPv6 address unreachable), and drops it. */
+export function nftRejectUnreachable(table: string, match: string): string {
+  return `table inet ${table} {\n chain c {\n  type filter hook input priority -10;\n  ${match} counter reject with icmpx type host-unreachable\n }\n}\n`;
+}
+
 /**
  * Drops the first SYN-ACK of every connection from `port` (a 4-tuple is
  * remembered for 5 minutes): the handshake completes only with a

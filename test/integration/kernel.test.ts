@@ -204,14 +204,14 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
     for (const e of rec.ends()) expect(e.beginTsNs! > 0n && e.beginTsNs! <= e.tsNs).toBe(true);
   });
 
-  it('a refused connection (RST, no SYN-ACK) gives no event', async () => {
+  it('a refused connection (RST, no SYN-ACK) gives no begin and no end: one refused attempt', async () => {
     const srv = await listen('127.0.0.1');
     const port = (srv.address() as AddressInfo).port;
     await new Promise((r) => srv.close(r)); // the port is now closed
     const [r] = await runClient(cg, '127.0.0.1', port, 1);
     expect(r.error).toBe('ECONNREFUSED');
     await sleep(300);
-    expect(rec.events).toEqual([]);
+    expect(rec.events.map((e) => [e.type, e.attemptReason, e.direction, e.dstAddr, e.dstPort])).toEqual([['attempt', 'refused', 'outgoing', '127.0.0.1', port]]);
   });
 
   it('a port that never answers (SYN dropped by nftables in a test namespace) gives no event; the same link with a listener does', async () => {

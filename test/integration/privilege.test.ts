@@ -58,12 +58,14 @@ describe('least privilege (real CLI under capsh, real kernel programs)', () => {
     // every program is loaded and attached: the packet hooks and the socket ones
     const attached = JSON.parse(execFileSync('bpftool', ['cgroup', 'show', cg.path, '-j'], { encoding: 'utf8' })) as { attach_type: string; name: string }[];
     expect(attached.map((a) => `${a.attach_type} ${a.name}`).sort()).toEqual([
+      'cgroup_getsockopt flowtap_getsockopt',
       'cgroup_inet4_connect flowtap_connect4',
       'cgroup_inet4_post_bind flowtap_post_bind4',
       'cgroup_inet6_connect flowtap_connect6',
       'cgroup_inet6_post_bind flowtap_post_bind6',
       'cgroup_inet_egress flowtap_egress',
       'cgroup_inet_ingress flowtap_ingress',
+      'cgroup_inet_sock_release flowtap_sock_release',
       'cgroup_sock_ops flowtap_sockops',
     ]);
     // and only the process name at connect/bind is left out, said once

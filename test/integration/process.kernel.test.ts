@@ -175,7 +175,7 @@ describe('process, TCP statistics, handshake and flow id on flow events (real ke
       expect(end.tcp).toMatchObject({ bytesSent: 5000, bytesReceived: 7000 });
     });
 
-    it("incoming: the listener's process, the accepted socket's cookie on the end (none on the begin), the handshake on the end only", async () => {
+    it("incoming: the listener's process, the accepted socket's cookie and the handshake on begin and end (the begin waits for the ACK)", async () => {
       const server = run(['server', host, 0, 3000, 1000, 'wait'], cg);
       const { port, pid } = await server.next();
       const client = run(['client', host, port!, 1000, 3000, 'first']); // outside
@@ -184,11 +184,13 @@ describe('process, TCP statistics, handshake and flow id on flow events (real ke
       const { begin, end } = await rec.flow(c.localPort!, 'incoming');
       expect([end.closeReason, end.closedBy]).toEqual(['fin', 'source']);
       expect(end.tcp).toMatchObject({ bytesSent: 3000, bytesReceived: 1000, retransSegs: 0 });
-      expect(begin.cookie).toBe(0n);
+      expect(begin.cookie).toBe(BigInt(accepted.cookie!));
       expect(end.cookie).toBe(BigInt(accepted.cookie!));
       expect(begin.flowId).toBe(end.flowId);
       for (const e of [begin, end]) expect(e.process).toMatchObject({ pid, uid: process.getuid!(), cgroupId: cg.id });
-      expect(begin.handshake).toBeUndefined();
+      expect(begin.handshake).toEqual(end.handshake);
+      // the begin keeps the SYN-ACK's time, and the handshake is the time to the ACK
+      expect(begin.tsNs + end.handshake!.durationNs).toBeLessThanOrEqual(end.tsNs);
       expect(end.handshake?.synCount).toBe(1);
       expect(end.handshake!.durationNs).toBeGreaterThan(0n);
       expect(end.handshake!.durationNs).toBeLessThan(100_000_000n);
@@ -286,7 +288,7 @@ describe('handshake retransmissions (real kernel programs, test namespaces)', ()
     const client = run(['client', net.b.ipv4, 8080, 100, 0, 'first'], undefined, net.a.prefix);
     const c = await client.next();
     const { begin, end } = await rec.flow(c.localPort!, 'incoming', true, 10_000);
-    expect(begin.handshake).toBeUndefined();
+    expect(begin.handshake).toEqual(end.handshake);
     const counted = (table: string) => Number(/counter packets (\d+) /.exec(execFileSync('ip', ['netns', 'exec', net.a.ns, 'nft', 'list', 'table', 'inet', table], { encoding: 'utf8' }))![1]);
     expect(counted('ftfirstsynack')).toBe(1);
     expect(counted('ftsynacks')).toBeGreaterThanOrEqual(2);

@@ -108,12 +108,14 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'none']);
     // the packet hooks and the socket ones, all through bpf_links
     expect(attachedPrograms(fx.cg.path).map((p) => p.attach_type).sort()).toEqual([
+      'cgroup_getsockopt',
       'cgroup_inet4_connect',
       'cgroup_inet4_post_bind',
       'cgroup_inet6_connect',
       'cgroup_inet6_post_bind',
       'cgroup_inet_egress',
       'cgroup_inet_ingress',
+      'cgroup_inet_sock_release',
       'cgroup_sock_ops',
     ]);
     const killed = await ft.stop('SIGKILL');

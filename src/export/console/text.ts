@@ -30,12 +30,15 @@ import {
   ATTR_PROCESS_PID,
   EVENT_FLOWTAP_FLOW_BEGIN,
   EVENT_FLOWTAP_FLOW_END,
+  EVENT_FLOWTAP_FLOW_ATTEMPT,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_REASON,
+  ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION,
 } from '../../record/semconv';
 
 /** Column widths (the last column, REASON, has none). */
 const W = { time: 24, event: 5, direction: 9, process: 15, flow: 52, duration: 10, bytes: 6 } as const;
 
-const EVENT_WORDS: Record<string, string> = { [EVENT_FLOWTAP_FLOW_BEGIN]: 'begin', [EVENT_FLOWTAP_FLOW_END]: 'end' };
+const EVENT_WORDS: Record<string, string> = { [EVENT_FLOWTAP_FLOW_BEGIN]: 'begin', [EVENT_FLOWTAP_FLOW_END]: 'end', [EVENT_FLOWTAP_FLOW_ATTEMPT]: 'fail' };
 
 /** The header line, without the newline. */
 export const TEXT_HEADER = line(['TIME', 'EVENT', 'DIRECTION', 'PROCESS', 'FLOW', 'DURATION', 'BYTES', 'REASON']);
@@ -106,8 +109,9 @@ function flowText(a: Attributes): string {
 /** The text line of one record, without the newline. `isoTime` is its timestamp (ISO-8601, 9 digits). */
 export function recordToText(record: Pick<ReadableLogRecord, 'eventName' | 'attributes'>, isoTime: string): string {
   const a = record.attributes;
-  const duration = a[ATTR_FLOWTAP_FLOW_DURATION];
-  const reason = a[ATTR_FLOWTAP_FLOW_CLOSE_REASON];
+  // an attempt: how long it tried, and why it failed
+  const duration = a[ATTR_FLOWTAP_FLOW_DURATION] ?? a[ATTR_FLOWTAP_FLOW_ATTEMPT_DURATION];
+  const reason = a[ATTR_FLOWTAP_FLOW_CLOSE_REASON] ?? a[ATTR_FLOWTAP_FLOW_ATTEMPT_REASON];
   const by = a[ATTR_FLOWTAP_FLOW_CLOSED_BY];
   return line([
     `${isoTime.slice(0, 23)}Z`, // milliseconds

@@ -40,6 +40,23 @@ describe('decodeBatch', () => {
     ]);
   });
 
+  it('decodes a failed attempt: each reason, its SYNs and time, no TCP statistics; an unknown reason is an error', () => {
+    const reasons = ['refused', 'unreachable', 'timed_out', 'abandoned'];
+    const tcp = { sent: 1n, received: 2n, segsOut: 3, segsIn: 4, retrans: 5, srttUs: 6, minRttUs: 7 };
+    const { events, errors } = decodeBatch(
+      Buffer.concat([1, 2, 3, 4, 0, 5].map((closeReason) => begin4({ type: 4, closeReason, handshake: { ns: 3_000_000_000n, syns: 2 }, tcp }))),
+    );
+    expect(errors).toBe(2);
+    expect(events.map((e) => (e as FlowEvent).attemptReason)).toEqual(reasons);
+    for (const e of events as FlowEvent[]) {
+      expect(e).toMatchObject({ type: 'attempt', direction: 'outgoing', closeReason: undefined, closedBy: undefined, beginTsNs: undefined, tcp: undefined });
+      expect(e.handshake).toEqual({ durationNs: 3_000_000_000n, synCount: 2 });
+    }
+    // an end's close fields are not an attempt's reason
+    const [end] = decodeBatch(begin4({ type: 2, closeReason: 1, closedBy: 1 })).events as FlowEvent[];
+    expect(end.attemptReason).toBeUndefined();
+  });
+
   it('decodes the flow id, the cookie, and each optional part only when its flag is set', () => {
     const parts = {
       cookie: 4097n,

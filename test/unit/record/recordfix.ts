@@ -5,7 +5,7 @@
  */
 
 export interface FlowSpec {
-  type?: 1 | 2;
+  type?: 1 | 2 | 4;
   tsNs?: bigint;
   /** 4 or 16 raw bytes (network order). */
   saddr: number[];
@@ -37,7 +37,7 @@ export function flowRecord(f: FlowSpec): Buffer {
   const b = Buffer.alloc(176);
   b.writeBigUInt64LE(f.tsNs ?? 1_000n, 0);
   b[8] = f.type ?? 1;
-  b[9] = f.version ?? 3;
+  b[9] = f.version ?? 4;
   b.writeUInt16LE(f.size ?? 176, 10);
   Buffer.from(f.saddr).copy(b, 16);
   Buffer.from(f.daddr).copy(b, 32);
@@ -99,7 +99,7 @@ export function dnsRecord(d: DnsSpec): Buffer {
   const b = Buffer.alloc(72 + 1232);
   b.writeBigUInt64LE(d.tsNs ?? 2_000n, 0);
   b[8] = 3;
-  b[9] = 3;
+  b[9] = 4;
   b.writeUInt16LE(d.size ?? b.length, 10);
   Buffer.from(d.saddr ?? [198, 18, 0, 53]).copy(b, 16);
   Buffer.from(d.daddr ?? [198, 18, 0, 1]).copy(b, 32);

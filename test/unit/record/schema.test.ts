@@ -22,7 +22,14 @@ const begin: FlowEvent = {
   beginTsNs: undefined,
 };
 const end: FlowEvent = { ...begin, type: 'end', tsNs: 7_500_000_000n, beginTsNs: 5_000_000_000n, closeReason: 'rst', closedBy: 'source' };
-const sample = { begin, end };
+const attempt: FlowEvent = {
+  ...begin,
+  type: 'attempt',
+  direction: 'outgoing',
+  attemptReason: 'timed_out',
+  handshake: { durationNs: 3_000_000_000n, synCount: 2 },
+};
+const sample = { begin, end, attempt };
 /** The same events with everything the kernel can give, and a context that knows everything. */
 const known = {
   process: { pid: 4242, uid: 1000, comm: 'curl', capturedAtNs: 4_000_000_000n, cgroupId: 7n },
@@ -31,6 +38,7 @@ const known = {
   cookie: 9n,
 };
 const full = {
+  attempt: { ...attempt, ...known },
   begin: { ...begin, ...known },
   end: { ...end, ...known, tcp: { bytesSent: 78, bytesReceived: 4096, segsOut: 6, segsIn: 5, retransSegs: 0, srttUs: 120, minRttUs: 80 } },
 };
@@ -70,8 +78,11 @@ describe('the record schema', () => {
       'flowtap.flow.rtt.min',
       'flowtap.flow.handshake.duration',
       'flowtap.flow.handshake.syn_count',
+      'flowtap.flow.attempt.reason',
+      'flowtap.flow.attempt.syn_count',
+      'flowtap.flow.attempt.duration',
     ]);
-    expect(EVENT_KINDS.map((k) => EVENTS[k].name)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end']);
+    expect(EVENT_KINDS.map((k) => EVENTS[k].name)).toEqual(['flowtap.flow.begin', 'flowtap.flow.end', 'flowtap.flow.attempt']);
   });
 
   it('every entry names known events and seed arguments, and a closed set holds what its source gives', () => {
@@ -87,6 +98,8 @@ describe('the record schema', () => {
       }
     }
     expect(attributeOf('flowtap.flow.duration')?.events).toEqual(['end']);
+    expect(attributeOf('flowtap.flow.attempt.reason')?.events).toEqual(['attempt']);
+    expect(attributeOf('destination.port')?.events).toContain('attempt');
     expect(attributeOf('tcp.flow.duration')).toBeUndefined();
   });
 
@@ -117,7 +130,7 @@ describe('the record schema', () => {
       const all = mapFlow(full[kind], fullContext, 1n);
       expect(Object.keys(all.attributes)).toEqual(ATTRIBUTES_OF[kind].map((a) => a.key));
       expect(all.eventName).toBe(EVENTS[kind].name);
-      const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined }, { src: [], dst: [] }, 1n);
+      const bare = mapFlow({ ...sample[kind], beginTsNs: kind === 'end' ? 0n : undefined, handshake: undefined }, { src: [], dst: [] }, 1n);
       expect(Object.keys(bare.attributes)).toEqual(ATTRIBUTES_OF[kind].filter((a) => a.presence === 'always').map((a) => a.key));
     }
   });

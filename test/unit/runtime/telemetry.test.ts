@@ -52,6 +52,12 @@ function counts(over: Partial<FlowtapCounts> = {}): FlowtapCounts {
       dns_tcp_multisegment: 0,
       synack_duplicate: 5,
       synack_unsolicited: 7,
+      synack_pending: 30,
+      synack_confirmed: 26,
+      attempt_refused: 3,
+      attempt_unreachable: 1,
+      attempt_timed_out: 0,
+      attempt_abandoned: 2,
       filtered: 0,
       handoff_dropped_records: 0,
       handoff_waits: 11,
@@ -103,6 +109,9 @@ describe('SelfTelemetry', () => {
     expect(read).toHaveBeenCalledTimes(2);
     expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'begin' })).toBe(6);
     expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'end' })).toBe(4);
+    for (const [reason, n] of [['refused', 3], ['unreachable', 1], ['timed_out', 0], ['abandoned', 2]] as const)
+      expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'attempt', 'flowtap.reason': reason })).toBe(n);
+    expect(value(p, 'flowtap.flows.half_open')).toBe(4);
     expect(value(p, 'flowtap.records.emitted')).toBe(10);
     expect(value(p, 'flowtap.records.exported')).toBe(7);
     expect(value(p, 'flowtap.records.dropped', { 'flowtap.reason': 'ring_buffer_full' })).toBe(9);

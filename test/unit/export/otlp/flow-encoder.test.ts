@@ -106,11 +106,12 @@ function randomContext(r: Rand, src: string[], dst: string[]): FlowContext {
 function randomInput(r: Rand, i: number): FlowInput {
   const six = r() < 0.4;
   const end = r() < 0.5;
+  const attempt = !end && r() < 0.3; // a failed connection attempt: its reason, and its SYNs and time when known
   const tsNs = BigInt(1 + int(r, 2 ** 40)) * 1000n + BigInt(int(r, 1000));
   const durationNs = pick(r, [0n, 1n, 999_999_999n, 1_000_000_000n, 3_000_000_000n, BigInt(int(r, 2 ** 40))]);
   const beginTsNs = r() < 0.2 ? 0n : r() < 0.1 ? tsNs + 1n : tsNs - durationNs;
   const raw = flowRecord({
-    type: end ? 2 : 1,
+    type: attempt ? 4 : end ? 2 : 1,
     tsNs,
     saddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
     daddr: six ? randomV6(r) : v4(int(r, 256), int(r, 256), int(r, 256), int(r, 256)),
@@ -118,14 +119,19 @@ function randomInput(r: Rand, i: number): FlowInput {
     dport: pick(r, [80, 443, 65535, int(r, 65536)]),
     family: six ? 6 : 4,
     direction: 1 + int(r, 2),
-    closeReason: end ? 1 + int(r, 2) : 0,
+    closeReason: end ? 1 + int(r, 2) : attempt ? 1 + int(r, 4) : 0,
     closedBy: end ? 1 + int(r, 2) : 0,
     cgroupId: BigInt(int(r, 1000)),
     beginTsNs: end ? beginTsNs : 0n,
     flowId: randomU64(r),
     cookie: randomU64(r),
     process: r() < 0.8 ? { tsNs: tsNs - 1n, pid: int(r, 2 ** 22), uid: pick(r, [0, 1000, 4294967294]), comm: pick(r, ['', 'curl', 'python3', 'a'.repeat(15)]) } : undefined,
-    handshake: r() < 0.7 ? { ns: pick(r, [0n, 1n, 999n, 1_000_000n, BigInt(int(r, 2 ** 40))]), syns: pick(r, [0, 1, 2, 7]) } : undefined,
+    handshake:
+      r() < 0.7
+        ? attempt
+          ? { ns: durationNs, syns: 1 + int(r, 7) }
+          : { ns: pick(r, [0n, 1n, 999n, 1_000_000n, BigInt(int(r, 2 ** 40))]), syns: pick(r, [0, 1, 2, 7]) }
+        : undefined,
     tcp:
       end && r() < 0.8
         ? {
