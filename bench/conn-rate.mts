@@ -34,23 +34,7 @@ import { join } from 'node:path';
 import { collectorBinary, startCollector, type RunningCollector } from '../test/helpers/collector.ts';
 import { startFlowtap } from '../test/helpers/flowtap.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import {
-  BUILD,
-  Cgroup,
-  OUT,
-  ROOT,
-  cpuSeconds,
-  ensureDir,
-  log,
-  onCleanup,
-  parseClient,
-  run,
-  runToEnd,
-  sleep,
-  start,
-  summarize,
-  type Summary,
-} from './lib.mts';
+import { BUILD, Cgroup, OUT, ROOT, cpuSeconds, ensureDir, log, onCleanup, parseClient, run, runToEnd, sleep, start, summarize, type Summary } from './lib.mts';
 
 export type Mode = 'none' | 'flowtap' | 'conntrack' | 'tcpdump' | 'bpftrace';
 export const MODES: Mode[] = ['none', 'flowtap', 'conntrack', 'tcpdump', 'bpftrace'];
@@ -169,7 +153,7 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
           const want = base + 2 * connections;
           let last = -1;
           let still = Date.now();
-          for (let deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+          for (let deadline = Date.now() + 60_000; Date.now() < deadline;) {
             const n = collectorRecords(collector);
             if (n >= want) return;
             if (n !== last) [last, still] = [n, Date.now()];
@@ -197,8 +181,14 @@ export async function connRate(opts: ConnRateOptions): Promise<ConnRateResult> {
           }
           const captured = collectorRecords(collector) - base;
           const p = stopped?.probe ?? {};
-          const lost = (p.ringbuf_full_flow ?? 0) + (p.flow_table_full ?? 0) + (p.handoff_dropped_records ?? 0) + (stopped?.droppedRecords ?? 0) + (stopped?.failedRecords ?? 0);
-          if (process.env.BENCH_DEBUG) process.stderr.write(`--- flowtap stderr\n${ft.stderr().slice(-3000)}\n--- collector stderr\n${collector.stderrTail()}\n`);
+          const lost =
+            (p.ringbuf_full_flow ?? 0) +
+            (p.flow_table_full ?? 0) +
+            (p.handoff_dropped_records ?? 0) +
+            (stopped?.droppedRecords ?? 0) +
+            (stopped?.failedRecords ?? 0);
+          if (process.env.BENCH_DEBUG)
+            process.stderr.write(`--- flowtap stderr\n${ft.stderr().slice(-3000)}\n--- collector stderr\n${collector.stderrTail()}\n`);
           return {
             captured,
             lost,

@@ -51,11 +51,21 @@ const inputs = Array.from({ length: 64 }, (_, i) => {
       closeReason: end ? (i % 8 === 1 ? 'rst' : 'fin') : undefined,
       closedBy: end ? (i % 6 === 1 ? 'source' : 'destination') : undefined,
       beginTsNs: end ? 1_000_000_000n + BigInt(i * 1000) : undefined,
-      flowId: 0x9e3779b97f4a7c15n * BigInt(i + 1) & 0xffffffffffffffffn,
+      flowId: (0x9e3779b97f4a7c15n * BigInt(i + 1)) & 0xffffffffffffffffn,
       cookie: BigInt(4096 + i),
       process: i % 8 === 7 ? undefined : { pid: 1000 + i, uid: 1000, comm: 'curl', capturedAtNs: 4_000_000_000n, cgroupId: 7n },
       handshake: i % 4 < 2 || end ? { durationNs: 120_000n + BigInt(i), synCount: 1 } : undefined,
-      tcp: end ? { bytesSent: 512 + i, bytesReceived: 70_000 + i * 1000, segsOut: 10 + i, segsIn: 60 + i, retransSegs: i % 7 === 0 ? 1 : 0, srttUs: 150 + i, minRttUs: 90 } : undefined,
+      tcp: end
+        ? {
+            bytesSent: 512 + i,
+            bytesReceived: 70_000 + i * 1000,
+            segsOut: 10 + i,
+            segsIn: 60 + i,
+            retransSegs: i % 7 === 0 ? 1 : 0,
+            srttUs: 150 + i,
+            minRttUs: 90,
+          }
+        : undefined,
     },
     domains: {
       src: [],
@@ -65,7 +75,15 @@ const inputs = Array.from({ length: 64 }, (_, i) => {
       process:
         i % 8 === 7
           ? undefined
-          : { pid: 1000 + i, startNs: 1n, name: 'curl', executablePath: '/usr/bin/curl', commandArgs: ['curl', '-s', 'https://www.example.com/'], uid: 1000, parentPid: 1 },
+          : {
+              pid: 1000 + i,
+              startNs: 1n,
+              name: 'curl',
+              executablePath: '/usr/bin/curl',
+              commandArgs: ['curl', '-s', 'https://www.example.com/'],
+              uid: 1000,
+              parentPid: 1,
+            },
       cgroupPath: '/system.slice/app.service',
     },
   };

@@ -65,7 +65,11 @@ const pipeline = new Pipeline({
   nowMs: Date.now,
   nowNs: () => jsClockAnchor().realtimeNs,
 });
-const probe = new ReplayProbe({ spec: { kind: 'synthetic', ratePerSecond: rate }, ringBufferBytes: 8 << 20, onBatch: (b: Buffer, n: number) => pipeline.onBatch(b, n) });
+const probe = new ReplayProbe({
+  spec: { kind: 'synthetic', ratePerSecond: rate },
+  ringBufferBytes: 8 << 20,
+  onBatch: (b: Buffer, n: number) => pipeline.onBatch(b, n),
+});
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 await sleep(1000); // warm-up

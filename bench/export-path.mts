@@ -89,8 +89,7 @@ function profileShares(file: string): ProfileShare[] {
     else if (url.includes('/node_modules/')) {
       const parts = url.replace(/.*\/node_modules\//, '').split('/');
       what = parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
-    }
-    else if (url.includes('/dist/')) what = `flowtap ${url.replace(/.*\/dist\//, '').replace(/\.js$/, '')}`;
+    } else if (url.includes('/dist/')) what = `flowtap ${url.replace(/.*\/dist\//, '').replace(/\.js$/, '')}`;
     else if (url.startsWith('node:')) what = url.startsWith('node:internal/http2') ? 'node http2' : url.includes('buffer') ? 'node buffer' : 'node (other)';
     else what = fn === '' ? '(native)' : 'other';
     totals.set(what, (totals.get(what) ?? 0) + dt);
@@ -123,7 +122,9 @@ export async function exportPath(opts: { reps: number; rate: number; seconds: nu
           lost: r.dropped + r.failed + r.ringBufferLost + (r.emitted - r.exported - r.dropped - r.failed),
         };
         runs.push(run);
-        log(`export-path rep ${rep} ${v.label}: ${Math.round(run.eventsPerCpuSecond)} events per CPU-second, rss ${run.rssMaxMiB.toFixed(0)} MiB, lost ${run.lost}`);
+        log(
+          `export-path rep ${rep} ${v.label}: ${Math.round(run.eventsPerCpuSecond)} events per CPU-second, rss ${run.rssMaxMiB.toFixed(0)} MiB, lost ${run.lost}`,
+        );
       }
     }
     const profiles: PathResult['profiles'] = [];
@@ -141,7 +142,12 @@ export async function exportPath(opts: { reps: number; rate: number; seconds: nu
         v.label === stock
           ? undefined
           : summarize(rs.map((r) => r.eventsPerCpuSecond / runs.find((s) => s.rep === r.rep && s.variant === stock)!.eventsPerCpuSecond));
-      return { variant: v.label, eventsPerCpuSecond: summarize(rs.map((r) => r.eventsPerCpuSecond)), rssMaxMiB: summarize(rs.map((r) => r.rssMaxMiB)), ratioToStock: ratios };
+      return {
+        variant: v.label,
+        eventsPerCpuSecond: summarize(rs.map((r) => r.eventsPerCpuSecond)),
+        rssMaxMiB: summarize(rs.map((r) => r.rssMaxMiB)),
+        ratioToStock: ratios,
+      };
     });
     return { rate: opts.rate, seconds: opts.seconds, runs, summaries, profiles, commands: [...commands.values()] };
   } finally {

@@ -242,8 +242,12 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
           );
           if (workload === 'churn') {
             const conns = Number(r.load.connections);
-            const per = Object.entries(r.socketPrograms).map(([k, v]) => `${k} ${(v.runTimeNs / conns).toFixed(1)} ns (${(v.runCount / conns).toFixed(2)} runs)`);
-            log(`kernel-cost churn per connection: cgroup_skb ${((r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs) / conns).toFixed(1)} ns; ${per.join(', ')}`);
+            const per = Object.entries(r.socketPrograms).map(
+              ([k, v]) => `${k} ${(v.runTimeNs / conns).toFixed(1)} ns (${(v.runCount / conns).toFixed(2)} runs)`,
+            );
+            log(
+              `kernel-cost churn per connection: cgroup_skb ${((r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs) / conns).toFixed(1)} ns; ${per.join(', ')}`,
+            );
           }
         } finally {
           await probe?.close();
@@ -261,9 +265,7 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
   const summaries = WORKLOADS.map((workload): KernelCostSummary => {
     const rs = reps.filter((r) => r.workload === workload);
     const mismatch = (r: KernelCostRep) =>
-      Math.max(
-        ...(['ingress', 'egress'] as const).map((h) => Math.abs(r.flowtap[h].runCount - r.empty[h].runCount) / Math.max(1, r.flowtap[h].runCount)),
-      );
+      Math.max(...(['ingress', 'egress'] as const).map((h) => Math.abs(r.flowtap[h].runCount - r.empty[h].runCount) / Math.max(1, r.flowtap[h].runCount)));
     return {
       workload,
       flowtapNs: summarize(rs.map((r) => nsPerRun(r.flowtap))),
@@ -280,7 +282,11 @@ export async function kernelCost(opts: KernelCostOptions): Promise<{ reps: Kerne
               ['cgroup_skb', ...Object.keys(rs[0]?.socketPrograms ?? {})].map((k) => [
                 k,
                 summarize(
-                  rs.map((r) => (k === 'cgroup_skb' ? r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs : r.socketPrograms[k].runTimeNs) / Number(r.load.connections)),
+                  rs.map(
+                    (r) =>
+                      (k === 'cgroup_skb' ? r.flowtap.ingress.runTimeNs + r.flowtap.egress.runTimeNs : r.socketPrograms[k].runTimeNs) /
+                      Number(r.load.connections),
+                  ),
                 ),
               ]),
             ),

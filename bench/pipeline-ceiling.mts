@@ -100,7 +100,10 @@ async function runStep(rep: number, rate: number, seconds: number): Promise<{ st
   const n = cpus().length;
   const { dir, remove } = scratchDir(`ceiling-${rate}`);
   const collector = await startFileCollector(dir, { format: 'proto', flushIntervalMillis: 200, cpus: n > 1 ? String(n - 1) : undefined });
-  const ft = await startFlowtap(replaySource(rate), collector.endpoint, { cpus: String(FLOWTAP_CPU), args: ['--summary-interval-seconds', '1', '--log-level', 'debug'] });
+  const ft = await startFlowtap(replaySource(rate), collector.endpoint, {
+    cpus: String(FLOWTAP_CPU),
+    args: ['--summary-interval-seconds', '1', '--log-level', 'debug'],
+  });
   const commands = [collector.command, ft.shown.replace(`synthetic:${rate}`, 'synthetic:<rate>')];
   const pid = ft.child.pid!;
   await sleep(1000); // warm-up: JIT, first connection

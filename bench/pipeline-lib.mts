@@ -55,7 +55,10 @@ export async function startFileCollector(dir: string, opts: FileCollectorOptions
   });
   return {
     endpoint: collector.endpoint,
-    command: shownCommand(collector.command, [[collectorBinary(), '$(deploy/setup/collector.sh)'], [collector.dir, '<dir>']]),
+    command: shownCommand(collector.command, [
+      [collectorBinary(), '$(deploy/setup/collector.sh)'],
+      [collector.dir, '<dir>'],
+    ]),
     file: collector.logsPath,
     pid: collector.pid!,
     stop: () => collector.stop(),

@@ -42,7 +42,10 @@ export interface QueueMemoryResult {
 /* eslint-disable @typescript-eslint/no-explicit-any */
 async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun; command: string }> {
   const deadPort = await freePort(); // nothing listens there
-  const ft = await startFlowtap(replaySource(rate), `http://127.0.0.1:${deadPort}`, { cpus: '0', args: ['--summary-interval-seconds', '1', '--log-level', 'debug'] });
+  const ft = await startFlowtap(replaySource(rate), `http://127.0.0.1:${deadPort}`, {
+    cpus: '0',
+    args: ['--summary-interval-seconds', '1', '--log-level', 'debug'],
+  });
   const pid = ft.child.pid!;
   const held = (l: any): number => Number(l.emitted) - Number(l.exportedRecords) - Number(l.failedRecords) - Number(l.droppedRecords);
   const samples: { rss: number; held: number; dropped: number }[] = [];
@@ -50,7 +53,10 @@ async function runOnce(rep: number, rate: number): Promise<{ run: QueueMemoryRun
   const fullAfterSeconds = Math.ceil(200_000 / rate) + 3;
   for (let s = 0; s < fullAfterSeconds + 3; s++) {
     await sleep(1000);
-    const summary = ft.logs().filter((l) => l.msg === 'counters' && !seen.has(l.time)).pop() as any; // every counter, once per summary interval
+    const summary = ft
+      .logs()
+      .filter((l) => l.msg === 'counters' && !seen.has(l.time))
+      .pop() as any; // every counter, once per summary interval
     if (summary === undefined) continue;
     seen.add(summary.time);
     samples.push({ rss: rssMiB(pid), held: held(summary), dropped: Number(summary.droppedRecords) });

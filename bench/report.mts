@@ -140,7 +140,9 @@ export function renderMarkdown(r: BenchResults, notes: Record<string, string> = 
     `Run of ${m.date} on ${m.nproc} CPUs (${m.cpu}; ${m.virtualization}), Linux ${m.kernel}, ${m.memory} RAM, Node.js ${m.node}.`,
     `flowtap ${m.revision}. Whole run: ${Math.round(r.durationSeconds)} s. Load average (1/5/15 min) at the start`,
     `${m.loadStart}, at the end ${m.loadEnd ?? 'n/a'} — other work may have shared the machine.`,
-    ...(missing.length ? ['', `This run measured only part ${r.parts.map((x) => PART_TITLE[x]).join('; part ')} (BENCH_ONLY); \`make bench\` runs them all.`] : []),
+    ...(missing.length
+      ? ['', `This run measured only part ${r.parts.map((x) => PART_TITLE[x]).join('; part ')} (BENCH_ONLY); \`make bench\` runs them all.`]
+      : []),
     '',
     'Every figure is measured in the same run and repeated: flowtap next to an empty program on the same packets,',
     'next to no monitor and to its peers (interleaved), next to the stock OpenTelemetry SDK path, or next to its',
@@ -220,17 +222,17 @@ function renderKernel(p: Put, r: BenchResults, k: KernelCostSummary[]): void {
   p(
     '## 1. Kernel cost per packet',
     '',
-    'flowtap\'s `cgroup_skb` ingress and egress programs and an empty `cgroup_skb` program (`bench/empty.bpf.c`,',
+    "flowtap's `cgroup_skb` ingress and egress programs and an empty `cgroup_skb` program (`bench/empty.bpf.c`,",
     '`return 1`) are attached to the same throwaway cgroup **at the same time**, so each packet of the workload',
-    'runs through both; with `kernel.bpf_stats_enabled=1` the kernel sums each program\'s `run_time_ns` and',
-    '`run_cnt`. The figure is flowtap\'s ns per run over the empty program\'s ns per run, on the same packets in',
-    'the same seconds (the run counts are checked to match). The empty program\'s time is the floor every',
-    'cgroup_skb program pays here: the call and bpf_stats\' own two clock reads.',
+    "runs through both; with `kernel.bpf_stats_enabled=1` the kernel sums each program's `run_time_ns` and",
+    "`run_cnt`. The figure is flowtap's ns per run over the empty program's ns per run, on the same packets in",
+    "the same seconds (the run counts are checked to match). The empty program's time is the floor every",
+    "cgroup_skb program pays here: the call and bpf_stats' own two clock reads.",
     '',
     'The programs of one cgroup run in attach order, and whichever runs first is measurably slower (it pays',
     'for the cold start of the hook), so a third, **lead** empty program is attached first and absorbs that;',
     'flowtap and the measured empty program follow it in an order that alternates between repetitions',
-    '(even: empty then flowtap; odd: flowtap then empty). The lead\'s own ns per run is shown for reference.',
+    "(even: empty then flowtap; odd: flowtap then empty). The lead's own ns per run is shown for reference.",
     '',
     '| workload | hook | flowtap ns/run | empty ns/run | ratio | lead ns/run | runs per rep | IRQ-work interrupts per event |',
     '|---|---|---|---|---|---|---|---|',
@@ -299,7 +301,9 @@ export const VARIANT_TITLE: Record<string, string> = {
 };
 
 const variantTitle = (c: ConnRateResult): string =>
-  c.options.monitorCpus ? `load on CPU ${c.options.workloadCpus}, monitor + collector on CPU ${c.options.monitorCpus}` : VARIANT_TITLE[c.options.label] ?? c.options.label;
+  c.options.monitorCpus
+    ? `load on CPU ${c.options.workloadCpus}, monitor + collector on CPU ${c.options.monitorCpus}`
+    : (VARIANT_TITLE[c.options.label] ?? c.options.label);
 
 function renderConnSummary(p: Put, c: ConnRateResult): void {
   const by = (mode: string) => c.summaries.find((s) => s.mode === mode)!;
@@ -311,7 +315,12 @@ function renderConnSummary(p: Put, c: ConnRateResult): void {
   );
   for (const peer of ['conntrack', 'tcpdump', 'bpftrace'] as const) {
     const ps = by(peer);
-    const vs = ratioPerRep(c.runs, (x) => x.mode === 'flowtap', (x) => x.mode === peer, (x) => x.rate);
+    const vs = ratioPerRep(
+      c.runs,
+      (x) => x.mode === 'flowtap',
+      (x) => x.mode === peer,
+      (x) => x.rate,
+    );
     p(
       `| connections/s vs ${PEER_TITLE[peer]}, ${v} | ${mmr(ft.ratio, (x) => f(x, 3))} of no monitor | ${mmr(ps.ratio, (x) => f(x, 3))} of no monitor | flowtap/${peer} ${mmr(vs, (x) => f(x, 3))} | > 1 (ahead) | ${yesNo(vs.median > 1)} |`,
     );
@@ -338,7 +347,7 @@ function renderConn(p: Put, r: BenchResults, results: ConnRateResult[]): void {
     'Two placements, each a full set of repetitions: **all CPUs shared** (load generator, monitor and collector',
     'compete for every CPU: the figure the target is written for, and on a machine this small it mostly measures',
     'how much CPU the monitor burns) and **split** (load generator on all CPUs but the last, monitor and collector',
-    "pinned to the last with taskset: what the workload itself pays — kernel hooks, wake-ups, cache — when the",
+    'pinned to the last with taskset: what the workload itself pays — kernel hooks, wake-ups, cache — when the',
     'monitor has a CPU of its own, as a sidecar with its own CPU request would).',
     '',
     "CPU is the monitor process's own utime+stime from just before the load until it has caught up (flowtap: every",
@@ -419,7 +428,9 @@ function renderCeilingSummary(p: Put, c: CeilingResult): void {
       `| ${metric} | ${mm(c.rssAt50k, (x) => f(mb(x), 0))} | near idle (${int(c.idleRate)}/s) ${mm(c.rssIdle, (x) => f(mb(x), 0))} | ${ratio} | ≤ ${TARGET_RSS_MB} MB | ${yesNo(mb(c.rssAt50k.median) <= TARGET_RSS_MB)} |`,
     );
   } else if (c.options.rates.includes(RSS_RATE)) {
-    p(`| ${metric} | n/a: no run at ${int(RSS_RATE)}/s kept up | near idle (${int(c.idleRate)}/s) ${mm(c.rssIdle, (x) => f(mb(x), 0))} | — | ≤ ${TARGET_RSS_MB} MB | ${yesNo(false)} |`);
+    p(
+      `| ${metric} | n/a: no run at ${int(RSS_RATE)}/s kept up | near idle (${int(c.idleRate)}/s) ${mm(c.rssIdle, (x) => f(mb(x), 0))} | — | ≤ ${TARGET_RSS_MB} MB | ${yesNo(false)} |`,
+    );
   }
 }
 
@@ -430,7 +441,7 @@ function renderCeiling(p: Put, r: BenchResults, c: CeilingResult): void {
     'The collector is an otlp receiver → file exporter (protobuf, flush every 200 ms); after each run its file is',
     'read back and every record counted. A rate **passes** when, over the run: flowtap lost nothing (no ring-buffer',
     'loss, no queue drop, no failed export, no decode or processing error, every record exported — its `stopped`',
-    'line, no shutdown timeout); the collector\'s file holds every record (distinct timestamps = records emitted);',
+    "line, no shutdown timeout); the collector's file holds every record (distinct timestamps = records emitted);",
     `and flowtap kept up (records not yet exported, from its \`summary\` line each second, stayed under ${MAX_LAG_SECONDS} s of input`,
     'through the second half of the run). Each repetition first runs near idle (for the RSS baseline), then climbs',
     `${c.options.rates.map(kilo).join(', ')} events/s (${c.options.seconds} s each) until a rate fails; its ceiling is the last rate that passed.`,
@@ -513,7 +524,9 @@ function renderExportPath(p: Put, r: BenchResults, e: PathResult): void {
   );
   for (const s of e.summaries) {
     const lost = e.runs.filter((x) => x.variant === s.variant).reduce((sum, x) => sum + x.lost, 0);
-    p(`| ${s.variant} | ${mm(s.eventsPerCpuSecond, kilo)} | ${s.ratioToStock ? `${mmr(s.ratioToStock, (x) => f(x))}×` : '1'} | ${mm(s.rssMaxMiB, (x) => f(mb(x), 0))} | ${int(lost)} |`);
+    p(
+      `| ${s.variant} | ${mm(s.eventsPerCpuSecond, kilo)} | ${s.ratioToStock ? `${mmr(s.ratioToStock, (x) => f(x))}×` : '1'} | ${mm(s.rssMaxMiB, (x) => f(mb(x), 0))} | ${int(lost)} |`,
+    );
   }
   for (const prof of e.profiles) {
     p('', `Where the CPU goes, ${prof.variant} (one more run under \`node --cpu-prof\`'s profiler; share of the non-idle samples):`, '');
@@ -530,7 +543,7 @@ function renderQueueMemory(p: Put, r: BenchResults, q: QueueMemoryResult): void 
     '',
     `flowtap (\`--replay synthetic:${q.rate}\`) exporting to a port nobody listens on: every record stays queued for a retry`,
     'until the default bound (200 000 records), then the oldest are dropped and counted. RSS and the records held',
-    "(from the `summary` line) are sampled each second; the cost per held record is the RSS growth from the first second",
+    '(from the `summary` line) are sampled each second; the cost per held record is the RSS growth from the first second',
     'to the full queue over the records held then.',
     '',
     '| | median | min | max |',
@@ -556,7 +569,12 @@ const settingTitle = (l: LatencyResult, label: LatencySetting['label'], source: 
 
 /** Per repetition: the p99 (or CPU) of setting a over setting b, same source. */
 const settingRatio = (runs: LatencyRun[], source: string, a: string, b: string, of: (x: LatencyRun) => number): Summary =>
-  ratioPerRep(runs, (x) => x.source === source && x.setting === a, (x) => x.source === source && x.setting === b, of);
+  ratioPerRep(
+    runs,
+    (x) => x.source === source && x.setting === a,
+    (x) => x.source === source && x.setting === b,
+    of,
+  );
 
 function renderLatencySummary(p: Put, l: LatencyResult): void {
   // Judged on the kernel source: the SYN-ACK's own timestamp to the collector.
@@ -569,7 +587,14 @@ function renderLatencySummary(p: Put, l: LatencyResult): void {
     const vsDefaults = s.setting !== 'defaults' && defaults;
     p(
       `| latency p99, ${what} → collector at ${int(l.rate)} flows/s, ${settingTitle(l, s.setting, source)} | ${mm(s.p99, ms)} (p50 ${ms(s.p50.median)}) | ` +
-        `${vsDefaults ? `defaults ${ms(defaults.p99.median)}` : '—'} | ${vsDefaults ? `${mmr(settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.p99Millis), (x) => f(x, 3))}×` : '—'} | ` +
+        `${vsDefaults ? `defaults ${ms(defaults.p99.median)}` : '—'} | ${
+          vsDefaults
+            ? `${mmr(
+                settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.p99Millis),
+                (x) => f(x, 3),
+              )}×`
+            : '—'
+        } | ` +
         `${target ? `≤ ${ms(target)}` : 'none (reported)'} | ${target ? yesNo(s.p99.median <= target) : '—'} |`,
     );
   }
@@ -577,7 +602,10 @@ function renderLatencySummary(p: Put, l: LatencyResult): void {
     if (!defaults) break;
     p(
       `| flowtap CPU at ${int(l.rate)} flows/s, ${s.setting} vs defaults, cores | ${mm(s.cpuCores, (x) => f(x, 3))} | defaults ${mm(defaults.cpuCores, (x) => f(x, 3))} | ` +
-        `${mmr(settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.cpuCores), (x) => f(x))}× | none (reported) | — |`,
+        `${mmr(
+          settingRatio(l.runs, source, s.setting, 'defaults', (x) => x.cpuCores),
+          (x) => f(x),
+        )}× | none (reported) | — |`,
     );
   }
 }
@@ -590,9 +618,9 @@ function renderLatency(p: Put, r: BenchResults, l: LatencyResult): void {
     `${l.warmupSeconds} s warm-up per run; flowtap on CPU 0, the collector (otlp → file, OTLP JSON, flush every ${COLLECTOR_FLUSH_MILLIS} ms) on the last CPU.`,
     'Two sources:',
     '',
-    '- **kernel** — flowtap\'s programs on a throwaway cgroup in which `loadgen tcp-client` opens connections at that',
-    '  rate (its RATE: a fixed schedule) to `loadgen tcp-server` on 127.0.0.1; the timestamp is the SYN-ACK\'s at the hook. The whole',
-    '  path: ring buffer, its reader\'s wake-up, decode → map → export → collector. The targets are judged on this one.',
+    "- **kernel** — flowtap's programs on a throwaway cgroup in which `loadgen tcp-client` opens connections at that",
+    "  rate (its RATE: a fixed schedule) to `loadgen tcp-server` on 127.0.0.1; the timestamp is the SYN-ACK's at the hook. The whole",
+    "  path: ring buffer, its reader's wake-up, decode → map → export → collector. The targets are judged on this one.",
     `- **replay** — \`--replay synthetic:${l.rate}\`: user space alone; the synthetic ring buffer is drained every ${REPLAY_DRAIN_MILLIS} ms.`,
     '',
     `Arrival is when this runner, polling the collector's file every ${POLL_MILLIS} ms, first sees the record, so each figure`,
@@ -612,7 +640,8 @@ function renderLatency(p: Put, r: BenchResults, l: LatencyResult): void {
     );
   }
   p('', '| rep | source | setting | records / flows | p50 | p99 | max |', '|---|---|---|---|---|---|---|');
-  for (const x of l.runs) p(`| ${x.rep} | ${x.source} | ${x.setting} | ${int(x.records)} / ${int(x.expected)} | ${ms(x.p50Millis)} | ${ms(x.p99Millis)} | ${ms(x.maxMillis)} |`);
+  for (const x of l.runs)
+    p(`| ${x.rep} | ${x.source} | ${x.setting} | ${int(x.records)} / ${int(x.expected)} | ${ms(x.p50Millis)} | ${ms(x.p99Millis)} | ${ms(x.maxMillis)} |`);
   p('', loadLine(r, 'latency'), '');
 }
 
@@ -682,7 +711,8 @@ function renderMethod(p: Put, r: BenchResults): void {
   if (r.exportPath) block('Part 3b, per repetition and variant (one collector for the part):', r.exportPath.commands);
   if (r.queueMemory) block('Part 3c, per repetition:', [r.queueMemory.command]);
   if (r.latency) {
-    for (const [source, lines] of Object.entries(r.latency.commands)) block(`Part 4, ${source} source, per repetition and setting (shown: low latency):`, lines);
+    for (const [source, lines] of Object.entries(r.latency.commands))
+      block(`Part 4, ${source} source, per repetition and setting (shown: low latency):`, lines);
   }
   const reps: string[] = [];
   if (r.kernel) reps.push(`part 1 ${o.kernelReps} per workload, ${o.kernelSeconds} s each`);

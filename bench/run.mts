@@ -159,11 +159,15 @@ async function main(): Promise<void> {
       }
     },
     ceiling: async () => {
-      log(`part 3: pipeline ceiling (${reps} reps, each near idle then up ${options.ceilingRates.join(', ')} events/s until one fails, ${options.ceilingSeconds} s each)`);
+      log(
+        `part 3: pipeline ceiling (${reps} reps, each near idle then up ${options.ceilingRates.join(', ')} events/s until one fails, ${options.ceilingSeconds} s each)`,
+      );
       results.ceiling = await pipelineCeiling({ reps, seconds: options.ceilingSeconds, rates: options.ceilingRates });
     },
     'export-path': async () => {
-      log(`part 3: export path vs the stock SDK path (${reps} reps × 3 variants × ${options.exportPathSeconds} s at ${options.exportPathRate}/s, then 2 profiled runs)`);
+      log(
+        `part 3: export path vs the stock SDK path (${reps} reps × 3 variants × ${options.exportPathSeconds} s at ${options.exportPathRate}/s, then 2 profiled runs)`,
+      );
       results.exportPath = await exportPath({ reps, rate: options.exportPathRate, seconds: options.exportPathSeconds });
     },
     'queue-memory': async () => {

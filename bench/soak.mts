@@ -363,7 +363,10 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   let t0 = performance.now();
   const sample = (): Sample => {
     const gc = lastGc(ft.stdout());
-    const summary = logs().filter((l) => l.msg === 'counters').pop() ?? {}; // every counter, once per summary interval
+    const summary =
+      logs()
+        .filter((l) => l.msg === 'counters')
+        .pop() ?? {}; // every counter, once per summary interval
     const s: Sample = {
       t: Math.round((performance.now() - t0) / 100) / 10,
       rssMiB: rssMiB(pid),
@@ -425,7 +428,11 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   sample();
   const { code } = await ft.stop('SIGTERM', 20_000);
   if (code !== 0) throw new Error(`flowtap exited ${code}: ${ft.stderr().slice(-2000)}`);
-  const stopped = logs().some((l) => l.msg === 'stopped') ? (logs().filter((l) => l.msg === 'counters').pop() ?? {}) : {};
+  const stopped = logs().some((l) => l.msg === 'stopped')
+    ? (logs()
+        .filter((l) => l.msg === 'counters')
+        .pop() ?? {})
+    : {};
   await server.stop();
   // the collector flushes its files on SIGTERM
   await collector.stop();
@@ -498,7 +505,8 @@ export function judge(r: Measured): Pick<SoakResult, Judged> {
     reasons.push(`RSS slope ${rss.slopePerMinute.toFixed(2)} MiB/min is not below ${RSS_SLOPE_LIMIT_MIB_PER_MIN}`);
   if (!(fds.max - fds.min <= FD_SPREAD_LIMIT)) reasons.push(`open fds ranged ${fds.min}..${fds.max} after the warm-up (more than ${FD_SPREAD_LIMIT} apart)`);
   if (silentlyLost !== 0) reasons.push(`${silentlyLost} records neither at the collector nor counted by flowtap`);
-  if (count.records !== Number(stopped.exportedRecords)) reasons.push(`collector has ${count.records} records, flowtap says it exported ${String(stopped.exportedRecords)}`);
+  if (count.records !== Number(stopped.exportedRecords))
+    reasons.push(`collector has ${count.records} records, flowtap says it exported ${String(stopped.exportedRecords)}`);
   if (count.sameTimestamp !== 0) reasons.push(`${count.sameTimestamp} records share a kind and a timestamp with another (duplicates?)`);
   const flat = rss.slopePerMinute < RSS_SLOPE_LIMIT_MIB_PER_MIN && fds.max - fds.min <= FD_SPREAD_LIMIT;
   const nothingLostSilently = silentlyLost === 0 && count.records === Number(stopped.exportedRecords) && count.sameTimestamp === 0;
@@ -525,7 +533,9 @@ export function renderSoak(r: SoakResult): string {
     '',
     `${(o.seconds / 60).toFixed(o.seconds % 60 === 0 ? 0 : 1)} minutes of the real kernel path: \`loadgen tcp-client\` in a throwaway cgroup ` +
       `opening and closing TCP connections over loopback at ${o.rate}/s (${o.workers} workers, fixed schedule)` +
-      (r.dns.enabled ? `, and ${o.dnsRate} DNS answers/s from 127.0.0.153:53, each a new name (TTL ${DNS_TTL_SECONDS} s; every 10th the name of 127.0.0.1)` : '') +
+      (r.dns.enabled
+        ? `, and ${o.dnsRate} DNS answers/s from 127.0.0.153:53, each a new name (TTL ${DNS_TTL_SECONDS} s; every 10th the name of 127.0.0.1)`
+        : '') +
       '; flowtap (`node --trace-gc dist/cli.js`, default settings, summary line every ' +
       `${o.sampleSeconds} s) exporting to a real OpenTelemetry Collector. Sampled every ${o.sampleSeconds} s; ` +
       `trends over the samples after the first ${o.warmupSeconds} s.`,

@@ -143,7 +143,9 @@ function followCgroup(log: Log): CgroupFollow {
 /** Said once at start: what this kernel, these privileges or this pid namespace cannot give. */
 function sayWhatIsLeftOut(log: Log, probe: NativeProbe, noProcessDetails: boolean): void {
   if (noProcessDetails) {
-    log.info('process details left out', { reason: "flowtap's /proc is not the host's pid namespace (no hostPID): pids are reported as the kernel gives them" });
+    log.info('process details left out', {
+      reason: "flowtap's /proc is not the host's pid namespace (no hostPID): pids are reported as the kernel gives them",
+    });
   }
   for (const part of probe.leftOut?.() ?? []) log.info('kernel part left out', { missing: part.missing, leavesOut: part.leavesOut });
 }

@@ -14,7 +14,17 @@ import { envString, type Env } from './env';
 import { ConfigError } from './error';
 import { OPTIONS } from './options';
 import { POD_CGROUP } from './podcgroup';
-import { batchConfig, checkTransport, logsEndpoint, tracesEndpoint, metricsExport, metricsExportDefaults, otlpConfig, OTLP_DEFAULTS, type ReadFile } from './sdk-env';
+import {
+  batchConfig,
+  checkTransport,
+  logsEndpoint,
+  tracesEndpoint,
+  metricsExport,
+  metricsExportDefaults,
+  otlpConfig,
+  OTLP_DEFAULTS,
+  type ReadFile,
+} from './sdk-env';
 import type { Config, ConfigSources, FlagOptions } from './types';
 
 export { requestedInfo, type InfoRequest } from './argv';
@@ -56,7 +66,9 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   const spans = options.value('spans', { mountinfo });
   const otlp = exporter === 'otlp' || spans === 'otlp' ? otlpConfig(env, spans === 'otlp') : OTLP_DEFAULTS;
   const ctx = { mountinfo, exporter, protocol: otlp.protocol };
-  const flagOptions = Object.fromEntries(keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)])) as unknown as FlagOptions;
+  const flagOptions = Object.fromEntries(
+    keys.map((k) => [k, k === 'cgroup' ? cgroup : k === 'exporter' ? exporter : options.value(k, ctx)]),
+  ) as unknown as FlagOptions;
   flagOptions.endpoint = logsEndpoint(env, otlp.protocol, flagOptions.endpoint, options.givenBy('endpoint'));
   if (spans === 'otlp') flagOptions.spansEndpoint = tracesEndpoint(env, otlp.tracesProtocol, flagOptions.spansEndpoint, flagOptions.endpoint);
 
@@ -66,8 +78,7 @@ export function loadConfig(argv: readonly string[], env: Env, mountinfo?: string
   if (spans === 'otlp') checkTransport(env, 'TRACES', system?.readFile);
   const metricsDefaultEndpoint = otlp.protocol === 'grpc' ? flagOptions.endpoint : undefined;
   if (flagOptions.metrics === 'otlp') checkTransport(env, 'METRICS', system?.readFile);
-  const metrics =
-    flagOptions.metrics === 'otlp' ? metricsExport(env, metricsDefaultEndpoint) : metricsExportDefaults(flagOptions.endpoint);
+  const metrics = flagOptions.metrics === 'otlp' ? metricsExport(env, metricsDefaultEndpoint) : metricsExportDefaults(flagOptions.endpoint);
   resourceAttributes(env);
   return { config: { ...flagOptions, otlp, batch, metricsExport: metrics }, sources };
 }

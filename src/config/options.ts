@@ -89,7 +89,8 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'ring-buffer-wakeup-bytes',
     valueName: '<n>',
     env: ['FLOWTAP_RING_BUFFER_WAKEUP_BYTES'],
-    description: 'wake the reader once this many bytes wait in the ring buffer (else at its next poll, --ring-buffer-poll-millis); 0 = for every record (lowest latency, most CPU)',
+    description:
+      'wake the reader once this many bytes wait in the ring buffer (else at its next poll, --ring-buffer-poll-millis); 0 = for every record (lowest latency, most CPU)',
     default: LIMITS.ringBufferWakeupBytes.default,
     limit: LIMITS.ringBufferWakeupBytes,
     parse: integer(LIMITS.ringBufferWakeupBytes),
@@ -160,7 +161,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'include-ports',
     valueName: '<ports>',
     env: ['FLOWTAP_INCLUDE_PORTS'],
-    description: "report only flows whose responder (server) port is listed, e.g. 443,8000-8100",
+    description: 'report only flows whose responder (server) port is listed, e.g. 443,8000-8100',
     default: [],
     defaultText: 'any port',
     parse: filterList(parsePortList, PORT_LIST),
@@ -178,7 +179,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'include-cidrs',
     valueName: '<cidrs>',
     env: ['FLOWTAP_INCLUDE_CIDRS'],
-    description: "report only flows whose peer address (the other end) is in one of these prefixes",
+    description: 'report only flows whose peer address (the other end) is in one of these prefixes',
     default: [],
     defaultText: 'any address',
     parse: filterList(parseCidrList, CIDR_LIST),
@@ -231,7 +232,8 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'summary-interval-seconds',
     valueName: '<s>',
     env: ['FLOWTAP_SUMMARY_INTERVAL_SECONDS'],
-    description: "log a 'summary' line this often: flows begun and ended, records exported, failed and dropped since the last one, and whether exports work (0: never)",
+    description:
+      "log a 'summary' line this often: flows begun and ended, records exported, failed and dropped since the last one, and whether exports work (0: never)",
     default: LIMITS.summaryIntervalSeconds.default,
     defaultText: '0 (off)',
     limit: LIMITS.summaryIntervalSeconds,
@@ -241,9 +243,7 @@ export const OPTIONS: { readonly [K in keyof FlagOptions]: OptionSpec<FlagOption
     flag: 'queue-max-records',
     valueName: '<n>',
     env: ['FLOWTAP_QUEUE_MAX_RECORDS', 'OTEL_BLRP_MAX_QUEUE_SIZE'],
-    description:
-      'records held for export, also while the collector is unreachable (about 0.6 KB each); ' +
-      'beyond it the oldest are dropped and counted',
+    description: 'records held for export, also while the collector is unreachable (about 0.6 KB each); ' + 'beyond it the oldest are dropped and counted',
     default: LIMITS.queueMaxRecords.default,
     limit: LIMITS.queueMaxRecords,
     parse: integer(LIMITS.queueMaxRecords),
@@ -292,4 +292,3 @@ function parseReplay(raw: string, name: string): ReplaySpec {
   if (spec === undefined) throw invalid(name, raw, `synthetic:<events per second>, from 1 to ${MAX_REPLAY_RATE}`);
   return spec;
 }
-

@@ -88,7 +88,10 @@ export function parseStat(text: string): { parentPid: number; startTicks: bigint
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
   // after ") ": state(3) ppid(4) ... starttime(22) — index 0 here is field 3
-  const fields = text.slice(close + 2).trim().split(' ');
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   if (fields.length < 20) return undefined;
   const parentPid = Number(fields[1]);
   if (!Number.isInteger(parentPid) || !/^\d+$/.test(fields[19])) return undefined;
@@ -117,7 +120,8 @@ export class ProcessCache {
   private readonly _stats: Omit<ProcessCacheStats, 'entries'> = { hits: 0, misses: 0, gone: 0, reused: 0, changed: 0, evictions: 0 };
 
   constructor(options: ProcessCacheOptions) {
-    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a whole number >= 1, got ${options.maxEntries}`);
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a whole number >= 1, got ${options.maxEntries}`);
     this._options = { root: '/proc', clockTicksPerSecond: 100, ...options };
   }
 
@@ -243,7 +247,11 @@ export class ProcessCache {
 }
 
 /** The ProcReader of the real file system (synchronous: /proc files are generated in memory). */
-export function fsProcReader(fs: { readFileSync(path: string, encoding: 'utf8'): string; readlinkSync(path: string): string; readdirSync(path: string): string[] }): ProcReader {
+export function fsProcReader(fs: {
+  readFileSync(path: string, encoding: 'utf8'): string;
+  readlinkSync(path: string): string;
+  readdirSync(path: string): string[];
+}): ProcReader {
   return {
     listDir: (path) => {
       try {

@@ -39,7 +39,7 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
   if (bestLen < 2) bestStart = -1;
 
   let out = '';
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (i === bestStart) {
       out += '::';
       i += bestLen;

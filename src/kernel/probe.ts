@@ -149,7 +149,9 @@ function portsOption(filters: Record<string, unknown>, name: string): PortRange[
   return v.map((item: unknown, i): PortRange => {
     if (isPort(item)) return [item, item];
     if (Array.isArray(item) && item.length === 2 && isPort(item[0]) && isPort(item[1]) && item[0] <= item[1]) return [item[0], item[1]];
-    throw new TypeError(`options.filters.${name}[${i}] must be a port (${PORT_LIMIT.min} to ${PORT_LIMIT.max}) or a [first, last] range of them, first <= last, ${got(item)}`);
+    throw new TypeError(
+      `options.filters.${name}[${i}] must be a port (${PORT_LIMIT.min} to ${PORT_LIMIT.max}) or a [first, last] range of them, first <= last, ${got(item)}`,
+    );
   });
 }
 
@@ -159,7 +161,8 @@ function cidrsOption(filters: Record<string, unknown>, name: string): string[] {
   if (!Array.isArray(v)) throw new TypeError(`options.filters.${name} must be an array, ${got(v)}`);
   return v.map((item: unknown, i) => {
     const why = typeof item === 'string' ? cidrProblem(item) : 'not a string';
-    if (why !== undefined) throw new TypeError(`options.filters.${name}[${i}] must be an IPv4 or IPv6 prefix "address/length" with zero host bits, ${got(item)} (${why})`);
+    if (why !== undefined)
+      throw new TypeError(`options.filters.${name}[${i}] must be an IPv4 or IPv6 prefix "address/length" with zero host bits, ${got(item)} (${why})`);
     return item as string;
   });
 }

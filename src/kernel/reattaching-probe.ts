@@ -142,7 +142,10 @@ export class ReattachingProbe implements NativeProbe {
 async function closeKeepingCounts(probe: NativeProbe, into: Record<string, number>): Promise<void> {
   const before = safe(() => probe.counters(), {});
   await probe.close().catch(() => undefined);
-  addInto(into, safe(() => probe.counters(), before));
+  addInto(
+    into,
+    safe(() => probe.counters(), before),
+  );
 }
 
 function addInto(into: Record<string, number>, from: Record<string, number>): void {

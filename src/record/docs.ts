@@ -20,7 +20,11 @@ const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
 const cell = (text: string): string => text.replace(/\|/g, '\\|');
 
 function renderEvents(): string {
-  return [row(['event', 'EventName', 'when']), row(['---', '---', '---']), ...EVENT_KINDS.map((k) => row([k, `\`${EVENTS[k].name}\``, cell(EVENTS[k].brief)]))].join('\n');
+  return [
+    row(['event', 'EventName', 'when']),
+    row(['---', '---', '---']),
+    ...EVENT_KINDS.map((k) => row([k, `\`${EVENTS[k].name}\``, cell(EVENTS[k].brief)])),
+  ].join('\n');
 }
 
 function eventsOf(a: AttributeEntry): string {
@@ -39,8 +43,20 @@ function renderSeed(): string {
   return [
     row(['seed argument', 'attributes']),
     row(['---', '---']),
-    ...SEED_ARGUMENTS.map((arg) => row([`\`${arg}\``, ATTRIBUTES.filter((a) => a.seed.includes(arg)).map((a) => `\`${a.key}\``).join(', ')])),
-    row(['(none: a constant, the socket\'s cgroup, or the flow\'s end)', ATTRIBUTES.filter((a) => a.seed.length === 0).map((a) => `\`${a.key}\``).join(', ')]),
+    ...SEED_ARGUMENTS.map((arg) =>
+      row([
+        `\`${arg}\``,
+        ATTRIBUTES.filter((a) => a.seed.includes(arg))
+          .map((a) => `\`${a.key}\``)
+          .join(', '),
+      ]),
+    ),
+    row([
+      "(none: a constant, the socket's cgroup, or the flow's end)",
+      ATTRIBUTES.filter((a) => a.seed.length === 0)
+        .map((a) => `\`${a.key}\``)
+        .join(', '),
+    ]),
   ].join('\n');
 }
 

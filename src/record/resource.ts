@@ -10,14 +10,7 @@
  * diag line); here the environment is passed in, and the parser below follows
  * the same rules but throws, so config.ts can reject a bad value at start-up.
  */
-import {
-  defaultResource,
-  detectResources,
-  hostDetector,
-  resourceFromAttributes,
-  type Resource,
-  type ResourceDetector,
-} from '@opentelemetry/resources';
+import { defaultResource, detectResources, hostDetector, resourceFromAttributes, type Resource, type ResourceDetector } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
 import { envString, type Env } from '../config/env';
 import type { Workload } from '../enrich/container';
@@ -58,10 +51,7 @@ export function parseResourceAttributes(raw: string): Record<string, string> {
  * (host.name, host.arch, host.id); its async attributes are awaited so
  * exporters can read `resource.attributes` at once.
  */
-export async function createResource(
-  env: Env,
-  detectors: ResourceDetector[] = [hostDetector],
-): Promise<Resource> {
+export async function createResource(env: Env, detectors: ResourceDetector[] = [hostDetector]): Promise<Resource> {
   const fromEnv = resourceFromAttributes(parseResourceAttributes(envString(env, 'OTEL_RESOURCE_ATTRIBUTES') ?? ''));
   const serviceName = envString(env, 'OTEL_SERVICE_NAME');
   const resource = defaultResource()

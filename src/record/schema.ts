@@ -128,10 +128,11 @@ export interface EventEntry {
 /** Each event kind's record. */
 export const EVENTS: { readonly [K in FlowEventKind]: EventEntry } = {
   begin: { name: EVENT_FLOWTAP_FLOW_BEGIN, brief: 'a TCP flow began: its handshake reply (SYN-ACK) passed the hook' },
-  end: { name: EVENT_FLOWTAP_FLOW_END, brief: "the first FIN or RST of a flow whose begin was seen passed the hook" },
+  end: { name: EVENT_FLOWTAP_FLOW_END, brief: 'the first FIN or RST of a flow whose begin was seen passed the hook' },
   attempt: {
     name: EVENT_FLOWTAP_FLOW_ATTEMPT,
-    brief: 'an outgoing connect failed before any SYN-ACK: refused (RST), unreachable (ICMP error), timed out (the SYNs went unanswered) or abandoned (the application closed the socket)',
+    brief:
+      'an outgoing connect failed before any SYN-ACK: refused (RST), unreachable (ICMP error), timed out (the SYNs went unanswered) or abandoned (the application closed the socket)',
   },
 };
 
@@ -366,7 +367,8 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'known',
     source: (e) => e.process?.pid,
     seed: [],
-    brief: "the pid of the process that connected the watched socket (outgoing) or bound its listener (incoming), in the host's pid namespace; none for a socket bound or connected before flowtap attached",
+    brief:
+      "the pid of the process that connected the watched socket (outgoing) or bound its listener (incoming), in the host's pid namespace; none for a socket bound or connected before flowtap attached",
   },
   {
     key: ATTR_PROCESS_EXECUTABLE_NAME,
@@ -375,7 +377,8 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'known',
     source: (e, c) => executableName(c.process?.executablePath) ?? e.process?.comm ?? c.process?.name,
     seed: [],
-    brief: "the base name of `/proc/<pid>/exe` of that process; when that is not known, the connecting thread's name at the capture (where the kernel lets flowtap read it), else `/proc/<pid>/comm`",
+    brief:
+      "the base name of `/proc/<pid>/exe` of that process; when that is not known, the connecting thread's name at the capture (where the kernel lets flowtap read it), else `/proc/<pid>/comm`",
   },
   {
     key: ATTR_PROCESS_EXECUTABLE_PATH,
@@ -420,7 +423,8 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'known',
     source: (_e, c) => c.cgroupPath,
     seed: [],
-    brief: "the watched socket's cgroup as a path in the cgroup v2 hierarchy (a systemd unit's, a container's: `/system.slice/nginx.service`), for the watched cgroup and those below it",
+    brief:
+      "the watched socket's cgroup as a path in the cgroup v2 hierarchy (a systemd unit's, a container's: `/system.slice/nginx.service`), for the watched cgroup and those below it",
   },
   // TCP counters of the watched socket when the flow's first FIN or RST passed: sent = by the watched socket.
   {
@@ -512,7 +516,12 @@ export const ATTRIBUTES: readonly AttributeEntry[] = [
     presence: 'always',
     source: (e) => e.attemptReason,
     seed: [],
-    values: [FLOW_ATTEMPT_REASON_VALUE_REFUSED, FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE, FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT, FLOW_ATTEMPT_REASON_VALUE_ABANDONED],
+    values: [
+      FLOW_ATTEMPT_REASON_VALUE_REFUSED,
+      FLOW_ATTEMPT_REASON_VALUE_UNREACHABLE,
+      FLOW_ATTEMPT_REASON_VALUE_TIMED_OUT,
+      FLOW_ATTEMPT_REASON_VALUE_ABANDONED,
+    ],
     brief:
       '`refused` (an RST answered the SYN), `unreachable` (the kernel gave up on an ICMP or ICMPv6 error for it), `timed_out` (the SYN retransmissions ran out: `net.ipv4.tcp_syn_retries`) or `abandoned` (the application closed the socket first, as `curl --connect-timeout` does)',
   },

@@ -18,7 +18,12 @@ export interface Enrichment {
 }
 
 export function createEnrichment(config: Config, nowBootNs: () => bigint): Enrichment {
-  const containers = new ContainerIndex({ root: config.cgroup, tree: cgroupTree, nowMs: Date.now, mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? '') });
+  const containers = new ContainerIndex({
+    root: config.cgroup,
+    tree: cgroupTree,
+    nowMs: Date.now,
+    mountPoint: findCgroup2Mount(readText('/proc/self/mountinfo') ?? ''),
+  });
   // The kernel's pids are the initial pid namespace's: /proc answers for them only there (and not for a replay's).
   const sharesPids = config.replay === undefined && pidNamespaceIsInitial(readLink('/proc/self/ns/pid'));
   return {

@@ -41,11 +41,7 @@ export interface HealthAnswer {
 }
 
 /** /healthz and /readyz for `inputs` at `nowMs`. */
-export function evaluateHealth(
-  inputs: HealthInputs,
-  nowMs: number,
-  exportFailureMillis: number,
-): { healthz: HealthAnswer; readyz: HealthAnswer } {
+export function evaluateHealth(inputs: HealthInputs, nowMs: number, exportFailureMillis: number): { healthz: HealthAnswer; readyz: HealthAnswer } {
   const lastSuccess = inputs.lastExportSuccessMs === undefined ? undefined : new Date(inputs.lastExportSuccessMs).toISOString();
   const live = inputs.pollError === undefined && (inputs.attached || inputs.stopping);
   const healthz: HealthAnswer = {

@@ -206,27 +206,49 @@ export class SelfTelemetry {
 
 /** Creates the instruments and the one callback that observes them all. */
 function register(meter: Meter, options: SelfTelemetryOptions): void {
-  const counter = (name: string, unit: string, description: string): Instrument =>
-    meter.createObservableCounter(name, { unit, description });
-  const gauge = (name: string, unit: string, description: string): Instrument =>
-    meter.createObservableGauge(name, { unit, description });
+  const counter = (name: string, unit: string, description: string): Instrument => meter.createObservableCounter(name, { unit, description });
+  const gauge = (name: string, unit: string, description: string): Instrument => meter.createObservableGauge(name, { unit, description });
 
   const flowEvents = counter(METRIC_FLOWTAP_FLOW_EVENTS, '{event}', 'Flow events the kernel programs put in the ring buffer');
-  const dnsResponsesCaptured = counter(METRIC_FLOWTAP_DNS_RESPONSES, '{response}', 'DNS responses read, by how the cache used them: parsed, skipped (by reason), or refused as answering no query seen (by reason)');
+  const dnsResponsesCaptured = counter(
+    METRIC_FLOWTAP_DNS_RESPONSES,
+    '{response}',
+    'DNS responses read, by how the cache used them: parsed, skipped (by reason), or refused as answering no query seen (by reason)',
+  );
   const emitted = counter(METRIC_FLOWTAP_RECORDS_EMITTED, '{record}', 'Log records handed to the OpenTelemetry SDK');
   const exported = counter(METRIC_FLOWTAP_RECORDS_EXPORTED, '{record}', 'Log records the exporter delivered');
   const dropped = counter(METRIC_FLOWTAP_RECORDS_DROPPED, '{record}', 'Flow records lost, by where they were lost');
-  const retried = counter(METRIC_FLOWTAP_RECORDS_RETRIED, '{record}', 'Records of export attempts that failed and were queued again for a retry (a record sent three times counts twice)');
-  const queueRecords = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_RECORDS, '{record}', 'Records held for export: the open batch, waiting (also for a retry) and in flight');
+  const retried = counter(
+    METRIC_FLOWTAP_RECORDS_RETRIED,
+    '{record}',
+    'Records of export attempts that failed and were queued again for a retry (a record sent three times counts twice)',
+  );
+  const queueRecords = gauge(
+    METRIC_FLOWTAP_EXPORT_QUEUE_RECORDS,
+    '{record}',
+    'Records held for export: the open batch, waiting (also for a retry) and in flight',
+  );
   const queueBytes = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_BYTES, 'By', 'Encoded OTLP bytes of the records held for export');
-  const queueCapacity = gauge(METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY, '{record}', 'Records the export queue holds at most (--queue-max-records); beyond it the oldest are dropped');
+  const queueCapacity = gauge(
+    METRIC_FLOWTAP_EXPORT_QUEUE_CAPACITY,
+    '{record}',
+    'Records the export queue holds at most (--queue-max-records); beyond it the oldest are dropped',
+  );
   const dnsDropped = counter(METRIC_FLOWTAP_DNS_RESPONSES_DROPPED, '{response}', 'DNS responses lost before user space');
   const errors = counter(METRIC_FLOWTAP_ERRORS, '{error}', 'Records user space could not read or process');
   const skipped = counter(METRIC_FLOWTAP_PACKETS_SKIPPED, '{packet}', 'Packets the kernel programs skipped, by reason');
   const filtered = counter(METRIC_FLOWTAP_FLOWS_FILTERED, '{flow}', 'Flows left out by a filter');
-  const halfOpen = gauge(METRIC_FLOWTAP_FLOWS_HALF_OPEN, '{flow}', 'Incoming handshakes whose SYN-ACK left and whose ACK has not come (or never will: a flood of spoofed SYNs): they begin no flow');
+  const halfOpen = gauge(
+    METRIC_FLOWTAP_FLOWS_HALF_OPEN,
+    '{flow}',
+    'Incoming handshakes whose SYN-ACK left and whose ACK has not come (or never will: a flood of spoofed SYNs): they begin no flow',
+  );
   const tableFull = counter(METRIC_FLOWTAP_FLOW_TABLE_FULL, '{flow}', 'Flows the kernel flow table could not hold (their end is not reported)');
-  const tableEvictions = counter(METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS, '{flow}', 'Flows evicted from the full flow table before their end (their end is not reported)');
+  const tableEvictions = counter(
+    METRIC_FLOWTAP_FLOW_TABLE_EVICTIONS,
+    '{flow}',
+    'Flows evicted from the full flow table before their end (their end is not reported)',
+  );
   const waits = counter(METRIC_FLOWTAP_HANDOFF_WAITS, '{wait}', 'Times the reader paused the ring buffer until JavaScript caught up');
   const cacheNames = gauge(METRIC_FLOWTAP_DNS_CACHE_NAMES, '{name}', 'Names the DNS cache holds');
   const cacheAddresses = gauge(METRIC_FLOWTAP_DNS_CACHE_ADDRESSES, '{address}', 'Addresses the DNS cache holds');
@@ -240,9 +262,33 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
   const processEvictions = counter(METRIC_FLOWTAP_PROCESS_CACHE_EVICTIONS, '{process}', 'Processes dropped from the full /proc cache');
 
   const instruments = [
-    flowEvents, dnsResponsesCaptured, emitted, exported, dropped, retried, queueRecords, queueBytes, queueCapacity, dnsDropped,
-    errors, skipped, filtered, halfOpen, tableFull, tableEvictions, waits, cacheNames, cacheAddresses, lookups, evictions, runTime, runs,
-    tableEntries, processEntries, processLookups, processEvictions,
+    flowEvents,
+    dnsResponsesCaptured,
+    emitted,
+    exported,
+    dropped,
+    retried,
+    queueRecords,
+    queueBytes,
+    queueCapacity,
+    dnsDropped,
+    errors,
+    skipped,
+    filtered,
+    halfOpen,
+    tableFull,
+    tableEvictions,
+    waits,
+    cacheNames,
+    cacheAddresses,
+    lookups,
+    evictions,
+    runTime,
+    runs,
+    tableEntries,
+    processEntries,
+    processLookups,
+    processEvictions,
   ];
 
   meter.addBatchObservableCallback((result: BatchObservableResult) => {
@@ -253,7 +299,8 @@ function register(meter: Meter, options: SelfTelemetryOptions): void {
     };
     observe(flowEvents, k.flow_begin, { [ATTR_FLOWTAP_EVENT_TYPE]: 'begin' });
     observe(flowEvents, k.flow_end, { [ATTR_FLOWTAP_EVENT_TYPE]: 'end' });
-    for (const [counter, reason] of Object.entries(ATTEMPT_COUNTERS)) observe(flowEvents, k[counter], { [ATTR_FLOWTAP_EVENT_TYPE]: 'attempt', [ATTR_FLOWTAP_REASON]: reason });
+    for (const [counter, reason] of Object.entries(ATTEMPT_COUNTERS))
+      observe(flowEvents, k[counter], { [ATTR_FLOWTAP_EVENT_TYPE]: 'attempt', [ATTR_FLOWTAP_REASON]: reason });
     observe(emitted, c.emitted);
     observe(exported, c.exportedRecords);
     observe(dropped, k.ringbuf_full_flow, { [ATTR_FLOWTAP_REASON]: 'ring_buffer_full' });

@@ -71,7 +71,12 @@ describe('deriveFlows', () => {
   });
 
   it('a SYN answered with RST is refused; an unanswered SYN is silent; neither is established', () => {
-    const flows = deriveFlows([seg(C, 40000, S, 81, SYN, 10), seg(S, 81, C, 40000, RST | ACK, 0, 11), seg(C, 40001, S, 82, SYN, 20), seg(C, 40001, S, 82, SYN, 20)]);
+    const flows = deriveFlows([
+      seg(C, 40000, S, 81, SYN, 10),
+      seg(S, 81, C, 40000, RST | ACK, 0, 11),
+      seg(C, 40001, S, 82, SYN, 20),
+      seg(C, 40001, S, 82, SYN, 20),
+    ]);
     expect(flows.map((f) => [f.refused, f.established, f.synAcks, f.syns])).toEqual([
       [true, false, 0, 1],
       [false, false, 0, 2],
@@ -101,7 +106,25 @@ describe('parseTsharkFields', () => {
     const text = [
       line(['1.5', '198.18.1.1', '198.18.1.2', '', '', '40000', '80', '0x0002', '1000', '0', '', '', '', '', '', '', '']),
       line(['1.6', '', '', 'fd00::1', 'fd00::2', '40001', '80', '0x0012', '7', '1001', '', '', '', '', '', '', '']),
-      line(['2.0', '198.18.1.3', '198.18.1.1', '', '', '', '', '', '', '', '1', 'WWW.flowtap.test', 'www.flowtap.test,edge.flowtap.test,svc.flowtap.test', '5,5,1', 'edge.flowtap.test,svc.flowtap.test', '198.18.1.2', '']),
+      line([
+        '2.0',
+        '198.18.1.3',
+        '198.18.1.1',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '1',
+        'WWW.flowtap.test',
+        'www.flowtap.test,edge.flowtap.test,svc.flowtap.test',
+        '5,5,1',
+        'edge.flowtap.test,svc.flowtap.test',
+        '198.18.1.2',
+        '',
+      ]),
       '',
     ].join('\n');
     const { segments, dns } = parseTsharkFields(text);
@@ -137,7 +160,9 @@ describe('compare', () => {
         'network.local.port': 40000,
         'network.peer.address': S,
         'network.peer.port': 80,
-        ...(eventName === 'flowtap.flow.end' ? { 'flowtap.flow.close_reason': 'fin', 'flowtap.flow.closed_by': 'destination', 'flowtap.flow.duration': 0.001 } : {}),
+        ...(eventName === 'flowtap.flow.end'
+          ? { 'flowtap.flow.close_reason': 'fin', 'flowtap.flow.closed_by': 'destination', 'flowtap.flow.duration': 0.001 }
+          : {}),
         ...extra,
       },
     }) as unknown as CollectedLogRecord;
@@ -160,8 +185,11 @@ describe('compare', () => {
     expect(c.wrongField[0].problems).toEqual(['network.type=ipv6 (want ipv4)']);
   });
 
-  it('a Timestamp within the bound of its packet\'s capture time matches; one beyond it, or a shifted clock, is a wrong field', () => {
-    const inBound = compare(expected, [record('flowtap.flow.begin', {}, -(TIMESTAMP_BOUND_MILLIS - 0.5)), record('flowtap.flow.end', {}, TIMESTAMP_BOUND_MILLIS - 0.5)]);
+  it("a Timestamp within the bound of its packet's capture time matches; one beyond it, or a shifted clock, is a wrong field", () => {
+    const inBound = compare(expected, [
+      record('flowtap.flow.begin', {}, -(TIMESTAMP_BOUND_MILLIS - 0.5)),
+      record('flowtap.flow.end', {}, TIMESTAMP_BOUND_MILLIS - 0.5),
+    ]);
     expect(inBound.wrongField).toEqual([]);
     expect(inBound.maxTimestampOffsetMillis).toBeCloseTo(TIMESTAMP_BOUND_MILLIS - 0.5, 6);
     for (const offsetMs of [TIMESTAMP_BOUND_MILLIS + 0.5, -(TIMESTAMP_BOUND_MILLIS + 0.5), 20_000, -20_000]) {
@@ -194,7 +222,10 @@ describe('accountFor: a missing record only where a counter names that loss', ()
 
   it('record losses explain begins and ends, one record per unit; the end-only counters are used first', () => {
     expect(accountFor(comparison([begin, end]), { ringbuf_full_flow: 1 })).toEqual({ accountedFor: { ringbuf_full_flow: 1 }, missing: [end], wrongField: [] });
-    expect(accountFor(comparison([begin, end]), { ringbuf_full_flow: 1, flow_table_evictions: 1 }).accountedFor).toEqual({ ringbuf_full_flow: 1, flow_table_evictions: 1 });
+    expect(accountFor(comparison([begin, end]), { ringbuf_full_flow: 1, flow_table_evictions: 1 }).accountedFor).toEqual({
+      ringbuf_full_flow: 1,
+      flow_table_evictions: 1,
+    });
     for (const counter of ['handoff_dropped_records', 'bad_records', 'droppedRecords', 'failedRecords']) {
       expect(accountFor(comparison([begin, end]), { [counter]: 2 })).toEqual({ accountedFor: { [counter]: 2 }, missing: [], wrongField: [] });
     }
@@ -203,9 +234,16 @@ describe('accountFor: a missing record only where a counter names that loss', ()
   });
 
   it('lost DNS answers excuse a wrong destination name, and nothing else; flow losses never excuse a name', () => {
-    const named = { record: {} as CollectedLogRecord, problems: ['flowtap.flow.destination.domains=[] (want ["a.test"])', 'server.address=198.18.1.2 (want a.test)'] };
+    const named = {
+      record: {} as CollectedLogRecord,
+      problems: ['flowtap.flow.destination.domains=[] (want ["a.test"])', 'server.address=198.18.1.2 (want a.test)'],
+    };
     const port = { record: {} as CollectedLogRecord, problems: ['server.port=1 (want 80)'] };
-    expect(accountFor(comparison([], [named, port]), { ringbuf_full_dns: 1 })).toEqual({ accountedFor: { ringbuf_full_dns: 1 }, missing: [], wrongField: [port] });
+    expect(accountFor(comparison([], [named, port]), { ringbuf_full_dns: 1 })).toEqual({
+      accountedFor: { ringbuf_full_dns: 1 },
+      missing: [],
+      wrongField: [port],
+    });
     expect(accountFor(comparison([], [named]), { ringbuf_full_flow: 9, flow_table_full: 9 }).wrongField).toEqual([named]);
   });
 });

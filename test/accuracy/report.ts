@@ -35,11 +35,18 @@ const rows = doc.results.map(
   (r) =>
     `| \`${r.id}\` | ${cell(r.title)} | ${r.flows} | ${r.expected} | ${r.seen} | ${missingCell(r)} | ${r.duplicate} | ${r.unexpected} | ${r.wrongField} | ${exact(r) ? 'exact' : '**not exact**'} |`,
 );
-const offset = (r: ScenarioResult) => (r.maxTimestampOffsetMillis === undefined ? '' : `; timestamps within ${r.maxTimestampOffsetMillis.toFixed(3)} ms of the capture`);
-const notes = doc.results.map((r) => `- \`${r.id}\` (${seconds(r.durationMillis)} s): ${cell(r.notes)}${offset(r)}${r.captureDropped > 0 ? ` — the capture lost ${r.captureDropped} packets` : ''}.`);
+const offset = (r: ScenarioResult) =>
+  r.maxTimestampOffsetMillis === undefined ? '' : `; timestamps within ${r.maxTimestampOffsetMillis.toFixed(3)} ms of the capture`;
+const notes = doc.results.map(
+  (r) =>
+    `- \`${r.id}\` (${seconds(r.durationMillis)} s): ${cell(r.notes)}${offset(r)}${r.captureDropped > 0 ? ` — the capture lost ${r.captureDropped} packets` : ''}.`,
+);
 const explains = (kinds: readonly string[]) => kinds.map((k) => `\`${k}\``).join(' and ');
 const lossRows = Object.entries(doc.lossRules ?? {}).map(([name, r]) => `| \`${name}\` | ${explains(r.explains)} | ${cell(r.why)} |`);
-if (doc.dnsLossCounter) lossRows.push(`| \`${doc.dnsLossCounter}\` | no missing record; a wrong or absent \`flowtap.flow.destination.domains\`/\`server.address\` | DNS answers lost before user space |`);
+if (doc.dnsLossCounter)
+  lossRows.push(
+    `| \`${doc.dnsLossCounter}\` | no missing record; a wrong or absent \`flowtap.flow.destination.domains\`/\`server.address\` | DNS answers lost before user space |`,
+  );
 const totals = doc.results.reduce(
   (t, r) => ({ flows: t.flows + r.flows, expected: t.expected + r.expected, seen: t.seen + r.seen, bad: t.bad + (exact(r) ? 0 : 1) }),
   { flows: 0, expected: 0, seen: 0, bad: 0 },

@@ -85,7 +85,8 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
   async function serve(h: LanHost | string, host: string, port: number, cg?: TestCgroup): Promise<void> {
     const ns = typeof h === 'string' ? h : h.ns;
     const argv = ['ip', 'netns', 'exec', ns, ...NOFILE, NODE, SERVER, host, String(port), '65535'];
-    const child = cg !== undefined ? cg.spawn(argv[0], argv.slice(1)) : lan.spawnIn(ns, NOFILE[0], [...NOFILE.slice(1), NODE, SERVER, host, String(port), '65535']);
+    const child =
+      cg !== undefined ? cg.spawn(argv[0], argv.slice(1)) : lan.spawnIn(ns, NOFILE[0], [...NOFILE.slice(1), NODE, SERVER, host, String(port), '65535']);
     servers.push(child);
     let err = '';
     child.stderr!.on('data', (d) => (err += d));
@@ -128,8 +129,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
 
   afterEach(() => killAllFlowtaps());
 
-  const scenarioRecords = (c: RunningCollector, id: string): CollectedLogRecord[] =>
-    c.readLogRecords().filter((r) => r.resource[SCENARIO_ATTR] === id);
+  const scenarioRecords = (c: RunningCollector, id: string): CollectedLogRecord[] => c.readLogRecords().filter((r) => r.resource[SCENARIO_ATTR] === id);
 
   async function run(s: Scenario): Promise<void> {
     const t0 = Date.now();
@@ -164,7 +164,10 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
       const stopped = await ft.stop();
       expect(stopped.code).toBe(0);
       await sleep(300); // the collector's file flush
-      const stoppedLine = ft.logs().filter((l) => l.msg === 'counters').pop() as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
+      const stoppedLine = ft
+        .logs()
+        .filter((l) => l.msg === 'counters')
+        .pop() as { probe?: Record<string, number>; droppedRecords?: number; failedRecords?: number } | undefined;
       const probe = stoppedLine?.probe ?? {};
       const seen = scenarioRecords(coll, s.id);
       const comparison = compare(expected, seen);
@@ -455,11 +458,11 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
   describe('with a DNS server', () => {
     let dns: Dnsmasq;
     beforeAll(async () => {
-      dns = await startDnsmasq(C.prefix, [C.ipv4], [
-        `host-record=svc.flowtap.test,${B.ipv4}`,
-        'cname=www.flowtap.test,edge.flowtap.test',
-        'cname=edge.flowtap.test,svc.flowtap.test',
-      ]);
+      dns = await startDnsmasq(
+        C.prefix,
+        [C.ipv4],
+        [`host-record=svc.flowtap.test,${B.ipv4}`, 'cname=www.flowtap.test,edge.flowtap.test', 'cname=edge.flowtap.test,svc.flowtap.test'],
+      );
     });
     afterAll(async () => dns?.stop());
 

@@ -167,7 +167,16 @@ export function compare(expected: readonly ExpectedRecord[], seen: readonly Coll
     pending.set(k, [...(pending.get(k) ?? []), e]);
   }
   const expectedKeys = new Set(pending.keys());
-  const result: Comparison = { expected: expected.length, seen: seen.length, matched: 0, missing: [], duplicate: [], unexpected: [], wrongField: [], maxTimestampOffsetMillis: 0 };
+  const result: Comparison = {
+    expected: expected.length,
+    seen: seen.length,
+    matched: 0,
+    missing: [],
+    duplicate: [],
+    unexpected: [],
+    wrongField: [],
+    maxTimestampOffsetMillis: 0,
+  };
   const ordered = [...seen].sort((x, y) => (x.timeUnixNano < y.timeUnixNano ? -1 : x.timeUnixNano > y.timeUnixNano ? 1 : 0));
   for (const r of ordered) {
     const a = r.attributes;
@@ -299,7 +308,8 @@ export function writeResult(result: ScenarioResult): void {
     }
   }
   const at = doc.results.findIndex((r) => r.id === result.id);
-  if (at >= 0) doc.results[at] = result; // a re-run keeps its row's place
+  if (at >= 0)
+    doc.results[at] = result; // a re-run keeps its row's place
   else doc.results.push(result);
   doc.generatedAt = new Date().toISOString();
   doc.kernel = readKernelRelease();
@@ -323,11 +333,26 @@ function readKernelRelease(): string {
 export function explain(c: Comparison, max = 5): string {
   const lines: string[] = [`expected ${c.expected}, seen ${c.seen}, matched ${c.matched}`];
   const show = (label: string, items: unknown[]) => {
-    if (items.length > 0) lines.push(`${label} (${items.length}): ${items.slice(0, max).map((x) => JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).join('\n  ')}`);
+    if (items.length > 0)
+      lines.push(
+        `${label} (${items.length}): ${items
+          .slice(0, max)
+          .map((x) => JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))
+          .join('\n  ')}`,
+      );
   };
   show('missing', c.missing);
-  show('duplicate', c.duplicate.map((r) => ({ eventName: r.eventName, ...r.attributes })));
-  show('unexpected', c.unexpected.map((r) => ({ eventName: r.eventName, ...r.attributes })));
-  show('wrong field', c.wrongField.map((w) => w.problems));
+  show(
+    'duplicate',
+    c.duplicate.map((r) => ({ eventName: r.eventName, ...r.attributes })),
+  );
+  show(
+    'unexpected',
+    c.unexpected.map((r) => ({ eventName: r.eventName, ...r.attributes })),
+  );
+  show(
+    'wrong field',
+    c.wrongField.map((w) => w.problems),
+  );
   return lines.join('\n');
 }

@@ -47,10 +47,7 @@ export class TestCgroup {
 
   pids(): number[] {
     if (!existsSync(this.path)) return [];
-    return readFileSync(join(this.path, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   }
 
   /** Kills what is left inside and removes the directory. */

@@ -154,7 +154,10 @@ export function collectorBinary(): string {
   }
   const script = join(ROOT, 'deploy', 'setup', 'collector.sh');
   try {
-    binary = execFileSync(script, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').pop()!;
+    binary = execFileSync(script, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] })
+      .trim()
+      .split('\n')
+      .pop()!;
   } catch (err) {
     throw new Error(`${script} failed: ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
   }
@@ -286,9 +289,7 @@ class Collector implements RunningCollector {
       if (Date.now() > deadline) {
         const waitingFor = ready ? `127.0.0.1:${this.grpcPort} to accept connections` : `"${READY_LINE}"`;
         await this.kill();
-        throw new Error(
-          `collector not ready after ${this.startTimeoutMillis} ms (waited for ${waitingFor}); its output ends:\n${this.stderrTail()}`,
-        );
+        throw new Error(`collector not ready after ${this.startTimeoutMillis} ms (waited for ${waitingFor}); its output ends:\n${this.stderrTail()}`);
       }
       await sleep(50);
     }

@@ -51,8 +51,14 @@ export function variedFlowInputs(): FlowInput[] {
     [v4, { src: [], dst: [] }],
     [v4, { src: [], dst: ['www.example.com', 'example.com.cdn.example.net'] }],
     [v6, { src: ['client.example'], dst: ['server.example'] }],
-    [{ ...v4, type: 'end', tsNs: 250_000_001n, beginTsNs: 1n, closeReason: 'fin', closedBy: 'source' }, { src: [], dst: ['example.com'] }],
-    [{ ...v6, type: 'end', tsNs: 2_000_000_001n, beginTsNs: 1n, closeReason: 'rst', closedBy: 'destination' }, { src: [], dst: [] }],
+    [
+      { ...v4, type: 'end', tsNs: 250_000_001n, beginTsNs: 1n, closeReason: 'fin', closedBy: 'source' },
+      { src: [], dst: ['example.com'] },
+    ],
+    [
+      { ...v6, type: 'end', tsNs: 2_000_000_001n, beginTsNs: 1n, closeReason: 'rst', closedBy: 'destination' },
+      { src: [], dst: [] },
+    ],
     [v4, { src: [], dst: [long] }],
     [v6, { src: [], dst: ['bücher.example', 'ünïcødé.test'] }],
     [v4, { src: many.slice(0, 3), dst: many }],
@@ -81,7 +87,10 @@ export const SCOPE = { name: 'flowtap', version: '0.1.0' };
  * What the stock SDK path writes for `records` (FlowRecords, or flow inputs
  * mapped by mapFlow): Logger.emit → ReadableLogRecord → ProtobufLogsSerializer.
  */
-export function sdkBytes(records: (FlowRecord | FlowInput)[], resource: Resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' })): Buffer {
+export function sdkBytes(
+  records: (FlowRecord | FlowInput)[],
+  resource: Resource = resourceFromAttributes({ 'service.name': 'flowtap', 'host.name': 'vm' }),
+): Buffer {
   const memory = new InMemoryLogRecordExporter();
   const sink = new LoggerRecordExport({
     providerFor: (r) => new LoggerProvider({ resource: r, processors: [new SimpleLogRecordProcessor({ exporter: memory })] }),

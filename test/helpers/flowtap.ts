@@ -61,7 +61,9 @@ export function watchFlowtap(child: ChildProcess, command = '', readyTimeoutMs =
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const logs = () => jsonLines(err, (l) => l.startsWith('{'));
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const t = setTimeout(() => {
@@ -179,6 +181,8 @@ export function expectStoppedMatches(counters: Record<string, any>, stopped: Rec
     failedRecords: counters.failedRecords,
     droppedRecords: counters.droppedRecords,
     dnsAnswersRefused: Object.values(counters.dns.unmatched as Record<string, number>).reduce((a, n) => a + n, 0),
-    ...(stopped.exportedSpans === undefined ? {} : { exportedSpans: stopped.exportedSpans, failedSpans: stopped.failedSpans, droppedSpans: stopped.droppedSpans }),
+    ...(stopped.exportedSpans === undefined
+      ? {}
+      : { exportedSpans: stopped.exportedSpans, failedSpans: stopped.failedSpans, droppedSpans: stopped.droppedSpans }),
   });
 }

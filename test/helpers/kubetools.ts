@@ -23,7 +23,13 @@ export interface RunResult {
 
 /** The tools' folder: FLOWTAP_KUBETOOLS, else what deploy/setup/kubetools.sh prints (it installs them when missing). */
 export function kubeTools(): string {
-  return process.env.FLOWTAP_KUBETOOLS || execFileSync(join(ROOT, 'deploy', 'setup', 'kubetools.sh'), { encoding: 'utf8' }).trim().split('\n').pop()!;
+  return (
+    process.env.FLOWTAP_KUBETOOLS ||
+    execFileSync(join(ROOT, 'deploy', 'setup', 'kubetools.sh'), { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop()!
+  );
 }
 
 /** Runs cmd to its end (60 s at most); never rejects: the exit code says how it went. */

@@ -47,7 +47,10 @@ export class TestNet {
       ip('link', 'add', `${tag}x`, 'netns', this.a.ns, 'type', 'veth', 'peer', 'name', `${tag}y`, 'netns', this.b.ns);
       this.devs.set(this.a, `${tag}x`);
       this.devs.set(this.b, `${tag}y`);
-      for (const [h, dev] of [[this.a, `${tag}x`], [this.b, `${tag}y`]] as const) {
+      for (const [h, dev] of [
+        [this.a, `${tag}x`],
+        [this.b, `${tag}y`],
+      ] as const) {
         ip('-n', h.ns, 'addr', 'add', `${h.ipv4}/24`, 'dev', dev);
         ip('-n', h.ns, '-6', 'addr', 'add', `${h.ipv6}/64`, 'dev', dev, 'nodad');
         ip('-n', h.ns, 'link', 'set', dev, 'up');

@@ -212,7 +212,7 @@ function dnsAnswer(time: number, qnames: string[], names: string[], types: strin
   const result = new Map<string, string[]>();
   for (const [address, owner] of owners) {
     const chain = [question];
-    for (let cur = question; cur !== owner && cnameOf.has(cur) && chain.length < 32; ) {
+    for (let cur = question; cur !== owner && cnameOf.has(cur) && chain.length < 32;) {
       cur = cnameOf.get(cur)!;
       chain.push(cur);
     }

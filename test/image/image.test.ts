@@ -33,7 +33,23 @@
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { spawn } from '../helpers/processes';
-import { accessSync, chmodSync, closeSync, copyFileSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+} from 'node:fs';
 import type { Server } from 'node:net';
 import { join, posix, resolve } from 'node:path';
 import { BINDING_PATH } from '../../src/kernel/probe';
@@ -303,7 +319,15 @@ describe('container image: deploy/Dockerfile built by podman from a debootstrapp
     // permitted set kept across it (--keep=1) and cut to `keep`, or emptied by it.
     const capsh = [
       `--drop=${drop.join(',')}`,
-      ...(uid === 0 ? [] : [...(permitted ? ['--keep=1'] : []), `--gid=${gid}`, `--groups=${gid}`, `--uid=${uid}`, ...(permitted ? [`--caps=${options.keep.join(',')}=p`] : [])]),
+      ...(uid === 0
+        ? []
+        : [
+            ...(permitted ? ['--keep=1'] : []),
+            `--gid=${gid}`,
+            `--groups=${gid}`,
+            `--uid=${uid}`,
+            ...(permitted ? [`--caps=${options.keep.join(',')}=p`] : []),
+          ]),
       ...((options.noNewPrivs ?? true) ? ['--no-new-privs'] : []),
       `--shell=${shell}`,
       '--',
@@ -331,7 +355,24 @@ PATH=$image_path
 exec "$capsh" --chroot="$r" "$@"`;
     const child = spawn(
       hostCommand('unshare'),
-      ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', rootfs, cgroup2Mount(), options.hostCgroup ?? '', target, options.volume?.source ?? '', options.volume?.target ?? '', ...capsh, ...entrypoint.slice(1), ...cmd],
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '/bin/sh',
+        '-c',
+        script,
+        'sh',
+        rootfs,
+        cgroup2Mount(),
+        options.hostCgroup ?? '',
+        target,
+        options.volume?.source ?? '',
+        options.volume?.target ?? '',
+        ...capsh,
+        ...entrypoint.slice(1),
+        ...cmd,
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     running.add(child);
@@ -415,12 +456,15 @@ exec "$capsh" --chroot="$r" "$@"`;
     const loader = interpreterOf(join(rootfs, node));
     const libs = execFileSync('chroot', [rootfs, loader, '--list', posix.join(pkgRoot, BINDING_PATH)], { encoding: 'utf8' });
     expect(libs).not.toContain('not found');
-    for (const lib of ['libbpf.so.1', 'libelf.so.1', 'libz.so.1', 'libstdc++.so.6', 'libc.so.6']) expect(libs).toMatch(new RegExp(`^\\s*${lib.replace(/[.+]/g, '\\$&')} => /`, 'm'));
+    for (const lib of ['libbpf.so.1', 'libelf.so.1', 'libz.so.1', 'libstdc++.so.6', 'libc.so.6'])
+      expect(libs).toMatch(new RegExp(`^\\s*${lib.replace(/[.+]/g, '\\$&')} => /`, 'm'));
 
     // Production packages, as the lockfile it was built from says: every one there, no dev-only one.
     const modules = join(rootfs, pkgRoot, 'node_modules');
     for (const name of Object.keys(pkg.dependencies)) expect(existsSync(join(modules, name, 'package.json'))).toBe(true);
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }> };
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>;
+    };
     const installed = Object.entries(lock.packages).filter(([p]) => p.startsWith('node_modules/'));
     const devOnly = installed.filter(([, e]) => e.dev === true).map(([p]) => p);
     const production = installed.filter(([, e]) => !e.dev && !e.optional && !e.devOptional).map(([p]) => p);
@@ -446,7 +490,13 @@ exec "$capsh" --chroot="$r" "$@"`;
       status
         .split('\n')
         .filter((l) => /^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):/.test(l))
-        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim().replace(/\s+/g, ' ')]),
+        .map((l) => [
+          l.slice(0, l.indexOf(':')),
+          l
+            .slice(l.indexOf(':') + 1)
+            .trim()
+            .replace(/\s+/g, ' '),
+        ]),
     );
   }
 
@@ -484,7 +534,13 @@ exec "$capsh" --chroot="$r" "$@"`;
 
   it(`OTLP to the real collector (the image's default exporter), as \`docker run --user\` starts it (permitted set empty before the exec: the file capabilities alone): exactly ${CONNECTIONS} flowtap.flow.begin records arrive, with their ports`, async () => {
     cg = new TestCgroup('image-otlp');
-    const ft = runImage({ keep: NEEDED, permitted: false, noNewPrivs: false, hostCgroup: cg.path, env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, ...FAST_EXPORT } });
+    const ft = runImage({
+      keep: NEEDED,
+      permitted: false,
+      noNewPrivs: false,
+      hostCgroup: cg.path,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, ...FAST_EXPORT },
+    });
     await ft.ready;
     const status = credentials(ft.child.pid!);
     expect([status.Uid, status.CapEff, status.CapBnd, status.NoNewPrivs]).toEqual([Array(4).fill(FLOWTAP_USER).join(' '), NEEDED_MASK, NEEDED_MASK, '0']);
@@ -508,7 +564,11 @@ exec "$capsh" --chroot="$r" "$@"`;
     try {
       // A Secret volume: the Secret's keys as files, defaultMode 0444, in a directory others may enter.
       chmodSync(secret, 0o755);
-      for (const [key, file] of [['ca.crt', pki.ca], ['tls.crt', pki.clientCert], ['tls.key', pki.clientKey]] as const) {
+      for (const [key, file] of [
+        ['ca.crt', pki.ca],
+        ['tls.crt', pki.clientCert],
+        ['tls.key', pki.clientKey],
+      ] as const) {
         copyFileSync(file, join(secret, key));
         chmodSync(join(secret, key), 0o444);
       }
@@ -548,9 +608,21 @@ exec "$capsh" --chroot="$r" "$@"`;
       // setpriv, unlike capsh, says why an exec failed; node runs from the image's root with the host's loader.
       const node = join(rootfs, resolveInImage(rootfs, (config.Entrypoint ?? [])[0], envObject(config.Env ?? []).PATH));
       const as = (keep: string[]) =>
-        spawnSync(hostCommand('setpriv'), [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', `--bounding-set=-all,${keep.map((c) => `+${c.slice(4)}`).join(',')}`, node, '--version'], {
-          encoding: 'utf8',
-        });
+        spawnSync(
+          hostCommand('setpriv'),
+          [
+            `--reuid=${uid}`,
+            `--regid=${uid}`,
+            '--clear-groups',
+            '--inh-caps=-all',
+            `--bounding-set=-all,${keep.map((c) => `+${c.slice(4)}`).join(',')}`,
+            node,
+            '--version',
+          ],
+          {
+            encoding: 'utf8',
+          },
+        );
       const refused = as(NEEDED.filter((c) => c !== missing));
       expect(refused.stderr).toContain('Operation not permitted');
       expect(refused.status).toBe(126);

@@ -121,8 +121,15 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(r.severityText).toBeFalsy();
       expect(r.body).toBe(`outgoing tcp ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.port} -> ${e.type === 'ipv6' ? `[${e.addr}]` : e.addr}:${e.dport}`);
       // /proc's part: the client may have exited before its begin was read (then only the kernel's fields); when there, right.
-      const { 'process.executable.path': exe, 'process.command_args': args, 'process.parent_pid': ppid, 'process.executable.name': name, ...attributes } = r.attributes;
-      if (exe !== undefined) expect([exe, name, args, ppid]).toEqual([process.execPath, basename(process.execPath), expect.arrayContaining([process.execPath]), process.pid]);
+      const {
+        'process.executable.path': exe,
+        'process.command_args': args,
+        'process.parent_pid': ppid,
+        'process.executable.name': name,
+        ...attributes
+      } = r.attributes;
+      if (exe !== undefined)
+        expect([exe, name, args, ppid]).toEqual([process.execPath, basename(process.execPath), expect.arrayContaining([process.execPath]), process.pid]);
       else expect(name).toBe(readFileSync('/proc/self/comm', 'utf8').trim()); // the connecting thread's name, as node names its main thread
       expect(attributes).toEqual({
         'flowtap.flow.direction': 'outgoing',
@@ -229,7 +236,10 @@ describe('flowtap CLI → real OpenTelemetry Collector (real kernel programs, re
       expect(begin[0].attributes).not.toHaveProperty('flowtap.flow.bytes_sent');
       expect(records.flatMap(schemaProblems)).toEqual([]);
       // The process cache's counters are in the debug counters line: the client looked up once, then answered from the cache.
-      const counters = ft.logs().filter((l) => l.msg === 'counters').pop();
+      const counters = ft
+        .logs()
+        .filter((l) => l.msg === 'counters')
+        .pop();
       expect(counters?.processes).toMatchObject({ reused: 0, evictions: 0 });
       const { hits, misses, entries } = counters!.processes as { hits: number; misses: number; entries: number };
       expect(misses).toBeGreaterThanOrEqual(1);
@@ -302,8 +312,16 @@ describe('flowtap CLI bad input', () => {
     [[], { FLOWTAP_INCLUDE_CIDRS: '10.0.0.1/8' }, /FLOWTAP_INCLUDE_CIDRS .*did you mean 10\.0\.0\.0\/8/],
     [['--direction', 'sideways'], {}, /--direction/],
     [['--include-ports', ''], {}, /^flowtap: invalid --include-ports '': .*not an empty list/],
-    [[], { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent-flowtap/ca.pem' }, /^flowtap: cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '\/nonexistent-flowtap\/ca\.pem': no such file$/],
-    [[], { OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/proc/self' }, /^flowtap: cannot read OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY '\/proc\/self': a directory, not a file$/],
+    [
+      [],
+      { OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent-flowtap/ca.pem' },
+      /^flowtap: cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '\/nonexistent-flowtap\/ca\.pem': no such file$/,
+    ],
+    [
+      [],
+      { OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY: '/proc/self' },
+      /^flowtap: cannot read OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY '\/proc\/self': a directory, not a file$/,
+    ],
     [[], { OTEL_EXPORTER_OTLP_HEADERS: 'garbage' }, /^flowtap: invalid OTEL_EXPORTER_OTLP_HEADERS: entry 1 of 1 is not key=value/],
     [[], { OTEL_EXPORTER_OTLP_INSECURE: 'maybe' }, /^flowtap: invalid OTEL_EXPORTER_OTLP_INSECURE 'maybe': expected true or false$/],
   ])('%j %j exits 2 with one line naming it', async (args, env, re) => {

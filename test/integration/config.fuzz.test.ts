@@ -34,13 +34,70 @@ const RUNS = 64;
 const PARALLEL = 8;
 const MISSING_CGROUP = '/nonexistent-flowtap-fuzz';
 
-
 const NASTY = [
-  '', ' ', '0', '-1', '1', '7', '60', '4096', '65535', '65536', '2147483647', '2147483648', '9007199254740993', '1e3', '0x10',
-  '1.5', 'NaN', 'Infinity', '-0', '+5', '08', ' 42 ', 'true', 'none', 'otlp', 'console', 'grpc', 'gzip', 'both', 'ingress',
-  'http://127.0.0.1:1', 'https://[::1]:1', 'http://', 'unix:///tmp/x', ':0', '127.0.0.1:0', '[::1]:99999', 'localhost:',
-  '10.0.0.0/8', '1-2', '80,443', 'a=b', 'a=b,c', 'k=%zz', '=', ',', '--', '-', '-x', 'é', '😀', '\u202e', 'x'.repeat(3000),
-  '\t', 'a\nb', 'a\rb', '"', "'", '\\', '$(id)', '%s%n', 'DEBUG', 'Warn',
+  '',
+  ' ',
+  '0',
+  '-1',
+  '1',
+  '7',
+  '60',
+  '4096',
+  '65535',
+  '65536',
+  '2147483647',
+  '2147483648',
+  '9007199254740993',
+  '1e3',
+  '0x10',
+  '1.5',
+  'NaN',
+  'Infinity',
+  '-0',
+  '+5',
+  '08',
+  ' 42 ',
+  'true',
+  'none',
+  'otlp',
+  'console',
+  'grpc',
+  'gzip',
+  'both',
+  'ingress',
+  'http://127.0.0.1:1',
+  'https://[::1]:1',
+  'http://',
+  'unix:///tmp/x',
+  ':0',
+  '127.0.0.1:0',
+  '[::1]:99999',
+  'localhost:',
+  '10.0.0.0/8',
+  '1-2',
+  '80,443',
+  'a=b',
+  'a=b,c',
+  'k=%zz',
+  '=',
+  ',',
+  '--',
+  '-',
+  '-x',
+  'é',
+  '😀',
+  '\u202e',
+  'x'.repeat(3000),
+  '\t',
+  'a\nb',
+  'a\rb',
+  '"',
+  "'",
+  '\\',
+  '$(id)',
+  '%s%n',
+  'DEBUG',
+  'Warn',
 ];
 
 /** Values that cannot name an existing directory from the fresh, empty cwd (and never 'pod'). */
@@ -59,9 +116,17 @@ const KNOBS: Knob[] = [
     .map((o) => ({ flag: o.flag, env: o.env })),
   ...[...Object.values(BATCH_ENV), ...Object.values(OTLP_ENV), ...Object.values(METRICS_ENV)].map((s) => ({ env: s.env })),
   ...[
-    'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_RESOURCE_ATTRIBUTES',
-    'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_LOGS_HEADERS', 'OTEL_EXPORTER_OTLP_CERTIFICATE',
-    'OTEL_EXPORTER_OTLP_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_INSECURE',
+    'OTEL_EXPORTER_OTLP_PROTOCOL',
+    'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL',
+    'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+    'OTEL_RESOURCE_ATTRIBUTES',
+    'OTEL_SERVICE_NAME',
+    'OTEL_EXPORTER_OTLP_HEADERS',
+    'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
+    'OTEL_EXPORTER_OTLP_CERTIFICATE',
+    'OTEL_EXPORTER_OTLP_CLIENT_KEY',
+    'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE',
+    'OTEL_EXPORTER_OTLP_INSECURE',
   ].map((name) => ({ env: [name] })),
 ];
 
@@ -86,7 +151,8 @@ function makeCase(rand: () => number): Case {
       env[pick(knob.env)] = v;
     }
   }
-  if (rand() < 0.15) argv.splice(Math.floor(rand() * (argv.length + 1)), 0, pick(['--nope', 'positional', '-z', '--exporter', '--', '-h', '--version', '--help=1']));
+  if (rand() < 0.15)
+    argv.splice(Math.floor(rand() * (argv.length + 1)), 0, pick(['--nope', 'positional', '-z', '--exporter', '--', '-h', '--version', '--help=1']));
   // never a real cgroup: a garbage --cgroup/FLOWTAP_CGROUP, or one that does not exist.
   // A blank variable counts as unset (as the SDK reads env), which would fall back to
   // the host's cgroup root and attach for real, so the variable only gets non-blank ones.

@@ -66,7 +66,9 @@ describe('collector configs, validated by the real OpenTelemetry Collector (otel
     const components = await new Promise<string>(async (res, rej) =>
       execFile(await collectorBinary(), ['components'], (err, stdout) => (err ? rej(err) : res(stdout))),
     );
-    expect(components).toMatch(/- name: elasticsearch\n\s+module: github\.com\/open-telemetry\/opentelemetry-collector-contrib\/exporter\/elasticsearchexporter /);
+    expect(components).toMatch(
+      /- name: elasticsearch\n\s+module: github\.com\/open-telemetry\/opentelemetry-collector-contrib\/exporter\/elasticsearchexporter /,
+    );
     const r = await validate(join(COLLECTOR_DIR, 'elasticsearch.yaml'), ES_VERSION_SKEW_FIX);
     expect(r.output).toBe('');
     expect(r.code).toBe(0);
@@ -76,7 +78,9 @@ describe('collector configs, validated by the real OpenTelemetry Collector (otel
     const components = await new Promise<string>(async (res, rej) =>
       execFile(await collectorBinary(), ['components'], (err, stdout) => (err ? rej(err) : res(stdout))),
     );
-    expect(components).toMatch(/- name: k8s_attributes\n\s+module: github\.com\/open-telemetry\/opentelemetry-collector-contrib\/processor\/k8sattributesprocessor /);
+    expect(components).toMatch(
+      /- name: k8s_attributes\n\s+module: github\.com\/open-telemetry\/opentelemetry-collector-contrib\/processor\/k8sattributesprocessor /,
+    );
     const file = join(COLLECTOR_DIR, 'kubernetes.yaml');
     const r = await validateWithEnv({ K8S_NODE_NAME: 'node-1' }, file);
     expect(r.output).toBe('');

@@ -19,7 +19,6 @@ const MANIFESTS = readdirSync(KUBE_DIR)
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'otel-collector.yaml')
   .sort();
 
-
 /** A Kubernetes resource quantity ("50m", "128Mi", "1.5", "2G") as a number: cores or bytes. */
 function quantity(q: string | number): number {
   const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(String(q));
@@ -88,7 +87,7 @@ describe('Kubernetes manifests (real kubernetes-validate JSON-schema validation,
     expect(built.output).toMatch(new RegExp(`configMap:\\n\\s+name: ${configMap}\\n`));
   });
 
-  it('the collector config in the ConfigMap is the repository\'s otel-collector.yaml, byte for byte', () => {
+  it("the collector config in the ConfigMap is the repository's otel-collector.yaml, byte for byte", () => {
     expect(readFileSync(join(KUBE_DIR, 'otel-collector.yaml'), 'utf8')).toBe(readFileSync(join(ROOT, 'otel-collector.yaml'), 'utf8'));
   });
 

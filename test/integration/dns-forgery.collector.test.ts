@@ -66,13 +66,17 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     net = new TestNet();
     for (const n of [9, 11, 12, 13, 14, 15, 16, 17, 18]) net.addAddress(net.b, ip(n));
     net.addAddress(net.b, v6other());
-    dns = await startDnsmasq(net.b.prefix, [net.b.ipv4, net.b.ipv6], [
-      `host-record=race.flowtap.test,${ip(12)}`,
-      `host-record=six.flowtap.test,${ip(16)}`,
-      `host-record=vip.flowtap.test,${ip(18)}`,
-      `host-record=outside.flowtap.test,${ip(13)}`,
-      `host-record=real.flowtap.test,${ip(14)}`,
-    ]);
+    dns = await startDnsmasq(
+      net.b.prefix,
+      [net.b.ipv4, net.b.ipv6],
+      [
+        `host-record=race.flowtap.test,${ip(12)}`,
+        `host-record=six.flowtap.test,${ip(16)}`,
+        `host-record=vip.flowtap.test,${ip(18)}`,
+        `host-record=outside.flowtap.test,${ip(13)}`,
+        `host-record=real.flowtap.test,${ip(14)}`,
+      ],
+    );
     dns5353 = await startDnsmasq(net.b.prefix, [net.b.ipv4], [`host-record=nat.flowtap.test,${ip(17)}`], '', 5353);
     // NAT in host a, the way Docker's embedded DNS and a cluster DNS service address work: a
     // service address .200 translated to the resolver; .201:53 translated to the resolver's port 5353
@@ -169,7 +173,9 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     const before = (await summaryAfter(() => true)).dns.unmatched;
     const bogus = answer('bank.example', '127.0.0.77', 0x4242);
     // inside host a, over loopback: the forged source is the stub resolver's address
-    const sent = sendFrom(net.a.ns, [{ family: 4, src: '127.0.0.53', dst: '127.0.0.1', l4: { proto: 'udp', sport: 53, dport: sink.udp, payload: bogus.toString('hex') } }]);
+    const sent = sendFrom(net.a.ns, [
+      { family: 4, src: '127.0.0.53', dst: '127.0.0.1', l4: { proto: 'udp', sport: 53, dport: sink.udp, payload: bogus.toString('hex') } },
+    ]);
     expect(sent).toEqual({ sent: 1, refused: {} });
     await sink.waitForDatagrams(1);
     expect(sink.datagrams).toContain(bogus.toString('hex')); // it reached the socket: only the name is refused
@@ -186,7 +192,10 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     dns.pause(); // the query waits in dnsmasq's socket while the forgeries arrive
     try {
       await sink.ask(net.b.ipv4, 53, query('race.flowtap.test', id));
-      expect(sendFrom(net.b.ns, [forged(answer('race.flowtap.test', ip(11), id + 1)), forged(answer('race.flowtap.test', ip(11), id), ip(9))])).toEqual({ sent: 2, refused: {} });
+      expect(sendFrom(net.b.ns, [forged(answer('race.flowtap.test', ip(11), id + 1)), forged(answer('race.flowtap.test', ip(11), id), ip(9))])).toEqual({
+        sent: 2,
+        refused: {},
+      });
       await sink.waitForDatagrams(n0 + 2);
     } finally {
       dns.resume();
@@ -246,7 +255,7 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     expect(delta(before.unmatched, c.dns.unmatched)).toEqual({ no_query: 0, wrong_server: 0, wrong_id: 0, wrong_question: 0, late: 0, duplicate: 0 });
   });
 
-  it("answers to a query from outside the watched cgroup name nothing inside it, nor does a copy sent to a watched socket", async () => {
+  it('answers to a query from outside the watched cgroup name nothing inside it, nor does a copy sent to a watched socket', async () => {
     const before = (await summaryAfter(() => true)).dns.unmatched;
     // a real query and answer from a process of host a outside the watched cgroup: never seen
     const dig = net.spawnIn(net.a, 'dig', ['+short', '+tries=1', `@${net.b.ipv4}`, 'outside.flowtap.test', 'A']);
@@ -271,7 +280,9 @@ describe('DNS answers count only when they answer a query that was seen (real ke
     }
     expect(sendFrom(net.b.ns, specs)).toEqual({ sent: N, refused: {} });
     // a real lookup through the real resolver, right after the flood
-    const r = JSON.parse(await collect(cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, RESOLVE, net.b.ipv4, 'real.flowtap.test', '4', String(PORT)]))) as {
+    const r = JSON.parse(
+      await collect(cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, RESOLVE, net.b.ipv4, 'real.flowtap.test', '4', String(PORT)])),
+    ) as {
       ok: boolean;
       localPort: number;
     };

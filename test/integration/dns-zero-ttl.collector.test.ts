@@ -88,7 +88,10 @@ describe('DNS answers with TTL 0 (real dnsmasq, a host record with TTL 0, real r
 
     const stopped = await ft.stop();
     expect(stopped.code).toBe(0);
-    const counters = ft.logs().filter((l) => l.msg === 'counters').pop() as { dns?: Record<string, number> } | undefined;
+    const counters = ft
+      .logs()
+      .filter((l) => l.msg === 'counters')
+      .pop() as { dns?: Record<string, number> } | undefined;
     // held: the dig answer and the two resolutions, one name each; named: the first connection's begin and end
     // (both within the window), never the late one's
     expect(counters?.dns).toMatchObject({ zeroTtlNames: 3, zeroTtlHits: 2 });

@@ -71,7 +71,19 @@ describe('DNS cache → domains on flows (real dnsmasq, real resolver, real kern
   });
 
   async function resolveConnect(name: string, family: 4 | 6, index: number | string = 0, delayMs = 0, port = PORT): Promise<Resolved> {
-    const child = cg.spawn('ip', ['netns', 'exec', net.a.ns, process.execPath, RESOLVE, net.b.ipv4, name, String(family), String(port), String(index), String(delayMs)]);
+    const child = cg.spawn('ip', [
+      'netns',
+      'exec',
+      net.a.ns,
+      process.execPath,
+      RESOLVE,
+      net.b.ipv4,
+      name,
+      String(family),
+      String(port),
+      String(index),
+      String(delayMs),
+    ]);
     const r = JSON.parse((await collect(child)).trim()) as Resolved;
     expect(r).toMatchObject({ ok: true });
     return r;

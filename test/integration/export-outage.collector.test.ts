@@ -87,43 +87,47 @@ describe('collector outages: flowtap CLI (--replay) → real OpenTelemetry Colle
     collector = undefined;
   });
 
-  it('a 60 s outage at 2 000 flows/s loses nothing: every record made during it arrives after the restart', async () => {
-    collector = await startCollector();
-    const ft = await startReplay(collector);
+  it(
+    'a 60 s outage at 2 000 flows/s loses nothing: every record made during it arrives after the restart',
+    async () => {
+      collector = await startCollector();
+      const ft = await startReplay(collector);
 
-    await collector.stop();
-    const outageFrom = nowNs();
-    await sleep(OUTAGE_MILLIS);
-    const outageTo = nowNs();
-    await collector.restart();
-    await sleep(8_000); // the queue drains while new records keep coming
-    const { code } = await ft.stop();
-    expect(code).toBe(0);
+      await collector.stop();
+      const outageFrom = nowNs();
+      await sleep(OUTAGE_MILLIS);
+      const outageTo = nowNs();
+      await collector.restart();
+      await sleep(8_000); // the queue drains while new records keep coming
+      const { code } = await ft.stop();
+      expect(code).toBe(0);
 
-    const s = stoppedLine(ft);
-    expect(s.droppedRecords).toBe(0);
-    expect(s.failedRecords).toBe(0);
-    expect(s.probe.ringbuf_full_flow).toBe(0);
-    expect(s.emitted).toBe(s.probe.flow_begin);
-    expect(s.exportedRecords).toBe(s.emitted);
+      const s = stoppedLine(ft);
+      expect(s.droppedRecords).toBe(0);
+      expect(s.failedRecords).toBe(0);
+      expect(s.probe.ringbuf_full_flow).toBe(0);
+      expect(s.emitted).toBe(s.probe.flow_begin);
+      expect(s.exportedRecords).toBe(s.emitted);
 
-    const { times } = collectedTimes(collector.logsPath);
-    expect(gaps(times)).toEqual({ missing: 0, at: [] });
-    expect(times.length).toBe(s.emitted); // all of them, each at least once
-    const during = times.filter((t) => t >= outageFrom && t <= outageTo).length;
-    expect(during).toBeGreaterThanOrEqual((RATE * OUTAGE_MILLIS * 0.98) / 1000);
+      const { times } = collectedTimes(collector.logsPath);
+      expect(gaps(times)).toEqual({ missing: 0, at: [] });
+      expect(times.length).toBe(s.emitted); // all of them, each at least once
+      const during = times.filter((t) => t >= outageFrom && t <= outageTo).length;
+      expect(during).toBeGreaterThanOrEqual((RATE * OUTAGE_MILLIS * 0.98) / 1000);
 
-    // warned while it lasted, at most once per 30 s
-    const warnings = ft.logs().filter((l) => l.msg === 'records not exported');
-    expect(warnings.length).toBeGreaterThanOrEqual(1);
-    expect(warnings.length).toBeLessThanOrEqual(Math.ceil(OUTAGE_MILLIS / 30_000) + 1);
-    expect(warnings.every((w) => Number(w.failedRecords) === 0 && Number(w.droppedRecords) === 0)).toBe(true);
-    // and said once that exports work again, after about the outage
-    const recovered = ft.logs().filter((l) => l.msg === 'exports recovered');
-    expect(recovered).toHaveLength(1);
-    expect(recovered[0]).toMatchObject({ level: 'info', destination: collector.endpoint, items: 'records' });
-    expect(Number(recovered[0].failingSeconds)).toBeGreaterThanOrEqual((OUTAGE_MILLIS / 1000) * 0.9);
-  }, OUTAGE_MILLIS + 90_000);
+      // warned while it lasted, at most once per 30 s
+      const warnings = ft.logs().filter((l) => l.msg === 'records not exported');
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings.length).toBeLessThanOrEqual(Math.ceil(OUTAGE_MILLIS / 30_000) + 1);
+      expect(warnings.every((w) => Number(w.failedRecords) === 0 && Number(w.droppedRecords) === 0)).toBe(true);
+      // and said once that exports work again, after about the outage
+      const recovered = ft.logs().filter((l) => l.msg === 'exports recovered');
+      expect(recovered).toHaveLength(1);
+      expect(recovered[0]).toMatchObject({ level: 'info', destination: collector.endpoint, items: 'records' });
+      expect(Number(recovered[0].failingSeconds)).toBeGreaterThanOrEqual((OUTAGE_MILLIS / 1000) * 0.9);
+    },
+    OUTAGE_MILLIS + 90_000,
+  );
 
   it('kill -9 of the collector mid-stream: flowtap loses nothing; only records the collector acknowledged and had not yet written are missing', async () => {
     collector = await startCollector({ flushIntervalMillis: 100 });

@@ -108,7 +108,9 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
 
   /** "event address:port" of each record, sorted. */
   const seen = (records: CollectedLogRecord[]) =>
-    records.map((r) => `${r.eventName === 'flowtap.flow.begin' ? 'begin' : 'end'} ${r.attributes['destination.address']}:${r.attributes['destination.port']}`).sort();
+    records
+      .map((r) => `${r.eventName === 'flowtap.flow.begin' ? 'begin' : 'end'} ${r.attributes['destination.address']}:${r.attributes['destination.port']}`)
+      .sort();
   const both = (t: Target) => [`begin ${t.host}:${t.port}`, `end ${t.host}:${t.port}`];
 
   it('--exclude-ports: flows to a listed responder port are left out (no begin, no end) and counted', async () => {
@@ -177,11 +179,25 @@ describe('filters (real CLI flags, real kernel programs, real sockets, real coll
       port = await new Promise<number>((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).listening)));
       // clients outside the cgroup, from two source addresses, from clientPort
       for (const localAddress of ['127.0.0.2', '127.0.0.3']) {
-        const out = await collect(spawn(process.execPath, [BURST, JSON.stringify({ host: '127.0.0.1', port, localAddress, localPort: clientPort })], { stdio: ['ignore', 'pipe', 'pipe'] }));
+        const out = await collect(
+          spawn(process.execPath, [BURST, JSON.stringify({ host: '127.0.0.1', port, localAddress, localPort: clientPort })], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          }),
+        );
         expect(JSON.parse(out)).toMatchObject({ ok: 1 });
       }
     });
-    expect(records.map((r) => [r.eventName, r.attributes['flowtap.flow.direction'], r.attributes['source.address'], r.attributes['source.port'], r.attributes['destination.port']]).sort()).toEqual([
+    expect(
+      records
+        .map((r) => [
+          r.eventName,
+          r.attributes['flowtap.flow.direction'],
+          r.attributes['source.address'],
+          r.attributes['source.port'],
+          r.attributes['destination.port'],
+        ])
+        .sort(),
+    ).toEqual([
       ['flowtap.flow.begin', 'incoming', '127.0.0.3', clientPort, port],
       ['flowtap.flow.end', 'incoming', '127.0.0.3', clientPort, port],
     ]);

@@ -71,7 +71,10 @@ describe('LRU flow table evictions (real kernel programs, native addon, real soc
     const done = collect(client, 60_000);
     await new Promise<void>((resolve) => client.stdout!.once('data', () => resolve())); // {"connected":FLOWS}
     const begins = () => events.filter((e) => e.type === 'begin').length;
-    await until(() => begins() >= FLOWS, () => `${begins()} begins`);
+    await until(
+      () => begins() >= FLOWS,
+      () => `${begins()} begins`,
+    );
 
     // while they are all open: FLOWS inserts, no delete, at most TABLE entries
     const open = p.counters();
@@ -89,7 +92,10 @@ describe('LRU flow table evictions (real kernel programs, native addon, real soc
     const summary = JSON.parse((await done).trim().split('\n').pop()!) as { ok: number };
     expect(summary.ok).toBe(FLOWS);
     const ends = () => events.filter((e) => e.type === 'end').length;
-    await until(() => ends() >= entries, () => `${ends()} ends, ${entries} expected`);
+    await until(
+      () => ends() >= entries,
+      () => `${ends()} ends, ${entries} expected`,
+    );
     await sleep(300);
 
     const after = p.counters();
@@ -114,7 +120,10 @@ describe('LRU flow table evictions (real kernel programs, native addon, real soc
     probe = new binding.Probe({ cgroupPath: cg.path, flowTableEntries: 1024, onBatch: (buf: Buffer) => (n += decodeBatch(buf).events.length) });
     const port = (server.address() as AddressInfo).port;
     await collect(cg.spawn(process.execPath, [BURST, JSON.stringify({ host: '127.0.0.1', port, count: 50, concurrency: 50 })]));
-    await until(() => n >= 100, () => `${n} events`);
+    await until(
+      () => n >= 100,
+      () => `${n} events`,
+    );
     const c = probe.counters();
     expect(c.flow_table_insert).toBe(50);
     expect(c.flow_table_delete).toBe(50);
@@ -158,7 +167,9 @@ describe('the flow table insert race (BPF_PROG_TEST_RUN of the real egress progr
       let runs = 0;
       let deleted = 0;
       for (let round = 0; round < 10 && probe.counters().flow_table_race === before.flow_table_race; round++) {
-        const out = execFileSync('python3', [RACE, String(egress.id), String(flowsMap), packet.toString('hex'), key.toString('hex'), '2'], { encoding: 'utf8' });
+        const out = execFileSync('python3', [RACE, String(egress.id), String(flowsMap), packet.toString('hex'), key.toString('hex'), '2'], {
+          encoding: 'utf8',
+        });
         const r = JSON.parse(out) as { runs: number; deleted: number };
         runs += r.runs;
         deleted += r.deleted;

@@ -50,7 +50,12 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
   }
 
   beforeAll(async () => {
-    helm = process.env.FLOWTAP_HELM || execFileSync(join(ROOT, 'deploy', 'setup', 'helm.sh'), { encoding: 'utf8' }).trim().split('\n').pop()!;
+    helm =
+      process.env.FLOWTAP_HELM ||
+      execFileSync(join(ROOT, 'deploy', 'setup', 'helm.sh'), { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop()!;
     tools = kubeTools();
     tmp = mkdtempSync(join(tmpdir(), 'flowtap-helm-'));
     helmEnv = { PATH: process.env.PATH, HELM_CACHE_HOME: join(tmp, 'cache'), HELM_CONFIG_HOME: join(tmp, 'config'), HELM_DATA_HOME: join(tmp, 'data') };
@@ -82,7 +87,8 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
 
   describe.each(VALUES_SETS)('rendered with ci/%s-values.yaml', (set) => {
     const objects = () => rendered[set].objects;
-    const values = (path: string): unknown => path.split('.').reduce<any>((o, k) => o?.[k], given[set]) ?? path.split('.').reduce<any>((o, k) => o?.[k], defaults);
+    const values = (path: string): unknown =>
+      path.split('.').reduce<any>((o, k) => o?.[k], given[set]) ?? path.split('.').reduce<any>((o, k) => o?.[k], defaults);
     const mode = () => values('mode') as string;
     const workload = () => {
       const kind = mode() === 'daemonset' ? 'DaemonSet' : 'Deployment';
@@ -108,7 +114,10 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
       const dir = join(tmp, `kustomize-${set}`);
       mkdirSync(dir);
       copyFileSync(rendered[set].file, join(dir, 'rendered.yaml'));
-      writeFileSync(join(dir, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: flowtap-kustomized\nresources:\n  - rendered.yaml\n');
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: flowtap-kustomized\nresources:\n  - rendered.yaml\n',
+      );
       const built = await kustomizeBuild(tools, dir);
       expect(built.code).toBe(0);
       const out = join(dir, 'built.yaml');
@@ -183,7 +192,7 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
       for (const v of Object.keys(fields)) expect(order.indexOf(v)).toBeLessThan(order.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
     });
 
-    it("TLS: the CA and client certificate and key from the Secret, mounted read-only, named by OTEL_EXPORTER_OTLP_*; headers only from a Secret (or, without TLS, none of it)", () => {
+    it('TLS: the CA and client certificate and key from the Secret, mounted read-only, named by OTEL_EXPORTER_OTLP_*; headers only from a Secret (or, without TLS, none of it)', () => {
       const tlsOn = values('tls.enabled') === true;
       const secretVolume = (pod().volumes as Obj[]).find((v) => v.secret !== undefined);
       const names = ['OTEL_EXPORTER_OTLP_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_KEY'];
@@ -224,8 +233,14 @@ describe('Helm chart deploy/helm/flowtap (real helm v4 lint + template, real kub
   it.each([
     [['--set', 'mode=node'], 'mode: "node" is neither daemonset nor sidecar'],
     [['--set', 'tls.enabled=true', '--set', 'collector.endpoint=https://c:4317'], 'tls.secretName: tls.enabled needs the Secret'],
-    [['--set', 'tls.enabled=true', '--set', 'tls.secretName=s'], 'collector.endpoint: "http://flowtap-collector:4317" is not https://, which tls.enabled needs'],
-    [['--set', 'tls.enabled=true', '--set', 'tls.secretName=s', '--set', 'collector.endpoint=https://c:4317', '--set', 'tls.clientKey='], 'tls.clientCert, tls.clientKey: give both'],
+    [
+      ['--set', 'tls.enabled=true', '--set', 'tls.secretName=s'],
+      'collector.endpoint: "http://flowtap-collector:4317" is not https://, which tls.enabled needs',
+    ],
+    [
+      ['--set', 'tls.enabled=true', '--set', 'tls.secretName=s', '--set', 'collector.endpoint=https://c:4317', '--set', 'tls.clientKey='],
+      'tls.clientCert, tls.clientKey: give both',
+    ],
     [['--set', 'health.port=70000'], 'health.port: 70000 is not a port'],
     [['--set', 'runAsUser=0'], 'runAsUser: 0 is root; flowtap runs as a non-root user'],
   ])('refuses values that cannot work: %j -> one line naming the value', async (args, message) => {

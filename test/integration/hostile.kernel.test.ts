@@ -149,7 +149,10 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     sink = new Sink(net.b.ns, cg);
     await sink.started();
     // IPv6 on a fresh veth is not up at once (and neighbours must be resolved): wait until a datagram gets through on each family.
-    for (const [family, tag] of [[4, '7634'], [6, '7636']] as const) {
+    for (const [family, tag] of [
+      [4, '7634'],
+      [6, '7636'],
+    ] as const) {
       await waitFor(`IPv${family} between the test hosts`, () => {
         if (sink.datagrams.includes(tag)) return true;
         const [src, dst] = family === 4 ? [net.a.ipv4, net.b.ipv4] : [net.a.ipv6, net.b.ipv6];
@@ -236,7 +239,12 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     });
 
     it('copied to a raw TCP socket in the cgroup (ingress): each one counted as skip_truncated, no record', async () => {
-      const raw = new Sink(net.b.ns, cg, { raw: [[4, 6], [6, 6]] });
+      const raw = new Sink(net.b.ns, cg, {
+        raw: [
+          [4, 6],
+          [6, 6],
+        ],
+      });
       try {
         await raw.started();
         const o = await observe(async () => peerSend([...malformed(4, sink.tcp, false), ...malformed(6, sink.tcp, false)]));
@@ -257,7 +265,12 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
   });
 
   it('a well-formed SYN-ACK copied to a raw TCP socket in the cgroup (ingress): the copy is synack_unsolicited; only the delivery to a client in SYN_SENT begins a flow', async () => {
-    const raw = new Sink(net.b.ns, cg, { raw: [[4, 6], [6, 6]] });
+    const raw = new Sink(net.b.ns, cg, {
+      raw: [
+        [4, 6],
+        [6, 6],
+      ],
+    });
     try {
       await raw.started();
       const [c4] = await synSent(4);
@@ -315,8 +328,14 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
 
   describe('fragments', () => {
     // split after 8 bytes of TCP header (IPv4 accepts that); IPv6 (RFC 8200) wants the whole TCP header in the first fragment
-    const split4 = [{ from: 0, to: 8, mf: true }, { from: 8, to: null, mf: false }];
-    const split6 = [{ from: 0, to: 24, mf: true }, { from: 24, to: null, mf: false }];
+    const split4 = [
+      { from: 0, to: 8, mf: true },
+      { from: 8, to: null, mf: false },
+    ];
+    const split6 = [
+      { from: 0, to: 24, mf: true },
+      { from: 24, to: null, mf: false },
+    ];
     const payload = { payload: '00'.repeat(16) };
 
     it('are reassembled before socket delivery: the ingress hook sees each packet once, whole; a lone non-first fragment never', async () => {
@@ -350,7 +369,15 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     it('a DNS answer longer than the MTU: egress sees it before fragmentation, ingress after reassembly, once each', async () => {
       const big = 'abcd81800001000100000000' + '00'.repeat(3000);
       const o = await observe(async () => {
-        const child = cg.spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'dgram', JSON.stringify({ src: net.a.ipv4, sport: 53, dst: net.b.ipv4, dport: sink.udp, payload: big })]);
+        const child = cg.spawn('ip', [
+          'netns',
+          'exec',
+          net.a.ns,
+          'python3',
+          CRAFT,
+          'dgram',
+          JSON.stringify({ src: net.a.ipv4, sport: 53, dst: net.b.ipv4, dport: sink.udp, payload: big }),
+        ]);
         await collect(child);
       });
       expect(o.runs).toEqual({ ingress: 1, egress: 1 });
@@ -412,9 +439,21 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     const COUNT = 100_000;
     const entries0 = obs.probe.flowTableSize();
     const o = await observe(async () => {
-      const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: sink.tcp, count: COUNT, seed: 2 })], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const flood = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          net.a.ns,
+          'python3',
+          CRAFT,
+          'flood',
+          JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: sink.tcp, count: COUNT, seed: 2 }),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       children.push(flood);
       const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
       expect(tuples).toHaveLength(COUNT);
@@ -431,9 +470,21 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     // sources on the link that no host has: host b routes its SYN-ACKs there (they pass the
     // egress hook when they leave from a socket), finds no neighbour, and no ACK ever comes back
     const spoofed = Array.from({ length: 64 }, (_, i) => net.v4(100 + i));
-    const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: spoofed, dst: net.b.ipv4, dport: sink.tcp, count, seed, flags: 'S' })], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const flood = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        net.a.ns,
+        'python3',
+        CRAFT,
+        'flood',
+        JSON.stringify({ family: 4, srcs: spoofed, dst: net.b.ipv4, dport: sink.tcp, count, seed, flags: 'S' }),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(flood);
     const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
     expect(tuples).toHaveLength(count);
@@ -444,7 +495,11 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
   const pendingEntries = (): number[] =>
     (JSON.parse(execFileSync('bpftool', ['map', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name: string; max_entries: number }[])
       .filter((m) => m.name === 'pending' && m.max_entries === TABLE)
-      .map((m) => (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '-j'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as unknown[]).length);
+      .map(
+        (m) =>
+          (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '-j'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as unknown[])
+            .length,
+      );
 
   it('a flood of 20 000 spoofed SYNs at the listener answered with SYN cookies: no record, nothing in any table (a cookie SYN-ACK belongs to no socket, so no hook sees it)', async () => {
     const COUNT = 20_000;
@@ -514,7 +569,15 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     let sent = 0;
     const flood = cg.spawn(
       'ip',
-      ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: UNANSWERED, count: COUNT, rounds: ROUNDS, seed: 1 })],
+      [
+        'netns',
+        'exec',
+        net.a.ns,
+        'python3',
+        CRAFT,
+        'flood',
+        JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: UNANSWERED, count: COUNT, rounds: ROUNDS, seed: 1 }),
+      ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     children.push(flood);
@@ -522,7 +585,11 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     for (let round = 1; round <= ROUNDS; round++) {
       const { tuples } = JSON.parse((await rounds.next()).value as string) as { tuples: [string, number][] };
       sent += tuples.length;
-      await waitFor(`round ${round}: ${sent} SYN-ACKs counted as pending`, () => (obs.probe.counters().synack_pending - c0.synack_pending >= sent ? true : undefined), 20_000);
+      await waitFor(
+        `round ${round}: ${sent} SYN-ACKs counted as pending`,
+        () => (obs.probe.counters().synack_pending - c0.synack_pending >= sent ? true : undefined),
+        20_000,
+      );
       rssAfter.push(rssKb());
       if (round < ROUNDS) flood.stdin!.write('go\n');
     }
@@ -539,12 +606,14 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     expect(obs.events.length - e0).toBe(0);
     expect(obs.probe.flowTableSize()).toBe(entries0);
     // the pending tables (this probe's and the CLI's, both sized TABLE) stayed within their bound
-    const maps = (JSON.parse(execFileSync('bpftool', ['map', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name: string; max_entries: number }[]).filter(
-      (m) => m.name === 'pending' && m.max_entries === TABLE,
-    );
+    const maps = (
+      JSON.parse(execFileSync('bpftool', ['map', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name: string; max_entries: number }[]
+    ).filter((m) => m.name === 'pending' && m.max_entries === TABLE);
     expect(maps.length).toBeGreaterThanOrEqual(2);
     for (const m of maps) {
-      const n = (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '-j'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as unknown[]).length;
+      const n = (
+        JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '-j'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as unknown[]
+      ).length;
       expect(n).toBeLessThanOrEqual(TABLE);
     }
 

@@ -137,9 +137,7 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
     // the socket's cgroup is the monitored one
     for (const e of rec.begins()) expect(e.cgroupId).toBe(cg.id);
     // the server closes first (it echoes and ends): one end per flow, closed by the responder
-    expect(rec.ends().map((e) => [e.srcPort, e.dstPort, e.closeReason, e.closedBy])).toEqual(
-      results.map((r) => [r.localPort, port, 'fin', 'destination']),
-    );
+    expect(rec.ends().map((e) => [e.srcPort, e.dstPort, e.closeReason, e.closedBy])).toEqual(results.map((r) => [r.localPort, port, 'fin', 'destination']));
     expect(rec.decodeErrors).toBe(0);
     const c = rec.probe.counters();
     expect(c.flow_begin).toBe(3);
@@ -211,7 +209,9 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
     const [r] = await runClient(cg, '127.0.0.1', port, 1);
     expect(r.error).toBe('ECONNREFUSED');
     await sleep(300);
-    expect(rec.events.map((e) => [e.type, e.attemptReason, e.direction, e.dstAddr, e.dstPort])).toEqual([['attempt', 'refused', 'outgoing', '127.0.0.1', port]]);
+    expect(rec.events.map((e) => [e.type, e.attemptReason, e.direction, e.dstAddr, e.dstPort])).toEqual([
+      ['attempt', 'refused', 'outgoing', '127.0.0.1', port],
+    ]);
   });
 
   it('a port that never answers (SYN dropped by nftables in a test namespace) gives no event; the same link with a listener does', async () => {
@@ -241,7 +241,7 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
       'import socket, sys',
       'l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
       "l.bind(('127.0.0.1', 0)); l.listen(1)",
-      "print(l.getsockname()[1], flush=True)",
+      'print(l.getsockname()[1], flush=True)',
       'c, _ = l.accept()',
       'sys.stdin.readline(); c.shutdown(socket.SHUT_WR); print("fin", flush=True)',
       'sys.stdin.readline()',
@@ -282,7 +282,9 @@ describe('real kernel programs on a throwaway cgroup (native addon, real sockets
         server.stdin!.write('fin\n');
         expect(await serverLine()).toBe('fin');
         await rec.settle(() => rec.ends().length >= 1);
-        expect(rec.ends().map((e) => [e.direction, e.srcPort, e.dstPort, e.closeReason, e.closedBy])).toEqual([['outgoing', clientPort, port, 'fin', 'destination']]);
+        expect(rec.ends().map((e) => [e.direction, e.srcPort, e.dstPort, e.closeReason, e.closedBy])).toEqual([
+          ['outgoing', clientPort, port, 'fin', 'destination'],
+        ]);
         // the server drains: the client's queued data and FIN leave (from CLOSING), ending nothing more
         server.stdin!.write('go\n');
         expect(await serverLine()).toBe('closed');

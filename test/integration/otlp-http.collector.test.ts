@@ -96,10 +96,7 @@ describe('OTLP/HTTP into the real collector (real CLI, --replay)', () => {
   }, 30_000);
 
   it('HTTP to the gRPC port: one clear error, every record failed, nothing retried', async () => {
-    const { counts, warnings } = await run(
-      { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint },
-      2,
-    );
+    const { counts, warnings } = await run({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint }, 2);
     expect(counts.emitted).toBeGreaterThan(0);
     expect(counts).toMatchObject({ exportedRecords: 0, failedRecords: counts.emitted, droppedRecords: 0 });
     expect(warnings.map((w) => w.error)).toContain(

@@ -25,7 +25,9 @@ const NEEDED = ['cap_bpf', 'cap_net_admin'];
 
 /** Every capability this system knows, from capsh's bounding set. */
 function allCapabilities(): string[] {
-  const line = execFileSync('capsh', ['--print'], { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Bounding set ='))!;
+  const line = execFileSync('capsh', ['--print'], { encoding: 'utf8' })
+    .split('\n')
+    .find((l) => l.startsWith('Bounding set ='))!;
   return line.slice('Bounding set ='.length).trim().split(',');
 }
 

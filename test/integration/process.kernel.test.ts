@@ -284,12 +284,16 @@ describe('handshake retransmissions (real kernel programs, test namespaces)', ()
     net.nft(net.a, nftDropFirstSynAck('ftfirstsynack', 'input', 8080));
     // every SYN-ACK reaching host a, counted before the drop: the server's
     // timer resends it, and so does the client's retransmitted SYN
-    net.nft(net.a, 'table inet ftsynacks {\n chain c {\n  type filter hook input priority -20;\n  tcp flags & (syn | ack) == (syn | ack) tcp sport 8080 counter\n }\n}\n');
+    net.nft(
+      net.a,
+      'table inet ftsynacks {\n chain c {\n  type filter hook input priority -20;\n  tcp flags & (syn | ack) == (syn | ack) tcp sport 8080 counter\n }\n}\n',
+    );
     const client = run(['client', net.b.ipv4, 8080, 100, 0, 'first'], undefined, net.a.prefix);
     const c = await client.next();
     const { begin, end } = await rec.flow(c.localPort!, 'incoming', true, 10_000);
     expect(begin.handshake).toEqual(end.handshake);
-    const counted = (table: string) => Number(/counter packets (\d+) /.exec(execFileSync('ip', ['netns', 'exec', net.a.ns, 'nft', 'list', 'table', 'inet', table], { encoding: 'utf8' }))![1]);
+    const counted = (table: string) =>
+      Number(/counter packets (\d+) /.exec(execFileSync('ip', ['netns', 'exec', net.a.ns, 'nft', 'list', 'table', 'inet', table], { encoding: 'utf8' }))![1]);
     expect(counted('ftfirstsynack')).toBe(1);
     expect(counted('ftsynacks')).toBeGreaterThanOrEqual(2);
     expect(end.handshake?.synCount).toBe(counted('ftsynacks'));
@@ -302,7 +306,8 @@ describe('ProcessCache on the real /proc, for the pids real flow events name', (
   let cg: TestCgroup;
   let rec: Recorder;
   const binding = loadBinding(join(__dirname, '..', '..'));
-  const cache = () => new ProcessCache({ proc: fsProcReader(fs), maxEntries: 16, maxAgeNs: 60_000_000_000n, nowBootNs: () => binding.clockAnchor().boottimeNs });
+  const cache = () =>
+    new ProcessCache({ proc: fsProcReader(fs), maxEntries: 16, maxAgeNs: 60_000_000_000n, nowBootNs: () => binding.clockAnchor().boottimeNs });
 
   beforeEach(() => {
     cg = new TestCgroup('proccache');

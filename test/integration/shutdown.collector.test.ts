@@ -107,7 +107,11 @@ describe('shutdown and overload (real CLI, real kernel programs, real collector)
   it('SIGKILL leaves no program attached (bpf_link)', async () => {
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'none']);
     // the packet hooks and the socket ones, all through bpf_links
-    expect(attachedPrograms(fx.cg.path).map((p) => p.attach_type).sort()).toEqual([
+    expect(
+      attachedPrograms(fx.cg.path)
+        .map((p) => p.attach_type)
+        .sort(),
+    ).toEqual([
       'cgroup_getsockopt',
       'cgroup_inet4_connect',
       'cgroup_inet4_post_bind',

@@ -55,7 +55,9 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     const { server, port } = await listen('127.0.0.1');
     fx.servers.push(server);
     const inside: ChildProcess = fx.cg.spawn(process.execPath, [SERVER, '127.0.0.1', '0']);
-    const innerPort = await new Promise<number>((resolve) => inside.stdout!.once('data', (d) => resolve((JSON.parse(String(d)) as { listening: number }).listening)));
+    const innerPort = await new Promise<number>((resolve) =>
+      inside.stdout!.once('data', (d) => resolve((JSON.parse(String(d)) as { listening: number }).listening)),
+    );
 
     const ft = await startFlowtap(['--cgroup', fx.cg.path, '--exporter', 'console', '--spans', 'otlp', '--spans-endpoint', jaeger.otlpEndpoint], {
       OTEL_SERVICE_NAME: service,
@@ -64,9 +66,14 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     expect(ft.logs().find((l) => l.msg === 'ready')).toMatchObject({ spans: jaeger.otlpEndpoint });
 
     // A connection held open: its begin is a record, but it is no span yet.
-    const held = fx.cg.spawn(process.execPath, [CLIENT, '127.0.0.1', String(port), '1', '20000'], { env: { ...process.env, HOLD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const held = fx.cg.spawn(process.execPath, [CLIENT, '127.0.0.1', String(port), '1', '20000'], {
+      env: { ...process.env, HOLD: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const heldDone = collect(held);
-    const heldAt = await new Promise<{ localPort: number }>((resolve) => held.stdout!.once('data', (d) => resolve((JSON.parse(String(d)) as { connected: { localPort: number } }).connected)));
+    const heldAt = await new Promise<{ localPort: number }>((resolve) =>
+      held.stdout!.once('data', (d) => resolve((JSON.parse(String(d)) as { connected: { localPort: number } }).connected)),
+    );
 
     const fin = await connectFrom(fx.cg, '127.0.0.1', port, 2); // outgoing, closed with FIN
     const rst = await collect(fx.cg.spawn(process.execPath, [CLIENT, '127.0.0.1', String(port), '1'], { env: { ...process.env, RESET: '1' } })); // outgoing, reset
@@ -103,7 +110,11 @@ describe('flowtap --spans otlp → real Jaeger (real kernel programs, real socke
     for (const p of Object.values(processes)) expect(p.serviceName).toBe(service);
 
     const byFlow = new Map(found.map((s) => [flowKey(tagsOf(s)), s]));
-    const begins = new Map(records(ft).filter((r) => r.eventName === EVENT_FLOWTAP_FLOW_BEGIN).map((r) => [flowKey(r.attributes), r]));
+    const begins = new Map(
+      records(ft)
+        .filter((r) => r.eventName === EVENT_FLOWTAP_FLOW_BEGIN)
+        .map((r) => [flowKey(r.attributes), r]),
+    );
     const kinds: string[] = [];
     for (const record of ends) {
       const span = byFlow.get(flowKey(record.attributes));

@@ -73,7 +73,18 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
     let ft: RunningFlowtap;
     try {
       ft = await startFlowtap(
-        ['--cgroup', fx.cg.path, '--endpoint', fx.collector.endpoint, '--summary-interval-seconds', '1', '--health-address', '127.0.0.1:0', '--log-level', 'debug'],
+        [
+          '--cgroup',
+          fx.cg.path,
+          '--endpoint',
+          fx.collector.endpoint,
+          '--summary-interval-seconds',
+          '1',
+          '--health-address',
+          '127.0.0.1:0',
+          '--log-level',
+          'debug',
+        ],
         { OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_METRIC_EXPORT_INTERVAL: '500', OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}` },
       );
       const ready = ft.logs().find((l) => l.msg === 'ready')!;
@@ -89,9 +100,18 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       // readiness now also reports the last successful export
       expect((await httpGet(health, '/readyz')).body.lastExportSuccess).toEqual(expect.any(String));
       // the summary lines count what happened in each interval: together, the 5 flows and their 10 records
-      const sum = (key: string) => ft.logs().filter((l) => l.msg === 'summary').reduce((n, l) => n + Number(l[key]), 0);
+      const sum = (key: string) =>
+        ft
+          .logs()
+          .filter((l) => l.msg === 'summary')
+          .reduce((n, l) => n + Number(l[key]), 0);
       await waitFor('summary lines counting every record', () => (sum('exported') === 10 ? true : undefined));
-      expect({ begun: sum('begun'), ended: sum('ended'), failed: sum('failed'), dropped: sum('dropped') }).toEqual({ begun: 5, ended: 5, failed: 0, dropped: 0 });
+      expect({ begun: sum('begun'), ended: sum('ended'), failed: sum('failed'), dropped: sum('dropped') }).toEqual({
+        begun: 5,
+        ended: 5,
+        failed: 0,
+        dropped: 0,
+      });
       for (const l of ft.logs().filter((x) => x.msg === 'summary')) {
         expect(Object.keys(l)).toEqual(['time', 'level', 'msg', 'seconds', 'begun', 'ended', 'exported', 'failed', 'dropped', 'dnsRefused', 'export']);
         expect(l).toMatchObject({ level: 'info', seconds: 1, export: 'ok' });
@@ -229,7 +249,9 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       expect(conns.every((c) => c.ok)).toBe(true);
       const ours = () => fx.collector.readMetricPoints().filter((p) => p.resource['test.run'] === run);
       // all 10 records emitted, none deliverable: the queue gauge at the collector shows exactly them
-      await waitFor('the queue gauge at 10 records', () => (ours().some((p) => p.name === 'flowtap.export_queue.records' && Number(p.value) === 10) ? true : undefined));
+      await waitFor('the queue gauge at 10 records', () =>
+        ours().some((p) => p.name === 'flowtap.export_queue.records' && Number(p.value) === 10) ? true : undefined,
+      );
       const retriedWhileDown = await waitFor('a retried count while down', () => {
         const n = lastValues(ours()).get('flowtap.records.retried{}');
         return n !== undefined && n > 0 ? n : undefined;
@@ -245,7 +267,9 @@ describe('self-telemetry, health and summary (real CLI, real kernel programs, re
       expect(stopped.retriedRecords as number).toBeGreaterThanOrEqual(retriedWhileDown);
       // a person reading the log saw the exports failing, then one line when they worked again
       expect(ft.logs().some((l) => l.msg === 'summary' && l.export === 'failing')).toBe(true);
-      expect(ft.logs().filter((l) => l.msg === 'exports recovered')).toEqual([expect.objectContaining({ level: 'info', destination: down.endpoint, items: 'records' })]);
+      expect(ft.logs().filter((l) => l.msg === 'exports recovered')).toEqual([
+        expect.objectContaining({ level: 'info', destination: down.endpoint, items: 'records' }),
+      ]);
       // the collector that was down got every record once
       const records = down.readLogRecords().filter((r) => r.resource['test.run'] === run);
       expect(records).toHaveLength(10);

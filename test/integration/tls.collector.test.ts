@@ -133,11 +133,7 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
     await auth.waitForLogRecords((r) => good.ours(r) && r.eventName === 'flowtap.flow.end');
     expect((await good.ft.stop()).code).toBe(0);
 
-    const bad = await oneFlow(
-      auth,
-      { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca, OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20wrong' },
-      SHORT_SHUTDOWN,
-    );
+    const bad = await oneFlow(auth, { OTEL_EXPORTER_OTLP_CERTIFICATE: pki.ca, OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20wrong' }, SHORT_SHUTDOWN);
     const warning = await waitFor('a warning', () => bad.ft.logs().find((l) => l.msg === 'records not exported'));
     expect(String(warning.error)).toMatch(/unauthenticated|16/i);
     expect(bad.ft.child.exitCode).toBeNull();
@@ -145,7 +141,10 @@ describe('TLS, mTLS and auth headers (real CLI, real kernel programs, real colle
     expect(stopped.code).toBe(0);
     expect(auth.readLogRecords().filter(bad.ours)).toEqual([]);
     // nothing was counted as exported (every counter: the debug line before `stopped`, or the timeout's line)
-    const last = bad.ft.logs().filter((l) => l.msg === 'counters' || l.msg === 'shutdown timed out: exiting without flushing').pop()!;
+    const last = bad.ft
+      .logs()
+      .filter((l) => l.msg === 'counters' || l.msg === 'shutdown timed out: exiting without flushing')
+      .pop()!;
     expect(last.exportedRecords).toBe(0);
     expect(last.emitted).toBeGreaterThanOrEqual(1);
   });

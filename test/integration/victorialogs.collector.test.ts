@@ -114,11 +114,11 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
   beforeAll(async () => {
     net = new TestNet();
     for (const n of [3, 4]) net.addAddress(net.b, ip(n));
-    dns = await startDnsmasq(net.b.prefix, [net.b.ipv4], [
-      `host-record=web.flowtap.test,${ip(2)}`,
-      `host-record=api.flowtap.test,${ip(3)}`,
-      `host-record=db.flowtap.test,${ip(4)}`,
-    ]);
+    dns = await startDnsmasq(
+      net.b.prefix,
+      [net.b.ipv4],
+      [`host-record=web.flowtap.test,${ip(2)}`, `host-record=api.flowtap.test,${ip(3)}`, `host-record=db.flowtap.test,${ip(4)}`],
+    );
     server = net.spawnIn(net.b, process.execPath, [SERVER, '::', String(PORT)]);
     await new Promise((r) => server.stdout!.once('data', r));
     [direct, viaCollector] = await Promise.all([startVictoriaLogs(), startVictoriaLogs()]);

@@ -56,7 +56,12 @@ describe('a Resource per workload, at a real collector', () => {
   it("puts each record under its workload's Resource (container.id, k8s.pod.uid, service.name); a client in no container under flowtap's own", async () => {
     collector = await startCollector({ flushIntervalMillis: 50 });
     root = new TestCgroup('workload');
-    const systemd = mkdirs('kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${POD_SYSTEMD.replace(/-/g, '_')}.slice`, `cri-containerd-${CONTAINER_SYSTEMD}.scope`);
+    const systemd = mkdirs(
+      'kubepods.slice',
+      'kubepods-burstable.slice',
+      `kubepods-burstable-pod${POD_SYSTEMD.replace(/-/g, '_')}.slice`,
+      `cri-containerd-${CONTAINER_SYSTEMD}.scope`,
+    );
     const cgroupfs = mkdirs('kubepods', 'besteffort', `pod${POD_CGROUPFS}`, CONTAINER_CGROUPFS);
     const podAlone = mkdirs('kubepods', 'burstable', `pod${POD_ALONE}`);
     // The clients' processes live in a cgroup inside each (a container's own sub-cgroup).

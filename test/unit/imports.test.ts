@@ -66,7 +66,12 @@ describe('src/ imports', () => {
     const cli = graph.get(join(SRC, 'cli.ts')) ?? [];
     expect(cli).toContain(join(SRC, 'config', 'config.ts'));
     expect(cli).toContain(join(SRC, 'runtime', 'young-generation.ts'));
-    const fake = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]);
+    const fake = new Map([
+      ['a', ['b']],
+      ['b', ['c']],
+      ['c', ['a']],
+      ['d', ['a']],
+    ]);
     expect(cycles(fake)).toEqual([['a', 'b', 'c']]);
   });
 

@@ -37,7 +37,13 @@ describe('Pipeline', () => {
     const asked: bigint[] = [];
     const containers = { workloadFor: (id: bigint) => (asked.push(id), id === 7n ? w : undefined) };
     const p = new Pipeline({ sink: logger, clock, domains: new NoDomainLookup(), containers, nowMs: () => NOW_MS, nowNs: () => BigInt(NOW_MS) * 1_000_000n });
-    p.onBatch(Buffer.concat([flowRecord({ tsNs: 1n, saddr: v4(10, 0, 0, 5), daddr: v4(10, 0, 0, 6), sport: 1, dport: 2, family: 4, direction: 2, cgroupId: 7n }), begin(5n)]), 2);
+    p.onBatch(
+      Buffer.concat([
+        flowRecord({ tsNs: 1n, saddr: v4(10, 0, 0, 5), daddr: v4(10, 0, 0, 6), sport: 1, dport: 2, family: 4, direction: 2, cgroupId: 7n }),
+        begin(5n),
+      ]),
+      2,
+    );
     expect(logger.records.map((r) => r.workload)).toEqual([w, undefined]);
     expect(asked[0]).toBe(7n);
   });
@@ -53,7 +59,17 @@ describe('Pipeline', () => {
     const cgroupPaths = { cgroupPathFor: (id: bigint) => (id === 7n ? '/system.slice/app.service' : undefined) };
     const p = new Pipeline({ sink: logger, clock, domains, processes, cgroupPaths, nowMs: () => NOW_MS, nowNs: () => 0n });
     const withProcess = (pid: number, capturedNs: bigint): Buffer =>
-      flowRecord({ tsNs: 3_000_000_000n, saddr: v4(10, 0, 0, 5), daddr: v4(93, 184, 216, 34), sport: 1, dport: 443, family: 4, direction: 2, cgroupId: 7n, process: { pid, uid: 1000, comm: 'curl', tsNs: capturedNs } });
+      flowRecord({
+        tsNs: 3_000_000_000n,
+        saddr: v4(10, 0, 0, 5),
+        daddr: v4(93, 184, 216, 34),
+        sport: 1,
+        dport: 443,
+        family: 4,
+        direction: 2,
+        cgroupId: 7n,
+        process: { pid, uid: 1000, comm: 'curl', tsNs: capturedNs },
+      });
     p.onBatch(Buffer.concat([withProcess(4242, 2_000_000_000n), withProcess(4242, 500_000_000n), withProcess(999, 2_000_000_000n), begin(1n)]));
     const [found, reused, gone, none] = logger.records.map((r) => r.attributes);
     expect(found).toMatchObject({

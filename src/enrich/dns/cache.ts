@@ -191,9 +191,7 @@ export class DnsCache implements DomainLookup {
     const expiresAtMs = zeroTtl ? nowMs + this.zeroTtlMs : ttlExpiresAtMs;
     const chains = this.byIp.get(ip) ?? [];
     // the same chain again from the same resolver refreshes it
-    const same = chains.findIndex(
-      (c) => c.resolver === resolver && c.names.length === names.length && c.names.every((n, i) => n === names[i]),
-    );
+    const same = chains.findIndex((c) => c.resolver === resolver && c.names.length === names.length && c.names.every((n, i) => n === names[i]));
     if (same >= 0) {
       this.names -= chains[same].names.length;
       chains.splice(same, 1);

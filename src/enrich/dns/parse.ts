@@ -69,7 +69,10 @@ export function canonicalIPv6(text: string): string | undefined {
   // an embedded dotted quad in the last 32 bits
   const lastColon = s.lastIndexOf(':');
   if (s.indexOf('.', lastColon) >= 0) {
-    const q = s.slice(lastColon + 1).split('.').map(Number);
+    const q = s
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     if (q.length !== 4 || q.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return undefined;
     s = `${s.slice(0, lastColon + 1)}${((q[0] << 8) | q[1]).toString(16)}:${((q[2] << 8) | q[3]).toString(16)}`;
   }

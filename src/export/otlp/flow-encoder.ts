@@ -246,7 +246,9 @@ function compileAttributesWriter(entries: readonly AttributeEntry[]): Attributes
     switch (a.type) {
       case 'string': {
         // A closed-set value: compared, then its whole attribute copied.
-        const whole = (a.values ?? []).map((value, j) => `if (v${i} === ${bind(`v${i}_${j}`, value)}) w.raw(${bind(`kv${i}_${j}`, constantKv(a.key, value))}); else `);
+        const whole = (a.values ?? []).map(
+          (value, j) => `if (v${i} === ${bind(`v${i}_${j}`, value)}) w.raw(${bind(`kv${i}_${j}`, constantKv(a.key, value))}); else `,
+        );
         write = `${whole.join('')}stringKv(w, ${key}, v${i});`;
         break;
       }

@@ -71,7 +71,8 @@ export function classifyHttpError(error: Error, url: string, signal: OtlpSignal 
   const where = displayUrl(url);
   if (error instanceof OTLPExporterError && typeof error.code === 'number') {
     const path = signal.httpPath;
-    const given = signal === LOGS_SIGNAL ? '--endpoint and OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are' : '--spans-endpoint and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are';
+    const given =
+      signal === LOGS_SIGNAL ? '--endpoint and OTEL_EXPORTER_OTLP_LOGS_ENDPOINT are' : '--spans-endpoint and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT are';
     const hint =
       error.code === 404 || error.code === 405
         ? ` (an OTLP/HTTP receiver takes ${signal.itemName}s at ...${path}; ${given} used as given, OTEL_EXPORTER_OTLP_ENDPOINT gets ${path} appended)`

@@ -429,12 +429,7 @@ export class LogsRequestFrame {
   /** Distinct workload resources encoded, since start (a cache miss each). */
   resourcesEncoded = 0;
 
-  constructor(
-    resource: ResourceLike,
-    scope: ScopeLike,
-    options: { maxCachedResources?: number } = {},
-    attrs = new AttributeEncoder(),
-  ) {
+  constructor(resource: ResourceLike, scope: ScopeLike, options: { maxCachedResources?: number } = {}, attrs = new AttributeEncoder()) {
     this._base = resource;
     this._attrs = attrs;
     this._maxCached = options.maxCachedResources ?? MAX_CACHED_RESOURCES_DEFAULT;

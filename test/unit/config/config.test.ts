@@ -1,4 +1,16 @@
-import { BATCH_ENV, ConfigError, findCgroup2Mount, helpText, loadConfig, METRICS_ENV, OPTIONS, OTLP_ENV, parseConfig, requestedInfo, type Config } from '../../../src/config/config';
+import {
+  BATCH_ENV,
+  ConfigError,
+  findCgroup2Mount,
+  helpText,
+  loadConfig,
+  METRICS_ENV,
+  OPTIONS,
+  OTLP_ENV,
+  parseConfig,
+  requestedInfo,
+  type Config,
+} from '../../../src/config/config';
 import { describeLimit, LIMITS, type Limit } from '../../../src/config/limits';
 
 const UNIFIED = [
@@ -136,18 +148,27 @@ describe('parseConfig', () => {
   it('reads every option from its flag, both --flag value and --flag=value', () => {
     const config = parseConfig(
       [
-        '--cgroup', '/sys/fs/cgroup/x',
+        '--cgroup',
+        '/sys/fs/cgroup/x',
         '--exporter=none',
-        '--endpoint', 'http://10.0.0.1:4317',
-        '--ring-buffer-bytes', '1073741824',
+        '--endpoint',
+        'http://10.0.0.1:4317',
+        '--ring-buffer-bytes',
+        '1073741824',
         '--flow-table-entries=16777216',
-        '--ring-buffer-poll-millis', '1000',
-        '--shutdown-timeout-millis', '1',
-        '--log-level', 'error',
-        '--metrics', 'otlp',
-        '--health-address', '[::1]:0',
+        '--ring-buffer-poll-millis',
+        '1000',
+        '--shutdown-timeout-millis',
+        '1',
+        '--log-level',
+        'error',
+        '--metrics',
+        'otlp',
+        '--health-address',
+        '[::1]:0',
         '--ready-export-failure-seconds=1',
-        '--summary-interval-seconds', '0',
+        '--summary-interval-seconds',
+        '0',
       ],
       {},
       undefined,
@@ -247,10 +268,7 @@ describe('parseConfig', () => {
     });
 
     it('the logs variable wins over the generic one', () => {
-      expect(parse([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' })).toEqual([
-        'grpc',
-        'http://localhost:4317',
-      ]);
+      expect(parse([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc' })).toEqual(['grpc', 'http://localhost:4317']);
     });
 
     it("flowtap's own metrics stay on gRPC: off by default with http/protobuf; on only with a gRPC endpoint of their own", () => {
@@ -293,55 +311,240 @@ describe('parseConfig', () => {
     it.each<[string, string[], Record<string, string>, string]>([
       ['--exporter', ['--exporter', 'foo'], {}, "invalid --exporter 'foo': expected one of otlp, console, none"],
       ['OTEL_LOGS_EXPORTER', [], { OTEL_LOGS_EXPORTER: 'otlp,console' }, "invalid OTEL_LOGS_EXPORTER 'otlp,console': expected one of otlp, console, none"],
-      ['--endpoint (no scheme)', ['--endpoint', 'collector:4317'], {}, "invalid --endpoint 'collector:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['--endpoint (not a URL)', ['--endpoint', 'http//x'], {}, "invalid --endpoint 'http//x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'grpc://x:4317' }, "invalid OTEL_EXPORTER_OTLP_LOGS_ENDPOINT 'grpc://x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['OTEL_EXPORTER_OTLP_ENDPOINT', [], { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, "invalid OTEL_EXPORTER_OTLP_ENDPOINT 'ftp://x': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['FLOWTAP_RING_BUFFER_BYTES (not a power of two)', [], { FLOWTAP_RING_BUFFER_BYTES: '3' }, "invalid FLOWTAP_RING_BUFFER_BYTES '3': expected a power of two from 4096 to 1073741824 (bytes)"],
-      ['--ring-buffer-bytes (too big)', ['--ring-buffer-bytes', '2147483648'], {}, "invalid --ring-buffer-bytes '2147483648': expected a power of two from 4096 to 1073741824 (bytes)"],
-      ['--ring-buffer-bytes (too small)', ['--ring-buffer-bytes', '2048'], {}, "invalid --ring-buffer-bytes '2048': expected a power of two from 4096 to 1073741824 (bytes)"],
-      ['--ring-buffer-bytes (suffix)', ['--ring-buffer-bytes', '8M'], {}, "invalid --ring-buffer-bytes '8M': expected a power of two from 4096 to 1073741824 (bytes)"],
+      [
+        '--endpoint (no scheme)',
+        ['--endpoint', 'collector:4317'],
+        {},
+        "invalid --endpoint 'collector:4317': expected an http:// or https:// URL, e.g. http://localhost:4317",
+      ],
+      [
+        '--endpoint (not a URL)',
+        ['--endpoint', 'http//x'],
+        {},
+        "invalid --endpoint 'http//x': expected an http:// or https:// URL, e.g. http://localhost:4317",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+        [],
+        { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'grpc://x:4317' },
+        "invalid OTEL_EXPORTER_OTLP_LOGS_ENDPOINT 'grpc://x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        [],
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' },
+        "invalid OTEL_EXPORTER_OTLP_ENDPOINT 'ftp://x': expected an http:// or https:// URL, e.g. http://localhost:4317",
+      ],
+      [
+        'FLOWTAP_RING_BUFFER_BYTES (not a power of two)',
+        [],
+        { FLOWTAP_RING_BUFFER_BYTES: '3' },
+        "invalid FLOWTAP_RING_BUFFER_BYTES '3': expected a power of two from 4096 to 1073741824 (bytes)",
+      ],
+      [
+        '--ring-buffer-bytes (too big)',
+        ['--ring-buffer-bytes', '2147483648'],
+        {},
+        "invalid --ring-buffer-bytes '2147483648': expected a power of two from 4096 to 1073741824 (bytes)",
+      ],
+      [
+        '--ring-buffer-bytes (too small)',
+        ['--ring-buffer-bytes', '2048'],
+        {},
+        "invalid --ring-buffer-bytes '2048': expected a power of two from 4096 to 1073741824 (bytes)",
+      ],
+      [
+        '--ring-buffer-bytes (suffix)',
+        ['--ring-buffer-bytes', '8M'],
+        {},
+        "invalid --ring-buffer-bytes '8M': expected a power of two from 4096 to 1073741824 (bytes)",
+      ],
       ['--flow-table-entries', ['--flow-table-entries', '0'], {}, "invalid --flow-table-entries '0': expected an integer from 1 to 16777216"],
-      ['FLOWTAP_FLOW_TABLE_ENTRIES', [], { FLOWTAP_FLOW_TABLE_ENTRIES: '1.5' }, "invalid FLOWTAP_FLOW_TABLE_ENTRIES '1.5': expected an integer from 1 to 16777216"],
-      ['--ring-buffer-poll-millis', ['--ring-buffer-poll-millis', '0'], {}, "invalid --ring-buffer-poll-millis '0': expected an integer from 1 to 1000 (milliseconds)"],
-      ['FLOWTAP_RING_BUFFER_POLL_MILLIS', [], { FLOWTAP_RING_BUFFER_POLL_MILLIS: '1001' }, "invalid FLOWTAP_RING_BUFFER_POLL_MILLIS '1001': expected an integer from 1 to 1000 (milliseconds)"],
-      ['--shutdown-timeout-millis', ['--shutdown-timeout-millis', '-1'], {}, '--shutdown-timeout-millis needs a value: <ms> (write --shutdown-timeout-millis=<value> for one starting with \'-\')'],
-      ['FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS', [], { FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '5s' }, "invalid FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS '5s': expected an integer from 1 to 2147483647 (milliseconds)"],
+      [
+        'FLOWTAP_FLOW_TABLE_ENTRIES',
+        [],
+        { FLOWTAP_FLOW_TABLE_ENTRIES: '1.5' },
+        "invalid FLOWTAP_FLOW_TABLE_ENTRIES '1.5': expected an integer from 1 to 16777216",
+      ],
+      [
+        '--ring-buffer-poll-millis',
+        ['--ring-buffer-poll-millis', '0'],
+        {},
+        "invalid --ring-buffer-poll-millis '0': expected an integer from 1 to 1000 (milliseconds)",
+      ],
+      [
+        'FLOWTAP_RING_BUFFER_POLL_MILLIS',
+        [],
+        { FLOWTAP_RING_BUFFER_POLL_MILLIS: '1001' },
+        "invalid FLOWTAP_RING_BUFFER_POLL_MILLIS '1001': expected an integer from 1 to 1000 (milliseconds)",
+      ],
+      [
+        '--shutdown-timeout-millis',
+        ['--shutdown-timeout-millis', '-1'],
+        {},
+        "--shutdown-timeout-millis needs a value: <ms> (write --shutdown-timeout-millis=<value> for one starting with '-')",
+      ],
+      [
+        'FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS',
+        [],
+        { FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS: '5s' },
+        "invalid FLOWTAP_SHUTDOWN_TIMEOUT_MILLIS '5s': expected an integer from 1 to 2147483647 (milliseconds)",
+      ],
       ['--log-level', ['--log-level', 'trace'], {}, "invalid --log-level 'trace': expected one of debug, info, warn, error"],
       ['FLOWTAP_LOG_LEVEL', [], { FLOWTAP_LOG_LEVEL: 'verbose' }, "invalid FLOWTAP_LOG_LEVEL 'verbose': expected one of debug, info, warn, error"],
       ['--cgroup (empty)', ['--cgroup='], {}, "invalid --cgroup '': expected a cgroup v2 directory"],
-      ['OTEL_BLRP_SCHEDULE_DELAY', [], { OTEL_BLRP_SCHEDULE_DELAY: '-5' }, "invalid OTEL_BLRP_SCHEDULE_DELAY '-5': expected an integer from 0 to 2147483647 (milliseconds)"],
-      ['OTEL_BLRP_EXPORT_TIMEOUT', [], { OTEL_BLRP_EXPORT_TIMEOUT: '0' }, "invalid OTEL_BLRP_EXPORT_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
-      ['OTEL_BLRP_MAX_QUEUE_SIZE', [], { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' }, "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 100000000"],
-      ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '0' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '0': expected an integer from 1 to 2147483647"],
-      ['batch > queue', [], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '300000' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '300000': expected at most --queue-max-records (200000)"],
-      ['batch > --queue-max-records', ['--queue-max-records', '10'], { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most --queue-max-records (10)"],
+      [
+        'OTEL_BLRP_SCHEDULE_DELAY',
+        [],
+        { OTEL_BLRP_SCHEDULE_DELAY: '-5' },
+        "invalid OTEL_BLRP_SCHEDULE_DELAY '-5': expected an integer from 0 to 2147483647 (milliseconds)",
+      ],
+      [
+        'OTEL_BLRP_EXPORT_TIMEOUT',
+        [],
+        { OTEL_BLRP_EXPORT_TIMEOUT: '0' },
+        "invalid OTEL_BLRP_EXPORT_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)",
+      ],
+      [
+        'OTEL_BLRP_MAX_QUEUE_SIZE',
+        [],
+        { OTEL_BLRP_MAX_QUEUE_SIZE: 'lots' },
+        "invalid OTEL_BLRP_MAX_QUEUE_SIZE 'lots': expected an integer from 1 to 100000000",
+      ],
+      [
+        'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE',
+        [],
+        { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '0' },
+        "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '0': expected an integer from 1 to 2147483647",
+      ],
+      [
+        'batch > queue',
+        [],
+        { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '300000' },
+        "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '300000': expected at most --queue-max-records (200000)",
+      ],
+      [
+        'batch > --queue-max-records',
+        ['--queue-max-records', '10'],
+        { OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' },
+        "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most --queue-max-records (10)",
+      ],
       ['--queue-max-records', ['--queue-max-records', '0'], {}, "invalid --queue-max-records '0': expected an integer from 1 to 100000000"],
       ['--replay', ['--replay', 'pcap:x'], {}, "invalid --replay 'pcap:x': expected synthetic:<events per second>, from 1 to 10000000"],
-      ['FLOWTAP_REPLAY', [], { FLOWTAP_REPLAY: 'synthetic:0' }, "invalid FLOWTAP_REPLAY 'synthetic:0': expected synthetic:<events per second>, from 1 to 10000000"],
-      ['batch > explicit queue', [], { OTEL_BLRP_MAX_QUEUE_SIZE: '10', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' }, "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (10)"],
-      ['OTEL_EXPORTER_OTLP_TIMEOUT', [], { OTEL_EXPORTER_OTLP_TIMEOUT: '0' }, "invalid OTEL_EXPORTER_OTLP_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)"],
-      ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', [], { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' }, "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)"],
-      ['OTEL_EXPORTER_OTLP_COMPRESSION', [], { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, "invalid OTEL_EXPORTER_OTLP_COMPRESSION 'zstd': expected one of gzip, none"],
-      ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', [], { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'deflate' }, "invalid OTEL_EXPORTER_OTLP_LOGS_COMPRESSION 'deflate': expected one of gzip, none"],
-      ['OTEL_EXPORTER_OTLP_PROTOCOL', [], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/json': expected one of grpc, http/protobuf"],
-      ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'udp' }, "invalid OTEL_EXPORTER_OTLP_LOGS_PROTOCOL 'udp': expected one of grpc, http/protobuf"],
-      ['OTEL_RESOURCE_ATTRIBUTES', [], { OTEL_RESOURCE_ATTRIBUTES: 'a=1,b' }, "invalid OTEL_RESOURCE_ATTRIBUTES 'a=1,b': entry \"b\" is not key=value (percent-encode ',' and '=')"],
+      [
+        'FLOWTAP_REPLAY',
+        [],
+        { FLOWTAP_REPLAY: 'synthetic:0' },
+        "invalid FLOWTAP_REPLAY 'synthetic:0': expected synthetic:<events per second>, from 1 to 10000000",
+      ],
+      [
+        'batch > explicit queue',
+        [],
+        { OTEL_BLRP_MAX_QUEUE_SIZE: '10', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '11' },
+        "invalid OTEL_BLRP_MAX_EXPORT_BATCH_SIZE '11': expected at most OTEL_BLRP_MAX_QUEUE_SIZE (10)",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_TIMEOUT',
+        [],
+        { OTEL_EXPORTER_OTLP_TIMEOUT: '0' },
+        "invalid OTEL_EXPORTER_OTLP_TIMEOUT '0': expected an integer from 1 to 2147483647 (milliseconds)",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT',
+        [],
+        { OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '10s', OTEL_EXPORTER_OTLP_TIMEOUT: '100' },
+        "invalid OTEL_EXPORTER_OTLP_LOGS_TIMEOUT '10s': expected an integer from 1 to 2147483647 (milliseconds)",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_COMPRESSION',
+        [],
+        { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' },
+        "invalid OTEL_EXPORTER_OTLP_COMPRESSION 'zstd': expected one of gzip, none",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION',
+        [],
+        { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'deflate' },
+        "invalid OTEL_EXPORTER_OTLP_LOGS_COMPRESSION 'deflate': expected one of gzip, none",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_PROTOCOL',
+        [],
+        { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+        "invalid OTEL_EXPORTER_OTLP_PROTOCOL 'http/json': expected one of grpc, http/protobuf",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL',
+        [],
+        { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'udp' },
+        "invalid OTEL_EXPORTER_OTLP_LOGS_PROTOCOL 'udp': expected one of grpc, http/protobuf",
+      ],
+      [
+        'OTEL_RESOURCE_ATTRIBUTES',
+        [],
+        { OTEL_RESOURCE_ATTRIBUTES: 'a=1,b' },
+        "invalid OTEL_RESOURCE_ATTRIBUTES 'a=1,b': entry \"b\" is not key=value (percent-encode ',' and '=')",
+      ],
       ['an unknown flag', ['--colour'], {}, "unknown option '--colour' (see --help)"],
       ['a positional argument', ['eth0'], {}, "unexpected argument 'eth0': flowtap takes options only (see --help)"],
       ['a flag without its value', ['--exporter'], {}, "--exporter needs a value: otlp|console|none (write --exporter=<value> for one starting with '-')"],
       ['a value for --help', ['--help=yes'], {}, '--help takes no value'],
       ['--metrics', ['--metrics', 'prometheus'], {}, "invalid --metrics 'prometheus': expected one of otlp, none"],
       ['OTEL_METRICS_EXPORTER', [], { OTEL_METRICS_EXPORTER: 'otlp,console' }, "invalid OTEL_METRICS_EXPORTER 'otlp,console': expected one of otlp, none"],
-      ['OTEL_METRIC_EXPORT_INTERVAL', [], { OTEL_METRIC_EXPORT_INTERVAL: '0' }, "invalid OTEL_METRIC_EXPORT_INTERVAL '0': expected an integer from 1 to 2147483647 (milliseconds)"],
-      ['OTEL_METRIC_EXPORT_TIMEOUT > interval', [], { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' }, "invalid OTEL_METRIC_EXPORT_TIMEOUT '2000': expected at most OTEL_METRIC_EXPORT_INTERVAL (1000)"],
-      ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', [], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'x:4317' }, "invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT 'x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317"],
-      ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', [], { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }, "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)"],
-      ['--health-address (no port)', ['--health-address', 'localhost'], {}, "invalid --health-address 'localhost': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
-      ['FLOWTAP_HEALTH_ADDRESS (port too big)', [], { FLOWTAP_HEALTH_ADDRESS: ':65536' }, "invalid FLOWTAP_HEALTH_ADDRESS ':65536': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
-      ['--health-address (bare IPv6)', ['--health-address', '::1:80'], {}, "invalid --health-address '::1:80': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535"],
-      ['--ready-export-failure-seconds', ['--ready-export-failure-seconds', '0'], {}, "invalid --ready-export-failure-seconds '0': expected an integer from 1 to 2147483 (seconds)"],
-      ['FLOWTAP_SUMMARY_INTERVAL_SECONDS', [], { FLOWTAP_SUMMARY_INTERVAL_SECONDS: '1.5' }, "invalid FLOWTAP_SUMMARY_INTERVAL_SECONDS '1.5': expected an integer from 0 to 2147483 (seconds; 0 turns it off)"],
+      [
+        'OTEL_METRIC_EXPORT_INTERVAL',
+        [],
+        { OTEL_METRIC_EXPORT_INTERVAL: '0' },
+        "invalid OTEL_METRIC_EXPORT_INTERVAL '0': expected an integer from 1 to 2147483647 (milliseconds)",
+      ],
+      [
+        'OTEL_METRIC_EXPORT_TIMEOUT > interval',
+        [],
+        { OTEL_METRIC_EXPORT_INTERVAL: '1000', OTEL_METRIC_EXPORT_TIMEOUT: '2000' },
+        "invalid OTEL_METRIC_EXPORT_TIMEOUT '2000': expected at most OTEL_METRIC_EXPORT_INTERVAL (1000)",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+        [],
+        { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'x:4317' },
+        "invalid OTEL_EXPORTER_OTLP_METRICS_ENDPOINT 'x:4317': expected an http:// or https:// URL, e.g. http://localhost:4317",
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+        [],
+        { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' },
+        "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL 'http/json': expected grpc (flowtap exports its own metrics over gRPC only; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc or --metrics none)",
+      ],
+      [
+        '--health-address (no port)',
+        ['--health-address', 'localhost'],
+        {},
+        "invalid --health-address 'localhost': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535",
+      ],
+      [
+        'FLOWTAP_HEALTH_ADDRESS (port too big)',
+        [],
+        { FLOWTAP_HEALTH_ADDRESS: ':65536' },
+        "invalid FLOWTAP_HEALTH_ADDRESS ':65536': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535",
+      ],
+      [
+        '--health-address (bare IPv6)',
+        ['--health-address', '::1:80'],
+        {},
+        "invalid --health-address '::1:80': expected host:port, [ipv6]:port or :port, with a port from 0 to 65535",
+      ],
+      [
+        '--ready-export-failure-seconds',
+        ['--ready-export-failure-seconds', '0'],
+        {},
+        "invalid --ready-export-failure-seconds '0': expected an integer from 1 to 2147483 (seconds)",
+      ],
+      [
+        'FLOWTAP_SUMMARY_INTERVAL_SECONDS',
+        [],
+        { FLOWTAP_SUMMARY_INTERVAL_SECONDS: '1.5' },
+        "invalid FLOWTAP_SUMMARY_INTERVAL_SECONDS '1.5': expected an integer from 0 to 2147483 (seconds; 0 turns it off)",
+      ],
     ])('%s', (_name, argv, env, message) => {
       expect(error(argv, env)).toBe(message);
     });
@@ -365,7 +568,7 @@ describe('--cgroup pod', () => {
   const POD = `/sys/fs/cgroup${OWN.slice(0, OWN.lastIndexOf('/'))}`;
   const view = { procSelfCgroup: `0::${OWN}\n`, isDirectory: () => true };
 
-  it('resolves to the parent of flowtap\'s own cgroup, from the flag or FLOWTAP_CGROUP', () => {
+  it("resolves to the parent of flowtap's own cgroup, from the flag or FLOWTAP_CGROUP", () => {
     expect(parseConfig(['--cgroup', 'pod'], {}, UNIFIED, view).cgroup).toBe(POD);
     expect(parseConfig([], { FLOWTAP_CGROUP: 'pod' }, UNIFIED, view).cgroup).toBe(POD);
     expect(parseConfig([], { FLOWTAP_CGROUP: 'pod', OTEL_RESOURCE_ATTRIBUTES: `k8s.pod.uid=${UID}` }, UNIFIED, view).cgroup).toBe(POD);
@@ -422,7 +625,7 @@ describe('helpText', () => {
 });
 
 describe('self-telemetry, health and summary options', () => {
-  it('exports metrics by default only with the otlp exporter, to the records\' endpoint', () => {
+  it("exports metrics by default only with the otlp exporter, to the records' endpoint", () => {
     expect(parseConfig([], {}, UNIFIED).metrics).toBe('otlp');
     expect(parseConfig(['--exporter', 'console'], {}, UNIFIED).metrics).toBe('none');
     expect(parseConfig(['--exporter', 'none'], {}, UNIFIED).metrics).toBe('none');
@@ -430,7 +633,9 @@ describe('self-telemetry, health and summary options', () => {
     expect(parseConfig([], { OTEL_METRICS_EXPORTER: 'none' }, UNIFIED).metrics).toBe('none');
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics:4317' };
     expect(parseConfig([], env, UNIFIED).metricsExport.endpoint).toBe('https://metrics:4317');
-    expect(parseConfig(['--endpoint', 'http://flag:4317'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' }, UNIFIED).metricsExport.endpoint).toBe('http://flag:4317');
+    expect(parseConfig(['--endpoint', 'http://flag:4317'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://all:4317' }, UNIFIED).metricsExport.endpoint).toBe(
+      'http://flag:4317',
+    );
   });
 
   it('reads OTEL_METRIC_EXPORT_INTERVAL and clamps the default timeout to it', () => {
@@ -457,8 +662,15 @@ describe('self-telemetry, health and summary options', () => {
 
   it('documents every new option in --help', () => {
     const help = helpText();
-    for (const s of ['--metrics otlp|none', 'OTEL_METRICS_EXPORTER', '--health-address <host:port>', 'FLOWTAP_HEALTH_ADDRESS',
-      '--summary-interval-seconds <s>', '--ready-export-failure-seconds <s>', 'OTEL_METRIC_EXPORT_INTERVAL']) {
+    for (const s of [
+      '--metrics otlp|none',
+      'OTEL_METRICS_EXPORTER',
+      '--health-address <host:port>',
+      'FLOWTAP_HEALTH_ADDRESS',
+      '--summary-interval-seconds <s>',
+      '--ready-export-failure-seconds <s>',
+      'OTEL_METRIC_EXPORT_INTERVAL',
+    ]) {
       expect(help).toContain(s);
     }
   });
@@ -488,7 +700,11 @@ describe('bad configuration at start', () => {
     ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/etc/tls/missing.pem', "cannot read OTEL_EXPORTER_OTLP_CERTIFICATE '/etc/tls/missing.pem': no such file"],
     ['OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', '/etc/tls/secret.pem', "cannot read OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE '/etc/tls/secret.pem': permission denied"],
     ['OTEL_EXPORTER_OTLP_CLIENT_KEY', '/etc/tls', "cannot read OTEL_EXPORTER_OTLP_CLIENT_KEY '/etc/tls': a directory, not a file"],
-    ['OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', '/etc/tls/empty.pem', "cannot use OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE '/etc/tls/empty.pem': the file is empty"],
+    [
+      'OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE',
+      '/etc/tls/empty.pem',
+      "cannot use OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE '/etc/tls/empty.pem': the file is empty",
+    ],
   ])('a TLS file that cannot be read: %s', (name, file, message) => {
     expect(err([], { [name]: file })).toBe(message);
   });
@@ -559,7 +775,15 @@ describe('every numeric option and variable at its bounds (limits.ts)', () => {
   ].filter((o): o is { names: string[]; limit: Limit } => o.limit !== undefined);
 
   it('covers the table', () => {
-    expect(numeric.map((o) => o.names[0])).toEqual(expect.arrayContaining(['--ring-buffer-bytes', '--flow-table-entries', '--ring-buffer-poll-millis', 'OTEL_BLRP_SCHEDULE_DELAY', '--dns-zero-ttl-seconds']));
+    expect(numeric.map((o) => o.names[0])).toEqual(
+      expect.arrayContaining([
+        '--ring-buffer-bytes',
+        '--flow-table-entries',
+        '--ring-buffer-poll-millis',
+        'OTEL_BLRP_SCHEDULE_DELAY',
+        '--dns-zero-ttl-seconds',
+      ]),
+    );
     expect(numeric.length).toBe(17);
   });
 
@@ -595,18 +819,23 @@ describe('helpText and the limits', () => {
 });
 
 describe('spans and console format options', () => {
-  it('spans are off by default; OTEL_TRACES_EXPORTER or --spans turns them on, to the records\' endpoint unless told otherwise', () => {
+  it("spans are off by default; OTEL_TRACES_EXPORTER or --spans turns them on, to the records' endpoint unless told otherwise", () => {
     expect(parseConfig([], {}, UNIFIED)).toMatchObject({ spans: 'none', spansEndpoint: undefined });
     expect(parseConfig([], { OTEL_TRACES_EXPORTER: 'otlp' }, UNIFIED)).toMatchObject({ spans: 'otlp', spansEndpoint: undefined });
     expect(parseConfig(['--spans', 'none'], { OTEL_TRACES_EXPORTER: 'otlp' }, UNIFIED).spans).toBe('none');
-    expect(
-      parseConfig(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://jaeger:4317' }, UNIFIED),
-    ).toMatchObject({ spans: 'otlp', spansEndpoint: 'http://jaeger:4317' });
+    expect(parseConfig(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://jaeger:4317' }, UNIFIED)).toMatchObject({
+      spans: 'otlp',
+      spansEndpoint: 'http://jaeger:4317',
+    });
     expect(parseConfig(['--spans', 'otlp', '--spans-endpoint', 'http://127.0.0.1:14317'], {}, UNIFIED).spansEndpoint).toBe('http://127.0.0.1:14317');
   });
 
   it('spans with a console exporter still read the OTLP timeout and compression', () => {
-    const c = parseConfig(['--exporter', 'console', '--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TIMEOUT: '1234', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, UNIFIED);
+    const c = parseConfig(
+      ['--exporter', 'console', '--spans', 'otlp'],
+      { OTEL_EXPORTER_OTLP_TIMEOUT: '1234', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' },
+      UNIFIED,
+    );
     expect(c.otlp).toEqual({ protocol: 'grpc', tracesProtocol: 'grpc', timeoutMillis: 1234, compression: 'gzip' });
   });
 
@@ -619,7 +848,9 @@ describe('spans and console format options', () => {
   it('names the flag or variable on a bad value', () => {
     expect(error(['--spans', 'jaeger'])).toBe("invalid --spans 'jaeger': expected one of otlp, none");
     expect(error([], { OTEL_TRACES_EXPORTER: 'zipkin' })).toBe("invalid OTEL_TRACES_EXPORTER 'zipkin': expected one of otlp, none");
-    expect(error(['--spans-endpoint', 'jaeger:4317'])).toBe("invalid --spans-endpoint 'jaeger:4317': expected an http:// or https:// URL, e.g. http://localhost:4317");
+    expect(error(['--spans-endpoint', 'jaeger:4317'])).toBe(
+      "invalid --spans-endpoint 'jaeger:4317': expected an http:// or https:// URL, e.g. http://localhost:4317",
+    );
     expect(error(['--console-format', 'yaml'])).toBe("invalid --console-format 'yaml': expected one of json, text");
     expect(error(['--spans', 'otlp'], { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' })).toBe(
       "invalid OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http/json': expected one of grpc, http/protobuf",
@@ -639,14 +870,24 @@ describe('spans and console format options', () => {
     expect(traces(['--spans-endpoint', 'http://j:4318/custom'], http)).toEqual(['http/protobuf', 'http://j:4318/custom']);
     expect(traces([], { ...http, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://j:4318/v1/traces' })).toEqual(['http/protobuf', 'http://j:4318/v1/traces']);
     // both over HTTP: OTEL_EXPORTER_OTLP_PROTOCOL covers records and spans; the spans go beside the records
-    expect(traces(['--endpoint', 'http://gw:4318/v1/logs'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })).toEqual(['http/protobuf', 'http://gw:4318/v1/traces']);
+    expect(traces(['--endpoint', 'http://gw:4318/v1/logs'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })).toEqual([
+      'http/protobuf',
+      'http://gw:4318/v1/traces',
+    ]);
     // over gRPC the spans endpoint stays unset: the records' endpoint is used
     expect(traces([], {})).toEqual(['grpc', undefined]);
   });
 
   it('are in --help', () => {
     const help = helpText();
-    for (const s of ['--spans otlp|none', 'OTEL_TRACES_EXPORTER', '--spans-endpoint <url>', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', '--console-format json|text', 'FLOWTAP_CONSOLE_FORMAT']) {
+    for (const s of [
+      '--spans otlp|none',
+      'OTEL_TRACES_EXPORTER',
+      '--spans-endpoint <url>',
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      '--console-format json|text',
+      'FLOWTAP_CONSOLE_FORMAT',
+    ]) {
       expect(help).toContain(s);
     }
   });

@@ -187,7 +187,10 @@ describe('findPodCgroup in a private cgroup namespace ("0::/")', () => {
     ['systemd driver, Burstable', `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice`],
     ['systemd driver, Guaranteed', `kubepods.slice/kubepods-pod${UID_}.slice`],
     ['cgroupfs driver, BestEffort', `kubepods/besteffort/pod${UID}`],
-    ['kind (kubelet --cgroup-root=/kubelet)', `kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${UID_}.slice`],
+    [
+      'kind (kubelet --cgroup-root=/kubelet)',
+      `kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${UID_}.slice`,
+    ],
   ])('%s: found by k8s.pod.uid under the hostPath mount of the host hierarchy', (_name, rel) => {
     const isDirectory = dirs(`${HOST}/${rel}`);
     expect(find({ procSelfCgroup: cgroupFile('/'), mountinfo: PRIVATE_WITH_HOSTPATH, podUid: UID, isDirectory })).toBe(`${HOST}/${rel}`);
@@ -225,7 +228,9 @@ describe('findPodCgroup in a private cgroup namespace ("0::/")', () => {
 
   it('a cgroup outside the namespace root ("0::/../x") is hidden too', () => {
     const rel = `kubepods/pod${UID}`;
-    expect(find({ procSelfCgroup: cgroupFile('/../sibling'), mountinfo: PRIVATE_WITH_HOSTPATH, podUid: UID, isDirectory: dirs(`${HOST}/${rel}`) })).toBe(`${HOST}/${rel}`);
+    expect(find({ procSelfCgroup: cgroupFile('/../sibling'), mountinfo: PRIVATE_WITH_HOSTPATH, podUid: UID, isDirectory: dirs(`${HOST}/${rel}`) })).toBe(
+      `${HOST}/${rel}`,
+    );
   });
 });
 

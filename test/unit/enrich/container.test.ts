@@ -33,7 +33,7 @@ describe('podUidFromCgroupPath', () => {
     ['under a nested kubelet root (kind, k3s)', `/kubelet.slice/kubelet-kubepods.slice/kubepods.slice/kubepods-pod${S}.slice/x`, U],
     ['no kubepods component', `/system.slice/pod${U}/${ID}`, undefined],
     ['the QoS slice only', '/kubepods.slice/kubepods-burstable.slice', undefined],
-    ['systemd spelling with dashes is not the kubelet\'s', `/kubepods.slice/kubepods-pod${U}.slice`, undefined],
+    ["systemd spelling with dashes is not the kubelet's", `/kubepods.slice/kubepods-pod${U}.slice`, undefined],
     ['a short UID', `/kubepods/pod${U.slice(1)}`, undefined],
     ['upper case', `/kubepods/pod${U.toUpperCase()}`, undefined],
   ])('%s', (_n, path, want) => expect(podUidFromCgroupPath(path)).toBe(want));
@@ -55,7 +55,6 @@ function fakeTree(dirs: Record<string, bigint>): CgroupTree & { walks: number } 
 }
 
 describe('ContainerIndex', () => {
-
   it('maps a socket cgroup id to the container ID in its path below the watched cgroup', () => {
     const tree = fakeTree({ '/cg': 1n, [`/cg/cri-containerd-${ID}.scope`]: 2n, '/cg/other': 3n });
     const idx = new ContainerIndex({ root: '/cg', tree, nowMs: () => 0 });
@@ -92,7 +91,10 @@ describe('ContainerIndex', () => {
     const uid = '12345678-1234-1234-1234-123456789abc';
     const dirs: Record<string, bigint> = { [root]: 1n, [`${root}/cri-containerd-${ID}.scope`]: 2n, [`${root}/cri-containerd-${ID}.scope/sub`]: 3n };
     const tree: CgroupTree = {
-      subdirs: (dir) => Object.keys(dirs).filter((d) => d.startsWith(`${dir}/`) && !d.slice(dir.length + 1).includes('/')).map((d) => d.slice(dir.length + 1)),
+      subdirs: (dir) =>
+        Object.keys(dirs)
+          .filter((d) => d.startsWith(`${dir}/`) && !d.slice(dir.length + 1).includes('/'))
+          .map((d) => d.slice(dir.length + 1)),
       inode: (dir) => dirs[dir],
     };
     let now = 0;
@@ -111,7 +113,10 @@ describe('ContainerIndex', () => {
 describe('workloadOfCgroup', () => {
   it('reads the container ID below the watched cgroup and the pod UID from the full path; neither: undefined', () => {
     const uid = '0a1b2c3d-0000-1111-2222-333344445555';
-    expect(workloadOfCgroup(`/sys/fs/cgroup/t/kubepods/besteffort/pod${uid}/${ID}`, `/kubepods/besteffort/pod${uid}/${ID}`)).toEqual({ containerId: ID, podUid: uid });
+    expect(workloadOfCgroup(`/sys/fs/cgroup/t/kubepods/besteffort/pod${uid}/${ID}`, `/kubepods/besteffort/pod${uid}/${ID}`)).toEqual({
+      containerId: ID,
+      podUid: uid,
+    });
     expect(workloadOfCgroup(`/sys/fs/cgroup/kubepods/pod${uid}/${ID}`, `/${ID}`)).toEqual({ containerId: ID, podUid: uid });
     expect(workloadOfCgroup(`/sys/fs/cgroup/docker/${ID}`, `/docker/${ID}`)).toEqual({ containerId: ID });
     expect(workloadOfCgroup('/sys/fs/cgroup/user.slice', '/user.slice')).toBeUndefined();

@@ -27,7 +27,8 @@ class FakeProc implements ProcReader {
     this.files.set(`/proc/${pid}/comm`, `${p.comm}\n`);
     if (p.exe !== undefined) this.links.set(`/proc/${pid}/exe`, p.exe);
     if (p.args !== undefined) this.files.set(`/proc/${pid}/cmdline`, p.args.map((a) => `${a}\0`).join(''));
-    if (p.uid !== undefined) this.files.set(`/proc/${pid}/status`, `Name:\t${p.comm}\nUmask:\t0022\nUid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}\nGid:\t0\t0\t0\t0\n`);
+    if (p.uid !== undefined)
+      this.files.set(`/proc/${pid}/status`, `Name:\t${p.comm}\nUmask:\t0022\nUid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}\nGid:\t0\t0\t0\t0\n`);
   }
   remove(pid: number): void {
     for (const m of [this.files, this.links]) for (const k of [...m.keys()]) if (k.startsWith(`/proc/${pid}/`)) m.delete(k);
@@ -67,7 +68,15 @@ describe('ProcessCache (fake /proc)', () => {
 
   it('reads a process once: its executable, arguments, uid and parent; later lookups are hits', () => {
     const c = cache();
-    const want = { pid: 300, startNs: 500n * SEC, name: 'curl', executablePath: '/usr/bin/curl', commandArgs: ['curl', '-s', 'http://x'], uid: 1000, parentPid: 1 };
+    const want = {
+      pid: 300,
+      startNs: 500n * SEC,
+      name: 'curl',
+      executablePath: '/usr/bin/curl',
+      commandArgs: ['curl', '-s', 'http://x'],
+      uid: 1000,
+      parentPid: 1,
+    };
     expect(c.lookup(300, 600n * SEC)).toEqual(want);
     const reads = proc.reads.length;
     // captured before the cache saw it running (now, 1000 s): the same process, nothing read
@@ -134,7 +143,9 @@ describe('ProcessCache (fake /proc)', () => {
 
   it('a program changed since the capture (an exec: no thread has the name the kernel captured): name, path and arguments left out', () => {
     const c = cache();
-    expect(c.lookup(300, 600n * SEC, 'python3')).toEqual(expect.objectContaining({ name: undefined, executablePath: undefined, commandArgs: undefined, uid: 1000, parentPid: 1 }));
+    expect(c.lookup(300, 600n * SEC, 'python3')).toEqual(
+      expect.objectContaining({ name: undefined, executablePath: undefined, commandArgs: undefined, uid: 1000, parentPid: 1 }),
+    );
     expect(c.stats.changed).toBe(1);
   });
 
@@ -165,7 +176,15 @@ describe('ProcessCache (fake /proc)', () => {
 
   it('unreadable parts are undefined, the rest is reported', () => {
     proc.add(400, { comm: 'kworker/0:1', ppid: 2, startTicks: 10 });
-    expect(cache().lookup(400, 600n * SEC)).toEqual({ pid: 400, startNs: SEC / 10n, name: 'kworker/0:1', executablePath: undefined, commandArgs: undefined, uid: undefined, parentPid: 2 });
+    expect(cache().lookup(400, 600n * SEC)).toEqual({
+      pid: 400,
+      startNs: SEC / 10n,
+      name: 'kworker/0:1',
+      executablePath: undefined,
+      commandArgs: undefined,
+      uid: undefined,
+      parentPid: 2,
+    });
   });
 
   it('refuses a maxEntries below 1', () => {

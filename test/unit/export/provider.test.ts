@@ -153,7 +153,9 @@ describe('createLoggerProvider', () => {
 describe('createOtlpSender', () => {
   it('the transport follows the protocol', async () => {
     const grpc = createOtlpSender(config({ exporter: 'otlp' }));
-    const http = createOtlpSender(config({ exporter: 'otlp', otlp: { protocol: 'http/protobuf', tracesProtocol: 'grpc', timeoutMillis: 1000, compression: 'gzip' } }));
+    const http = createOtlpSender(
+      config({ exporter: 'otlp', otlp: { protocol: 'http/protobuf', tracesProtocol: 'grpc', timeoutMillis: 1000, compression: 'gzip' } }),
+    );
     expect(grpc).toBeInstanceOf(OtlpGrpcSender);
     expect(http).toBeInstanceOf(OtlpHttpSender);
     await Promise.all([grpc.shutdown(), http.shutdown()]);

@@ -78,9 +78,7 @@ describe('ExportStats recovery line', () => {
     stats.exported(5);
     stats.exported(5);
     const recovered = lines.filter((l) => l.msg === 'exports recovered');
-    expect(recovered).toEqual([
-      expect.objectContaining({ level: 'info', destination: 'http://collector:4317', items: 'records', failingSeconds: 13.3 }),
-    ]);
+    expect(recovered).toEqual([expect.objectContaining({ level: 'info', destination: 'http://collector:4317', items: 'records', failingSeconds: 13.3 })]);
     expect(lines.map((l) => l.msg)).toEqual(['records not exported', 'exports recovered']);
   });
 
@@ -90,6 +88,9 @@ describe('ExportStats recovery line', () => {
     const stats = new ExportStats({ log, nowMs: () => 0, items: 'spans' });
     stats.failed(2, new Error('x'));
     stats.exported(1);
-    expect(lines.map((l) => [l.msg, l.items])).toEqual([['spans not exported', undefined], ['exports recovered', 'spans']]);
+    expect(lines.map((l) => [l.msg, l.items])).toEqual([
+      ['spans not exported', undefined],
+      ['exports recovered', 'spans'],
+    ]);
   });
 });

@@ -139,7 +139,18 @@ describe('decodeBatch', () => {
 
   it('decodes a DNS record with its flags, and the data as a view of len bytes', () => {
     const data = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x01]);
-    const buf = dnsRecord({ tsNs: 77n, data, msgLen: 1500, flags: 1 | 4, family: 6, cgroupId: 9n, saddr: v6(0xfd00, 0, 0, 0, 0, 0, 0, 0x53), sport: 53, daddr: v4mapped(198, 18, 0, 1), dport: 41000 });
+    const buf = dnsRecord({
+      tsNs: 77n,
+      data,
+      msgLen: 1500,
+      flags: 1 | 4,
+      family: 6,
+      cgroupId: 9n,
+      saddr: v6(0xfd00, 0, 0, 0, 0, 0, 0, 0x53),
+      sport: 53,
+      daddr: v4mapped(198, 18, 0, 1),
+      dport: 41000,
+    });
     const { events, errors } = decodeBatch(buf);
     expect(errors).toBe(0);
     const ev = events[0] as DnsEvent;
@@ -162,7 +173,8 @@ describe('decodeBatch', () => {
   });
 
   it('decodes the addresses of an IPv4 DNS record', () => {
-    const ev = decodeBatch(dnsRecord({ data: Buffer.from([1]), saddr: v4(198, 18, 0, 1), sport: 40001, daddr: v4(198, 18, 0, 53), dport: 53 })).events[0] as DnsEvent;
+    const ev = decodeBatch(dnsRecord({ data: Buffer.from([1]), saddr: v4(198, 18, 0, 1), sport: 40001, daddr: v4(198, 18, 0, 53), dport: 53 }))
+      .events[0] as DnsEvent;
     expect([ev.family, ev.srcAddr, ev.srcPort, ev.dstAddr, ev.dstPort]).toEqual([4, '198.18.0.1', 40001, '198.18.0.53', 53]);
   });
 
@@ -257,7 +269,7 @@ describe('decodeBatch', () => {
       let multi = 0;
       const frames = (b: Buffer): { records: number; broken: number } => {
         let records = 0;
-        for (let off = 0; off < b.length; ) {
+        for (let off = 0; off < b.length;) {
           const size = b.length - off >= 16 ? b.readUInt16LE(off + 10) : 0;
           if (size < 16 || size > b.length - off) return { records, broken: 1 };
           records++;
@@ -266,9 +278,9 @@ describe('decodeBatch', () => {
         return { records, broken: 0 };
       };
       for (let i = 0; i < 200; i++) {
-        const b = Buffer.from(Array.from({ length: 1 + (i * 37) % 400 }, rnd));
+        const b = Buffer.from(Array.from({ length: 1 + ((i * 37) % 400) }, rnd));
         // every other buffer: random records with sizes that frame (16 to 271 bytes), so the walk goes past the first
-        for (let off = 0; i % 2 === 1 && b.length - off >= 16; ) {
+        for (let off = 0; i % 2 === 1 && b.length - off >= 16;) {
           const size = Math.min(16 + rnd(), b.length - off);
           b.writeUInt16LE(size, off + 10);
           off += size;
@@ -304,7 +316,16 @@ describe('decode: texts and ids are those of the bytes, however often they repea
       const cgroupId = ids[int(ids.length)];
       const tsNs = BigInt(int(2 ** 30)) * 2n ** 32n + BigInt(int(2 ** 30));
       const [ev] = decodeBatch(
-        flowRecord({ tsNs, saddr: six ? s : [...s, ...bytes(12)], daddr: six ? d : [...d, ...bytes(12)], sport: 1, dport: 2, family: six ? 6 : 4, direction: 1, cgroupId }),
+        flowRecord({
+          tsNs,
+          saddr: six ? s : [...s, ...bytes(12)],
+          daddr: six ? d : [...d, ...bytes(12)],
+          sport: 1,
+          dport: 2,
+          family: six ? 6 : 4,
+          direction: 1,
+          cgroupId,
+        }),
       ).events as FlowEvent[];
       const text = (b: number[]): string => (six ? formatIPv6(Uint8Array.from(b)) : formatIPv4(Uint8Array.from(b)));
       if (ev.srcAddr !== text(s) || ev.dstAddr !== text(d) || ev.cgroupId !== cgroupId || ev.tsNs !== tsNs) {

@@ -1,5 +1,15 @@
 import { ConfigError, helpText, parseConfig } from '../../../src/config/config';
-import { FilterSyntaxError, filtersActive, kernelFilters, parseAddress, parseCidr, parseCidrList, parsePortList, probeFilters, type ProbeFilters } from '../../../src/kernel/filter';
+import {
+  FilterSyntaxError,
+  filtersActive,
+  kernelFilters,
+  parseAddress,
+  parseCidr,
+  parseCidrList,
+  parsePortList,
+  probeFilters,
+  type ProbeFilters,
+} from '../../../src/kernel/filter';
 import * as L from '../../../src/kernel/layout';
 
 const MOUNTINFO = '29 24 0:26 / /sys/fs/cgroup rw,relatime shared:9 - cgroup2 cgroup2 rw\n';
@@ -141,7 +151,11 @@ describe('filter options in the configuration', () => {
     [['--direction', 'in'], {}, /^invalid --direction 'in': expected one of incoming, outgoing, both/],
     // an empty flag is refused (an empty variable is unset): most often a shell variable that expanded to nothing
     [['--include-ports', ''], {}, /^invalid --include-ports '': expected comma-separated ports and ranges, e\.g\. 22,8000-8100, not an empty list/],
-    [['--exclude-cidrs', ' '], {}, /^invalid --exclude-cidrs ' ': expected comma-separated IPv4\/IPv6 prefixes.*, not an empty list \(leave --exclude-cidrs out for no filter\)$/],
+    [
+      ['--exclude-cidrs', ' '],
+      {},
+      /^invalid --exclude-cidrs ' ': expected comma-separated IPv4\/IPv6 prefixes.*, not an empty list \(leave --exclude-cidrs out for no filter\)$/,
+    ],
     [[], { FLOWTAP_DIRECTION: 'up' }, /^invalid FLOWTAP_DIRECTION/],
   ])('%j %j: a one-line ConfigError naming it', (argv, env, re) => {
     let error: unknown;
@@ -157,7 +171,15 @@ describe('filter options in the configuration', () => {
 
   it('are in --help with their variables', () => {
     const help = helpText();
-    for (const s of ['--direction incoming|outgoing|both', '--include-ports <ports>', '--exclude-ports <ports>', '--include-cidrs <cidrs>', '--exclude-cidrs <cidrs>', 'FLOWTAP_EXCLUDE_CIDRS', 'default any port']) {
+    for (const s of [
+      '--direction incoming|outgoing|both',
+      '--include-ports <ports>',
+      '--exclude-ports <ports>',
+      '--include-cidrs <cidrs>',
+      '--exclude-cidrs <cidrs>',
+      'FLOWTAP_EXCLUDE_CIDRS',
+      'default any port',
+    ]) {
       expect(help).toContain(s);
     }
   });
@@ -193,7 +215,15 @@ describe('kernelFilters: what the kernel programs get', () => {
   });
 
   it('ports: an include list skips every other port, an exclude wins; bounds 1 and 65535', () => {
-    const k = kernelFilters({ ...NONE, includePorts: [[1, 1], [8000, 8100], [65535, 65535]], excludePorts: [[8080, 8080]] });
+    const k = kernelFilters({
+      ...NONE,
+      includePorts: [
+        [1, 1],
+        [8000, 8100],
+        [65535, 65535],
+      ],
+      excludePorts: [[8080, 8080]],
+    });
     expect(k).toMatchObject({ filter: 1, portFilter: 1 });
     for (const p of [1, 8000, 8079, 8081, 8100, 65535]) expect([p, skipped(k.portSkip, p)]).toEqual([p, 0n]);
     for (const p of [0, 2, 7999, 8080, 8101, 65534]) expect([p, skipped(k.portSkip, p)]).toEqual([p, 1n]);

@@ -1,5 +1,13 @@
 import * as path from 'node:path';
-import { describeProbeError, loadBinding, missingCapabilities, probeOptions, type AddonProbeOptions, type NativeError, type NativeProbeOptions } from '../../../src/kernel/probe';
+import {
+  describeProbeError,
+  loadBinding,
+  missingCapabilities,
+  probeOptions,
+  type AddonProbeOptions,
+  type NativeError,
+  type NativeProbeOptions,
+} from '../../../src/kernel/probe';
 import { ABI_VERSION, LAYOUT } from '../../../src/kernel/layout';
 import { LIMITS } from '../../../src/config/limits';
 
@@ -41,7 +49,13 @@ describe('describeProbeError', () => {
 });
 
 describe('loadBinding', () => {
-  const fake = { abiVersion: ABI_VERSION, counterNames: [], layout: () => ({ ...LAYOUT }), clockAnchor: () => ({ realtimeNs: 0n, boottimeNs: 0n }), Probe: class {} };
+  const fake = {
+    abiVersion: ABI_VERSION,
+    counterNames: [],
+    layout: () => ({ ...LAYOUT }),
+    clockAnchor: () => ({ realtimeNs: 0n, boottimeNs: 0n }),
+    Probe: class {},
+  };
 
   it('loads build/flowtap.node below the package root', () => {
     const seen: string[] = [];

@@ -133,9 +133,7 @@ describe('mapFlow', () => {
 
   it('writes no end attributes on a begin', () => {
     const r = mapFlow(outgoing4, { src: [], dst: [] }, WALL);
-    expect(Object.keys(r.attributes).filter((k) => k.startsWith('flowtap.flow.') && !k.endsWith('domains'))).toEqual([
-      'flowtap.flow.direction',
-    ]);
+    expect(Object.keys(r.attributes).filter((k) => k.startsWith('flowtap.flow.') && !k.endsWith('domains'))).toEqual(['flowtap.flow.direction']);
   });
 });
 

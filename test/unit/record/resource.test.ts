@@ -41,8 +41,8 @@ describe('parseResourceAttributes', () => {
   });
 
   it.each([
-    ['a', 'entry "a" is not key=value (percent-encode \',\' and \'=\')'],
-    ['a=b=c', 'entry "a=b=c" is not key=value (percent-encode \',\' and \'=\')'],
+    ['a', "entry \"a\" is not key=value (percent-encode ',' and '=')"],
+    ['a=b=c', "entry \"a=b=c\" is not key=value (percent-encode ',' and '=')"],
     ['=v', 'entry "=v" has an empty key'],
     ['a=%zz', 'entry "a=%zz" is not valid percent-encoding'],
     [`a=${'x'.repeat(256)}`, 'value of "a" is longer than 255 characters'],

@@ -55,7 +55,8 @@ describe('the record schema', () => {
   it('has one entry per key, flowtap-own names under flowtap., registered ones by their names, never network.io.direction', () => {
     const keys = ATTRIBUTES.map((a) => a.key);
     expect(new Set(keys).size).toBe(keys.length);
-    const registered = /^(source|destination|client|server)\.(address|port)$|^network\.(transport|type|(local|peer)\.(address|port))$|^container\.id$|^process\.(pid|executable\.(name|path)|command_args|user\.id|parent_pid)$/;
+    const registered =
+      /^(source|destination|client|server)\.(address|port)$|^network\.(transport|type|(local|peer)\.(address|port))$|^container\.id$|^process\.(pid|executable\.(name|path)|command_args|user\.id|parent_pid)$/;
     for (const k of keys) expect(k.startsWith('flowtap.') || registered.test(k)).toBe(true);
     expect(keys).not.toContain('network.io.direction');
     expect(keys.filter((k) => k.startsWith('flowtap.'))).toEqual([
@@ -120,7 +121,9 @@ describe('the record schema', () => {
     // Without the kernel's name, /proc's.
     const noComm = mapFlow({ ...full.end, process: { ...known.process, comm: undefined } }, fullContext, 1n).attributes;
     expect(noComm['process.executable.name']).toBe('curl');
-    expect(mapFlow({ ...full.end, process: { ...known.process, comm: undefined } }, { src: [], dst: [] }, 1n).attributes['process.executable.name']).toBeUndefined();
+    expect(
+      mapFlow({ ...full.end, process: { ...known.process, comm: undefined } }, { src: [], dst: [] }, 1n).attributes['process.executable.name'],
+    ).toBeUndefined();
     // An empty resolver list is left out, as an unknown one.
     expect(mapFlow(full.begin, { ...fullContext, srcResolvers: [], dstResolvers: [] }, 1n).attributes).not.toHaveProperty('flowtap.flow.destination.resolvers');
   });
@@ -137,7 +140,10 @@ describe('the record schema', () => {
 });
 
 describe('the docs tables', () => {
-  it.each([['README.md', ['attributes']], ['docs/record.md', ['events', 'attributes', 'seed']]])('%s holds the schema tables as `make docs` renders them', (file, tables) => {
+  it.each([
+    ['README.md', ['attributes']],
+    ['docs/record.md', ['events', 'attributes', 'seed']],
+  ])('%s holds the schema tables as `make docs` renders them', (file, tables) => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     expect(tablesIn(text)).toEqual(tables);
     // A table that disagrees with the schema is rewritten: run `make docs`.

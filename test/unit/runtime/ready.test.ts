@@ -5,7 +5,11 @@ const MOUNTINFO = '29 24 0:26 / /sys/fs/cgroup rw,relatime shared:9 - cgroup2 cg
 
 describe('readyFields', () => {
   it('shows the endpoints without their credentials', () => {
-    const { config } = loadConfig(['--endpoint', 'https://user:pa55@collector:4317'], { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:t0k@metrics:4317' }, MOUNTINFO);
+    const { config } = loadConfig(
+      ['--endpoint', 'https://user:pa55@collector:4317'],
+      { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:t0k@metrics:4317' },
+      MOUNTINFO,
+    );
     const fields = readyFields(config, '1.2.3', undefined, 3, undefined);
     expect(fields.cgroupProcesses).toBe(3);
     expect(fields.endpoint).toBe('https://***@collector:4317');

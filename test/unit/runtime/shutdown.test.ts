@@ -18,11 +18,22 @@ function parts(timeoutMillis: number, hang = false) {
     log,
     monitor: { warnLoss: () => steps.push('warnLoss'), stop: () => steps.push('monitor.stop') },
     probe: { close: step('probe.close') } as unknown as NativeProbe,
-    records: { forceFlush: hang ? () => new Promise<void>(() => undefined) : step('records.forceFlush'), shutdown: step('records.shutdown'), emitFlow: () => undefined },
+    records: {
+      forceFlush: hang ? () => new Promise<void>(() => undefined) : step('records.forceFlush'),
+      shutdown: step('records.shutdown'),
+      emitFlow: () => undefined,
+    },
     telemetry: { shutdown: step('telemetry.shutdown') },
     health: { close: step('health.close') },
     counts: () =>
-      ({ emitted: 3, exportedRecords: 4, failedRecords: 1, droppedRecords: 0, dns: { unmatched: { no_query: 2 } }, probe: { flow_begin: 3, flow_end: 2 } }) as unknown as FlowtapCounts,
+      ({
+        emitted: 3,
+        exportedRecords: 4,
+        failedRecords: 1,
+        droppedRecords: 0,
+        dns: { unmatched: { no_query: 2 } },
+        probe: { flow_begin: 3, flow_end: 2 },
+      }) as unknown as FlowtapCounts,
     spanTotals: () => undefined,
     startedMs: 1_000,
     nowMs: () => 13_340,
@@ -56,7 +67,15 @@ describe('shutdownSequence', () => {
     expect(lines[0].reason).toBe('SIGTERM');
     // A short line: the uptime and the totals (every counter is in the debug 'counters' line).
     const { time: _t, level: _l, msg: _m, ...stopped } = lines[1];
-    expect(stopped).toEqual({ uptimeSeconds: 12.3, flowsBegun: 3, flowsEnded: 2, exportedRecords: 4, failedRecords: 1, droppedRecords: 0, dnsAnswersRefused: 2 });
+    expect(stopped).toEqual({
+      uptimeSeconds: 12.3,
+      flowsBegun: 3,
+      flowsEnded: 2,
+      exportedRecords: 4,
+      failedRecords: 1,
+      droppedRecords: 0,
+      dnsAnswersRefused: 2,
+    });
   });
 
   it('a second request exits at once, without flushing', async () => {

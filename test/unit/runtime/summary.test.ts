@@ -14,7 +14,16 @@ describe('summary and stopped lines', () => {
   it('the summary gives what happened in the interval, in a few named numbers', () => {
     const prev = totalsOf(counts(100, 90, 180, 1, 0, 2, 0));
     const now = totalsOf(counts(220, 208, 418, 4, 0, 5, 1));
-    expect(summaryFields(prev, now, 10, 'ok')).toEqual({ seconds: 10, begun: 120, ended: 118, exported: 238, failed: 3, dropped: 0, dnsRefused: 4, export: 'ok' });
+    expect(summaryFields(prev, now, 10, 'ok')).toEqual({
+      seconds: 10,
+      begun: 120,
+      ended: 118,
+      exported: 238,
+      failed: 3,
+      dropped: 0,
+      dnsRefused: 4,
+      export: 'ok',
+    });
     // insertion order is the order a person reads
     expect(Object.keys(summaryFields(prev, now, 10, 'ok'))).toEqual(['seconds', 'begun', 'ended', 'exported', 'failed', 'dropped', 'dnsRefused', 'export']);
   });
@@ -40,7 +49,11 @@ describe('summary and stopped lines', () => {
       droppedRecords: 0,
       dnsAnswersRefused: 4,
     });
-    expect(stoppedFields(totalsOf(counts(5, 5, 10, 0, 0)), 1, { exportedRecords: 5, failedRecords: 0, droppedRecords: 0 })).toMatchObject({ exportedSpans: 5, failedSpans: 0, droppedSpans: 0 });
+    expect(stoppedFields(totalsOf(counts(5, 5, 10, 0, 0)), 1, { exportedRecords: 5, failedRecords: 0, droppedRecords: 0 })).toMatchObject({
+      exportedSpans: 5,
+      failedSpans: 0,
+      droppedSpans: 0,
+    });
   });
 
   it('an unreadable probe (no counters) counts no flows', () => {

@@ -97,7 +97,11 @@ async function collect(
   return out;
 }
 
-function value(points: Map<string, { attributes: Record<string, unknown>; value: number }[]>, name: string, attrs: Record<string, unknown> = {}): number | undefined {
+function value(
+  points: Map<string, { attributes: Record<string, unknown>; value: number }[]>,
+  name: string,
+  attrs: Record<string, unknown> = {},
+): number | undefined {
   return points.get(name)?.find((p) => JSON.stringify(p.attributes) === JSON.stringify(attrs))?.value;
 }
 
@@ -109,7 +113,12 @@ describe('SelfTelemetry', () => {
     expect(read).toHaveBeenCalledTimes(2);
     expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'begin' })).toBe(6);
     expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'end' })).toBe(4);
-    for (const [reason, n] of [['refused', 3], ['unreachable', 1], ['timed_out', 0], ['abandoned', 2]] as const)
+    for (const [reason, n] of [
+      ['refused', 3],
+      ['unreachable', 1],
+      ['timed_out', 0],
+      ['abandoned', 2],
+    ] as const)
       expect(value(p, 'flowtap.flow.events', { 'flowtap.event.type': 'attempt', 'flowtap.reason': reason })).toBe(n);
     expect(value(p, 'flowtap.flows.half_open')).toBe(4);
     expect(value(p, 'flowtap.records.emitted')).toBe(10);
@@ -168,9 +177,15 @@ describe('SelfTelemetry', () => {
   });
 
   it('reports program run time only when the kernel measured it', async () => {
-    const off = await collect(() => counts(), () => ({ ingress: { runTimeNs: 0, runCount: 0 }, egress: { runTimeNs: 0, runCount: 0 } }));
+    const off = await collect(
+      () => counts(),
+      () => ({ ingress: { runTimeNs: 0, runCount: 0 }, egress: { runTimeNs: 0, runCount: 0 } }),
+    );
     expect(off.get('flowtap.bpf.program.run_time')).toBeUndefined();
-    const on = await collect(() => counts(), () => ({ ingress: { runTimeNs: 500, runCount: 10 }, egress: { runTimeNs: 0, runCount: 0 } }));
+    const on = await collect(
+      () => counts(),
+      () => ({ ingress: { runTimeNs: 500, runCount: 10 }, egress: { runTimeNs: 0, runCount: 0 } }),
+    );
     expect(value(on, 'flowtap.bpf.program.run_time', { 'flowtap.bpf.program': 'ingress' })).toBe(500);
     expect(value(on, 'flowtap.bpf.program.runs', { 'flowtap.bpf.program': 'ingress' })).toBe(10);
     expect(value(on, 'flowtap.bpf.program.runs', { 'flowtap.bpf.program': 'egress' })).toBeUndefined();
@@ -211,7 +226,7 @@ describe('SelfTelemetry', () => {
 });
 
 describe('flowtapCounts', () => {
-  it('copies every part, keeping the pipeline\'s DNS event count apart from the cache', () => {
+  it("copies every part, keeping the pipeline's DNS event count apart from the cache", () => {
     const pipeline = { batches: 1, flows: 2, dns: 3, emitted: 2, decodeErrors: 0, processingErrors: 0 };
     const dnsStats = counts().dns;
     const probe = { flow_begin: 1 };
@@ -242,6 +257,14 @@ describe('flowtapCounts', () => {
     expect('queueRecords' in noQueue).toBe(false);
     expect('processes' in noQueue).toBe(false);
     const processes = { hits: 1, misses: 1, gone: 0, reused: 0, changed: 0, evictions: 0, entries: 1 };
-    expect(flowtapCounts({ pipeline, exportStats: { exportedRecords: 0, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 }, dnsCache: { size: 0, addresses: 0, pendingQueries: 0, stats: dnsStats }, processCache: { stats: processes }, probe }).processes).toEqual(processes);
+    expect(
+      flowtapCounts({
+        pipeline,
+        exportStats: { exportedRecords: 0, failedRecords: 0, droppedRecords: 0, retriedRecords: 0 },
+        dnsCache: { size: 0, addresses: 0, pendingQueries: 0, stats: dnsStats },
+        processCache: { stats: processes },
+        probe,
+      }).processes,
+    ).toEqual(processes);
   });
 });

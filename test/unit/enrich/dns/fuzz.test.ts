@@ -12,7 +12,6 @@ import { DnsCache } from '../../../../src/enrich/dns/cache';
 import { dnsEvent, queryFor, response } from './dnsfix';
 import { prng } from '../../../helpers/prng';
 
-
 function seeds(r: () => number): Buffer[] {
   const ip = () => `198.${18 + Math.floor(r() * 2)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`;
   const name = () => `h${Math.floor(r() * 1e6)}.fuzz.test`;
@@ -40,20 +39,31 @@ function mutate(buf: Buffer, r: () => number): Buffer {
     case 2: // counts larger than the message
       b.writeUInt16BE(0xffff, 4 + 2 * Math.floor(r() * 4));
       return b;
-    case 3: { // compression pointer to itself / forward
+    case 3: {
+      // compression pointer to itself / forward
       const at = 12 + Math.floor(r() * Math.max(1, b.length - 13));
       b[at] = 0xc0;
       b[at + 1] = r() < 0.5 ? at : Math.min(255, at + 2);
       return b;
     }
-    case 4: { // a name over 255 bytes
-      const long = Buffer.concat([b.subarray(0, 12), Buffer.from(Array(6).fill([63, ...Buffer.alloc(63, 97)]).flat()), Buffer.from([0, 0, 1, 0, 1])]);
+    case 4: {
+      // a name over 255 bytes
+      const long = Buffer.concat([
+        b.subarray(0, 12),
+        Buffer.from(
+          Array(6)
+            .fill([63, ...Buffer.alloc(63, 97)])
+            .flat(),
+        ),
+        Buffer.from([0, 0, 1, 0, 1]),
+      ]);
       long.writeUInt16BE(1, 4);
       long.writeUInt16BE(0, 6);
       long[2] |= 0x80;
       return long;
     }
-    case 5: { // random bytes of random length
+    case 5: {
+      // random bytes of random length
       const out = Buffer.alloc(Math.floor(r() * 600));
       for (let i = 0; i < out.length; i++) out[i] = Math.floor(r() * 256);
       return out;

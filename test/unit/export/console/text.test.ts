@@ -85,11 +85,27 @@ describe('console text format', () => {
       '2024-05-01T12:00:00.123Z begin outgoing  curl/4242       198.18.0.5:43512 → 198.19.0.34:443 (example.com)',
       '2024-05-01T12:00:00.373Z end   outgoing  curl/4242       198.18.0.5:43512 → 198.19.0.34:443 (example.com)       250.0 ms 78/4.0K fin by destination',
     ]);
-    expect([0, 1023, 1024, 10 * 1024 - 1, 10 * 1024, 5 * 1024 ** 2, 3 * 1024 ** 4].map(formatBytes)).toEqual(['0', '1023', '1.0K', '10.0K', '10K', '5.0M', '3.0T']);
+    expect([0, 1023, 1024, 10 * 1024 - 1, 10 * 1024, 5 * 1024 ** 2, 3 * 1024 ** 4].map(formatBytes)).toEqual([
+      '0',
+      '1023',
+      '1.0K',
+      '10.0K',
+      '10K',
+      '5.0M',
+      '3.0T',
+    ]);
   });
 
   it('durations as a person reads them', () => {
-    expect([0.000012, 0.0034, 0.25, 2, 59.994, 65, 3723].map(formatDuration)).toEqual(['12 µs', '3.40 ms', '250.0 ms', '2.00 s', '59.99 s', '1 m 05 s', '1 h 02 m']);
+    expect([0.000012, 0.0034, 0.25, 2, 59.994, 65, 3723].map(formatDuration)).toEqual([
+      '12 µs',
+      '3.40 ms',
+      '250.0 ms',
+      '2.00 s',
+      '59.99 s',
+      '1 m 05 s',
+      '1 h 02 m',
+    ]);
   });
 
   it('the console exporter writes the header once, then one line per record', () => {

@@ -45,7 +45,7 @@ const RANDOM_WORKLOADS: Workload[] = [
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
-const pick = <T,>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)];
+const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)];
 
 /** 16 address bytes: IPv6 with runs of zero groups, or IPv4-mapped. */
 function randomV6(r: Rand): number[] {
@@ -81,7 +81,8 @@ const ARGS = ['python3', '-c', 'print(1)', '--flag=€', '', 'x'.repeat(200), 'h
 
 /** What the pipeline may know about a flow beyond its names: resolvers, /proc details, cgroup path (each maybe not). */
 function randomContext(r: Rand, src: string[], dst: string[]): FlowContext {
-  const resolvers = (names: string[]): string[] => (names.length === 0 || r() < 0.2 ? [] : Array.from({ length: 1 + int(r, 3) }, () => pick(r, ['198.18.0.53', 'fd00::53', '127.0.0.53'])));
+  const resolvers = (names: string[]): string[] =>
+    names.length === 0 || r() < 0.2 ? [] : Array.from({ length: 1 + int(r, 3) }, () => pick(r, ['198.18.0.53', 'fd00::53', '127.0.0.53']));
   const known = r() < 0.7;
   return {
     src,
@@ -125,7 +126,10 @@ function randomInput(r: Rand, i: number): FlowInput {
     beginTsNs: end ? beginTsNs : 0n,
     flowId: randomU64(r),
     cookie: randomU64(r),
-    process: r() < 0.8 ? { tsNs: tsNs - 1n, pid: int(r, 2 ** 22), uid: pick(r, [0, 1000, 4294967294]), comm: pick(r, ['', 'curl', 'python3', 'a'.repeat(15)]) } : undefined,
+    process:
+      r() < 0.8
+        ? { tsNs: tsNs - 1n, pid: int(r, 2 ** 22), uid: pick(r, [0, 1000, 4294967294]), comm: pick(r, ['', 'curl', 'python3', 'a'.repeat(15)]) }
+        : undefined,
     handshake:
       r() < 0.7
         ? attempt
@@ -177,7 +181,10 @@ describe('FlowLogRecordEncoder: straight from the event', () => {
       const f = randomInput(r, i);
       for (const k of Object.keys(mapFlow(f.event, f.domains, f.timestampNs).attributes)) seen.add(k);
       const [direct, generic] = bothFields(f);
-      if (!direct.equals(generic)) throw new Error(`flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+      if (!direct.equals(generic))
+        throw new Error(
+          `flow ${i} differs: ${JSON.stringify(mapFlow(f.event, f.domains, f.timestampNs), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`,
+        );
     }
     // The random flows reach every attribute of the schema.
     expect([...seen].sort()).toEqual(ATTRIBUTES.map((a) => a.key).sort());
@@ -188,7 +195,9 @@ describe('FlowLogRecordEncoder: straight from the event', () => {
     const inputs = Array.from({ length: 300 }, (_, i) => randomInput(r, i));
     // The SDK serializer groups a request's records by Resource; the frame by runs: the same when each workload's records are one run.
     const order = [...new Set(inputs.map((f) => (f.workload === undefined ? '' : workloadKey(f.workload))))];
-    const runs = [...inputs].sort((a, b) => order.indexOf(a.workload === undefined ? '' : workloadKey(a.workload)) - order.indexOf(b.workload === undefined ? '' : workloadKey(b.workload)));
+    const runs = [...inputs].sort(
+      (a, b) => order.indexOf(a.workload === undefined ? '' : workloadKey(a.workload)) - order.indexOf(b.workload === undefined ? '' : workloadKey(b.workload)),
+    );
     expect(order.length).toBeGreaterThan(3);
     expect(directBytes(runs)).toEqual(sdkBytes(runs));
   });

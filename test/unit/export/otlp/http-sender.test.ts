@@ -6,7 +6,11 @@ describe('OTLP/HTTP send errors', () => {
 
   it('never shows the credentials of a URL', () => {
     expect(displayUrl(url)).toBe('https://collector:4318/v1/logs');
-    for (const e of [new OTLPExporterError('Unauthorized', 401, 'no'), new Error('Export failed with retryable status'), Object.assign(new Error('boom'), { code: 'ECONNREFUSED' })]) {
+    for (const e of [
+      new OTLPExporterError('Unauthorized', 401, 'no'),
+      new Error('Export failed with retryable status'),
+      Object.assign(new Error('boom'), { code: 'ECONNREFUSED' }),
+    ]) {
       expect(classifyHttpError(e, url).error.message).not.toMatch(/s3cret|user/);
     }
   });
@@ -14,7 +18,9 @@ describe('OTLP/HTTP send errors', () => {
   it('a status the receiver would answer again is final; the 404 says where logs go', () => {
     const r = classifyHttpError(new OTLPExporterError('Not Found', 404, '404 page not found\n'), url);
     expect(r.retryable).toBe(false);
-    expect(r.error.message).toMatch(/^OTLP\/HTTP https:\/\/collector:4318\/v1\/logs answered 404 Not Found: 404 page not found \(an OTLP\/HTTP receiver takes logs at \.\.\.\/v1\/logs;/);
+    expect(r.error.message).toMatch(
+      /^OTLP\/HTTP https:\/\/collector:4318\/v1\/logs answered 404 Not Found: 404 page not found \(an OTLP\/HTTP receiver takes logs at \.\.\.\/v1\/logs;/,
+    );
     expect(classifyHttpError(new OTLPExporterError('Bad Request', 400), url)).toMatchObject({ retryable: false });
   });
 

@@ -27,7 +27,10 @@ describe('OTLP protobuf encoding', () => {
   });
 
   it('matches for every AnyValue kind the SDK accepts, and a resource with a schema URL', () => {
-    const resource = resourceFromAttributes({ 'service.name': 'x', 'a.bool': true, 'a.int': -5, 'a.big': 2 ** 40, 'a.double': 0.5 }, { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' });
+    const resource = resourceFromAttributes(
+      { 'service.name': 'x', 'a.bool': true, 'a.int': -5, 'a.big': 2 ** 40, 'a.double': 0.5 },
+      { schemaUrl: 'https://opentelemetry.io/schemas/1.30.0' },
+    );
     const odd = {
       ...variedFlowRecords()[0],
       body: { nested: { list: [1, 'two', false, 2.5], bytes: new Uint8Array([0, 1, 255]) }, empty: '' } as unknown as AnyValue,

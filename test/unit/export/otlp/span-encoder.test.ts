@@ -144,7 +144,9 @@ describe('flow spans', () => {
     const again = countingIds();
     const spans = ends.map((f) => flowSpan(f.event, f.domains, f.timestampNs, again)!);
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toEqual(Buffer.concat([sdkBytes(spans.slice(0, 2), workloadResource(RESOURCE, a)), sdkBytes(spans.slice(2), workloadResource(RESOURCE, b))]));
+    expect(sent[0]).toEqual(
+      Buffer.concat([sdkBytes(spans.slice(0, 2), workloadResource(RESOURCE, a)), sdkBytes(spans.slice(2), workloadResource(RESOURCE, b))]),
+    );
   });
 
   it('get random ids, never all zeros, each its own copy', () => {

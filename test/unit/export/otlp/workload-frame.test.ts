@@ -91,7 +91,7 @@ describe('a Resource per workload (LogsRequestFrame runs)', () => {
     expect(text).not.toContain('flowtaps-own-pod');
   });
 
-  it('an equal workload in another object continues the run; a batch that seals mid-run starts the next with the run\'s resource', async () => {
+  it("an equal workload in another object continues the run; a batch that seals mid-run starts the next with the run's resource", async () => {
     const inputs = flows([A, { ...A }, { ...A }, B, B]);
     const sender = new CaptureSender();
     const s = sink(sender, { maxBatchRecords: 2 });
