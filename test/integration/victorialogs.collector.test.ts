@@ -152,6 +152,18 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
     hold.stdin!.write('\n');
     expect(JSON.parse((await result).trim().split('\n').pop()!)).toMatchObject({ ok: true });
 
+    // One failed attempt: a connect to a port nothing listens on (refused), by a node process that
+    // stays a moment after it, so its /proc entry names it when flowtap reads the record.
+    const refused = cg.spawn('ip', [
+      'netns',
+      'exec',
+      net.a.ns,
+      process.execPath,
+      '-e',
+      `require('net').connect(${PORT + 1}, ${JSON.stringify(ip(2))}).on('error', (e) => { console.log(JSON.stringify({ error: e.code })); setTimeout(() => {}, 1500); })`,
+    ]);
+    expect(JSON.parse((await collect(refused)).trim())).toEqual({ error: 'ECONNREFUSED' });
+
     // A flow from 30 hours ago, written straight into VictoriaLogs (flowtap cannot date a record in the past):
     // api's address was seen before, so it is not "first seen in the last hour".
     const old = JSON.stringify({
@@ -177,6 +189,7 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
         await vl.waitForRows(`_time:1h event_name:="${emitted(event)}" destination.port:=${PORT}`, 6, 20_000);
       }
       await vl.waitForRows(`_time:2d _msg:="an older flow"`, 1);
+      await vl.waitForRows(`_time:1h event_name:="${emitted('flowtap.flow.attempt')}"`, 1, 20_000);
     }
   }, 120_000);
 
@@ -232,9 +245,17 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
       expect(seconds.slice(1).every((s) => s < 1)).toBe(true);
       expect(seconds).toEqual([...seconds].sort((a, b) => b - a));
     },
-    // Written for names flowtap does not emit yet: they parse (a refused query rejects) and answer nothing.
-    'Failed attempts by process': (rows) => expect(rows).toEqual([]),
-    'Bytes by peer': (rows) => expect(rows).toEqual([]),
+    'Failed attempts by process': (rows) => {
+      expect(rows).toEqual([{ 'process.executable.name': 'node', attempts: '1' }]);
+    },
+    'Bytes by peer': (rows) => {
+      // each flow: the client sends one byte, the server echoes it and closes
+      expect(rows.map((r) => [r['destination.address'], r.sent, r.received])).toEqual([
+        [ip(2), '3', '3'],
+        [ip(3), '2', '2'],
+        [ip(4), '1', '1'],
+      ]);
+    },
   };
 
   it('docs/queries.md has one query per question, and this test an answer for each', () => {
@@ -256,7 +277,7 @@ describe('flowtap → VictoriaLogs (directly over OTLP/HTTP, and through the col
     }
   });
 
-  it('a query VictoriaLogs cannot parse is refused, so the empty answers above mean "parsed, nothing matched"', async () => {
+  it('a query VictoriaLogs cannot parse is refused: an answer above is never a silent parse failure', async () => {
     await expect(direct.query('_time:1h | stats by (source.address count()')).rejects.toMatchObject({ status: 400 });
   });
 
