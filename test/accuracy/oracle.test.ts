@@ -143,7 +143,7 @@ describe('compare', () => {
   const record = (eventName: string, extra: Record<string, unknown> = {}, offsetMs = 0.25): CollectedLogRecord =>
     ({
       eventName,
-      timeUnixNano: BigInt(Math.round(expected.find((e) => e.eventName === eventName)!.packetTime * 1e6)) * 1000n + BigInt(Math.round(offsetMs * 1e6)),
+      timeUnixNano: BigInt(Math.round(expected.find((e) => e.eventName === eventName)!.packetTime! * 1e6)) * 1000n + BigInt(Math.round(offsetMs * 1e6)),
       attributes: {
         'flowtap.flow.direction': 'outgoing',
         'source.address': C,
@@ -245,5 +245,49 @@ describe('accountFor: a missing record only where a counter names that loss', ()
       wrongField: [port],
     });
     expect(accountFor(comparison([], [named]), { ringbuf_full_flow: 9, flow_table_full: 9 }).wrongField).toEqual([named]);
+  });
+});
+
+describe('expected failed attempts', () => {
+  it('a SYN answered by a RST is one refused attempt at the RST; an unanswered SYN, timed out or abandoned, its SYNs counted; only from the watched (outgoing) side', () => {
+    const refused = [seg(C, 41000, S, 81, SYN, 100), seg(S, 81, C, 41000, RST | ACK, 0, 101)];
+    const unanswered = [seg(C, 41001, S, 82, SYN, 200), seg(C, 41001, S, 82, SYN, 200)];
+    const flows = deriveFlows([...refused, ...unanswered, ...flow(41002, 80, 300, 900)]);
+    const expected = expectedRecords(flows, { directions: () => ['outgoing'] });
+    const attempts = expected.filter((e) => e.eventName === 'flowtap.flow.attempt');
+    expect(attempts).toEqual([
+      expect.objectContaining({ srcPort: 41000, dstPort: 81, attemptReasons: ['refused'], syns: 1, packetTime: refused[1].time }),
+      expect.objectContaining({ srcPort: 41001, dstPort: 82, attemptReasons: ['timed_out', 'abandoned'], syns: 2, packetTime: undefined }),
+    ]);
+    // a watched server sees no attempt of a client elsewhere
+    expect(expectedRecords(flows, { directions: () => ['incoming'] }).filter((e) => e.eventName === 'flowtap.flow.attempt')).toEqual([]);
+    // and a record with the wrong reason or SYN count is a wrong field
+    const record = (reason: string, syns: number): CollectedLogRecord =>
+      ({
+        eventName: 'flowtap.flow.attempt',
+        timeUnixNano: BigInt(Math.round(refused[1].time * 1e6)) * 1000n,
+        attributes: {
+          'flowtap.flow.direction': 'outgoing',
+          'source.address': C,
+          'source.port': 41000,
+          'destination.address': S,
+          'destination.port': 81,
+          'client.address': C,
+          'client.port': 41000,
+          'server.address': S,
+          'server.port': 81,
+          'network.transport': 'tcp',
+          'network.type': 'ipv4',
+          'network.local.address': C,
+          'network.local.port': 41000,
+          'network.peer.address': S,
+          'network.peer.port': 81,
+          'flowtap.flow.attempt.reason': reason,
+          'flowtap.flow.attempt.syn_count': syns,
+        },
+      }) as unknown as CollectedLogRecord;
+    expect(compare([attempts[0]], [record('refused', 1)]).wrongField).toEqual([]);
+    expect(compare([attempts[0]], [record('timed_out', 1)]).wrongField[0].problems).toEqual(['flowtap.flow.attempt.reason=timed_out (want refused)']);
+    expect(compare([attempts[0]], [record('refused', 3)]).wrongField[0].problems).toEqual(['flowtap.flow.attempt.syn_count=3 (want 1)']);
   });
 });

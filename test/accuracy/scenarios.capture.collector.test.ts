@@ -344,10 +344,10 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
     }
   });
 
-  it('refused: a closed port answers RST; no begin', async () => {
+  it('refused: a closed port answers RST; no begin, one refused attempt each', async () => {
     await run({
       id: 'refused',
-      title: 'refused port (RST to the SYN): no record; 3 good connections beside',
+      title: 'refused port (RST to the SYN): no begin, one `refused` attempt each, its SYNs and the RST time as on the wire; 3 good connections beside',
       capture: { ns: A.ns, dev: A.dev },
       traffic: async (cg) => {
         const refused = await runBurst(A, { host: B.ipv4, port: 8099, count: 5, concurrency: 5 }, cg);
@@ -358,17 +358,18 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
       directions: outgoing,
       check: ({ comparison, flows }) => {
         expect(flows.filter((f) => f.refused)).toHaveLength(5);
-        expect(comparison.expected).toBe(6);
+        expect(comparison.expected).toBe(6 + 5);
       },
     });
   });
 
-  it('silent-drop: SYNs dropped by nftables; no SYN-ACK, no begin', async () => {
+  it('silent-drop: SYNs dropped by nftables; no SYN-ACK, no begin, one attempt each', async () => {
     lan.nft(B, nftDrop('ftdrop', 'input', 'tcp dport 8098'));
     try {
       await run({
         id: 'silent-drop',
-        title: 'silent drop (nftables `drop` of the SYNs): no record; 3 good connections beside',
+        title:
+          'silent drop (nftables `drop` of the SYNs): no begin, one attempt each (`abandoned`: the client gives up at 1.5 s) with its SYNs as on the wire; 3 good connections beside',
         capture: { ns: A.ns, dev: A.dev },
         traffic: async (cg) => {
           const dropped = await runBurst(A, { host: B.ipv4, port: 8098, count: 3, concurrency: 3, timeoutMs: 1500 }, cg);
@@ -377,7 +378,7 @@ describe('accuracy against a packet capture (real kernel programs, real CLI, rea
           return '3 unanswered, 3 accepted';
         },
         directions: outgoing,
-        check: ({ comparison }) => expect(comparison.expected).toBe(6),
+        check: ({ comparison }) => expect(comparison.expected).toBe(6 + 3),
       });
     } finally {
       lan.nftDelete(B, 'ftdrop');

@@ -16,7 +16,7 @@ export type Direction = 'incoming' | 'outgoing';
 
 /** A record a scenario should produce. */
 export interface ExpectedRecord {
-  eventName: 'flowtap.flow.begin' | 'flowtap.flow.end';
+  eventName: 'flowtap.flow.begin' | 'flowtap.flow.end' | 'flowtap.flow.attempt';
   direction: Direction;
   srcAddr: string;
   srcPort: number;
@@ -25,15 +25,24 @@ export interface ExpectedRecord {
   networkType: 'ipv4' | 'ipv6';
   closeReason?: 'fin' | 'rst';
   closedBy?: 'source' | 'destination';
+  /**
+   * An attempt's reasons the capture allows: `refused` for a SYN answered by
+   * a RST; for a SYN never answered, `timed_out` or `abandoned` (the wire
+   * does not show whether the kernel or the application gave up).
+   */
+  attemptReasons?: readonly string[];
+  /** An attempt's SYNs on the wire (retransmissions included). */
+  syns?: number;
   /** When given, flowtap.flow.destination.domains must equal it (and server.address its first name). */
   destinationDomains?: string[];
   /**
    * Capture time (seconds since the epoch) of the packet the record stands
    * for: a begin, the SYN-ACK as it passed the watched side (incoming: the
    * first one it sent; outgoing: the one the initiator accepted); an end,
-   * the first FIN or RST.
+   * the first FIN or RST; a refused attempt, the RST. Undefined for an
+   * unanswered attempt: no packet marks when it was given up.
    */
-  packetTime: number;
+  packetTime: number | undefined;
 }
 
 /**
@@ -68,6 +77,24 @@ export interface ExpectOptions {
 export function expectedRecords(flows: readonly OracleFlow[], options: ExpectOptions): ExpectedRecord[] {
   const out: ExpectedRecord[] = [];
   for (const f of flows) {
+    if (!f.established && f.synAcks === 0 && f.synTime !== undefined && options.directions(f).includes('outgoing')) {
+      // A connect from the watched cgroup that failed: one attempt record.
+      if (options.since !== undefined && f.synTime < options.since) continue;
+      out.push({
+        eventName: 'flowtap.flow.attempt',
+        direction: 'outgoing',
+        srcAddr: f.initiator,
+        srcPort: f.initiatorPort,
+        dstAddr: f.responder,
+        dstPort: f.responderPort,
+        networkType: f.family === 4 ? 'ipv4' : 'ipv6',
+        destinationDomains: options.domains?.(f.responder),
+        attemptReasons: f.refused ? ['refused'] : ['timed_out', 'abandoned'],
+        syns: f.syns,
+        packetTime: f.refused ? f.refusedTime : undefined,
+      });
+      continue;
+    }
     if (!f.established || f.synAckTime === undefined) continue;
     if (options.since !== undefined && f.synAckTime < options.since) continue;
     const base = {
@@ -108,6 +135,8 @@ export interface Comparison {
 
 /** A record's Timestamp minus its packet's capture time, in milliseconds. */
 export function timestampOffsetMillis(e: ExpectedRecord, r: CollectedLogRecord): number {
+  // an unanswered attempt has no packet to be compared with
+  if (e.packetTime === undefined) return 0;
   // microseconds, as the capture gives them; an integer below 2^53 until the year 2255
   const packetUs = BigInt(Math.round(e.packetTime * 1e6));
   return Number(r.timeUnixNano - packetUs * 1000n) / 1e6;
@@ -136,8 +165,12 @@ export function fieldProblems(e: ExpectedRecord, r: CollectedLogRecord): string[
     want['flowtap.flow.close_reason'] = e.closeReason;
     want['flowtap.flow.closed_by'] = e.closedBy;
   }
+  if (e.eventName === 'flowtap.flow.attempt') want['flowtap.flow.attempt.syn_count'] = e.syns;
   const problems: string[] = [];
   for (const [k, v] of Object.entries(want)) if (a[k] !== v) problems.push(`${k}=${String(a[k])} (want ${String(v)})`);
+  if (e.attemptReasons !== undefined && !e.attemptReasons.includes(String(a['flowtap.flow.attempt.reason']))) {
+    problems.push(`flowtap.flow.attempt.reason=${String(a['flowtap.flow.attempt.reason'])} (want ${e.attemptReasons.join(' or ')})`);
+  }
   const offset = timestampOffsetMillis(e, r);
   if (!(Math.abs(offset) <= TIMESTAMP_BOUND_MILLIS)) {
     problems.push(`timestamp ${r.timeUnixNano} is ${offset.toFixed(3)} ms from its packet's capture time ${e.packetTime} (bound ${TIMESTAMP_BOUND_MILLIS} ms)`);

@@ -247,6 +247,8 @@ export interface OracleFlow {
   established: boolean;
   /** A RST answered the SYN (no SYN-ACK). */
   refused: boolean;
+  /** When that RST passed the capture. */
+  refusedTime: number | undefined;
   /** The first FIN or RST after the SYN-ACK. */
   end: { time: number; reason: 'fin' | 'rst'; by: 'source' | 'destination' } | undefined;
 }
@@ -275,6 +277,7 @@ export function deriveFlows(segments: readonly Segment[]): OracleFlow[] {
       syns: 0,
       established: false,
       refused: false,
+      refusedTime: undefined,
       end: undefined,
     };
     flows.push(f);
@@ -312,7 +315,10 @@ export function deriveFlows(segments: readonly Segment[]): OracleFlow[] {
     }
     if ((s.flags & (TCP_FIN | TCP_RST)) !== 0 && f.end === undefined) {
       if (f.synAckTime === undefined) {
-        if ((s.flags & TCP_RST) !== 0 && byInitiator === undefined) f.refused = true;
+        if ((s.flags & TCP_RST) !== 0 && byInitiator === undefined && !f.refused) {
+          f.refused = true;
+          f.refusedTime = s.time;
+        }
         continue;
       }
       f.end = { time: s.time, reason: (s.flags & TCP_RST) !== 0 ? 'rst' : 'fin', by: byInitiator !== undefined ? 'source' : 'destination' };
