@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TestCgroup, collect } from '../helpers/cgroup';
 import { TestNet } from '../helpers/netns';
-import { loadBinding, NativeProbe } from '../../src/kernel/probe';
-import { decodeBatch, FlowEvent } from '../../src/kernel/decode';
+import { loadBinding } from '../../src/kernel/probe';
+import type { FlowEvent } from '../../src/kernel/decode';
+import { FlowEventRecorder } from '../helpers/event-recorder';
 
 const NODE = process.execPath;
 const CLIENT = join(__dirname, '..', 'fixtures', 'tcp-client.js');
@@ -27,21 +28,7 @@ interface ClientResult {
   remotePort: number;
 }
 
-class Recorder {
-  readonly events: FlowEvent[] = [];
-  readonly probe: NativeProbe;
-  decodeErrors = 0;
-  constructor(cgroupPath: string) {
-    const binding = loadBinding(join(__dirname, '..', '..'));
-    this.probe = new binding.Probe({
-      cgroupPath,
-      onBatch: (buf: Buffer) => {
-        const r = decodeBatch(buf);
-        this.decodeErrors += r.errors;
-        for (const e of r.events) if (e.type !== 'dns') this.events.push(e);
-      },
-    });
-  }
+class Recorder extends FlowEventRecorder {
   begins(): FlowEvent[] {
     return this.events.filter((e) => e.type === 'begin');
   }

@@ -11,29 +11,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TestCgroup } from '../helpers/cgroup';
 import { TestNet, nftDropFirstSyn, nftDropFirstSynAck } from '../helpers/netns';
-import { loadBinding, type NativeProbe } from '../../src/kernel/probe';
-import { decodeBatch, type FlowEvent } from '../../src/kernel/decode';
+import { loadBinding } from '../../src/kernel/probe';
+import type { FlowEvent } from '../../src/kernel/decode';
 import { ProcessCache, fsProcReader, pidNamespaceIsInitial } from '../../src/enrich/process';
+import { FlowEventRecorder } from '../helpers/event-recorder';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'tcp-bytes.py');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 
-class Recorder {
-  readonly events: FlowEvent[] = [];
-  readonly probe: NativeProbe;
-  decodeErrors = 0;
-  constructor(cgroupPath: string) {
-    const binding = loadBinding(join(__dirname, '..', '..'));
-    this.probe = new binding.Probe({
-      cgroupPath,
-      onBatch: (buf: Buffer) => {
-        const r = decodeBatch(buf);
-        this.decodeErrors += r.errors;
-        for (const e of r.events) if (e.type !== 'dns') this.events.push(e);
-      },
-    });
-  }
+class Recorder extends FlowEventRecorder {
   /** The begin and end of the flow whose initiator port is `srcPort`, once both (or, with `endToo` false, the begin) arrived. */
   async flow(srcPort: number, direction: 'incoming' | 'outgoing', endToo = true, timeoutMs = 5000): Promise<{ begin: FlowEvent; end: FlowEvent }> {
     const deadline = Date.now() + timeoutMs;
