@@ -438,26 +438,7 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
   it('a flood of 100 000 SYN-ACKs with random tuples to the listener (ingress): every one synack_unsolicited, no record, the flow table untouched', async () => {
     const COUNT = 100_000;
     const entries0 = obs.probe.flowTableSize();
-    const o = await observe(async () => {
-      const flood = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          net.a.ns,
-          'python3',
-          CRAFT,
-          'flood',
-          JSON.stringify({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: sink.tcp, count: COUNT, seed: 2 }),
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      children.push(flood);
-      const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
-      expect(tuples).toHaveLength(COUNT);
-    });
+    const o = await observe(() => floodFromA({ family: 4, srcs: floodSources(), dst: net.b.ipv4, dport: sink.tcp, count: COUNT, seed: 2 }));
     // every one reached the hook as the listener's packet; the listener's RSTs find no route
     expect(o.runs).toEqual({ ingress: COUNT, egress: 0 });
     expect(o.counters).toEqual({ synack_unsolicited: COUNT });
@@ -465,30 +446,19 @@ describe('hostile input: crafted packets from raw sockets (real kernel programs,
     expect(obs.probe.flowTableSize()).toBe(entries0);
   });
 
-  /** A flood of `count` spoofed SYNs from host a at the listener on host b; resolves once sent. */
-  const synFlood = async (count: number, seed: number): Promise<void> => {
-    // sources on the link that no host has: host b routes its SYN-ACKs there (they pass the
-    // egress hook when they leave from a socket), finds no neighbour, and no ACK ever comes back
-    const spoofed = Array.from({ length: 64 }, (_, i) => net.v4(100 + i));
-    const flood = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        net.a.ns,
-        'python3',
-        CRAFT,
-        'flood',
-        JSON.stringify({ family: 4, srcs: spoofed, dst: net.b.ipv4, dport: sink.tcp, count, seed, flags: 'S' }),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+  /** craft.py's flood from host a (`spec`: its JSON); resolves once all `spec.count` packets are sent. */
+  const floodFromA = async (spec: { count: number } & Record<string, unknown>): Promise<void> => {
+    const flood = spawn('ip', ['netns', 'exec', net.a.ns, 'python3', CRAFT, 'flood', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(flood);
     const { tuples } = JSON.parse(await collect(flood, 120_000)) as { tuples: unknown[] };
-    expect(tuples).toHaveLength(count);
+    expect(tuples).toHaveLength(spec.count);
   };
+
+  /** A flood of `count` spoofed SYNs from host a at the listener on host b; resolves once sent. */
+  const synFlood = (count: number, seed: number): Promise<void> =>
+    // sources on the link that no host has: host b routes its SYN-ACKs there (they pass the
+    // egress hook when they leave from a socket), finds no neighbour, and no ACK ever comes back
+    floodFromA({ family: 4, srcs: Array.from({ length: 64 }, (_, i) => net.v4(100 + i)), dst: net.b.ipv4, dport: sink.tcp, count, seed, flags: 'S' });
   const inB = (...args: string[]) => execFileSync('ip', ['netns', 'exec', net.b.ns, ...args], { encoding: 'utf8' });
   const nstat = (name: string) => Number(new RegExp(`${name}\\s+(\\d+)`).exec(inB('nstat', '-az', name))?.[1] ?? 0);
   /** Entries of every pending table sized TABLE (this probe's), each within its bound. */
