@@ -15,7 +15,8 @@ import { mapFlow, type FlowDomains, type FlowRecord } from '../../src/record/rec
 
 const BASE_NS = 1_795_836_314_094_503_983n;
 
-const v4: FlowEvent = {
+/** An outgoing IPv4 begin, no optional parts: the base the other flow fixtures vary. */
+export const OUTGOING_V4_BEGIN: FlowEvent = {
   type: 'begin',
   tsNs: 0n,
   family: 4,
@@ -30,7 +31,7 @@ const v4: FlowEvent = {
   beginTsNs: undefined,
 };
 
-const v6: FlowEvent = { ...v4, family: 6, direction: 'incoming', srcAddr: 'fd00::2', srcPort: 50000, dstAddr: 'fd00:0:0:1::1', dstPort: 8080 };
+const v6: FlowEvent = { ...OUTGOING_V4_BEGIN, family: 6, direction: 'incoming', srcAddr: 'fd00::2', srcPort: 50000, dstAddr: 'fd00:0:0:1::1', dstPort: 8080 };
 
 /** What the pipeline hands a record sink for one flow (RecordSink.emitFlow, before observedNs). */
 export interface FlowInput {
@@ -48,21 +49,21 @@ export function variedFlowInputs(): FlowInput[] {
   const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example`;
   const many = Array.from({ length: 24 }, (_, i) => `cname-${i}.cdn.example.net`);
   const cases: [FlowEvent, FlowDomains, Workload?][] = [
-    [v4, { src: [], dst: [] }],
-    [v4, { src: [], dst: ['www.example.com', 'example.com.cdn.example.net'] }],
+    [OUTGOING_V4_BEGIN, { src: [], dst: [] }],
+    [OUTGOING_V4_BEGIN, { src: [], dst: ['www.example.com', 'example.com.cdn.example.net'] }],
     [v6, { src: ['client.example'], dst: ['server.example'] }],
     [
-      { ...v4, type: 'end', tsNs: 250_000_001n, beginTsNs: 1n, closeReason: 'fin', closedBy: 'source' },
+      { ...OUTGOING_V4_BEGIN, type: 'end', tsNs: 250_000_001n, beginTsNs: 1n, closeReason: 'fin', closedBy: 'source' },
       { src: [], dst: ['example.com'] },
     ],
     [
       { ...v6, type: 'end', tsNs: 2_000_000_001n, beginTsNs: 1n, closeReason: 'rst', closedBy: 'destination' },
       { src: [], dst: [] },
     ],
-    [v4, { src: [], dst: [long] }],
+    [OUTGOING_V4_BEGIN, { src: [], dst: [long] }],
     [v6, { src: [], dst: ['bücher.example', 'ünïcødé.test'] }],
-    [v4, { src: many.slice(0, 3), dst: many }],
-    [v4, { src: [], dst: ['api.example'] }, WORKLOAD_CONTAINER],
+    [OUTGOING_V4_BEGIN, { src: many.slice(0, 3), dst: many }],
+    [OUTGOING_V4_BEGIN, { src: [], dst: ['api.example'] }, WORKLOAD_CONTAINER],
     [{ ...v6, type: 'end', tsNs: 3_000_000_000n, beginTsNs: 0n, closeReason: 'fin', closedBy: 'destination' }, { src: [], dst: [] }, { ...WORKLOAD_CONTAINER }],
     [v6, { src: [], dst: ['pod.example'] }, WORKLOAD_POD],
   ];

@@ -6,24 +6,12 @@ import { ConsoleJsonLogRecordExporter, type LineStream } from '../../../../src/e
 import { formatBytes, formatDuration, recordToText, TEXT_HEADER } from '../../../../src/export/console/text';
 import { nsToHrTime } from '../../../../src/kernel/clock';
 import type { FlowEvent } from '../../../../src/kernel/decode';
+import { OUTGOING_V4_BEGIN } from '../../../helpers/flowrecords';
 import { mapFlow, type FlowDomains } from '../../../../src/record/record';
 
 const T = 1_714_564_800_123_456_789n; // 2024-05-01T12:00:00.123456789Z
 
-const begin: FlowEvent = {
-  type: 'begin',
-  tsNs: 1_000n,
-  family: 4,
-  direction: 'outgoing',
-  srcAddr: '198.18.0.5',
-  srcPort: 43512,
-  dstAddr: '198.19.0.34',
-  dstPort: 443,
-  cgroupId: 7n,
-  closeReason: undefined,
-  closedBy: undefined,
-  beginTsNs: undefined,
-};
+const begin: FlowEvent = { ...OUTGOING_V4_BEGIN, tsNs: 1_000n };
 const end: FlowEvent = { ...begin, type: 'end', tsNs: 250_001_000n, beginTsNs: 1_000n, closeReason: 'fin', closedBy: 'destination' };
 const v6reset: FlowEvent = {
   ...end,
